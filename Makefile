@@ -1,0 +1,73 @@
+# Candor: `make run` (the demo) and `make test` (the suite) both set everything up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint format lock train clean
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export RASA_TELEMETRY_ENABLED := false
+
+# Python >= 3.11 for .venv: the first of these that is new enough.
+PY311 := $(shell for p in python3.11 python3.12 python3.13 python3; do \
+	c=$$(command -v $$p 2>/dev/null) && $$c -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && { echo $$c; break; }; done)
+# Python 3.10 for .venv-rasa (Rasa 3.6 needs it): pyenv's install first, then PATH.
+PY310 := $(shell for c in $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.10.*/bin/python3.10 \
+	2>/dev/null | sort -V | tail -1) $$(command -v python3.10 2>/dev/null); do \
+	$$c -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo $$c; break; }; done)
+
+help:
+	@echo "make run    set up, train if needed, run the engine + gateway at http://127.0.0.1:8000/"
+	@echo "make test   set up, train if needed, lint, run the whole test suite"
+	@echo "make lint   ruff check + format check      make format   ruff format"
+	@echo "make lock   re-freeze requirements.lock    make clean    remove venvs and state"
+
+setup: .venv/.done .venv-rasa/.done
+
+.venv/.done: requirements.lock pyproject.toml
+	@test -n "$(PY311)" || { echo "error: Python >= 3.11 was not found on PATH." \
+		"Install it (e.g. 'pyenv install 3.11') and run make again." >&2; exit 1; }
+	@echo "==> [setup 1/2] .venv with $(PY311) (gateway, actions, storage, tests)"
+	@rm -rf .venv && $(PY311) -m venv .venv
+	@.venv/bin/pip install --progress-bar off -q -r requirements.lock
+	@.venv/bin/pip install --progress-bar off -q --no-deps -e .
+	@touch $@
+
+.venv-rasa/.done: requirements-rasa.lock
+	@test -n "$(PY310)" || { echo "error: Python 3.10 was not found (Rasa 3.6 needs exactly 3.10)." \
+		"Looked in \$$(pyenv root)/versions/3.10.*/bin and on PATH." \
+		"Install it with 'pyenv install 3.10' (or your OS package python3.10) and run make again." >&2; exit 1; }
+	@echo "==> [setup 2/2] .venv-rasa with $(PY310) (Rasa 3.6.21 engine; a few minutes the first time)"
+	@rm -rf .venv-rasa && $(PY310) -m venv .venv-rasa
+	@.venv-rasa/bin/pip install --progress-bar off -q -r requirements-rasa.lock
+	@touch $@
+
+train: setup
+	@.venv/bin/candor train
+
+run: setup
+	@.venv/bin/candor up
+
+lint: .venv/.done
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+
+format: .venv/.done
+	@.venv/bin/ruff format .
+	@.venv/bin/ruff check --fix .
+
+test: setup
+	@echo "==> lint"
+	@$(MAKE) --no-print-directory lint
+	@echo "==> train (only if config.yml, the domain or nlu/ changed)"
+	@.venv/bin/candor train
+	@echo "==> tests"
+	@.venv/bin/pytest $(PYTEST_ARGS)
+
+lock: .venv/.done
+	@.venv/bin/pip install -q -e '.[dev]'
+	@{ echo "# Frozen dependency set of .venv (Python >= 3.11): gateway, actions, storage, tests."; \
+	   echo "# Regenerate with \`make lock\` after changing pyproject.toml."; \
+	   .venv/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements.lock
+
+clean:
+	rm -rf .venv .venv-rasa .candor

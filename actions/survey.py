@@ -1,0 +1,192 @@
+"""rasa-sdk actions: thin wrappers that feed the interpreter and carry out its effects.
+
+The engine runs one form, `survey_form`, whose single slot takes the customer's whole message.
+`validate_survey_form` hands that message to the interpreter; `action_ask_survey_answer` shows
+whatever the conversation now waits on. Logs name brands and steps, never what customers typed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.runtime import Runtime
+from bot.pseudonym import parse_sender
+from consent_flows import interpreter
+from consent_flows.contract import ConversationState, OutboundMessage, UserTurn
+
+log = logging.getLogger("candor.actions")
+
+FORM = "survey_form"
+ANSWER_SLOT = "survey_answer"
+STATE_SLOT = "flow_state"
+DONE = "__done__"
+
+
+def turn_from(tracker: Tracker) -> UserTurn:
+    latest = tracker.latest_message or {}
+    text = latest.get("text") or ""
+    intent = latest.get("intent") or {}
+    choice = next(
+        (e.get("value") for e in latest.get("entities", []) if e.get("entity") == "choice"), None
+    )
+    via_button = text.startswith("/")
+    return UserTurn(
+        text=str(choice) if choice is not None else ("" if via_button else text),
+        intent=intent.get("name"),
+        confidence=float(intent.get("confidence") or 0.0),
+        choice=str(choice) if choice is not None else None,
+        via_button=via_button,
+    )
+
+
+def load_state(tracker: Tracker) -> ConversationState | None:
+    raw = tracker.get_slot(STATE_SLOT)
+    if not raw:
+        return None
+    return ConversationState.model_validate(json.loads(raw) if isinstance(raw, str) else raw)
+
+
+def dump_state(state: ConversationState) -> SlotSet:
+    return SlotSet(STATE_SLOT, state.model_dump(mode="json"))
+
+
+def send(dispatcher: CollectingDispatcher, messages: list[OutboundMessage]) -> None:
+    for message in messages:
+        buttons = [b.model_dump() for b in message.buttons]
+        dispatcher.utter_message(text=message.text, buttons=buttons or None)
+
+
+class _SurveyAction(Action):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+
+class AskSurveyAnswer(_SurveyAction):
+    """Show the step the conversation waits on, starting the flow if it has not begun."""
+
+    def name(self) -> str:
+        return f"action_ask_{ANSWER_SLOT}"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        sender = parse_sender(tracker.sender_id)
+        state = load_state(tracker)
+        if state is None or state.status == "ended":
+            flow = self.runtime.flow(sender.brand)
+            result = interpreter.start(flow)
+            self.runtime.apply(
+                brand=sender.brand,
+                channel=sender.channel,
+                subject_id=sender.subject_id,
+                conversation_id=tracker.sender_id,
+                effects=result.effects,
+            )
+            state = result.state
+            send(dispatcher, result.messages)
+            log.info("survey started brand=%s flow_version=%s", sender.brand, flow.version)
+        flow = self.runtime.flow(sender.brand, state.flow_version)
+        send(dispatcher, interpreter.prompt(flow, state))
+        events: list[EventType] = [dump_state(state)]
+        if state.status == "ended":
+            events += [SlotSet(ANSWER_SLOT, DONE)]
+        return events
+
+
+class ValidateSurveyForm(_SurveyAction):
+    """Hand the customer's message to the interpreter; commit its effects before replying."""
+
+    def name(self) -> str:
+        return f"validate_{FORM}"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        sender = parse_sender(tracker.sender_id)
+        state = load_state(tracker)
+        if state is None or state.status == "ended":
+            # The message that (re)activated the form is not an answer: the ask action now
+            # starts a fresh survey with its greeting.
+            return [SlotSet(ANSWER_SLOT, None)]
+        flow = self.runtime.flow(sender.brand, state.flow_version)
+        result = interpreter.step(
+            flow, state, turn_from(tracker), threshold=self.runtime.control_threshold
+        )
+        self.runtime.apply(
+            brand=sender.brand,
+            channel=sender.channel,
+            subject_id=sender.subject_id,
+            conversation_id=tracker.sender_id,
+            effects=result.effects,
+        )
+        send(dispatcher, result.messages)
+        log.info(
+            "turn brand=%s step=%s effects=%d ended=%s",
+            sender.brand,
+            state.position,
+            len(result.effects),
+            result.state.status == "ended",
+        )
+        done = result.state.status == "ended"
+        return [dump_state(result.state), SlotSet(ANSWER_SLOT, DONE if done else None)]
+
+
+class SurveyDone(_SurveyAction):
+    """After the form completes: clear its slot so a later 'hi' can start a new survey."""
+
+    def name(self) -> str:
+        return "action_survey_done"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return [SlotSet(ANSWER_SLOT, None)]
+
+
+class Control(_SurveyAction):
+    """A message outside the survey form: resume an unfinished survey, or explain the options."""
+
+    def name(self) -> str:
+        return "action_control"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        state = load_state(tracker)
+        turn = turn_from(tracker)
+        quiet = turn.intent in (
+            "stop",
+            "goodbye",
+            "help",
+            "why",
+            "forget_me",
+            "show_my_data",
+            "withdraw_consent",
+            "change_answer",
+        )
+        if (state is None and not quiet) or (state is not None and state.status == "active"):
+            return [FollowupAction(FORM)]  # begin, or resume where the customer left off
+        if turn.intent in ("stop", "goodbye"):
+            dispatcher.utter_message(text=interpreter.GOODBYE_TEXT)
+        elif turn.intent in ("help", "why"):
+            dispatcher.utter_message(text=interpreter.HELP_TEXT)
+        elif turn.intent in ("forget_me", "show_my_data", "withdraw_consent", "change_answer"):
+            dispatcher.utter_message(text=interpreter.NOT_YET_TEXT)
+        else:
+            dispatcher.utter_message(text=interpreter.ENDED_TEXT)
+        return [ActiveLoop(None)]
+
+
+def all_actions(runtime: Runtime) -> list[Action]:
+    return [
+        AskSurveyAnswer(runtime),
+        ValidateSurveyForm(runtime),
+        SurveyDone(runtime),
+        Control(runtime),
+    ]

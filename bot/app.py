@@ -1,0 +1,69 @@
+"""The gateway: a FastAPI app built from a `Settings` object, with nothing built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from rasa_sdk.executor import ActionExecutor
+
+from actions.runtime import Runtime
+from actions.survey import all_actions
+from bot import api_actions, api_chat
+from bot.body_limit import BodyLimit
+from bot.engine_client import EngineClient
+from bot.errors import install_error_handlers
+from bot.settings import Settings
+from storage.stores import Stores
+
+
+def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
+    stores = stores or Stores(settings.data_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = EngineClient(settings.rasa_url, settings.engine_timeout_s)
+        try:
+            yield
+        finally:
+            await app.state.engine.aclose()
+
+    app = FastAPI(
+        title="Candor",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Consent-first conversational surveys.",
+    )
+    app.state.settings = settings
+    app.state.stores = stores
+    app.state.action_token = settings.derived("rasa-action-endpoint")
+    executor = ActionExecutor()
+    runtime = Runtime(stores=stores, control_threshold=settings.control_threshold)
+    for action in all_actions(runtime):
+        executor.register_action(action)
+    app.state.executor = executor
+    app.state.runtime = runtime
+
+    install_error_handlers(app)
+    app.include_router(api_chat.router)
+    app.include_router(api_actions.router)
+
+    page = resources.files("bot").joinpath("web/index.html").read_text()
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return page.replace("{{DEMO_BRAND}}", settings.demo_brand)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, bool]:
+        """Whether the gateway is up and whether it can reach the engine."""
+        return {"gateway": True, "engine": await app.state.engine.alive()}
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, prefixes=("/api/", "/channels/"))
+    logging.getLogger("candor").setLevel(settings.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return app

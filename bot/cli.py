@@ -1,0 +1,197 @@
+"""The `candor` command line."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from bot import engine
+from bot.brands import publish_flow_file
+from bot.settings import load_settings
+from consent_flows.loader import FlowError, load_flow_file
+from storage import registry
+from storage.stores import Stores
+
+app = typer.Typer(help="Candor: consent-first conversational surveys.", no_args_is_help=True)
+flows_app = typer.Typer(help="Check and publish brand flows.", no_args_is_help=True)
+brands_app = typer.Typer(help="Manage brands.", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+app.add_typer(brands_app, name="brands")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+@app.command()
+def train(
+    force: Annotated[bool, typer.Option(help="Train even if inputs are unchanged.")] = False,
+) -> None:
+    """Train the Rasa model if config.yml, the domain or the NLU data changed."""
+    settings = load_settings()
+    try:
+        with console.status("Checking the Rasa model…") as status:
+            if not force and engine.model_path(settings).exists():
+                console.print(f"Model is up to date: {engine.model_path(settings).name}")
+                return
+            status.update("Training the Rasa model (inputs changed; about a minute)…")
+            path, _ = engine.train(settings, force=force)
+    except engine.EngineError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"[green]Trained[/] {path}")
+
+
+@app.command()
+def up() -> None:
+    """Train if needed, then run the engine and the gateway with the demo brand."""
+    import uvicorn
+
+    from bot.app import create_app
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    log_path = settings.run_dir / "engine.log"
+    try:
+        with console.status("Checking the Rasa model…") as status:
+            if not engine.model_path(settings).exists():
+                status.update("Training the Rasa model (inputs changed; about a minute)…")
+            model, trained = engine.train(settings)
+            console.print(
+                f"[green]✓[/] model {'trained' if trained else 'up to date'}: {model.name}"
+            )
+            status.update("Publishing the demo brand's flow…")
+            stores = Stores(settings.data_dir)
+            flow = publish_flow_file(stores, settings.demo_flow)
+            console.print(f"[green]✓[/] brand {flow.brand}, flow version {flow.version}")
+            status.update(f"Starting the Rasa engine (log: {log_path})…")
+            process = engine.start_engine(settings, model, log_path)
+    except (engine.EngineError, FlowError) as exc:
+        raise _fail(str(exc)) from None
+    try:
+        with console.status("Waiting for the engine to load the model…"):
+            engine.wait_until_ready(settings, process, log_path)
+        console.print(f"[green]✓[/] engine ready at {settings.rasa_url}")
+        console.print(
+            Panel(
+                f"Chat at [bold]{settings.gateway_url}/[/]   API docs at "
+                f"{settings.gateway_url}/docs\nPress Ctrl-C to stop both.",
+                title="Candor is running",
+            )
+        )
+        uvicorn.run(
+            create_app(settings, stores=stores),
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            log_level="warning",
+        )
+    except engine.EngineError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        with console.status("Stopping the engine…"):
+            engine.stop(process)
+        console.print("Stopped.")
+
+
+@app.command()
+def chat(
+    brand: str,
+    url: Annotated[str | None, typer.Option(help="Gateway URL.")] = None,
+    user: Annotated[str | None, typer.Option(help="Your user id (default: random).")] = None,
+) -> None:
+    """Chat with a brand's survey in the terminal (the gateway must be running)."""
+    settings = load_settings()
+    base = url or settings.gateway_url
+    user_id = user or f"cli-{uuid.uuid4().hex[:12]}"
+    console.print("[dim]Type your answers; a number picks a button. Ctrl-D to leave.[/]")
+    buttons: list[dict[str, str]] = []
+    pending: dict[str, str] | None = {"payload": "/greet"}
+    with httpx.Client(base_url=base, timeout=90) as client:
+        while True:
+            if pending is None:
+                try:
+                    typed = console.input("[bold green]you>[/] ").strip()
+                except (EOFError, KeyboardInterrupt):
+                    console.print()
+                    return
+                if not typed:
+                    continue
+                if typed.isdigit() and 1 <= int(typed) <= len(buttons):
+                    pending = {"payload": buttons[int(typed) - 1]["payload"]}
+                else:
+                    pending = {"text": typed}
+            try:
+                response = client.post(
+                    f"/api/v1/chat/{brand}", json={"user_id": user_id, **pending}
+                )
+            except httpx.HTTPError:
+                err.print(
+                    f"Cannot reach {base}; is `make run` running? Your message is kept: "
+                    "press Enter to retry."
+                )
+                console.input()
+                continue
+            data = response.json()
+            if response.status_code == 503:
+                err.print(f"{data['detail']} Press Enter to resend.")
+                console.input()
+                continue
+            pending = None
+            if response.status_code != 200:
+                err.print(f"[red]{data.get('detail', response.text)}[/]")
+                if response.status_code == 404:
+                    raise typer.Exit(1)
+                continue
+            buttons = []
+            for message in data["messages"]:
+                console.print(f"[bold cyan]bot>[/] {message['text']}")
+                for button in message["buttons"]:
+                    buttons.append(button)
+                    console.print(f"      [{len(buttons)}] {button['title']}")
+
+
+@flows_app.command("validate")
+def flows_validate(paths: list[Path]) -> None:
+    """Check flow files; exit 1 if any has an error."""
+    failed = False
+    for path in paths:
+        try:
+            flow = load_flow_file(path)
+        except FlowError as exc:
+            failed = True
+            err.print(f"[red]✗[/] {exc}")
+        else:
+            console.print(
+                f"[green]✓[/] {path}: {flow.brand} v{flow.version}, {len(flow.steps)} steps"
+            )
+    if failed:
+        raise typer.Exit(1)
+
+
+@brands_app.command("list")
+def brands_list() -> None:
+    """List brands and their latest flow version."""
+    stores = Stores(load_settings().data_dir)
+    with stores.registry() as session:
+        for brand in registry.list_brands(session):
+            latest = registry.latest_flow(session, brand=brand.slug)
+            console.print(f"{brand.slug}\t{latest.version if latest else '-'}")
+
+
+@brands_app.command("create")
+def brands_create(flow: Path) -> None:
+    """Create (or update) a brand from its flow file and publish that flow."""
+    try:
+        published = publish_flow_file(Stores(load_settings().data_dir), flow)
+    except (FlowError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"[green]✓[/] {published.brand}: flow version {published.version} published")

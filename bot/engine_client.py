@@ -1,0 +1,56 @@
+"""The gateway's client for the Rasa engine's REST channel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bot.errors import EngineUnavailable
+from consent_flows.contract import Button, OutboundMessage
+
+
+class EngineClient:
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+
+    async def send(
+        self, *, sender: str, message: str, metadata: dict[str, Any]
+    ) -> list[OutboundMessage]:
+        try:
+            response = await self._http.post(
+                "/webhooks/rest/webhook",
+                json={"sender": sender, "message": message, "metadata": metadata},
+            )
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(type(exc).__name__) from None
+        if response.status_code != 200:
+            raise EngineUnavailable(f"engine answered {response.status_code}")
+        try:
+            items = response.json()
+        except ValueError:
+            raise EngineUnavailable("engine sent a body that is not JSON") from None
+        messages = [
+            OutboundMessage(
+                text=item.get("text") or "",
+                buttons=tuple(
+                    Button(title=b["title"], payload=b["payload"])
+                    for b in item.get("buttons") or ()
+                ),
+            )
+            for item in items
+            if item.get("text") or item.get("buttons")
+        ]
+        if not messages:
+            # Every customer turn gets a reply; silence means an action failed inside the engine.
+            raise EngineUnavailable("engine produced no reply")
+        return messages
+
+    async def alive(self) -> bool:
+        try:
+            return (await self._http.get("/", timeout=2.0)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,99 @@
+"""Every error a client can see, and the one place that maps exceptions to status codes.
+
+Messages say what is wrong and what to do. No stack trace or customer text ever leaves here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from storage.stores import UnknownBrand
+
+log = logging.getLogger("candor.gateway")
+
+RESTARTING = (
+    "the assistant is restarting; your message was not processed, "
+    "please send it again in a few seconds"
+)
+
+
+class EngineUnavailable(Exception):
+    """The Rasa engine could not be reached or failed to answer."""
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+def error_body(code: str, detail: str) -> dict[str, str]:
+    return {"error": code, "detail": detail}
+
+
+def _describe(errors: list[dict]) -> str:
+    parts = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            parts.append(
+                "the body is not valid JSON; send a JSON object such as "
+                '{"user_id": "u1", "text": "hello"}'
+            )
+        elif kind == "missing" and not loc:
+            parts.append(
+                'the body is empty; send a JSON object such as {"user_id": "u1", "text": "hello"}'
+            )
+        else:
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{'.'.join(loc) or 'body'}: {msg}")
+    return "; ".join(parts) or "the request is invalid"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_request", _describe(list(exc.errors()))), 422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "invalid_request",
+                f"the body is larger than {exc.limit} bytes; send a shorter message",
+            ),
+            422,
+        )
+
+    @app.exception_handler(UnknownBrand)
+    async def _unknown_brand(_: Request, exc: UnknownBrand) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "unknown_brand",
+                f"there is no brand named '{exc.brand[:80]}'; check the brand in the URL",
+            ),
+            404,
+        )
+
+    @app.exception_handler(EngineUnavailable)
+    async def _engine_down(_: Request, exc: EngineUnavailable) -> JSONResponse:
+        log.warning("engine unavailable: %s", exc)
+        return JSONResponse(
+            error_body("engine_unavailable", RESTARTING), 503, headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                "something went wrong on our side; nothing was lost, please try again",
+            ),
+            500,
+        )
