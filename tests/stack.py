@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from bot import engine
-from bot.app import create_app
-from bot.brands import publish_flow_file
+from bot.launcher import Running, launch
 from bot.settings import ROOT, Settings
 from storage.stores import Stores
 
@@ -54,33 +49,6 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-class Gateway:
-    """The FastAPI gateway served by uvicorn in a background thread."""
-
-    def __init__(self, settings: Settings, stores: Stores) -> None:
-        config = uvicorn.Config(
-            create_app(settings, stores=stores),
-            host="127.0.0.1",
-            port=settings.gateway_port,
-            log_level="warning",
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @dataclass
 class Stack:
     settings: Settings
@@ -106,23 +74,10 @@ class Stack:
         return response.json()["messages"]
 
 
-def start_stack(tmp: Path) -> tuple[Stack, Gateway, Any]:
+def start_stack(tmp: Path) -> tuple[Stack, Running]:
     need(
         (ROOT / ".venv-rasa" / "bin" / "python").exists(),
         ".venv-rasa is missing (run `make setup`)",
     )
-    settings = make_settings(tmp)
-    model, _ = engine.train(settings)
-    stores = Stores(settings.data_dir)
-    publish_flow_file(stores, settings.demo_flow)
-    gateway = Gateway(settings, stores)
-    gateway.start()
-    log_path = settings.run_dir / "engine.log"
-    process = engine.start_engine(settings, model, log_path)
-    try:
-        engine.wait_until_ready(settings, process, log_path)
-    except engine.EngineError:
-        engine.stop(process)
-        gateway.stop()
-        raise
-    return Stack(settings, stores), gateway, process
+    running = launch(make_settings(tmp))
+    return Stack(running.settings, running.stores), running

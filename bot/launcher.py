@@ -1,0 +1,78 @@
+"""Run the engine and the gateway together on loopback: for `candor bench` and the tests.
+
+`candor up` runs the gateway in the foreground instead; this runs it in a background thread so
+the caller can drive it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+
+from bot import engine
+from bot.app import create_app
+from bot.brands import publish_flow_file
+from bot.settings import Settings
+from storage.stores import Stores
+
+
+class Gateway:
+    """The FastAPI gateway served by uvicorn in a background thread."""
+
+    def __init__(self, settings: Settings, stores: Stores) -> None:
+        config = uvicorn.Config(
+            create_app(settings, stores=stores),
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            log_level="warning",
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise engine.EngineError("the gateway did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@dataclass
+class Running:
+    settings: Settings
+    stores: Stores
+    gateway: Gateway
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        engine.stop(self.process)
+        self.gateway.stop()
+        self.stores.dispose()
+
+
+def launch(settings: Settings) -> Running:
+    """Train if needed, publish the demo flow, start gateway and engine, wait for both."""
+    model, _ = engine.train(settings)
+    stores = Stores(settings.data_dir)
+    publish_flow_file(stores, settings.demo_flow)
+    gateway = Gateway(settings, stores)
+    gateway.start()
+    log_path = settings.run_dir / "engine.log"
+    process = engine.start_engine(settings, model, log_path)
+    try:
+        engine.wait_until_ready(settings, process, log_path)
+    except engine.EngineError:
+        engine.stop(process)
+        gateway.stop()
+        raise
+    return Running(settings, stores, gateway, process)
