@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -59,7 +61,14 @@ def up() -> None:
     from bot.app import create_app
 
     settings = load_settings()
+    # SIGTERM (e.g. from a process manager) stops both processes like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    if engine.port_in_use(settings.gateway_host, settings.gateway_port):
+        raise _fail(
+            f"port {settings.gateway_port} is already in use; stop what runs there or "
+            "set CANDOR_GATEWAY_PORT"
+        )
     log_path = settings.run_dir / "engine.log"
     try:
         with console.status("Checking the Rasa model…") as status:

@@ -6,8 +6,11 @@ the NLU/rule data names the model file, so an existing file with that name is up
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
+import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -153,7 +156,28 @@ def engine_command(settings: Settings, model: Path) -> list[str]:
     ]
 
 
+def _die_with_parent() -> None:
+    """Linux: the engine gets SIGTERM if the process that started it dies without cleaning up."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
 def start_engine(settings: Settings, model: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    port = engine_port(settings)
+    if port_in_use("127.0.0.1", port):
+        raise EngineError(
+            f"port {port} is already in use (another Candor engine?); stop it or "
+            "set CANDOR_RASA_URL to another port"
+        )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
@@ -163,6 +187,7 @@ def start_engine(settings: Settings, model: Path, log_path: Path) -> subprocess.
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
 
 
