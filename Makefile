@@ -27,7 +27,7 @@ setup: .venv/.done .venv-rasa/.done
 	@test -n "$(PY311)" || { echo "error: Python >= 3.11 was not found on PATH." \
 		"Install it (e.g. 'pyenv install 3.11') and run make again." >&2; exit 1; }
 	@echo "==> [setup 1/2] .venv with $(PY311) (gateway, actions, storage, tests)"
-	@rm -rf .venv && $(PY311) -m venv .venv
+	@test -x .venv/bin/python || $(PY311) -m venv .venv
 	@.venv/bin/pip install --progress-bar off -q -r requirements.lock
 	@.venv/bin/pip install --progress-bar off -q --no-deps -e .
 	@touch $@
@@ -37,7 +37,7 @@ setup: .venv/.done .venv-rasa/.done
 		"Looked in \$$(pyenv root)/versions/3.10.*/bin and on PATH." \
 		"Install it with 'pyenv install 3.10' (or your OS package python3.10) and run make again." >&2; exit 1; }
 	@echo "==> [setup 2/2] .venv-rasa with $(PY310) (Rasa 3.6.21 engine; a few minutes the first time)"
-	@rm -rf .venv-rasa && $(PY310) -m venv .venv-rasa
+	@test -x .venv-rasa/bin/python || $(PY310) -m venv .venv-rasa
 	@.venv-rasa/bin/pip install --progress-bar off -q -r requirements-rasa.lock
 	@touch $@
 
