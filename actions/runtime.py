@@ -1,4 +1,4 @@
-"""What the actions share: settings, stores and a cache of parsed flow versions.
+"""What the actions share: stores, settings and a cache of parsed flow versions.
 
 A published flow version never changes, so parsing each one once per process is safe, and a
 conversation keeps the version it started with while new conversations pick up the latest.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from consent_flows.contract import Effect, RecordAnswer, RecordConsent
+from sqlalchemy.orm import Session
+
+from consent_flows.contract import Effect, RecordAnswer, RecordConsent, RecordTags
 from consent_flows.loader import load_flow_text
 from consent_flows.model import Flow
 from storage import records, registry
@@ -22,6 +24,7 @@ log = logging.getLogger("candor.actions")
 class Runtime:
     stores: Stores
     control_threshold: float
+    resume_after_s: float = 3 * 3600
     _flows: dict[tuple[str, int], Flow] = field(default_factory=dict)
 
     def flow(self, brand: str, version: int | None = None) -> Flow:
@@ -68,24 +71,47 @@ class Runtime:
                         flow_version=effect.flow_version,
                         step_id=effect.step_id,
                     )
-                elif isinstance(effect, RecordAnswer):
-                    try:
-                        records.record_answer(
-                            session,
-                            subject_id=subject_id,
-                            conversation_id=conversation_id,
-                            flow_brand=brand,
-                            flow_version=effect.flow_version,
-                            step_id=effect.step_id,
-                            purpose=effect.purpose,
-                            verbatim=effect.verbatim,
-                            choice=effect.choice,
-                        )
-                    except records.ConsentMissing:
-                        # The ledger wins over the conversation state: drop the answer.
-                        log.warning(
-                            "answer dropped: no consent in ledger (brand=%s step=%s)",
-                            brand,
-                            effect.step_id,
-                        )
+                    continue
+                try:
+                    _record(session, effect, subject_id, conversation_id, brand)
+                except records.ConsentMissing:
+                    # The ledger wins over the conversation state: keep nothing.
+                    log.warning(
+                        "%s dropped: no consent in ledger (brand=%s purpose=%s)",
+                        effect.kind,
+                        brand,
+                        effect.purpose,
+                    )
             session.commit()
+
+
+def _record(
+    session: Session,
+    effect: RecordAnswer | RecordTags,
+    subject_id: str,
+    conversation_id: str,
+    brand: str,
+) -> None:
+    if isinstance(effect, RecordTags):
+        records.record_tags(
+            session,
+            subject_id=subject_id,
+            purpose=effect.purpose,
+            tags=effect.tags,
+            flow_id=effect.flow_id,
+            flow_version=effect.flow_version,
+        )
+        return
+    records.record_answer(
+        session,
+        subject_id=subject_id,
+        conversation_id=conversation_id,
+        flow_brand=brand,
+        flow_id=effect.flow_id,
+        flow_version=effect.flow_version,
+        step_id=effect.step_id,
+        ask_type=effect.ask_type,
+        purpose=effect.purpose,
+        verbatim=effect.verbatim,
+        value=effect.value,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -16,9 +17,9 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import Runtime
-from bot.pseudonym import parse_sender
+from bot.pseudonym import Sender, parse_sender
 from consent_flows import interpreter
-from consent_flows.contract import ConversationState, OutboundMessage, UserTurn
+from consent_flows.contract import ConversationState, OutboundMessage, StepResult, UserTurn
 
 log = logging.getLogger("candor.actions")
 
@@ -26,6 +27,18 @@ FORM = "survey_form"
 ANSWER_SLOT = "survey_answer"
 STATE_SLOT = "flow_state"
 DONE = "__done__"
+_QUIET = frozenset(
+    {
+        "stop",
+        "goodbye",
+        "help",
+        "why",
+        "forget_me",
+        "show_my_data",
+        "withdraw_consent",
+        "change_answer",
+    }
+)
 
 
 def turn_from(tracker: Tracker) -> UserTurn:
@@ -36,12 +49,16 @@ def turn_from(tracker: Tracker) -> UserTurn:
         (e.get("value") for e in latest.get("entities", []) if e.get("entity") == "choice"), None
     )
     via_button = text.startswith("/")
+    at = next(
+        (e.get("timestamp") for e in reversed(tracker.events) if e.get("event") == "user"), None
+    )
     return UserTurn(
         text=str(choice) if choice is not None else ("" if via_button else text),
         intent=intent.get("name"),
         confidence=float(intent.get("confidence") or 0.0),
         choice=str(choice) if choice is not None else None,
         via_button=via_button,
+        at=float(at) if at is not None else None,
     )
 
 
@@ -66,6 +83,29 @@ class _SurveyAction(Action):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
+    def carry_out(self, sender: Sender, tracker: Tracker, result: StepResult) -> None:
+        """Commit the effects (before any reply leaves) and note skipped unconsented steps."""
+        self.runtime.apply(
+            brand=sender.brand,
+            channel=sender.channel,
+            subject_id=sender.subject_id,
+            conversation_id=tracker.sender_id,
+            effects=result.effects,
+        )
+        if result.unconsented:
+            log.error(
+                "flow reached steps without consent, skipped: brand=%s steps=%s",
+                sender.brand,
+                result.unconsented,
+            )
+
+    def begin(self, sender: Sender, tracker: Tracker, at: float | None) -> StepResult:
+        flow = self.runtime.flow(sender.brand)
+        result = interpreter.start(flow, seed=secrets.randbelow(2**31), at=at)
+        self.carry_out(sender, tracker, result)
+        log.info("survey started brand=%s flow=%s v%s", sender.brand, flow.id, flow.version)
+        return result
+
 
 class AskSurveyAnswer(_SurveyAction):
     """Show the step the conversation waits on, starting the flow if it has not begun."""
@@ -79,23 +119,14 @@ class AskSurveyAnswer(_SurveyAction):
         sender = parse_sender(tracker.sender_id)
         state = load_state(tracker)
         if state is None or state.status == "ended":
-            flow = self.runtime.flow(sender.brand)
-            result = interpreter.start(flow)
-            self.runtime.apply(
-                brand=sender.brand,
-                channel=sender.channel,
-                subject_id=sender.subject_id,
-                conversation_id=tracker.sender_id,
-                effects=result.effects,
-            )
-            state = result.state
+            result = self.begin(sender, tracker, turn_from(tracker).at)
             send(dispatcher, result.messages)
-            log.info("survey started brand=%s flow_version=%s", sender.brand, flow.version)
+            state = result.state
         flow = self.runtime.flow(sender.brand, state.flow_version)
         send(dispatcher, interpreter.prompt(flow, state))
         events: list[EventType] = [dump_state(state)]
         if state.status == "ended":
-            events += [SlotSet(ANSWER_SLOT, DONE)]
+            events.append(SlotSet(ANSWER_SLOT, DONE))
         return events
 
 
@@ -113,22 +144,27 @@ class ValidateSurveyForm(_SurveyAction):
         if state is None or state.status == "ended":
             # The message that (re)activated the form is not an answer: the ask action now
             # starts a fresh survey with its greeting.
-            return [SlotSet(ANSWER_SLOT, None)]
+            return [SlotSet(STATE_SLOT, None), SlotSet(ANSWER_SLOT, None)]
         flow = self.runtime.flow(sender.brand, state.flow_version)
+        turn = turn_from(tracker)
         result = interpreter.step(
-            flow, state, turn_from(tracker), threshold=self.runtime.control_threshold
+            flow,
+            state,
+            turn,
+            threshold=self.runtime.control_threshold,
+            resume_after_s=self.runtime.resume_after_s,
         )
-        self.runtime.apply(
-            brand=sender.brand,
-            channel=sender.channel,
-            subject_id=sender.subject_id,
-            conversation_id=tracker.sender_id,
-            effects=result.effects,
-        )
+        self.carry_out(sender, tracker, result)
         send(dispatcher, result.messages)
+        if result.restart:
+            restarted = self.begin(sender, tracker, turn.at)
+            send(dispatcher, restarted.messages)
+            result = restarted
         log.info(
-            "turn brand=%s step=%s effects=%d ended=%s",
+            "turn brand=%s flow=%s v%s step=%s effects=%d ended=%s",
             sender.brand,
+            flow.id,
+            flow.version,
             state.position,
             len(result.effects),
             result.state.status == "ended",
@@ -150,7 +186,7 @@ class SurveyDone(_SurveyAction):
 
 
 class Control(_SurveyAction):
-    """A message outside the survey form: resume an unfinished survey, or explain the options."""
+    """A message outside the survey form: begin or resume the survey, or explain the options."""
 
     def name(self) -> str:
         return "action_control"
@@ -160,17 +196,8 @@ class Control(_SurveyAction):
     ) -> list[EventType]:
         state = load_state(tracker)
         turn = turn_from(tracker)
-        quiet = turn.intent in (
-            "stop",
-            "goodbye",
-            "help",
-            "why",
-            "forget_me",
-            "show_my_data",
-            "withdraw_consent",
-            "change_answer",
-        )
-        if (state is None and not quiet) or (state is not None and state.status == "active"):
+        quiet = turn.intent in _QUIET
+        if (state is None and not quiet) or (state is not None and state.status != "ended"):
             return [FollowupAction(FORM)]  # begin, or resume where the customer left off
         if turn.intent in ("stop", "goodbye"):
             dispatcher.utter_message(text=interpreter.GOODBYE_TEXT)

@@ -68,19 +68,33 @@ class UserTurn(BaseModel):
     confidence: float = 0.0
     choice: str | None = None
     via_button: bool = False
+    # When the customer sent it (epoch seconds), so a long pause can offer to resume.
+    at: float | None = None
+
+
+AnswerValue = str | int | bool | list[str]
 
 
 class ConversationState(BaseModel):
     """Where one conversation stands. Serialisable, so it can live in a Rasa slot."""
 
     flow_brand: str
+    flow_id: str = "main"
     flow_version: int
     position: int = 0
-    status: Literal["active", "ended"] = "active"
+    status: Literal["active", "ended", "resume_offered"] = "active"
     granted: list[str] = Field(default_factory=list)
     refused: list[str] = Field(default_factory=list)
-    answers: dict[str, str] = Field(default_factory=dict)
+    answers: dict[str, AnswerValue] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    # Positions of the asks already passed, newest last, for "go back".
+    history: list[int] = Field(default_factory=list)
     attempts: int = 0
+    # Multiple-choice picks made so far on the current ask.
+    pending: list[str] = Field(default_factory=list)
+    # Picks the phrasing of each message, so a conversation reads the same on a retry.
+    seed: int = 0
+    last_seen: float | None = None
 
 
 class RecordConsent(BaseModel):
@@ -96,20 +110,39 @@ class RecordConsent(BaseModel):
 
 
 class RecordAnswer(BaseModel):
-    """Store one answer verbatim. The edge refuses it unless the ledger shows a given consent."""
+    """Store one answer verbatim. The edge refuses it unless the ledger shows a given consent.
+
+    A second answer to the same step in the same conversation ("go back") replaces the first.
+    """
 
     kind: Literal["record_answer"] = "record_answer"
     purpose: str
     step_id: str
+    ask_type: str
     verbatim: str
-    choice: str | None = None
+    value: AnswerValue
+    flow_id: str
     flow_version: int
 
 
-Effect = Annotated[RecordConsent | RecordAnswer, Field(discriminator="kind")]
+class RecordTags(BaseModel):
+    """Keep interest tags for the subject, under a granted purpose."""
+
+    kind: Literal["record_tags"] = "record_tags"
+    purpose: str
+    tags: list[str]
+    flow_id: str
+    flow_version: int
+
+
+Effect = Annotated[RecordConsent | RecordAnswer | RecordTags, Field(discriminator="kind")]
 
 
 class StepResult(BaseModel):
     state: ConversationState
     messages: list[OutboundMessage] = Field(default_factory=list)
     effects: list[Effect] = Field(default_factory=list)
+    # The customer chose to start over: the edge begins a new conversation on the latest flow.
+    restart: bool = False
+    # Steps skipped because their purpose was not granted. Never happens for a validated flow.
+    unconsented: list[str] = Field(default_factory=list)

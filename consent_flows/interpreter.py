@@ -1,20 +1,32 @@
 """The flow interpreter: (flow, state, customer turn) -> (new state, messages, effects).
 
 It does no I/O. Storage, Rasa and channels sit at the edges and carry out the effects, which is
-what lets every rule here be tested without a server. Two rules matter most:
+what lets every rule here be tested without a server. Three rules matter most:
 
-* an answer is only ever produced as a `RecordAnswer` effect for a purpose the customer granted
-  in this conversation, and an ask whose purpose was not granted is never shown;
+* data (answers, tags) is only ever produced as an effect for a purpose the customer granted in
+  this conversation. A validated flow never even reaches such a step without consent; if an
+  unvalidated one does, the step is skipped and reported in `unconsented`;
 * control intents (stop, why, skip, ...) interrupt only above a confidence threshold; below it
   the customer's words are their answer, because a survey answer such as "stop-start deliveries
-  annoy me" often looks like a command to a classifier.
+  annoy me" often looks like a command to a classifier;
+* every customer turn makes progress or is bounded: unclear replies are re-asked a few times,
+  then skipped, so every conversation ends.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
+import zlib
 
+from consent_flows import expressions
+from consent_flows.answers import (
+    DONE,
+    MAX_ATTEMPTS,
+    Parsed,
+    choice_buttons,
+    match_choice,
+    parse_answer,
+    yes_no,
+)
 from consent_flows.contract import (
     CONTROL_INTENTS,
     Button,
@@ -22,54 +34,35 @@ from consent_flows.contract import (
     OutboundMessage,
     RecordAnswer,
     RecordConsent,
+    RecordTags,
     StepResult,
     UserTurn,
 )
-from consent_flows.model import AskStep, ConsentStep, EndStep, Flow, SayStep
+from consent_flows.model import (
+    AskStep,
+    AskType,
+    BranchStep,
+    ConsentStep,
+    ContentStep,
+    EndStep,
+    Flow,
+    GotoStep,
+    SayStep,
+    TagStep,
+    purpose_of,
+)
+from consent_flows.validator import declined_target
+
+__all__ = ["match_choice", "prompt", "start", "step"]
 
 DEFAULT_THRESHOLD = 0.8
-# Below the control threshold a yes/no reply can still be read from a plain "yes"/"no" intent.
-YES_NO_THRESHOLD = 0.5
-MAX_ATTEMPTS = 2
-
-_YES = {
-    "yes",
-    "y",
-    "yeah",
-    "yep",
-    "yup",
-    "sure",
-    "ok",
-    "okay",
-    "fine",
-    "go ahead",
-    "of course",
-    "absolutely",
-    "please do",
-    "alright",
-    "yes please",
-    "i agree",
-    "agreed",
-    "sure thing",
-}
-_NO = {
-    "no",
-    "n",
-    "nope",
-    "nah",
-    "no thanks",
-    "no thank you",
-    "rather not",
-    "not now",
-    "i'd rather not",
-    "i do not agree",
-    "i don't agree",
-    "never",
-}
+RESUME_AFTER_S = 3 * 3600
+MAX_SILENT_STEPS = 1000
 
 HELP_TEXT = (
     "Answer in your own words or press a button. You can also say 'why' to know why I ask, "
-    "'skip' to pass a question, or 'stop' to end the chat at any time."
+    "'skip' to pass a question, 'go back' to change your last answer, or 'stop' to end the "
+    "chat at any time."
 )
 STOP_TEXT = (
     "Okay, I'll stop here. Thank you for your time! Nothing more will be asked, and what you "
@@ -84,23 +77,36 @@ NOT_YET_TEXT = (
     "ask them and quote this conversation."
 )
 ENDED_TEXT = "Our survey is finished, thank you! Say 'hi' if you'd like to start again."
+RESUME_TEXT = "Welcome back! Shall we pick up where we left off, or start over?"
 
 
-def start(flow: Flow) -> StepResult:
+def start(flow: Flow, *, seed: int = 0, at: float | None = None) -> StepResult:
     """Begin a conversation: the greeting (which discloses the bot), then settle on a question."""
-    state = ConversationState(flow_brand=flow.brand, flow_version=flow.version)
-    result = StepResult(state=state, messages=[OutboundMessage(text=flow.greeting)])
+    state = ConversationState(
+        flow_brand=flow.brand, flow_id=flow.id, flow_version=flow.version, seed=seed, last_seen=at
+    )
+    result = StepResult(state=state, messages=[_say(state, flow.greeting, "greeting")])
     _settle(flow, result)
     return result
 
 
 def prompt(flow: Flow, state: ConversationState) -> list[OutboundMessage]:
-    """What to show for the step the conversation is waiting on (nothing once it has ended)."""
+    """What to show for the step the conversation waits on (nothing once it has ended)."""
     if state.status == "ended":
         return []
-    step = flow.steps[state.position]
-    if isinstance(step, ConsentStep):
-        notice = flow.purposes[step.consent].notice
+    if state.status == "resume_offered":
+        return [
+            OutboundMessage(
+                text=RESUME_TEXT,
+                buttons=(
+                    Button(title="Pick up where we left off", payload="/affirm"),
+                    Button(title="Start over", payload="/deny"),
+                ),
+            )
+        ]
+    current = flow.steps[state.position]
+    if isinstance(current, ConsentStep):
+        notice = flow.purposes[current.consent.purpose].notice
         return [
             OutboundMessage(
                 text=f"{notice} Is that okay with you?",
@@ -110,12 +116,19 @@ def prompt(flow: Flow, state: ConversationState) -> list[OutboundMessage]:
                 ),
             )
         ]
-    if isinstance(step, AskStep):
-        buttons = tuple(
-            Button(title=choice, payload=f'/choose{{"choice": "{_payload_safe(choice)}"}}')
-            for choice in step.ask.choices
-        )
-        return [OutboundMessage(text=step.ask.text, buttons=buttons)]
+    if isinstance(current, AskStep):
+        ask = current.ask
+        text = _pick(state, ask.text, ask.id).text
+        if ask.kind is AskType.MULTIPLE:
+            text += (
+                " (pick all that apply, then Done)"
+                if not state.pending
+                else f" So far: {', '.join(state.pending)}. Pick more, or Done."
+            )
+        if ask.kind is AskType.SCALE and ask.labels:
+            ends = [f"{k} = {v}" for k, v in sorted(ask.labels.items())]
+            text += f" ({'; '.join(ends)})"
+        return [OutboundMessage(text=text, buttons=choice_buttons(ask, state.pending))]
     return []
 
 
@@ -125,65 +138,100 @@ def step(
     turn: UserTurn,
     *,
     threshold: float = DEFAULT_THRESHOLD,
+    resume_after_s: float = RESUME_AFTER_S,
 ) -> StepResult:
     """Consume one customer turn while the conversation waits on a consent or an ask."""
     result = StepResult(state=state.model_copy(deep=True))
-    if result.state.status == "ended":
+    s = result.state
+    previous, s.last_seen = s.last_seen, turn.at if turn.at is not None else s.last_seen
+    if s.status == "ended":
         result.messages.append(OutboundMessage(text=ENDED_TEXT))
         return result
-    current = flow.steps[result.state.position]
+    if s.status == "resume_offered":
+        _on_resume(turn, result)
+        return result
+    if previous is not None and turn.at is not None and turn.at - previous > resume_after_s:
+        s.status = "resume_offered"
+        return result
     control = (
         turn.intent
         if turn.intent in CONTROL_INTENTS and (turn.confidence >= threshold or turn.via_button)
         else None
     )
+    current = flow.steps[s.position]
 
     if control in ("stop", "goodbye"):
-        result.state.status = "ended"
+        s.status = "ended"
         result.messages.append(
             OutboundMessage(text=STOP_TEXT if control == "stop" else GOODBYE_TEXT)
         )
-        return result
-    if control == "why":
-        purpose = flow.purposes[_purpose(current)]
+    elif control == "why":
+        notice = flow.purposes[purpose_of(current) or ""].notice
         result.messages.append(
             OutboundMessage(
-                text=f"Fair question. {purpose.notice} It's entirely your choice: you can say "
-                "'skip' or 'stop' at any time."
+                text=f"Fair question. {notice} It's entirely your choice: you can say 'skip' or "
+                "'stop' at any time."
             )
         )
-        return result
-    if turn.intent == "greet" and turn.confidence >= threshold and len(turn.text) < 30:
-        result.messages.append(OutboundMessage(text="Hello again!"))
-        return result
-    if control == "help":
+    elif control == "help":
         result.messages.append(OutboundMessage(text=HELP_TEXT))
-        return result
-    if control in ("forget_me", "show_my_data", "withdraw_consent", "change_answer"):
+    elif control == "change_answer":
+        _go_back(flow, result)
+    elif control in ("forget_me", "show_my_data", "withdraw_consent"):
         result.messages.append(OutboundMessage(text=NOT_YET_TEXT))
-        return result
-
-    if isinstance(current, ConsentStep):
+    elif turn.intent == "greet" and turn.confidence >= threshold and len(turn.text) < 30:
+        result.messages.append(OutboundMessage(text="Hello again!"))
+    elif isinstance(current, ConsentStep):
         _on_consent(flow, current, turn, result, skipped=control == "skip")
     elif isinstance(current, AskStep):
         _on_ask(flow, current, turn, result, skipped=control == "skip")
     return result
 
 
+def _on_resume(turn: UserTurn, result: StepResult) -> None:
+    choice = yes_no(turn)
+    if choice is None and result.state.attempts < MAX_ATTEMPTS:
+        result.state.attempts += 1
+        result.messages.append(OutboundMessage(text="Sorry, shall we pick up where we left off?"))
+        return
+    result.state.attempts = 0
+    if choice is False:
+        result.restart = True
+        result.state.status = "ended"
+        return
+    result.state.status = "active"
+    result.messages.append(OutboundMessage(text="Great, here's where we were."))
+
+
+def _go_back(flow: Flow, result: StepResult) -> None:
+    s = result.state
+    if not s.history:
+        result.messages.append(OutboundMessage(text="There's no earlier answer to change yet."))
+        return
+    s.position = s.history.pop()
+    s.attempts, s.pending = 0, []
+    ask = flow.steps[s.position]
+    assert isinstance(ask, AskStep)
+    s.answers.pop(ask.ask.id, None)
+    result.messages.append(
+        OutboundMessage(text="Sure, let's go back. Your new answer will replace the old one.")
+    )
+
+
 def _on_consent(
     flow: Flow, current: ConsentStep, turn: UserTurn, result: StepResult, *, skipped: bool
 ) -> None:
-    state = result.state
-    decision = False if skipped else _yes_no(turn)
+    s = result.state
+    decision = False if skipped else yes_no(turn)
     if decision is None:
-        state.attempts += 1
-        if state.attempts <= MAX_ATTEMPTS:
+        s.attempts += 1
+        if s.attempts <= MAX_ATTEMPTS:
             result.messages.append(
                 OutboundMessage(text="Sorry, I didn't catch that. Is that a yes or a no?")
             )
             return
         decision = False  # no clear yes is a no: consent must be explicit
-    purpose = current.consent
+    purpose = current.consent.purpose
     result.effects.append(
         RecordConsent(
             purpose=purpose,
@@ -194,90 +242,99 @@ def _on_consent(
             step_id=current.id,
         )
     )
+    s.attempts = 0
     if decision:
-        state.granted.append(purpose)
+        s.granted.append(purpose)
         result.messages.append(OutboundMessage(text="Thank you!"))
+        s.position += 1
     else:
-        state.refused.append(purpose)
+        s.refused.append(purpose)
         result.messages.append(OutboundMessage(text="That's fine, I won't ask about that."))
-    _advance(flow, result)
+        target = declined_target(flow, s.position)
+        s.position = target if target is not None else len(flow.steps) - 1
+    _settle(flow, result)
 
 
 def _on_ask(
     flow: Flow, current: AskStep, turn: UserTurn, result: StepResult, *, skipped: bool
 ) -> None:
-    ask = current.ask
+    s, ask = result.state, current.ask
     if skipped:
         result.messages.append(OutboundMessage(text="No problem, let's skip that one."))
         _advance(flow, result)
         return
-    verbatim = turn.text.strip()
-    choice = match_choice(ask.choices, turn.choice or verbatim) if ask.choices else None
-    if ask.choices and choice is None and not ask.free_text:
-        result.state.attempts += 1
-        if result.state.attempts <= MAX_ATTEMPTS:
-            options = ", ".join(ask.choices)
+    parsed: Parsed = parse_answer(ask, turn, s.pending)
+    if parsed.pending is not None:  # a multiple-choice pick, not final yet
+        s.pending = parsed.pending
+        return
+    if parsed.value is None:
+        s.attempts += 1
+        if s.attempts > MAX_ATTEMPTS + 1:
+            result.messages.append(OutboundMessage(text="Let's move on."))
+            _advance(flow, result)
+        elif s.attempts > MAX_ATTEMPTS:
             result.messages.append(
-                OutboundMessage(text=f"Sorry, please pick one of: {options}. Or say 'skip'.")
+                OutboundMessage(
+                    text=f"{parsed.problem} You can also skip this one.",
+                    buttons=(Button(title="Skip", payload="/skip"),),
+                )
             )
-            return
-        result.messages.append(OutboundMessage(text="Let's move on."))
-        _advance(flow, result)
+        else:
+            result.messages.append(OutboundMessage(text=parsed.problem))
         return
-    if turn.choice and choice:
-        verbatim = choice
-    if not verbatim:
-        result.messages.append(OutboundMessage(text="Sorry, I didn't get any words there."))
-        return
-    # Re-checked here as well as at the edge: an ask for an ungranted purpose records nothing.
-    if ask.purpose in result.state.granted:
+    if ask.purpose in s.granted:  # re-checked here and in the ledger at the edge
         result.effects.append(
             RecordAnswer(
                 purpose=ask.purpose,
                 step_id=ask.id,
-                verbatim=verbatim,
-                choice=choice,
+                ask_type=ask.kind.value,
+                verbatim=parsed.verbatim,
+                value=parsed.value,
+                flow_id=flow.id,
                 flow_version=flow.version,
             )
         )
-        result.state.answers[ask.id] = choice or verbatim
-    ack = _echo(ask.ack or "Got it, thanks.", verbatim)
-    result.messages.append(OutboundMessage(text=ack))
+        s.answers[ask.id] = parsed.value
+    ack = _pick(s, ask.ack, f"ack:{ask.id}").text if ask.ack else "Got it, thanks."
+    result.messages.append(OutboundMessage(text=echo(ack, parsed.verbatim)))
     _advance(flow, result)
 
 
-def _echo(template: str, verbatim: str) -> str:
-    """Put the customer's words into an acknowledgement, without doubling end punctuation."""
-    head, sep, tail = template.partition("{answer}")
-    if not sep:
-        return template
-    words = verbatim.rstrip(".!?…") if tail[:1] in (".", "!", "?") else verbatim
-    return head + words + tail.replace("{answer}", words)
-
-
 def _advance(flow: Flow, result: StepResult) -> None:
-    result.state.position += 1
-    result.state.attempts = 0
+    s = result.state
+    s.history.append(s.position)
+    s.position += 1
+    s.attempts, s.pending = 0, []
     _settle(flow, result)
 
 
 def _settle(flow: Flow, result: StepResult) -> None:
-    """Move past steps that need no reply, stopping at the next consent or ask to show."""
-    state = result.state
-    while True:
-        current = flow.steps[state.position]
+    """Run the steps that need no reply, stopping at the next consent or ask to show."""
+    s = result.state
+    labels = flow.labels()
+    for _ in range(MAX_SILENT_STEPS):
+        if s.position >= len(flow.steps):
+            s.status = "ended"
+            return
+        current = flow.steps[s.position]
         if isinstance(current, SayStep):
-            result.messages.append(OutboundMessage(text=current.say))
+            result.messages.append(_pick(s, current.say, f"say:{s.position}"))
         elif isinstance(current, EndStep):
-            declined_all = not state.granted and bool(state.refused)
+            declined_all = not s.granted and bool(s.refused)
             result.messages.append(
-                OutboundMessage(text=DECLINED_END_TEXT if declined_all else current.end)
+                OutboundMessage(text=DECLINED_END_TEXT)
+                if declined_all
+                else _pick(s, current.end, f"end:{s.position}")
             )
-            state.status = "ended"
+            s.status = "ended"
             return
         elif isinstance(current, ConsentStep):
-            purpose = current.consent
-            if purpose not in state.granted and purpose not in state.refused:
+            purpose = current.consent.purpose
+            if purpose in s.refused:
+                target = declined_target(flow, s.position)
+                s.position = target if target is not None else len(flow.steps) - 1
+                continue
+            if purpose not in s.granted:
                 result.effects.append(
                     RecordConsent(
                         purpose=purpose,
@@ -289,54 +346,61 @@ def _settle(flow: Flow, result: StepResult) -> None:
                     )
                 )
                 return
-        elif isinstance(current, AskStep) and current.ask.purpose in state.granted:
-            return
-        state.position += 1
-
-
-def _purpose(step: object) -> str:
-    assert isinstance(step, ConsentStep | AskStep)
-    return step.consent if isinstance(step, ConsentStep) else step.ask.purpose
-
-
-def _normal(text: str) -> str:
-    return re.sub(r"[^\w\s']", " ", text.casefold()).strip()
-
-
-def _yes_no(turn: UserTurn) -> bool | None:
-    words = " ".join(_normal(turn.text).split())
-    if turn.intent == "affirm" and (turn.via_button or turn.confidence >= YES_NO_THRESHOLD):
-        return True
-    if turn.intent == "deny" and (turn.via_button or turn.confidence >= YES_NO_THRESHOLD):
-        return False
-    if words in _YES:
-        return True
-    if words in _NO:
-        return False
-    return None
-
-
-def match_choice(choices: tuple[str, ...], text: str) -> str | None:
-    """Find the choice a customer meant, tolerating case, plurals, numbers and small typos."""
-    wanted = " ".join(_normal(text).split())
-    if not wanted:
-        return None
-    if wanted.isdigit() and 1 <= int(wanted) <= len(choices):
-        return choices[int(wanted) - 1]
-    by_key = {_singular(_normal(c)): c for c in choices}
-    key = _singular(wanted)
-    if key in by_key:
-        return by_key[key]
-    close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.8)
-    return by_key[close[0]] if close else None
-
-
-def _singular(text: str) -> str:
-    return " ".join(
-        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-        for w in text.split()
+        elif isinstance(current, AskStep):
+            if current.ask.purpose in s.granted:
+                return
+            result.unconsented.append(current.ask.id)
+        elif isinstance(current, TagStep):
+            if current.tag.purpose in s.granted:
+                new = [t for t in current.tag.add if t not in s.tags]
+                s.tags.extend(new)
+                if new:
+                    result.effects.append(
+                        RecordTags(
+                            purpose=current.tag.purpose,
+                            tags=new,
+                            flow_id=flow.id,
+                            flow_version=flow.version,
+                        )
+                    )
+            else:
+                result.unconsented.append(f"tag@{s.position + 1}")
+        elif isinstance(current, BranchStep):
+            values = {**s.answers, expressions.TAGS: set(s.tags)}
+            taken = expressions.evaluate(expressions.parse(current.branch.if_), values)
+            target = current.branch.then if taken else current.branch.else_
+            s.position = labels[target] if target else s.position + 1
+            continue
+        elif isinstance(current, GotoStep):
+            s.position = labels[current.goto]
+            continue
+        elif isinstance(current, ContentStep) and current.content.fallback:
+            # Tailored picks come with the insights work; until then everyone gets the
+            # generic item, which is also what customers without that consent get.
+            result.messages.append(_pick(s, current.content.fallback, f"content:{s.position}"))
+        s.position += 1
+    result.messages.append(
+        OutboundMessage(text="Sorry, something is wrong with this survey. Thank you for your time!")
     )
+    s.status = "ended"
 
 
-def _payload_safe(choice: str) -> str:
-    return choice.replace("\\", "").replace('"', "'")
+def _pick(state: ConversationState, variants: tuple[str, ...], salt: str) -> OutboundMessage:
+    """One phrasing among several, stable for a conversation (pure: no global randomness)."""
+    index = zlib.crc32(f"{state.seed}:{salt}".encode()) % len(variants)
+    return OutboundMessage(text=variants[index])
+
+
+_say = _pick
+
+
+def echo(template: str, verbatim: str) -> str:
+    """Put the customer's words into an acknowledgement, without doubling end punctuation."""
+    head, sep, tail = template.partition("{answer}")
+    if not sep:
+        return template
+    words = verbatim.rstrip(".!?…") if tail[:1] in (".", "!", "?") else verbatim
+    return head + words + tail.replace("{answer}", words)
+
+
+__all__ += ["DONE", "echo"]

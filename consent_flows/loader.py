@@ -6,6 +6,7 @@ at the exact place in the brand's file.
 
 from __future__ import annotations
 
+import difflib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,41 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from consent_flows.model import Flow
+from consent_flows.model import STEP_KEYS, Flow
+from consent_flows.validator import validate
 
 MAX_FLOW_BYTES = 256 * 1024
+KNOWN_KEYS = sorted(
+    {
+        *STEP_KEYS,
+        "brand",
+        "id",
+        "version",
+        "language",
+        "min_age",
+        "greeting",
+        "purposes",
+        "steps",
+        "notice",
+        "retention_days",
+        "sensitive",
+        "category",
+        "purpose",
+        "text",
+        "type",
+        "choices",
+        "free_text",
+        "labels",
+        "ack",
+        "declined",
+        "if",
+        "then",
+        "else",
+        "add",
+        "match",
+        "fallback",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -35,18 +68,51 @@ class FlowError(Exception):
         return f"{text}\n  hint: {self.hint}" if self.hint else text
 
 
+class FlowInvalid(Exception):
+    """A flow with one or more errors; nothing of it is used."""
+
+    def __init__(self, errors: list[FlowError]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
 def load_flow_file(path: str | Path) -> Flow:
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise FlowError(
+        error = FlowError(
             str(path), 0, 0, f"cannot read the file ({exc.strerror})", "check the path"
-        ) from None
+        )
+        raise FlowInvalid([error]) from None
     return load_flow_text(raw, source=str(path))
 
 
 def load_flow_text(raw: bytes | str, *, source: str = "<flow>") -> Flow:
+    """Parse, check the schema and run every whole-flow check; raise FlowInvalid on errors."""
+    doc: Any = None
+    try:
+        doc = _parse(raw, source)
+        flow = Flow.model_validate(_plain(doc))
+    except FlowError as exc:
+        raise FlowInvalid([exc]) from None
+    except ValidationError as exc:
+        raise FlowInvalid([_schema_error(doc, err, source) for err in exc.errors()[:20]]) from None
+    issues = validate(flow)
+    if issues:
+        raise FlowInvalid(
+            [
+                FlowError(source, *_position(doc, issue.path), issue.message, issue.hint)
+                for issue in issues
+            ]
+        )
+    return flow
+
+
+def _parse(raw: bytes | str, source: str) -> Any:
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > MAX_FLOW_BYTES:
         raise FlowError(
@@ -85,15 +151,16 @@ def load_flow_text(raw: bytes | str, *, source: str = "<flow>") -> Flow:
             "a flow must be a mapping with brand, version, purposes and steps",
             "start the file with 'brand: your-brand'",
         )
-    try:
-        return Flow.model_validate(_plain(doc))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        line, col = _position(doc, first["loc"])
-        loc = ".".join(str(part) for part in first["loc"] if not _is_union_tag(part))
-        hint = _hint(first)
-        message = first["msg"].removeprefix("Value error, ")
-        raise FlowError(source, line, col, f"{loc or 'flow'}: {message}", hint) from None
+    return doc
+
+
+def _schema_error(doc: Any, error: Any, source: str) -> FlowError:
+    line, col = _position(doc, error["loc"])
+    loc = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = f"unknown key '{error['loc'][-1]}'"
+    return FlowError(source, line, col, f"{loc or 'flow'}: {message}", _hint(error))
 
 
 def _plain(node: Any) -> Any:
@@ -132,6 +199,9 @@ def _position(doc: Any, loc: tuple[Any, ...]) -> tuple[int, int]:
 def _hint(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(error["loc"][-1]), KNOWN_KEYS, n=1, cutoff=0.6)
+        if close:
+            return f"did you mean '{close[0]}'?"
         return "remove this key; see docs/flows.md for the keys each step accepts"
     if kind == "step_kind":
         return (

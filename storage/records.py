@@ -7,12 +7,13 @@ without a prior given consent for its purpose, whatever the caller believes.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.schema import Answer, ConsentEvent, Subject
+from storage.schema import Answer, ConsentEvent, Subject, SubjectTag, utcnow
 
 
 class ConsentMissing(PermissionError):
@@ -77,29 +78,87 @@ def record_answer(
     subject_id: str,
     conversation_id: str,
     flow_brand: str,
+    flow_id: str,
     flow_version: int,
     step_id: str,
+    ask_type: str,
     purpose: str,
     verbatim: str,
-    choice: str | None,
+    value: object,
 ) -> Answer:
+    """Store (or, for a step already answered in this conversation, rectify) one answer."""
     consent = current_consent(session, subject_id=subject_id, purpose=purpose)
     if consent is None:
         raise ConsentMissing(f"no given consent for purpose '{purpose}'")
-    row = Answer(
-        subject_id=subject_id,
-        conversation_id=conversation_id,
-        flow_brand=flow_brand,
-        flow_version=flow_version,
-        step_id=step_id,
-        purpose=purpose,
-        verbatim=verbatim,
-        choice=choice,
-        consent_event_id=consent.id,
+    row = session.scalar(
+        select(Answer).where(
+            Answer.conversation_id == conversation_id,
+            Answer.flow_id == flow_id,
+            Answer.step_id == step_id,
+        )
     )
-    session.add(row)
+    if row is None:
+        row = Answer(
+            subject_id=subject_id,
+            conversation_id=conversation_id,
+            flow_brand=flow_brand,
+            flow_id=flow_id,
+            step_id=step_id,
+        )
+        session.add(row)
+    row.flow_version = flow_version
+    row.ask_type = ask_type
+    row.purpose = purpose
+    row.verbatim = verbatim
+    row.value_json = json.dumps(value, ensure_ascii=False)
+    row.consent_event_id = consent.id
+    row.updated_at = utcnow()
     session.flush()
     return row
+
+
+def record_tags(
+    session: Session,
+    *,
+    subject_id: str,
+    purpose: str,
+    tags: list[str],
+    flow_id: str,
+    flow_version: int,
+) -> list[SubjectTag]:
+    consent = current_consent(session, subject_id=subject_id, purpose=purpose)
+    if consent is None:
+        raise ConsentMissing(f"no given consent for purpose '{purpose}'")
+    existing = set(
+        session.scalars(
+            select(SubjectTag.tag).where(
+                SubjectTag.subject_id == subject_id, SubjectTag.purpose == purpose
+            )
+        )
+    )
+    rows = [
+        SubjectTag(
+            subject_id=subject_id,
+            tag=tag,
+            purpose=purpose,
+            flow_id=flow_id,
+            flow_version=flow_version,
+            consent_event_id=consent.id,
+        )
+        for tag in tags
+        if tag not in existing
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def tags_of(session: Session, *, subject_id: str) -> list[SubjectTag]:
+    return list(
+        session.scalars(
+            select(SubjectTag).where(SubjectTag.subject_id == subject_id).order_by(SubjectTag.id)
+        )
+    )
 
 
 def answers_of(session: Session, *, subject_id: str) -> list[Answer]:

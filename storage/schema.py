@@ -73,9 +73,13 @@ class ConsentEvent(BrandStoreBase):
 
 
 class Answer(BrandStoreBase):
-    """One answer, in the customer's own words, tied to the consent event that allowed it."""
+    """One answer, in the customer's own words, tied to the consent event that allowed it.
+
+    One row per step and conversation: answering the same step again ("go back") rectifies it.
+    """
 
     __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("conversation_id", "flow_id", "step_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[str] = mapped_column(
@@ -83,10 +87,32 @@ class Answer(BrandStoreBase):
     )
     conversation_id: Mapped[str] = mapped_column(String(200))
     flow_brand: Mapped[str] = mapped_column(String(63))
+    flow_id: Mapped[str] = mapped_column(String(63))
     flow_version: Mapped[int] = mapped_column(Integer)
     step_id: Mapped[str] = mapped_column(String(63))
+    ask_type: Mapped[str] = mapped_column(String(16))
     purpose: Mapped[str] = mapped_column(String(63))
     verbatim: Mapped[str] = mapped_column(Text)
-    choice: Mapped[str | None] = mapped_column(String(200))
+    # The normalised value (choice, number, yes/no, list) as JSON, for branching and analysis.
+    value_json: Mapped[str] = mapped_column(Text)
+    consent_event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SubjectTag(BrandStoreBase):
+    """An interest tag a flow gave the subject, kept under the purpose that was consented to."""
+
+    __tablename__ = "subject_tags"
+    __table_args__ = (UniqueConstraint("subject_id", "tag", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.subject_id", ondelete="CASCADE"), index=True
+    )
+    tag: Mapped[str] = mapped_column(String(63))
+    purpose: Mapped[str] = mapped_column(String(63))
+    flow_id: Mapped[str] = mapped_column(String(63))
+    flow_version: Mapped[int] = mapped_column(Integer)
     consent_event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

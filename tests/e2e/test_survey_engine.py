@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -69,9 +70,9 @@ def test_full_survey_with_why_button_free_text_and_skip(stack: Stack) -> None:
     assert "skip" in texts(end) and "forget me" in end[-1]["text"]
 
     answers, consents = stored(stack, user)
-    assert [(a.step_id, a.verbatim, a.choice) for a in answers] == [
+    assert [(a.step_id, a.verbatim, json.loads(a.value_json)) for a in answers] == [
         ("activity", "hiking", "hiking"),
-        ("need", "no idea, maybe boots?", None),
+        ("need", "no idea, maybe boots?", "no idea, maybe boots?"),
     ]
     given = {c.id: c for c in consents if c.event == "given"}
     for answer in answers:

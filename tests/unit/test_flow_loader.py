@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consent_flows.loader import MAX_FLOW_BYTES, FlowError, load_flow_text
+from consent_flows.loader import MAX_FLOW_BYTES, FlowInvalid, load_flow_text
 from tests.factories import demo_flow
 
 GOOD = """\
@@ -26,29 +26,31 @@ def test_demo_flow_loads():
 
 def test_unknown_key_points_at_its_line():
     broken = GOOD.replace("  - ask: {id: q,", "  - ask: {id: q, colour: red,")
-    with pytest.raises(FlowError) as caught:
+    with pytest.raises(FlowInvalid) as caught:
         load_flow_text(broken, source="f.yaml")
-    assert caught.value.line == 8
-    assert "colour" in caught.value.message and caught.value.hint
+    [error] = caught.value.errors
+    assert (error.file, error.line) == ("f.yaml", 8)
+    assert "colour" in error.message and error.hint
 
 
 def test_ask_before_consent_is_refused():
     broken = GOOD.replace("  - consent: p\n", "")
-    with pytest.raises(FlowError, match="before any consent"):
+    with pytest.raises(FlowInvalid, match="was never asked"):
         load_flow_text(broken)
 
 
 def test_greeting_must_disclose_the_bot():
-    with pytest.raises(FlowError, match="talking to a bot"):
+    with pytest.raises(FlowInvalid, match="talking to a bot"):
         load_flow_text(GOOD.replace("I'm a bot", "I'm Sam"))
 
 
 def test_malformed_yaml_names_the_line():
-    with pytest.raises(FlowError) as caught:
+    with pytest.raises(FlowInvalid) as caught:
         load_flow_text(GOOD + "steps: [unclosed\n", source="f.yaml")
-    assert caught.value.file == "f.yaml" and caught.value.line >= 10
+    [error] = caught.value.errors
+    assert error.file == "f.yaml" and error.line >= 10
 
 
 def test_oversized_flow_is_refused():
-    with pytest.raises(FlowError, match="over the limit"):
+    with pytest.raises(FlowInvalid, match="over the limit"):
         load_flow_text("#" * (MAX_FLOW_BYTES + 1))

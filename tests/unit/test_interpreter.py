@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from consent_flows import interpreter
+from consent_flows.answers import MAX_ATTEMPTS
 from consent_flows.contract import RecordAnswer, RecordConsent
 from tests.factories import demo_flow, flow_from, pressed, said
 
@@ -40,11 +41,11 @@ def test_whole_happy_path_records_each_answer_after_its_consent():
         state = result.state
         effects += result.effects
     assert state.status == "ended"
-    recorded = [(e.step_id, e.verbatim, e.choice) for e in effects if isinstance(e, RecordAnswer)]
+    recorded = [(e.step_id, e.verbatim, e.value) for e in effects if isinstance(e, RecordAnswer)]
     assert recorded == [
         ("activity", "hiking", "hiking"),
-        ("need", "no idea, maybe boots?", None),
-        ("frustration", "stop-start deliveries annoy me", None),
+        ("need", "no idea, maybe boots?", "no idea, maybe boots?"),
+        ("frustration", "stop-start deliveries annoy me", "stop-start deliveries annoy me"),
     ]
     order = [(e.kind, getattr(e, "purpose", None)) for e in effects]
     first_answer = {p: order.index(("record_answer", p)) for p in ("needs", "frustrations")}
@@ -103,7 +104,7 @@ def test_declined_purpose_questions_are_never_asked():
 def test_unclear_consent_reply_asks_again_then_counts_as_no():
     flow = demo_flow()
     state = interpreter.start(flow).state
-    for _ in range(interpreter.MAX_ATTEMPTS):
+    for _ in range(MAX_ATTEMPTS):
         result = interpreter.step(flow, state, said("hmm what", "inform", 0.5))
         assert "yes or a no" in result.messages[0].text and not result.effects
         state = result.state
@@ -125,7 +126,7 @@ def test_free_text_for_a_choice_question_is_kept_verbatim():
     state = interpreter.step(flow, interpreter.start(flow).state, pressed("affirm")).state
     result = interpreter.step(flow, state, said("kayaking on lakes"))
     [answer] = answers(result)
-    assert (answer.verbatim, answer.choice) == ("kayaking on lakes", None)
+    assert (answer.verbatim, answer.value) == ("kayaking on lakes", "other")
 
 
 def test_closed_choice_reprompts_then_moves_on():
@@ -140,11 +141,14 @@ steps:
   - end: "Bye"
 """)
     state = interpreter.step(flow, interpreter.start(flow).state, pressed("affirm")).state
-    for _ in range(interpreter.MAX_ATTEMPTS):
+    for _ in range(MAX_ATTEMPTS):
         result = interpreter.step(flow, state, said("purple"))
         assert "small, large" in result.messages[0].text and not result.effects
+        assert not result.messages[0].buttons
         state = result.state
-    result = interpreter.step(flow, state, said("purple"))
+    offer = interpreter.step(flow, state, said("purple"))
+    assert [b.payload for b in offer.messages[0].buttons] == ["/skip"]
+    result = interpreter.step(flow, offer.state, said("purple"))
     assert result.state.status == "ended" and not answers(result)
 
 

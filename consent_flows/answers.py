@@ -1,0 +1,219 @@
+"""Reading a customer's reply as an answer to one ask, and the buttons each ask shows.
+
+Typed replies are matched generously (case, plurals, small typos, "1"-"5", "four"), because the
+same question is answered by button on one channel and by typing on another.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+
+from consent_flows.contract import AnswerValue, Button, UserTurn
+from consent_flows.model import EMOTIONS, AskSpec, AskType
+
+MAX_ATTEMPTS = 2
+DONE = "__done__"
+# Below the control threshold a yes/no can still be read from a plain "yes"/"no" intent.
+YES_NO_THRESHOLD = 0.5
+
+_YES = {
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yup",
+    "sure",
+    "ok",
+    "okay",
+    "fine",
+    "go ahead",
+    "of course",
+    "absolutely",
+    "please do",
+    "alright",
+    "yes please",
+    "i agree",
+    "agreed",
+    "sure thing",
+    "pick up where we left off",
+    "resume",
+    "continue",
+}
+_NO = {
+    "no",
+    "n",
+    "nope",
+    "nah",
+    "no thanks",
+    "no thank you",
+    "rather not",
+    "not now",
+    "i'd rather not",
+    "i do not agree",
+    "i don't agree",
+    "never",
+    "start over",
+}
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_EMOTION_WORDS = {
+    "glad": "happy",
+    "pleased": "happy",
+    "good": "happy",
+    "great": "happy",
+    "thrilled": "excited",
+    "relaxed": "calm",
+    "ok": "neutral",
+    "meh": "neutral",
+    "unsure": "confused",
+    "lost": "confused",
+    "anxious": "worried",
+    "nervous": "worried",
+    "annoyed": "frustrated",
+    "irritated": "frustrated",
+    "upset": "sad",
+    "down": "sad",
+    "mad": "angry",
+    "furious": "angry",
+}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    value: AnswerValue | None = None
+    verbatim: str = ""
+    pending: list[str] | None = None  # a multiple-choice pick that is not final yet
+    problem: str = ""
+
+
+def normal(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s']", " ", text.casefold()).split())
+
+
+def yes_no(turn: UserTurn) -> bool | None:
+    if turn.intent in ("affirm", "deny") and (
+        turn.via_button or turn.confidence >= YES_NO_THRESHOLD
+    ):
+        return turn.intent == "affirm"
+    words = normal(turn.text)
+    if words in _YES:
+        return True
+    if words in _NO:
+        return False
+    return None
+
+
+def match_choice(choices: tuple[str, ...], text: str) -> str | None:
+    """Find the choice a customer meant, tolerating case, plurals, numbers and small typos."""
+    wanted = normal(text)
+    if not wanted:
+        return None
+    if wanted.isdigit() and 1 <= int(wanted) <= len(choices):
+        return choices[int(wanted) - 1]
+    by_key = {_singular(normal(c)): c for c in choices}
+    key = _singular(wanted)
+    if key in by_key:
+        return by_key[key]
+    close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.8)
+    return by_key[close[0]] if close else None
+
+
+def _singular(text: str) -> str:
+    return " ".join(
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+        for w in text.split()
+    )
+
+
+def payload_for(choice: str) -> str:
+    return "/choose" + json.dumps({"choice": choice}, ensure_ascii=False)
+
+
+def choice_buttons(ask: AskSpec, pending: list[str]) -> tuple[Button, ...]:
+    kind = ask.kind
+    if kind is AskType.SINGLE:
+        return tuple(Button(title=c, payload=payload_for(c)) for c in ask.choices)
+    if kind is AskType.MULTIPLE:
+        picks = tuple(
+            Button(title=c, payload=payload_for(c)) for c in ask.choices if c not in pending
+        )
+        return (*picks, Button(title="Done", payload=payload_for(DONE)))
+    if kind is AskType.SCALE:
+        return tuple(Button(title=str(n), payload=payload_for(str(n))) for n in range(1, 6))
+    if kind is AskType.YES_NO:
+        return (Button(title="Yes", payload="/affirm"), Button(title="No", payload="/deny"))
+    if kind is AskType.EMOTION:
+        return tuple(
+            Button(title=f"{emoji} {name}", payload=payload_for(name))
+            for name, emoji in EMOTIONS.items()
+        )
+    return ()
+
+
+def parse_answer(ask: AskSpec, turn: UserTurn, pending: list[str]) -> Parsed:
+    text = turn.text.strip()
+    kind = ask.kind
+    if kind is AskType.FREE_TEXT:
+        return (
+            Parsed(text, text) if text else Parsed(problem="Sorry, I didn't get any words there.")
+        )
+    if kind is AskType.SINGLE:
+        return _single(ask, turn.choice, text)
+    if kind is AskType.MULTIPLE:
+        return _multiple(ask, turn.choice, text, pending)
+    if kind is AskType.SCALE:
+        raw = normal(turn.choice or text)
+        number = int(raw) if raw.isdigit() else _NUMBERS.get(raw)
+        if number is not None and 1 <= number <= 5:
+            return Parsed(number, text or str(number))
+        return Parsed(problem="Please pick a number from 1 to 5.")
+    if kind is AskType.YES_NO:
+        answer = yes_no(turn)
+        if answer is None:
+            return Parsed(problem="Sorry, is that a yes or a no?")
+        return Parsed(answer, text or ("yes" if answer else "no"))
+    return _emotion(ask, turn.choice, text)
+
+
+def _single(ask: AskSpec, choice: str | None, text: str) -> Parsed:
+    if choice in ask.choices:
+        return Parsed(choice, choice)
+    found = match_choice(ask.choices, text)
+    if found is not None:
+        return Parsed(found, text)
+    if ask.free_text and text:
+        return Parsed("other", text)
+    return Parsed(problem=f"Sorry, please pick one of: {', '.join(ask.choices)}.")
+
+
+def _multiple(ask: AskSpec, choice: str | None, text: str, pending: list[str]) -> Parsed:
+    if choice == DONE:
+        if pending:
+            return Parsed(list(pending), ", ".join(pending))
+        return Parsed(problem="Pick at least one, or say 'skip'.")
+    if choice in ask.choices:
+        picked = [c for c in pending if c != choice] if choice in pending else [*pending, choice]
+        return Parsed(pending=picked)
+    parts = [p for p in re.split(r",|;|&|\+|/|\band\b|\bor\b", text, flags=re.I) if p.strip()]
+    found = [match_choice(ask.choices, p) for p in parts]
+    picked = list(dict.fromkeys([*pending, *(f for f in found if f)]))
+    if parts and all(found):
+        return Parsed(picked, text)
+    if ask.free_text and text:
+        return Parsed([*picked, "other"], text)
+    return Parsed(problem=f"Sorry, please pick from: {', '.join(ask.choices)}.")
+
+
+def _emotion(ask: AskSpec, choice: str | None, text: str) -> Parsed:
+    if choice in EMOTIONS:
+        return Parsed(choice, choice)
+    words = normal(text).split()
+    for word in words:
+        found = match_choice(tuple(EMOTIONS), word) or _EMOTION_WORDS.get(word)
+        if found:
+            return Parsed(found, text)
+    if ask.free_text and text:
+        return Parsed("other", text)
+    return Parsed(problem="How do you feel? Pick the closest one.")

@@ -1,0 +1,388 @@
+"""Whole-flow checks, including the static consent proof.
+
+The proof explores every path through the flow: at each `consent` step both answers (given and
+refused), at each `branch` both ways unless the condition is already decided on that path. If
+any path reaches an `ask` (or a `tag`) whose purpose was not granted on that same path, the flow
+is refused and the error shows that path. The interpreter follows the same rules, so a flow that
+passes can never ask without consent (tests/property/test_flow_properties.py checks exactly that).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from dataclasses import dataclass, field
+
+from consent_flows import expressions
+from consent_flows.model import (
+    AskStep,
+    AskType,
+    BranchStep,
+    ConsentStep,
+    EndStep,
+    Flow,
+    GotoStep,
+    LabelStep,
+    TagStep,
+    purpose_of,
+)
+
+MAX_STATES = 50_000
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Issue:
+    path: Path
+    message: str
+    hint: str = ""
+
+
+@dataclass
+class _Checker:
+    flow: Flow
+    issues: list[Issue] = field(default_factory=list)
+
+    def add(self, path: Path, message: str, hint: str = "") -> None:
+        self.issues.append(Issue(path, message, hint))
+
+
+def answer_kinds(flow: Flow) -> dict[str, expressions.Kind]:
+    kinds: dict[str, expressions.Kind] = {expressions.TAGS: expressions.Kind("set")}
+    for ask in flow.asks().values():
+        kind = ask.kind
+        if kind is AskType.SCALE:
+            kinds[ask.id] = expressions.Kind("int")
+        elif kind is AskType.YES_NO:
+            kinds[ask.id] = expressions.Kind("bool")
+        elif kind is AskType.MULTIPLE:
+            kinds[ask.id] = expressions.Kind("list", ask.choices)
+        elif kind is AskType.SINGLE:
+            choices = (*ask.choices, "other") if ask.free_text else ask.choices
+            kinds[ask.id] = expressions.Kind("str", choices)
+        else:
+            kinds[ask.id] = expressions.Kind("str")
+    return kinds
+
+
+def declined_target(flow: Flow, index: int) -> int | None:
+    """Where a refused consent leads: its `declined` label, else the next consent or end."""
+    step = flow.steps[index]
+    assert isinstance(step, ConsentStep)
+    if step.consent.declined is not None:
+        return flow.labels().get(step.consent.declined)
+    for later in range(index + 1, len(flow.steps)):
+        if isinstance(flow.steps[later], ConsentStep | EndStep):
+            return later
+    return None
+
+
+def successors(flow: Flow, index: int) -> list[tuple[int | None, str]]:
+    """Every step that can follow step `index`, with a label for path reports."""
+    step, labels = flow.steps[index], flow.labels()
+    nxt = index + 1 if index + 1 < len(flow.steps) else None
+    if isinstance(step, EndStep):
+        return []
+    if isinstance(step, GotoStep):
+        return [(labels.get(step.goto), f"goto {step.goto}")]
+    if isinstance(step, BranchStep):
+        spec = step.branch
+        other = labels.get(spec.else_) if spec.else_ else nxt
+        return [
+            (labels.get(spec.then), f"if {spec.if_!r} is true"),
+            (other, f"if {spec.if_!r} is false"),
+        ]
+    if isinstance(step, ConsentStep):
+        return [
+            (nxt, f"consent '{step.consent.purpose}' given"),
+            (declined_target(flow, index), f"consent '{step.consent.purpose}' refused"),
+        ]
+    return [(nxt, "")]
+
+
+def validate(flow: Flow) -> list[Issue]:
+    checker = _Checker(flow)
+    _check_names(checker)
+    _check_targets(checker)
+    trees = _check_expressions(checker)
+    if checker.issues:
+        return checker.issues  # the graph is not sound enough to explore
+    _check_graph(checker)
+    if not checker.issues:
+        _prove_consent(checker, trees)
+    return checker.issues
+
+
+def _check_names(c: _Checker) -> None:
+    seen_ids: dict[str, int] = {}
+    seen_labels: dict[str, int] = {}
+    for i, step in enumerate(c.flow.steps):
+        purpose = purpose_of(step)
+        if purpose is not None and purpose not in c.flow.purposes:
+            key = (
+                "consent"
+                if isinstance(step, ConsentStep)
+                else "ask"
+                if isinstance(step, AskStep)
+                else "tag"
+            )
+            close = difflib.get_close_matches(purpose, list(c.flow.purposes), n=1)
+            c.add(
+                ("steps", i, key),
+                f"purpose '{purpose}' is not declared under purposes",
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"declare it, or use one of: {', '.join(c.flow.purposes)}",
+            )
+        if isinstance(step, AskStep):
+            if step.ask.id == expressions.TAGS:
+                c.add(
+                    ("steps", i, "ask", "id"),
+                    "'tags' is reserved for interest tags",
+                    "choose another id",
+                )
+            elif step.ask.id in seen_ids:
+                c.add(
+                    ("steps", i, "ask", "id"),
+                    f"the ask id '{step.ask.id}' is already used by step "
+                    f"{seen_ids[step.ask.id] + 1}",
+                    "give every ask its own id",
+                )
+            seen_ids.setdefault(step.ask.id, i)
+        if isinstance(step, LabelStep):
+            if step.label in seen_labels:
+                c.add(
+                    ("steps", i, "label"),
+                    f"the label '{step.label}' is defined twice "
+                    f"(also step {seen_labels[step.label] + 1})",
+                    "rename one of them",
+                )
+            seen_labels.setdefault(step.label, i)
+
+
+def _check_targets(c: _Checker) -> None:
+    labels = c.flow.labels()
+
+    def target(i: int, path: Path, name: str | None) -> None:
+        if name is not None and name not in labels:
+            close = difflib.get_close_matches(name, list(labels), n=1)
+            c.add(
+                ("steps", i, *path),
+                f"there is no label '{name}' to go to",
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"add '- label: {name}' where the conversation should continue",
+            )
+
+    for i, step in enumerate(c.flow.steps):
+        if isinstance(step, GotoStep):
+            target(i, ("goto",), step.goto)
+        elif isinstance(step, BranchStep):
+            target(i, ("branch", "then"), step.branch.then)
+            target(i, ("branch", "else"), step.branch.else_)
+        elif isinstance(step, ConsentStep):
+            target(i, ("consent",), step.consent.declined)
+
+
+def _check_expressions(c: _Checker) -> dict[int, object]:
+    kinds = answer_kinds(c.flow)
+    trees: dict[int, object] = {}
+    for i, step in enumerate(c.flow.steps):
+        if isinstance(step, BranchStep):
+            try:
+                tree = expressions.parse(step.branch.if_)
+                expressions.check(tree, kinds)
+            except expressions.ExpressionError as exc:
+                c.add(("steps", i, "branch", "if"), str(exc))
+            else:
+                trees[i] = tree
+    return trees
+
+
+def _check_graph(c: _Checker) -> None:
+    flow, n = c.flow, len(c.flow.steps)
+    edges = {i: [j for j, _ in successors(flow, i)] for i in range(n)}
+    for i, targets in edges.items():
+        if None in targets:
+            step = flow.steps[i]
+            if isinstance(step, ConsentStep):
+                c.add(
+                    ("steps", i),
+                    f"if consent '{step.consent.purpose}' is refused there is "
+                    "no later consent or end to go to",
+                    "add an end step, or 'declined: LABEL'",
+                )
+            else:
+                c.add(
+                    ("steps", i),
+                    "the conversation can run past the last step here",
+                    "finish the flow with '- end: \"Thanks!\"'",
+                )
+    if c.issues:
+        return
+    reachable = _closure({0}, edges)
+    for i in range(n):
+        if i not in reachable:
+            c.add(
+                ("steps", i),
+                f"step {i + 1} can never be reached",
+                "remove it, or add a label before it and a goto or branch to that label",
+            )
+    ends = {i for i, s in enumerate(flow.steps) if isinstance(s, EndStep)}
+    reverse: dict[int, list[int]] = {i: [] for i in range(n)}
+    for i, targets in edges.items():
+        for j in targets:
+            reverse[j].append(i)  # type: ignore[index]
+    can_end = _closure(ends, reverse)
+    stuck = sorted(reachable - can_end)
+    if stuck:
+        c.add(
+            ("steps", stuck[0]),
+            f"from step {stuck[0] + 1} the conversation can never reach "
+            "an end (a loop with no way out)",
+            "add a branch out of the loop to an end step",
+        )
+    interactive = {i for i, s in enumerate(flow.steps) if isinstance(s, AskStep | ConsentStep)}
+    silent = {
+        i: [j for j in edges[i] if j not in interactive] for i in range(n) if i not in interactive
+    }
+    loop = _silent_cycle(silent)
+    if loop is not None:
+        c.add(
+            ("steps", loop),
+            f"steps from {loop + 1} loop forever without asking anything",
+            "put an ask inside the loop, or remove the goto",
+        )
+
+
+def _closure(start: set[int], edges: dict[int, list[int]]) -> set[int]:
+    seen, todo = set(start), list(start)
+    while todo:
+        for j in edges.get(todo.pop(), []):
+            if j is not None and j not in seen:
+                seen.add(j)
+                todo.append(j)
+    return seen
+
+
+def _silent_cycle(edges: dict[int, list[int]]) -> int | None:
+    colour: dict[int, int] = {}
+    for root in edges:
+        if colour.get(root):
+            continue
+        stack = [(root, iter(edges[root]))]
+        colour[root] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                colour[node] = 2
+                stack.pop()
+            elif child in edges:
+                if colour.get(child) == 1:
+                    return child
+                if not colour.get(child):
+                    colour[child] = 1
+                    stack.append((child, iter(edges[child])))
+    return None
+
+
+@dataclass(frozen=True)
+class _State:
+    at: int
+    granted: frozenset[str]
+    refused: frozenset[str]
+    reached: frozenset[str]  # asks reached on this path (their answers may be set)
+    tags: frozenset[str]
+
+
+def _prove_consent(c: _Checker, trees: dict[int, object]) -> None:
+    flow = c.flow
+    start = _State(0, frozenset(), frozenset(), frozenset(), frozenset())
+    parent: dict[_State, tuple[_State, str] | None] = {start: None}
+    queue = deque([start])
+    reported: set[int] = set()
+    while queue:
+        state = queue.popleft()
+        step = flow.steps[state.at]
+        purpose = purpose_of(step)
+        if isinstance(step, AskStep | TagStep) and purpose not in state.granted:
+            if state.at not in reported:
+                reported.add(state.at)
+                what = f"asks '{step.ask.id}'" if isinstance(step, AskStep) else "adds tags"
+                why = "was refused" if purpose in state.refused else "was never asked"
+                c.add(
+                    ("steps", state.at),
+                    f"step {state.at + 1} {what} for purpose '{purpose}', but on this path "
+                    f"consent for it {why}: {_describe(flow, parent, state)}",
+                    f"put '- consent: {purpose}' before it on every path, or route the "
+                    "refusal elsewhere with 'declined: LABEL'",
+                )
+            continue
+        for nxt in _next_states(flow, state, trees):
+            if nxt[0] not in parent:
+                if len(parent) >= MAX_STATES:
+                    c.add(
+                        ("steps",),
+                        "the flow has too many paths to check its consent rules",
+                        "split it into smaller flows or use fewer branches",
+                    )
+                    return
+                parent[nxt[0]] = (state, nxt[1])
+                queue.append(nxt[0])
+
+
+def _next_states(flow: Flow, state: _State, trees: dict[int, object]) -> list[tuple[_State, str]]:
+    step = flow.steps[state.at]
+    out: list[tuple[_State, str]] = []
+    if isinstance(step, ConsentStep):
+        purpose = step.consent.purpose
+        given, refused = successors(flow, state.at)
+        if purpose not in state.refused:
+            out.append((_move(state, given[0], granted=state.granted | {purpose}), given[1]))
+        if purpose not in state.granted:
+            out.append((_move(state, refused[0], refused=state.refused | {purpose}), refused[1]))
+        return out
+    if isinstance(step, BranchStep):
+        tree = trees[state.at]
+        names = expressions.names(tree)  # type: ignore[arg-type]
+        decided = not (names & state.reached)
+        values = {expressions.TAGS: set(state.tags)}
+        outcome = expressions.evaluate(tree, values) if decided else None  # type: ignore[arg-type]
+        (then, then_label), (other, other_label) = successors(flow, state.at)
+        if outcome in (True, None):
+            out.append((_move(state, then), then_label))
+        if outcome in (False, None):
+            out.append((_move(state, other), other_label))
+        return out
+    reached = state.reached | {step.ask.id} if isinstance(step, AskStep) else state.reached
+    tags = state.tags | set(step.tag.add) if isinstance(step, TagStep) else state.tags
+    for target, label in successors(flow, state.at):
+        out.append((_move(state, target, reached=reached, tags=tags), label))
+    return out
+
+
+def _move(state: _State, at: int | None, **changes: frozenset[str]) -> _State:
+    assert at is not None
+    values = {
+        "granted": state.granted,
+        "refused": state.refused,
+        "reached": state.reached,
+        "tags": state.tags,
+        **{k: frozenset(v) for k, v in changes.items()},
+    }
+    return _State(at, **values)
+
+
+def _describe(flow: Flow, parent: dict[_State, tuple[_State, str] | None], end: _State) -> str:
+    hops: list[str] = []
+    node: _State | None = end
+    while node is not None:
+        link = parent[node]
+        if link is None:
+            break
+        node, label = link
+        if label:
+            hops.append(f"step {node.at + 1} ({label})")
+    hops.reverse()
+    return " → ".join([*hops, f"step {end.at + 1}"]) if hops else f"start → step {end.at + 1}"
