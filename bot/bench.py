@@ -19,9 +19,10 @@ from pathlib import Path
 import httpx
 
 from bot.launcher import launch
-from bot.settings import Settings
+from bot.settings import ROOT, Settings
 
-BRAND = "trailhead-outfitters"
+BRAND = "basics-store"
+FLOW = ROOT / "consent_flows" / "examples" / "basics-store.yaml"
 # One whole demo survey: greeting, two consents, a button choice and three typed answers.
 SCRIPT: list[dict[str, str]] = [
     {"payload": "/greet"},
@@ -104,7 +105,7 @@ def measure(*, levels: list[int], conversations: int, stock_validator: bool) -> 
             gateway_port=ports[0],
             rasa_url=f"http://127.0.0.1:{ports[1]}",
         )
-        running = launch(settings)
+        running = launch(settings, extra_flows=(FLOW,))
         try:
             asyncio.run(_level(settings.gateway_url, 1, 3))  # warm-up, not reported
             results = [asyncio.run(_level(settings.gateway_url, c, conversations)) for c in levels]

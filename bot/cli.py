@@ -16,8 +16,9 @@ from rich.panel import Panel
 
 from bot import engine
 from bot.brands import publish_flow_file
+from bot.channels.cli import telegram_app
 from bot.settings import load_settings
-from consent_flows.loader import FlowError, load_flow_file
+from consent_flows.loader import FlowInvalid, load_flow_file
 from storage import registry
 from storage.stores import Stores
 
@@ -26,6 +27,7 @@ flows_app = typer.Typer(help="Check and publish brand flows.", no_args_is_help=T
 brands_app = typer.Typer(help="Manage brands.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
 app.add_typer(brands_app, name="brands")
+app.add_typer(telegram_app, name="telegram")
 console = Console()
 err = Console(stderr=True)
 
@@ -84,7 +86,7 @@ def up() -> None:
             console.print(f"[green]✓[/] brand {flow.brand}, flow version {flow.version}")
             status.update(f"Starting the Rasa engine (log: {log_path})…")
             process = engine.start_engine(settings, model, log_path)
-    except (engine.EngineError, FlowError) as exc:
+    except (engine.EngineError, FlowInvalid) as exc:
         raise _fail(str(exc)) from None
     try:
         with console.status("Waiting for the engine to load the model…"):
@@ -221,21 +223,148 @@ def bench(
 
 
 @flows_app.command("validate")
-def flows_validate(paths: list[Path]) -> None:
-    """Check flow files; exit 1 if any has an error."""
-    failed = False
+def flows_validate(
+    paths: list[Path],
+    output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Check flow files: every error with file:line:column and a hint. Exit 1 on any error."""
+    import json
+    from dataclasses import asdict
+
+    report = []
     for path in paths:
         try:
             flow = load_flow_file(path)
-        except FlowError as exc:
-            failed = True
-            err.print(f"[red]✗[/] {exc}")
-        else:
-            console.print(
-                f"[green]✓[/] {path}: {flow.brand} v{flow.version}, {len(flow.steps)} steps"
+        except FlowInvalid as exc:
+            report.append(
+                {"file": str(path), "valid": False, "errors": [asdict(e) for e in exc.errors]}
             )
-    if failed:
+            if output == "text":
+                for error in exc.errors:
+                    err.print(f"[red]✗[/] {error}", highlight=False)
+        else:
+            report.append(
+                {
+                    "file": str(path),
+                    "valid": True,
+                    "brand": flow.brand,
+                    "flow": flow.id,
+                    "version": flow.version,
+                    "errors": [],
+                }
+            )
+            if output == "text":
+                console.print(
+                    f"[green]✓[/] {path}: {flow.brand}/{flow.id} v{flow.version}, "
+                    f"{len(flow.steps)} steps, consent proven on every path",
+                    highlight=False,
+                )
+    if output == "json":
+        valid = all(item["valid"] for item in report)
+        typer.echo(json.dumps({"valid": valid, "files": report}, indent=2))
+    if not all(item["valid"] for item in report):
         raise typer.Exit(1)
+
+
+GRAPH_FORMATS = ("mermaid", "dot", "svg", "png")
+GRAPH_SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot"}
+GRAPH_TIMEOUT_S = 60
+
+
+@flows_app.command("graph")
+def flows_graph(
+    path: Path,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write to this file (needed for svg and png)."),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="mermaid, dot, svg or png. Default: from the --out suffix, else mermaid.",
+        ),
+    ] = None,
+) -> None:
+    """Draw a flow: consent gates, branches and every path, as Mermaid, DOT, SVG or PNG.
+
+    SVG and PNG are drawn on this machine by Graphviz's `dot`; nothing is downloaded.
+    """
+    import shutil
+    import subprocess
+
+    from rich.markup import escape
+
+    from consent_flows import graph
+    from consent_flows.loader import FlowInvalid
+
+    if fmt is None:
+        suffix = out.suffix.lower().lstrip(".") if out else ""
+        fmt = GRAPH_SUFFIXES.get(f".{suffix}", suffix if suffix in GRAPH_FORMATS else "mermaid")
+    fmt = fmt.lower()
+    if fmt not in GRAPH_FORMATS:
+        raise typer.BadParameter(
+            f"'{fmt}' is not one of: {', '.join(GRAPH_FORMATS)}", param_hint="'--format'"
+        )
+    if out is None and fmt in ("svg", "png"):
+        raise typer.BadParameter(
+            f"{fmt} is written to a file: add --out FILE", param_hint="'--out'"
+        )
+    try:
+        flow = load_flow_file(path)
+    except FlowInvalid as exc:
+        for error in exc.errors:
+            err.print(f"[red]✗[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+    def write(target: Path, data: str | bytes) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, bytes):
+                target.write_bytes(data)
+            else:
+                target.write_text(data, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"cannot write {escape(str(target))} ({exc.strerror})") from None
+        console.print(f"[green]✓[/] wrote {escape(str(target))}", highlight=False)
+
+    if fmt in ("mermaid", "dot"):
+        text = graph.to_mermaid(flow) if fmt == "mermaid" else graph.to_dot(flow)
+        if out is None:
+            typer.echo(text, nl=False)
+        else:
+            write(out, text)
+        return
+    assert out is not None
+    dot = shutil.which("dot")
+    if dot is None:
+        mermaid_path = out.with_suffix(".mmd")
+        write(mermaid_path, graph.to_mermaid(flow))
+        raise _fail(
+            f"cannot draw {fmt}: Graphviz's 'dot' is not installed. Install it "
+            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz) and run "
+            f"this again. The Mermaid text is in {escape(str(mermaid_path))}."
+        )
+    try:
+        result = subprocess.run(
+            [dot, f"-T{fmt}"],
+            input=graph.to_dot(flow).encode(),
+            capture_output=True,
+            timeout=GRAPH_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise _fail(
+            f"Graphviz took over {GRAPH_TIMEOUT_S}s to draw the flow; "
+            "try --format dot and render it yourself"
+        ) from None
+    except OSError as exc:
+        raise _fail(f"cannot run {escape(dot)} ({exc.strerror})") from None
+    if result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip()
+        raise _fail(f"Graphviz could not draw the flow: {escape(detail)}")
+    write(out, result.stdout)
 
 
 @brands_app.command("list")
@@ -253,6 +382,6 @@ def brands_create(flow: Path) -> None:
     """Create (or update) a brand from its flow file and publish that flow."""
     try:
         published = publish_flow_file(Stores(load_settings().data_dir), flow)
-    except (FlowError, ValueError) as exc:
+    except (FlowInvalid, ValueError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"[green]✓[/] {published.brand}: flow version {published.version} published")

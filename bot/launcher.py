@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
@@ -60,11 +61,12 @@ class Running:
         self.stores.dispose()
 
 
-def launch(settings: Settings) -> Running:
+def launch(settings: Settings, *, extra_flows: tuple[Path, ...] = ()) -> Running:
     """Train if needed, publish the demo flow, start gateway and engine, wait for both."""
     model, _ = engine.train(settings)
     stores = Stores(settings.data_dir)
-    publish_flow_file(stores, settings.demo_flow)
+    for flow in (settings.demo_flow, *extra_flows):
+        publish_flow_file(stores, flow)
     gateway = Gateway(settings, stores)
     gateway.start()
     log_path = settings.run_dir / "engine.log"

@@ -82,7 +82,7 @@ class ConversationState(BaseModel):
     flow_id: str = "main"
     flow_version: int
     position: int = 0
-    status: Literal["active", "ended", "resume_offered"] = "active"
+    status: Literal["age_check", "active", "ended", "resume_offered"] = "active"
     granted: list[str] = Field(default_factory=list)
     refused: list[str] = Field(default_factory=list)
     answers: dict[str, AnswerValue] = Field(default_factory=dict)

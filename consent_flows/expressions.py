@@ -31,6 +31,7 @@ _OPS = {
     ast.NotIn: lambda a, b: a not in b,
 }
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_NAMES = {"int": "number", "str": "text", "bool": "yes/no", "list": "list", "set": "tag set"}
 
 
 class ExpressionError(ValueError):
@@ -189,11 +190,12 @@ def _check_scalar(name: str, kind: Kind, value: Any, op: ast.cmpop) -> None:
     given = _type_of_literal(value)
     if given != kind.type:
         raise ExpressionError(
-            f"'{name}' is a {kind.type} answer but is compared with the {given} {value!r}"
+            f"'{name}' is a {_NAMES[kind.type]} answer but is compared with the "
+            f"{_NAMES[given]} {value!r}"
         )
     if isinstance(op, _ORDERING) and kind.type != "int":
         raise ExpressionError(
-            f"'{name}' is a {kind.type} answer; <, >, <= and >= are only for "
+            f"'{name}' is a {_NAMES[kind.type]} answer; <, >, <= and >= are only for "
             "numbers (scale answers)"
         )
     _check_choice(name, kind, value)

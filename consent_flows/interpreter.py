@@ -77,6 +77,10 @@ NOT_YET_TEXT = (
     "ask them and quote this conversation."
 )
 ENDED_TEXT = "Our survey is finished, thank you! Say 'hi' if you'd like to start again."
+UNDER_AGE_TEXT = (
+    "Thanks for stopping by! This survey is only for adults, so I won't ask you anything, and "
+    "nothing from this chat has been kept. Have a lovely day!"
+)
 RESUME_TEXT = "Welcome back! Shall we pick up where we left off, or start over?"
 
 
@@ -86,6 +90,9 @@ def start(flow: Flow, *, seed: int = 0, at: float | None = None) -> StepResult:
         flow_brand=flow.brand, flow_id=flow.id, flow_version=flow.version, seed=seed, last_seen=at
     )
     result = StepResult(state=state, messages=[_say(state, flow.greeting, "greeting")])
+    if flow.min_age is not None:
+        state.status = "age_check"  # before any data at all (GDPR Art. 8)
+        return result
     _settle(flow, result)
     return result
 
@@ -94,6 +101,16 @@ def prompt(flow: Flow, state: ConversationState) -> list[OutboundMessage]:
     """What to show for the step the conversation waits on (nothing once it has ended)."""
     if state.status == "ended":
         return []
+    if state.status == "age_check":
+        return [
+            OutboundMessage(
+                text=f"Before we start: are you {flow.min_age} or older?",
+                buttons=(
+                    Button(title="Yes", payload="/affirm"),
+                    Button(title="No", payload="/deny"),
+                ),
+            )
+        ]
     if state.status == "resume_offered":
         return [
             OutboundMessage(
@@ -150,6 +167,9 @@ def step(
     if s.status == "resume_offered":
         _on_resume(turn, result)
         return result
+    if s.status == "age_check":
+        _on_age(flow, turn, result, threshold)
+        return result
     if previous is not None and turn.at is not None and turn.at - previous > resume_after_s:
         s.status = "resume_offered"
         return result
@@ -201,6 +221,34 @@ def _on_resume(turn: UserTurn, result: StepResult) -> None:
         return
     result.state.status = "active"
     result.messages.append(OutboundMessage(text="Great, here's where we were."))
+
+
+def _on_age(flow: Flow, turn: UserTurn, result: StepResult, threshold: float) -> None:
+    s = result.state
+    if turn.intent == "stop" and turn.confidence >= threshold:
+        s.status = "ended"
+        result.messages.append(OutboundMessage(text=GOODBYE_TEXT))
+        return
+    if turn.intent == "why" and turn.confidence >= threshold:
+        result.messages.append(
+            OutboundMessage(
+                text=f"This survey is only for people aged {flow.min_age} and over, so I check "
+                "before asking anything."
+            )
+        )
+        return
+    adult = yes_no(turn)
+    if adult is None and s.attempts < MAX_ATTEMPTS:
+        s.attempts += 1
+        result.messages.append(OutboundMessage(text="Sorry, is that a yes or a no?"))
+        return
+    s.attempts = 0
+    if not adult:
+        s.status = "ended"
+        result.messages.append(OutboundMessage(text=UNDER_AGE_TEXT))
+        return
+    s.status = "active"
+    _settle(flow, result)
 
 
 def _go_back(flow: Flow, result: StepResult) -> None:

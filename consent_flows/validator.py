@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from consent_flows import expressions
 from consent_flows.model import (
+    DISCLOSURE,
     AskStep,
     AskType,
     BranchStep,
@@ -114,6 +115,14 @@ def validate(flow: Flow) -> list[Issue]:
 
 
 def _check_names(c: _Checker) -> None:
+    for n, text in enumerate(c.flow.greeting):
+        if not DISCLOSURE.search(text):
+            c.add(
+                ("greeting", n) if len(c.flow.greeting) > 1 else ("greeting",),
+                "every greeting must tell the customer they are talking to a bot "
+                "(EU AI Act, Art. 50)",
+                'add a phrase such as "I\'m the Trailhead assistant, a bot"',
+            )
     seen_ids: dict[str, int] = {}
     seen_labels: dict[str, int] = {}
     for i, step in enumerate(c.flow.steps):

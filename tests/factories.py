@@ -9,7 +9,8 @@ from consent_flows.loader import load_flow_file, load_flow_text
 from consent_flows.model import Flow
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_FLOW = ROOT / "consent_flows" / "examples" / "trailhead-outfitters.yaml"
+EXAMPLES = ROOT / "consent_flows" / "examples"
+BASICS_FLOW = EXAMPLES / "basics-store.yaml"
 
 
 def said(text: str, intent: str = "inform", confidence: float = 0.95) -> UserTurn:
@@ -23,7 +24,8 @@ def pressed(payload_intent: str, choice: str | None = None) -> UserTurn:
 
 
 def demo_flow() -> Flow:
-    return load_flow_file(DEMO_FLOW)
+    """The small stable test flow (consent, choice, free text, consent, free text, say, end)."""
+    return load_flow_file(BASICS_FLOW)
 
 
 def flow_from(yaml_text: str) -> Flow:

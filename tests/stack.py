@@ -53,6 +53,7 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
 class Stack:
     settings: Settings
     stores: Stores
+    app: Any = None  # the gateway's FastAPI app, for its state (e.g. background channel jobs)
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,10 +75,12 @@ class Stack:
         return response.json()["messages"]
 
 
-def start_stack(tmp: Path) -> tuple[Stack, Running]:
+def start_stack(tmp: Path, **overrides: Any) -> tuple[Stack, Running]:
     need(
         (ROOT / ".venv-rasa" / "bin" / "python").exists(),
         ".venv-rasa is missing (run `make setup`)",
     )
-    running = launch(make_settings(tmp))
-    return Stack(running.settings, running.stores), running
+    examples = ROOT / "consent_flows" / "examples"
+    flows = tuple(sorted(examples.glob("*.yaml")))
+    running = launch(make_settings(tmp, **overrides), extra_flows=flows)
+    return Stack(running.settings, running.stores, running.gateway.server.config.app), running

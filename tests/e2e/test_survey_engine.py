@@ -14,7 +14,7 @@ from storage.schema import Answer, ConsentEvent
 from tests.stack import Stack
 
 pytestmark = pytest.mark.engine
-BRAND = "trailhead-outfitters"
+BRAND = "basics-store"
 
 
 def new_user() -> str:

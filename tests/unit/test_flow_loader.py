@@ -21,7 +21,7 @@ steps:
 
 
 def test_demo_flow_loads():
-    assert demo_flow().brand == "trailhead-outfitters"
+    assert demo_flow().brand == "basics-store"
 
 
 def test_unknown_key_points_at_its_line():
