@@ -13,7 +13,7 @@ from rasa_sdk.executor import ActionExecutor
 
 from actions.runtime import Runtime
 from actions.survey import all_actions
-from bot import api_actions, api_chat
+from bot import api_actions, api_admin, api_chat, channels
 from bot.body_limit import BodyLimit
 from bot.engine_client import EngineClient
 from bot.errors import install_error_handlers
@@ -30,6 +30,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await channels.shutdown(app)
             await app.state.engine.aclose()
 
     app = FastAPI(
@@ -51,6 +52,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_chat.router)
     app.include_router(api_actions.router)
+    app.include_router(api_admin.router)
+    channels.mount(app)
 
     page = resources.files("bot").joinpath("web/index.html").read_text()
 

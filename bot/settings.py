@@ -8,15 +8,77 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "dev", "test", "password"}
+
+
+_COLOUR = r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"
+
+
+class WidgetTheme(BaseModel):
+    """How a brand's web widget looks. Public: served to browsers, so never a secret here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(default="Chat with us", min_length=1, max_length=60)
+    primary: str = Field(default="#2f6b3a", pattern=_COLOUR)
+    background: str = Field(default="#ffffff", pattern=_COLOUR)
+    text: str = Field(default="#1d1d1b", pattern=_COLOUR)
+    # Pages allowed to open the widget's WebSocket (scheme://host[:port]); empty allows any.
+    allowed_origins: tuple[str, ...] = ()
+
+
+class BrandChannels(BaseModel):
+    """One brand's channel credentials. Secrets stay `SecretStr`, so they never print or log."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    telegram_token: SecretStr | None = None
+    telegram_secret_token: SecretStr | None = Field(default=None)
+    # Ends where the token is appended: ".../bot" + token (a self-hosted Bot API or a stand-in).
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    widget: WidgetTheme = WidgetTheme()
+
+    @field_validator("telegram_secret_token")
+    @classmethod
+    def _telegram_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's own rule for setWebhook's secret_token: 1-256 of A-Z a-z 0-9 _ -.
+        if value is not None:
+            raw = value.get_secret_value()
+            if not (16 <= len(raw) <= 256) or not all(c.isalnum() or c in "_-" for c in raw):
+                raise ValueError(
+                    "telegram_secret_token must be 16-256 characters of A-Z, a-z, 0-9, _ or -, "
+                    "e.g. the output of `python3 -c 'import secrets; print(secrets.token_hex(32))'`"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _pairs(self) -> BrandChannels:
+        if (self.telegram_token is None) != (self.telegram_secret_token is None):
+            raise ValueError("set both telegram_token and telegram_secret_token, or neither")
+        if (self.slack_bot_token is None) != (self.slack_signing_secret is None):
+            raise ValueError("set both slack_bot_token and slack_signing_secret, or neither")
+        return self
+
+    @property
+    def telegram(self) -> bool:
+        return self.telegram_token is not None
+
+    @property
+    def slack(self) -> bool:
+        return self.slack_bot_token is not None
 
 
 class Settings(BaseSettings):
@@ -39,6 +101,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16_384, ge=256)
     engine_timeout_s: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
+    # Per-brand channel credentials and widget themes: `CANDOR_CHANNELS` (JSON) and/or
+    # `CANDOR_CHANNELS_FILE` (YAML or JSON, readable by its owner only); see docs/channels.md.
+    channels: dict[str, BrandChannels] = Field(default_factory=dict)
+    channels_file: Path | None = None
 
     @field_validator("secret_key")
     @classmethod
@@ -52,6 +118,29 @@ class Settings(BaseSettings):
                     "`python3 -c 'import secrets; print(secrets.token_hex(32))'`"
                 )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channels_from_file(cls, values: Any) -> Any:
+        """Merge the channels file under `CANDOR_CHANNELS`; the variable wins for a brand."""
+        if not isinstance(values, dict) or not values.get("channels_file"):
+            return values
+        path = Path(values["channels_file"])
+        if not path.is_file():
+            raise ValueError(f"CANDOR_CHANNELS_FILE {path} does not exist")
+        if path.stat().st_mode & 0o077:
+            raise ValueError(
+                f"CANDOR_CHANNELS_FILE {path} holds secrets but others can read it; "
+                f"run `chmod 600 {path}`"
+            )
+        from_file = _read_mapping(path)
+        inline = values.get("channels") or {}
+        if isinstance(inline, str):
+            inline = json.loads(inline)
+        return {**values, "channels": {**from_file, **inline}}
+
+    def channel(self, brand: str) -> BrandChannels | None:
+        return self.channels.get(brand)
 
     @property
     def gateway_url(self) -> str:
@@ -76,6 +165,15 @@ class Settings(BaseSettings):
     def derived(self, label: str) -> str:
         """A per-purpose secret (action token, engine auth token) derived from the key."""
         return hmac.new(self.key, label.encode(), hashlib.sha256).hexdigest()
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    from ruamel.yaml import YAML
+
+    loaded = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path} must map brand slugs to their channel settings")
+    return loaded
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,61 @@
+"""Handle each delivery once, across gateway replicas: the check-and-mark behind one interface.
+
+Platforms redeliver: Telegram repeats an `update_id` it thinks was lost, Slack retries an
+`event_id` (with `X-Slack-Retry-Num`) when the ack was slow. A second delivery must never produce
+a second reply or a second stored answer. Ids are hashed before they are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from datetime import timedelta
+from typing import Protocol
+
+from storage import dedup
+from storage.stores import Stores
+
+DEFAULT_TTL = timedelta(days=2)  # longer than Telegram's and Slack's redelivery windows
+_PURGE_EVERY_S = 600.0
+
+
+class Deduplicator(Protocol):
+    async def first(self, scope: str, delivery_id: str) -> bool:
+        """Claim a delivery; True the first time, False for every repeat until it expires."""
+        ...
+
+    async def forget(self, scope: str, delivery_id: str) -> None:
+        """Drop a claim, so the platform's redelivery is handled (nothing was processed)."""
+        ...
+
+
+def _key(delivery_id: str) -> str:
+    return hashlib.sha256(delivery_id.encode()).hexdigest()
+
+
+class SqlDeduplicator:
+    """Marks in the shared registry database, taken with one atomic INSERT."""
+
+    def __init__(self, stores: Stores, ttl: timedelta = DEFAULT_TTL) -> None:
+        self._stores = stores
+        self._ttl = ttl
+        self._purged_at = time.monotonic()
+        dedup.create_tables(stores.registry_engine)
+
+    def _claim(self, scope: str, key: str) -> bool:
+        with self._stores.registry() as session:
+            if time.monotonic() - self._purged_at > _PURGE_EVERY_S:
+                self._purged_at = time.monotonic()
+                dedup.purge_expired(session)
+            return dedup.claim(session, scope=scope, key=key, ttl=self._ttl)
+
+    def _release(self, scope: str, key: str) -> None:
+        with self._stores.registry() as session:
+            dedup.release(session, scope=scope, key=key)
+
+    async def first(self, scope: str, delivery_id: str) -> bool:
+        return await asyncio.to_thread(self._claim, scope, _key(delivery_id))
+
+    async def forget(self, scope: str, delivery_id: str) -> None:
+        await asyncio.to_thread(self._release, scope, _key(delivery_id))

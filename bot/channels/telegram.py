@@ -1,0 +1,232 @@
+"""Telegram (python-telegram-bot 22): the webhook route, its adapter and its sender.
+
+Telegram POSTs each update to `/channels/telegram/{brand}` with the secret token that
+`candor telegram set-webhook` registered. The update is handled inside the request, so Telegram
+only sees 200 once the reply went out; if the engine is restarting the answer is 503 and the
+update is unmarked, so Telegram's redelivery is handled then. PTB's `Application` is built with
+`updater(None)`: the gateway receives updates itself and uses the application's `Bot` to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import Application
+
+from bot.channels.buttons import ButtonCodec
+from bot.channels.dispatch import Refused, brand_exists, converse, not_configured
+from bot.errors import EngineUnavailable, error_body
+from bot.settings import BrandChannels
+from consent_flows.contract import InboundMessage, OutboundMessage
+
+log = logging.getLogger("candor.channels.telegram")
+router = APIRouter(prefix="/channels/telegram", tags=["channels"])
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+UPDATES = ["message", "callback_query"]
+_GREET = "/greet"
+
+
+class TelegramBots:
+    """One PTB `Application` per brand, built and initialised on the brand's first update."""
+
+    def __init__(self) -> None:
+        self._apps: dict[str, Application] = {}
+        self._lock = asyncio.Lock()
+
+    async def bot(self, brand: str, conf: BrandChannels) -> Bot:
+        async with self._lock:
+            app = self._apps.get(brand)
+            if app is None:
+                app = build_application(conf)
+                await app.initialize()  # getMe: checks the token once
+                self._apps[brand] = app
+            return app.bot
+
+    async def aclose(self) -> None:
+        for app in self._apps.values():
+            await app.shutdown()
+        self._apps.clear()
+
+
+def build_application(conf: BrandChannels) -> Application:
+    assert conf.telegram_token is not None
+    return (
+        Application.builder()
+        .token(conf.telegram_token.get_secret_value())
+        .base_url(conf.telegram_base_url)
+        .updater(None)
+        .build()
+    )
+
+
+# --- adapter: platform payload -> InboundMessage --------------------------------------------
+
+
+async def to_inbound(brand: str, update: Update, codec: ButtonCodec) -> InboundMessage | None:
+    """The customer's message in an update, or None for updates that carry none (edits, joins).
+
+    A button press carries its payload; typed text stays text, even when it starts with '/',
+    except `/start`, which is how every Telegram conversation begins.
+    """
+    query = update.callback_query
+    if query is not None:
+        payload = await codec.decode(query.data or "")
+        return InboundMessage(
+            brand=brand, channel="telegram", user_id=str(query.from_user.id), payload=payload or ""
+        )
+    message = update.message
+    if message is None or message.from_user is None:
+        return None
+    user_id = str(message.from_user.id)
+    text = message.text or ""
+    if text.split(maxsplit=1)[:1] in (["/start"], [f"/start@{message.get_bot().username}"]):
+        return InboundMessage(brand=brand, channel="telegram", user_id=user_id, payload=_GREET)
+    return InboundMessage(brand=brand, channel="telegram", user_id=user_id, text=text)
+
+
+def reply_chat(update: Update) -> int | None:
+    if update.callback_query is not None:
+        message = update.callback_query.message
+        return message.chat.id if message is not None else update.callback_query.from_user.id
+    return update.message.chat.id if update.message is not None else None
+
+
+# --- sender: OutboundMessages -> Bot API ------------------------------------------------------
+
+
+async def keyboard(message: OutboundMessage, codec: ButtonCodec) -> InlineKeyboardMarkup | None:
+    """Buttons as an inline keyboard: short titles two to a row, long ones on their own."""
+    if not message.buttons:
+        return None
+    rows: list[list[InlineKeyboardButton]] = []
+    for button in message.buttons:
+        key = InlineKeyboardButton(button.title, callback_data=await codec.encode(button.payload))
+        if rows and len(rows[-1]) == 1 and max(len(button.title), len(rows[-1][0].text)) <= 16:
+            rows[-1].append(key)
+        else:
+            rows.append([key])
+    return InlineKeyboardMarkup(rows)
+
+
+async def send(bot: Bot, chat_id: int, messages: list[OutboundMessage], codec: ButtonCodec) -> None:
+    for message in messages:
+        await bot.send_message(
+            chat_id=chat_id,
+            text=message.text or "…",
+            reply_markup=await keyboard(message, codec),
+        )
+
+
+# --- route ------------------------------------------------------------------------------------
+
+BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]
+
+
+@router.post(
+    "/{brand}",
+    responses={
+        403: {"description": "Missing or wrong X-Telegram-Bot-Api-Secret-Token"},
+        404: {"description": "Unknown brand, or no Telegram bot configured for it"},
+        422: {"description": "Not a Telegram update"},
+        503: {"description": "The assistant is restarting; Telegram redelivers the update"},
+    },
+)
+async def telegram_webhook(brand: BrandPath, request: Request) -> JSONResponse:
+    """Receive one Telegram update (Bot API webhook)."""
+    state = request.app.state
+    conf = state.settings.channel(brand)
+    if conf is None or conf.telegram_secret_token is None:
+        return not_configured(brand, "Telegram")
+    given = request.headers.get(SECRET_HEADER, "").encode()
+    if not hmac.compare_digest(given, conf.telegram_secret_token.get_secret_value().encode()):
+        return JSONResponse(
+            error_body("forbidden", f"the {SECRET_HEADER} header is missing or wrong"), 403
+        )
+    if not brand_exists(state.stores, brand):
+        return not_configured(brand, "Telegram")
+    data = _update_body(await request.body())
+    if data is None:
+        return JSONResponse(
+            error_body(
+                "invalid_request", "the body is not a Telegram update (JSON with update_id)"
+            ),
+            422,
+        )
+    bot = await _bot_or_unavailable(state, brand, conf)
+    try:
+        update = Update.de_json(data, bot)
+    except (KeyError, TypeError, ValueError):
+        return JSONResponse(error_body("invalid_request", "the update could not be read"), 422)
+    scope = f"telegram:{brand}"
+    if not await state.channel_dedup.first(scope, str(update.update_id)):
+        log.info("telegram update repeated brand=%s: handled once already", brand)
+        return JSONResponse({"ok": True, "duplicate": True})
+    try:
+        await _handle(state, brand, bot, update)
+    except EngineUnavailable:
+        await state.channel_dedup.forget(scope, str(update.update_id))
+        raise
+    return JSONResponse({"ok": True})
+
+
+def _update_body(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        return None
+    return data
+
+
+async def _bot_or_unavailable(state: Any, brand: str, conf: BrandChannels) -> Bot:
+    try:
+        return await state.telegram_bots.bot(brand, conf)
+    except TelegramError as exc:
+        log.warning("telegram bot for brand=%s not ready: %s", brand, type(exc).__name__)
+        raise EngineUnavailable("Telegram Bot API unreachable") from None
+
+
+async def _handle(state: Any, brand: str, bot: Bot, update: Update) -> None:
+    codec: ButtonCodec = state.button_codec
+    chat_id = reply_chat(update)
+    inbound = await to_inbound(brand, update, codec)
+    if inbound is None or chat_id is None:
+        return
+    if update.callback_query is not None:
+        await _quietly(update.callback_query.answer())  # stops the button's spinner
+    try:
+        replies = await converse(state, inbound)
+    except Refused as refused:
+        replies = [OutboundMessage(text=refused.reply)]
+    try:
+        await send(bot, chat_id, replies, codec)
+    except TelegramError as exc:
+        # The answer is stored; Telegram redelivering the update would not bring the reply back.
+        log.warning("telegram reply not delivered brand=%s: %s", brand, type(exc).__name__)
+
+
+async def _quietly(call: Any) -> None:
+    try:
+        await call
+    except TelegramError as exc:  # e.g. "query is too old" on a redelivered press
+        log.info("answerCallbackQuery failed: %s", type(exc).__name__)
+
+
+async def set_webhook(conf: BrandChannels, url: str) -> bool:
+    """Register `url` with Telegram for this brand's bot, with the secret token (CLI command)."""
+    assert conf.telegram_token is not None and conf.telegram_secret_token is not None
+    async with Bot(conf.telegram_token.get_secret_value(), base_url=conf.telegram_base_url) as bot:
+        return await bot.set_webhook(
+            url=url,
+            secret_token=conf.telegram_secret_token.get_secret_value(),
+            allowed_updates=UPDATES,
+        )

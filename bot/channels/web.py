@@ -1,0 +1,195 @@
+"""The web widget's side of the gateway: `/widget.js`, its public theme, and its WebSocket.
+
+A brand's page loads `/widget.js` with one script tag. The widget reads its brand's theme from
+`/api/v1/brands/{brand}/widget-config` (public: colours and a title, never a secret) and talks
+over `/ws/chat/{brand}`:
+
+    client  {"type": "hello", "user_id": "<random id kept in the browser>"}
+    server  {"type": "ready"}
+    client  {"type": "message", "id": "<client msg id>", "text": "..."}  (or "payload": "/affirm")
+    server  {"type": "reply", "id": ..., "ts": "<ISO time>", "messages": [{"text", "buttons"}]}
+            {"type": "error", "id": ..., "error": "...", "detail": "...", "retry": bool}
+            {"type": "duplicate", "id": ...}   (that id was already handled)
+
+The widget resends an unanswered message with the same id after a reconnect; the id is claimed
+like a Telegram update, so a resend is answered once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.channels.dispatch import Refused, brand_exists, converse
+from bot.errors import RESTARTING, EngineUnavailable
+from bot.settings import WidgetTheme
+from consent_flows.contract import InboundMessage, OutboundMessage
+from storage import registry
+from storage.stores import UnknownBrand
+
+log = logging.getLogger("candor.channels.web")
+router = APIRouter(tags=["web widget"])
+BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]
+_USER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+HELLO_TIMEOUT_S = 15.0
+# Application close codes (4000-4999): the widget shows why and does not reconnect.
+CLOSE_UNKNOWN_BRAND, CLOSE_FORBIDDEN, CLOSE_NO_HELLO = 4404, 4403, 4408
+
+
+class WidgetConfig(BaseModel):
+    brand: str
+    title: str
+    primary: str
+    background: str
+    text: str
+    socket: str
+
+
+class Frame(BaseModel):
+    """One customer message from the widget: typed text or a button's payload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(pattern="^message$")
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    text: str | None = None
+    payload: str | None = None
+
+
+@router.get("/widget.js", include_in_schema=False)
+async def widget_js() -> Response:
+    source = resources.files("bot").joinpath("web/widget.js").read_text(encoding="utf-8")
+    return Response(
+        source,
+        media_type="application/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@router.get(
+    "/api/v1/brands/{brand}/widget-config",
+    response_model=WidgetConfig,
+    responses={404: {"description": "Unknown brand"}},
+)
+async def widget_config(brand: BrandPath, request: Request) -> JSONResponse:
+    """The widget's public look for a brand: title and colours. Any page may read it."""
+    state = request.app.state
+    with state.stores.registry() as session:
+        row = registry.get_brand(session, slug=brand)
+        if row is None:
+            raise UnknownBrand(brand)
+        display_name = row.display_name
+    conf = state.settings.channel(brand)
+    theme = conf.widget if conf is not None else WidgetTheme()
+    title = theme.title if "title" in theme.model_fields_set else display_name
+    body = WidgetConfig(
+        brand=brand,
+        title=title,
+        primary=theme.primary,
+        background=theme.background,
+        text=theme.text,
+        socket=f"/ws/chat/{brand}",
+    )
+    return JSONResponse(
+        body.model_dump(),
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"},
+    )
+
+
+@router.websocket("/ws/chat/{brand}")
+async def chat_socket(websocket: WebSocket, brand: str) -> None:
+    state = websocket.app.state
+    conf = state.settings.channel(brand)
+    allowed = conf.widget.allowed_origins if conf is not None else ()
+    if allowed and websocket.headers.get("origin") not in allowed:
+        await websocket.close(code=CLOSE_FORBIDDEN)
+        return
+    await websocket.accept()
+    if len(brand) > 63 or not brand_exists(state.stores, brand):
+        await _error(websocket, None, "unknown_brand", f"there is no brand named '{brand[:80]}'")
+        await websocket.close(code=CLOSE_UNKNOWN_BRAND)
+        return
+    try:
+        user_id = await asyncio.wait_for(_hello(websocket), HELLO_TIMEOUT_S)
+    except (TimeoutError, ValueError):
+        await websocket.close(code=CLOSE_NO_HELLO, reason="send hello with a user_id first")
+        return
+    except WebSocketDisconnect:
+        return
+    await websocket.send_json({"type": "ready"})
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            await _one(websocket, state, brand, user_id, raw)
+    except WebSocketDisconnect:
+        return
+
+
+async def _hello(websocket: WebSocket) -> str:
+    try:
+        hello = json.loads(await websocket.receive_text())
+    except json.JSONDecodeError:
+        raise ValueError("hello is not JSON") from None
+    user_id = hello.get("user_id") if isinstance(hello, dict) else None
+    if not isinstance(user_id, str) or not _USER.match(user_id):
+        raise ValueError("hello needs a user_id of 8-64 letters, digits, '_' or '-'")
+    return user_id
+
+
+async def _one(websocket: WebSocket, state: Any, brand: str, user_id: str, raw: str) -> None:
+    """Handle one frame: check it, claim its id, ask the engine, send the replies."""
+    limit = state.settings.max_body_bytes
+    if len(raw.encode()) > limit:
+        await _error(websocket, None, "invalid_request", f"the frame is larger than {limit} bytes")
+        return
+    try:
+        frame = Frame.model_validate_json(raw)
+        inbound = InboundMessage(
+            brand=brand, channel="web", user_id=user_id, text=frame.text, payload=frame.payload
+        )
+    except ValidationError:
+        await _error(websocket, None, "invalid_request", "send {type: message, id, text|payload}")
+        return
+    if (frame.text is None) == (frame.payload is None):
+        await _error(websocket, frame.id, "invalid_request", "send exactly one of text or payload")
+        return
+    scope, delivery = f"web:{brand}", f"{user_id}:{frame.id}"
+    if not await state.channel_dedup.first(scope, delivery):
+        await websocket.send_json({"type": "duplicate", "id": frame.id})
+        return
+    try:
+        replies = await converse(state, inbound)
+    except Refused as refused:
+        replies = [OutboundMessage(text=refused.reply)]
+    except UnknownBrand:
+        await _error(websocket, frame.id, "unknown_brand", f"there is no brand named '{brand}'")
+        return
+    except EngineUnavailable:
+        await state.channel_dedup.forget(scope, delivery)
+        await _error(websocket, frame.id, "engine_unavailable", RESTARTING, retry=True)
+        return
+    await websocket.send_json(
+        {
+            "type": "reply",
+            "id": frame.id,
+            "ts": datetime.now(UTC).isoformat(timespec="seconds"),
+            "messages": [m.model_dump(mode="json") for m in replies],
+        }
+    )
+
+
+async def _error(
+    websocket: WebSocket, frame_id: str | None, code: str, detail: str, *, retry: bool = False
+) -> None:
+    await websocket.send_json(
+        {"type": "error", "id": frame_id, "error": code, "detail": detail, "retry": retry}
+    )

@@ -1,0 +1,414 @@
+/*
+ * Candor chat widget. A brand embeds it with one tag and no build step:
+ *
+ *   <script src="https://HOST/widget.js" data-brand="BRAND" async></script>
+ *
+ * Optional: data-open="true" opens the chat on load. Plain ES2020, no dependencies. It renders
+ * in a shadow root, so the page's CSS and the widget's cannot clash. The customer's random id
+ * stays in localStorage; the transcript and unsent messages stay in sessionStorage, so a reload
+ * restores the conversation. Protocol: bot/channels/web.py.
+ */
+(() => {
+  "use strict";
+  const script =
+    document.currentScript || document.querySelector('script[data-brand][src*="widget.js"]');
+  if (!script || !script.dataset.brand || window.__candorWidget) return;
+  window.__candorWidget = true;
+
+  const brand = script.dataset.brand;
+  const origin = new URL(script.src, location.href).origin;
+  const key = (name) => `candor:${brand}:${name}`;
+  const PRIVACY = [
+    ["What do you know about me?", "/show_my_data"],
+    ["Withdraw consent", "/withdraw_consent"],
+    ["Forget me", "/forget_me"],
+  ];
+
+  // --- storage (a blocked storage falls back to memory) --------------------------------------
+  const memory = {};
+  function load(area, name, fallback) {
+    try {
+      const raw = window[area].getItem(key(name));
+      return raw === null ? fallback : JSON.parse(raw);
+    } catch (_) {
+      return name in memory ? memory[name] : fallback;
+    }
+  }
+  function save(area, name, value) {
+    memory[name] = value;
+    try {
+      window[area].setItem(key(name), JSON.stringify(value));
+    } catch (_) {
+      /* private mode or quota: memory only */
+    }
+  }
+  function randomId() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  let userId = load("localStorage", "user", null);
+  if (!userId) {
+    userId = randomId();
+    save("localStorage", "user", userId);
+  }
+  const transcript = load("sessionStorage", "log", []);
+  const outbox = load("sessionStorage", "outbox", []);
+  const persist = () => {
+    save("sessionStorage", "log", transcript);
+    save("sessionStorage", "outbox", outbox);
+  };
+
+  // --- markup --------------------------------------------------------------------------------
+  const host = document.createElement("div");
+  host.id = "candor-widget";
+  host.dataset.brand = brand;
+  document.body.appendChild(host);
+  const root = host.attachShadow({ mode: "open" });
+  root.innerHTML = `
+<style>
+  :host { --p: #2f6b3a; --on-p: #fff; --bg: #fff; --fg: #1d1d1b; all: initial; }
+  * { box-sizing: border-box; font: 15px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; }
+  .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  button { cursor: pointer; border-radius: 8px; border: 1px solid var(--p); padding: .45rem .8rem;
+           background: var(--bg); color: var(--p); }
+  button:focus-visible, input:focus-visible, .log:focus-visible {
+    outline: 3px solid var(--p); outline-offset: 2px; }
+  button[disabled] { opacity: .55; cursor: default; }
+  .launcher { position: fixed; right: 1rem; bottom: 1rem; z-index: 2147483000; background: var(--p);
+              color: var(--on-p); border: 0; border-radius: 999px; padding: .8rem 1.1rem;
+              box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+  .panel { position: fixed; right: 1rem; bottom: 4.5rem; z-index: 2147483001; width: 24rem;
+           max-width: calc(100vw - 2rem); height: 34rem; max-height: calc(100vh - 6rem);
+           display: flex; flex-direction: column; background: var(--bg); color: var(--fg);
+           border-radius: 14px; box-shadow: 0 8px 30px rgba(0,0,0,.3); overflow: hidden; }
+  .panel[hidden] { display: none; }
+  header { display: flex; align-items: center; gap: .4rem; padding: .6rem .8rem;
+           background: var(--p); color: var(--on-p); }
+  h2 { flex: 1; margin: 0; font-size: 1.05rem; font-weight: 600; color: var(--on-p); }
+  header button { background: transparent; color: var(--on-p); border-color: var(--on-p);
+                  padding: .25rem .55rem; }
+  .menuwrap { position: relative; }
+  [role=menu] { position: absolute; right: 0; top: 2.2rem; margin: 0; padding: .3rem; list-style: none;
+                background: var(--bg); border-radius: 10px; box-shadow: 0 6px 20px rgba(0,0,0,.25);
+                min-width: 15rem; z-index: 2; }
+  [role=menu][hidden] { display: none; }
+  [role=menu] button { display: block; width: 100%; text-align: left; border: 0; color: var(--fg);
+                       background: var(--bg); }
+  [role=menu] button:hover, [role=menu] button:focus { background: rgba(0,0,0,.07); }
+  .log { flex: 1; overflow-y: auto; padding: .8rem; display: flex; flex-direction: column;
+         gap: .5rem; }
+  .msg { max-width: 85%; padding: .5rem .75rem; border-radius: 12px; overflow-wrap: anywhere; }
+  .msg p { margin: 0; white-space: pre-wrap; }
+  .bot { background: rgba(0,0,0,.06); align-self: flex-start; }
+  .me { background: var(--p); color: var(--on-p); align-self: flex-end; }
+  .note { align-self: center; background: transparent; font-style: italic; opacity: .8; }
+  .msg time { display: block; margin-top: .2rem; font-size: .72rem; opacity: .7; }
+  .buttons { display: flex; flex-wrap: wrap; gap: .35rem; margin-top: .45rem; }
+  .buttons button[aria-pressed=true] { background: var(--p); color: var(--on-p); opacity: 1; }
+  .typing { padding: 0 .8rem .3rem; min-height: 1.2rem; }
+  .typing[hidden] { display: none; }
+  .dots::after { content: "\\2022\\2022\\2022"; letter-spacing: .15rem; animation: blink 1s infinite; }
+  @keyframes blink { 50% { opacity: .25; } }
+  .status { margin: 0; padding: 0 .8rem; font-size: .8rem; min-height: 1rem; }
+  form { display: flex; gap: .4rem; padding: .6rem; border-top: 1px solid rgba(0,0,0,.1); }
+  input { flex: 1; min-width: 0; padding: .5rem; border: 1px solid rgba(0,0,0,.3);
+          border-radius: 8px; color: var(--fg); background: var(--bg); }
+  form button { background: var(--p); color: var(--on-p); border: 0; }
+  @media (max-width: 480px) {
+    .panel { inset: 0; right: 0; bottom: 0; width: 100%; max-width: none; height: 100%;
+             max-height: none; border-radius: 0; }
+    .msg { max-width: 92%; }
+  }
+  @media (prefers-reduced-motion: reduce) { .dots::after { animation: none; } }
+</style>
+<button class="launcher" type="button" aria-expanded="false" aria-controls="panel">
+  <span aria-hidden="true">&#128172;</span> <span class="launch-title">Chat</span></button>
+<section class="panel" id="panel" role="dialog" aria-modal="false" aria-labelledby="title" hidden>
+  <header>
+    <h2 id="title">Chat</h2>
+    <div class="menuwrap">
+      <button class="privacy" type="button" aria-haspopup="menu" aria-expanded="false"
+              aria-controls="menu">Privacy</button>
+      <ul id="menu" role="menu" aria-label="Privacy" hidden></ul>
+    </div>
+    <button class="close" type="button" aria-label="Close chat">&#x2715;</button>
+  </header>
+  <div class="log" role="log" aria-live="polite" aria-relevant="additions" aria-label="Conversation"
+       tabindex="0"></div>
+  <div class="typing" role="status" hidden><span class="dots" aria-hidden="true"></span>
+    <span class="sr">The assistant is typing</span></div>
+  <p class="status" role="status" aria-live="polite"></p>
+  <form class="compose">
+    <label for="input" class="sr">Your message</label>
+    <input id="input" autocomplete="off" maxlength="2000" placeholder="Type a message"
+           enterkeyhint="send">
+    <button type="submit">Send</button>
+  </form>
+</section>`;
+  const $ = (selector) => root.querySelector(selector);
+  const launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), input = $("#input");
+  const typing = $(".typing"), status = $(".status"), menu = $("#menu"), privacy = $(".privacy");
+
+  for (const [label, payload] of PRIVACY) {
+    const item = document.createElement("li");
+    item.setAttribute("role", "none");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("role", "menuitem");
+    button.tabIndex = -1;
+    button.textContent = label;
+    button.addEventListener("click", () => {
+      closeMenu(false);
+      enqueue({ payload }, label);
+      input.focus();
+    });
+    item.appendChild(button);
+    menu.appendChild(item);
+  }
+  const menuItems = () => Array.from(menu.querySelectorAll("[role=menuitem]"));
+
+  // --- theme ---------------------------------------------------------------------------------
+  function onColour(hex) {
+    const h = hex.length === 4 ? hex.replace(/\w/g, (c) => c + c).slice(1) : hex.slice(1);
+    const [r, g, b] = [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16) / 255);
+    const lin = (c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b) > 0.4 ? "#000" : "#fff";
+  }
+  function applyTheme(config) {
+    host.style.setProperty("--p", config.primary);
+    host.style.setProperty("--on-p", onColour(config.primary));
+    host.style.setProperty("--bg", config.background);
+    host.style.setProperty("--fg", config.text);
+    $("#title").textContent = config.title;
+    $(".launch-title").textContent = config.title;
+  }
+
+  // --- transcript ----------------------------------------------------------------------------
+  const clock = (iso) =>
+    new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+  function render(entry, index) {
+    const box = document.createElement("div");
+    box.className = `msg ${entry.who}`;
+    const who = { bot: "Assistant", me: "You", note: "Notice" }[entry.who];
+    const text = document.createElement("p");
+    const label = document.createElement("span");
+    label.className = "sr";
+    label.textContent = `${who}: `;
+    text.append(label, entry.text);
+    box.appendChild(text);
+    if (entry.buttons && entry.buttons.length) {
+      const group = document.createElement("div");
+      group.className = "buttons";
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", "Answer options");
+      entry.buttons.forEach((b, i) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "choice";
+        button.textContent = b.title;
+        button.disabled = entry.done === true;
+        if (entry.chosen === i) button.setAttribute("aria-pressed", "true");
+        button.addEventListener("click", () => choose(index, i));
+        group.appendChild(button);
+      });
+      box.appendChild(group);
+    }
+    if (entry.ts) {
+      const time = document.createElement("time");
+      time.dateTime = entry.ts;
+      time.textContent = clock(entry.ts);
+      box.appendChild(time);
+    }
+    return box;
+  }
+  function redraw() {
+    log.replaceChildren(...transcript.map(render));
+    log.scrollTop = log.scrollHeight;
+  }
+  function add(entry) {
+    transcript.push(entry);
+    persist();
+    log.appendChild(render(entry, transcript.length - 1));
+    log.scrollTop = log.scrollHeight;
+  }
+  function settleButtons(chosenIndex, chosen) {
+    transcript.forEach((entry, i) => {
+      if (entry.buttons && entry.buttons.length && !entry.done) {
+        entry.done = true;
+        if (i === chosenIndex) entry.chosen = chosen;
+      }
+    });
+  }
+  function choose(index, i) {
+    const entry = transcript[index];
+    if (!entry || entry.done) return;
+    settleButtons(index, i);
+    redraw();
+    enqueue({ payload: entry.buttons[i].payload }, entry.buttons[i].title, true);
+  }
+
+  // --- outbox and socket ---------------------------------------------------------------------
+  let socket = null, ready = false, attempt = 0, config = null, retryTimer = null;
+  let inFlight = null, usedButton = false;
+  function enqueue(body, shown, viaButton = false) {
+    usedButton = viaButton;
+    if (shown !== null) {
+      settleButtons(-1, null);
+      redraw();
+      add({ who: "me", text: shown, ts: new Date().toISOString() });
+    }
+    outbox.push({ id: randomId().replace(/-/g, ""), ...body });
+    persist();
+    flush();
+  }
+  function flush() {
+    typing.hidden = outbox.length === 0;
+    if (!ready || outbox.length === 0) return;
+    const head = outbox[0];
+    if (inFlight && inFlight.id === head.id && inFlight.socket === socket) return;
+    inFlight = { id: head.id, socket };
+    const frame = { type: "message", id: head.id };
+    if (head.payload !== undefined) frame.payload = head.payload;
+    else frame.text = head.text;
+    socket.send(JSON.stringify(frame));
+  }
+  function settleHead(id) {
+    if (outbox.length && outbox[0].id === id) outbox.shift();
+    inFlight = null;
+    persist();
+    typing.hidden = outbox.length === 0;
+  }
+  function onFrame(frame) {
+    if (frame.type === "ready") {
+      ready = true;
+      attempt = 0;
+      status.textContent = "";
+      if (transcript.length === 0 && outbox.length === 0) enqueue({ payload: "/greet" }, null);
+      flush();
+    } else if (frame.type === "reply") {
+      settleHead(frame.id);
+      const focusButton = usedButton || root.activeElement?.classList.contains("choice");
+      for (const m of frame.messages) {
+        add({ who: "bot", text: m.text, buttons: m.buttons || [], ts: frame.ts });
+      }
+      const choices = log.querySelectorAll(".msg:last-child .choice:not([disabled])");
+      if (focusButton && choices.length && !panel.hidden) choices[0].focus();
+      else if (!panel.hidden && root.activeElement !== input) input.focus();
+      flush();
+    } else if (frame.type === "duplicate") {
+      settleHead(frame.id);
+      flush();
+    } else if (frame.type === "error") {
+      if (frame.retry) {
+        status.textContent = "The assistant is restarting; your message is kept and resent soon.";
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(() => {
+          inFlight = null;
+          flush();
+        }, 5000);
+      } else {
+        if (frame.id) settleHead(frame.id);
+        add({ who: "note", text: frame.detail, ts: new Date().toISOString() });
+        flush();
+      }
+    }
+  }
+  function connect() {
+    const url = origin.replace(/^http/, "ws") + config.socket;
+    const ws = new WebSocket(url);
+    socket = ws;
+    ws.addEventListener("open", () =>
+      ws.send(JSON.stringify({ type: "hello", user_id: userId.replace(/[^A-Za-z0-9_-]/g, "") })),
+    );
+    ws.addEventListener("message", (event) => {
+      try {
+        onFrame(JSON.parse(event.data));
+      } catch (_) {
+        /* a frame we do not understand is ignored */
+      }
+    });
+    ws.addEventListener("close", (event) => {
+      if (socket !== ws) return;
+      ready = false;
+      if (event.code === 4403 || event.code === 4404) {
+        status.textContent = "This chat is not available here.";
+        return;
+      }
+      const delay = Math.min(10000, 500 * 2 ** attempt++) * (0.75 + Math.random() / 2);
+      status.textContent = "Connection lost; reconnecting…";
+      setTimeout(connect, delay);
+    });
+  }
+
+  // --- open, close, keyboard -----------------------------------------------------------------
+  function open() {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    save("sessionStorage", "open", true);
+    input.focus();
+  }
+  function close() {
+    closeMenu(false);
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    save("sessionStorage", "open", false);
+    launcher.focus();
+  }
+  function openMenu() {
+    menu.hidden = false;
+    privacy.setAttribute("aria-expanded", "true");
+    menuItems()[0].focus();
+  }
+  function closeMenu(refocus = true) {
+    if (menu.hidden) return;
+    menu.hidden = true;
+    privacy.setAttribute("aria-expanded", "false");
+    if (refocus) privacy.focus();
+  }
+  launcher.addEventListener("click", () => (panel.hidden ? open() : close()));
+  $(".close").addEventListener("click", close);
+  privacy.addEventListener("click", () => (menu.hidden ? openMenu() : closeMenu()));
+  menu.addEventListener("keydown", (event) => {
+    const items = menuItems();
+    const at = items.indexOf(root.activeElement);
+    const moves = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 };
+    if (event.key in moves) {
+      event.preventDefault();
+      items[(moves[event.key] + items.length) % items.length].focus();
+    } else if (event.key === "Tab") {
+      closeMenu(false);
+    }
+  });
+  panel.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.stopPropagation();
+    if (!menu.hidden) closeMenu();
+    else close();
+  });
+  $("form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    enqueue({ text }, text);
+  });
+
+  // --- start ---------------------------------------------------------------------------------
+  redraw();
+  typing.hidden = outbox.length === 0;
+  fetch(`${origin}/api/v1/brands/${encodeURIComponent(brand)}/widget-config`)
+    .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+    .then((loaded) => {
+      config = loaded;
+      applyTheme(config);
+      connect();
+      const wasOpen = load("sessionStorage", "open", null);
+      if (wasOpen === true || (wasOpen === null && script.dataset.open === "true")) open();
+    })
+    .catch(() => {
+      launcher.hidden = true;
+      console.warn(`Candor widget: brand "${brand}" is not available.`);
+    });
+})();

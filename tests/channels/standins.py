@@ -1,0 +1,226 @@
+"""Recording stand-ins for the Telegram Bot API and the Slack Web API: real HTTP on loopback.
+
+Each runs an aiohttp server in its own thread and event loop, answers like the real API for the
+methods Candor calls, and records every request (method, path, API method, parsed body) so tests
+can read exactly what the bot sent. A wrong bot token gets the real APIs' refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "Candor", "username": "candor_test_bot"}
+SLACK_TEAM, SLACK_BOT_USER, SLACK_BOT_ID = "T0CANDOR", "UBOTCANDOR", "BBOTCANDOR"
+
+
+@dataclass(frozen=True)
+class Call:
+    http_method: str
+    path: str
+    method: str  # the API method: sendMessage, chat.postMessage, ...
+    token: str
+    body: dict[str, Any]
+
+
+@dataclass
+class StandIn:
+    """An aiohttp app on 127.0.0.1:<free port> in a background thread."""
+
+    calls: list[Call] = field(default_factory=list)
+    port: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _runner: web.AppRunner | None = None
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            app = web.Application()
+            self.routes(app)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True, name=type(self).__name__)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError(f"{type(self).__name__} did not start")
+
+    def stop(self) -> None:
+        assert self._loop is not None and self._thread is not None and self._runner is not None
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        future.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def record(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def sent(self, method: str, where: Callable[[Call], bool] = lambda _: True) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method and where(c)]
+
+    def wait_for(
+        self, method: str, count: int, where: Callable[[Call], bool] = lambda _: True
+    ) -> list[Call]:
+        """The first `count` matching calls, waiting up to 30 s for them to arrive."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = self.sent(method, where)
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} {method} call(s), got {len(self.sent(method))}")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return dict(request.query)
+    if request.content_type == "application/json":
+        return json.loads(raw)
+    # Form fields: PTB and the Slack SDK send nested values as JSON strings.
+    out: dict[str, Any] = {}
+    for name, value in parse_qsl(raw.decode(), keep_blank_values=True):
+        try:
+            out[name] = json.loads(value) if value[:1] in "[{" else value
+        except ValueError:
+            out[name] = value
+    return out
+
+
+@dataclass
+class TelegramStandIn(StandIn):
+    """`/bot<token>/<method>`, answering `{"ok": true, "result": ...}` like the Bot API."""
+
+    tokens: set[str] = field(default_factory=set)
+    _message_id: int = 100
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/bot{token}/{method}", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        token, method = request.match_info["token"], request.match_info["method"]
+        body = await _body(request)
+        if token not in self.tokens:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        self.record(Call(request.method, request.path, method, token, body))
+        if method == "getMe":
+            result: Any = {**BOT_USER, "can_join_groups": True, "supports_inline_queries": False}
+        elif method == "sendMessage":
+            self._message_id += 1
+            result = {
+                "message_id": self._message_id,
+                "from": BOT_USER,
+                "chat": {"id": int(body["chat_id"]), "type": "private"},
+                "date": int(time.time()),
+                "text": body.get("text", ""),
+            }
+            if body.get("reply_markup"):
+                result["reply_markup"] = body["reply_markup"]
+        elif method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
+            result = True
+        else:
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+            )
+        return web.json_response({"ok": True, "result": result})
+
+
+@dataclass
+class SlackStandIn(StandIn):
+    """`/api/<method>`, answering like the Slack Web API (`{"ok": true, ...}`)."""
+
+    tokens: set[str] = field(default_factory=set)
+    _ts: int = 0
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/{method}", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await _body(request)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        self.record(Call(request.method, request.path, method, token, body))
+        if method == "auth.test":
+            return web.json_response(
+                {
+                    "ok": True,
+                    "url": "https://candor-test.slack.com/",
+                    "team": "Candor Test",
+                    "user": "candor",
+                    "team_id": SLACK_TEAM,
+                    "user_id": SLACK_BOT_USER,
+                    "bot_id": SLACK_BOT_ID,
+                    "is_enterprise_install": False,
+                }
+            )
+        if method == "chat.postMessage":
+            self._ts += 1
+            ts = f"1700000000.{self._ts:06d}"
+            message = {"type": "message", "user": SLACK_BOT_USER, "bot_id": SLACK_BOT_ID}
+            message.update(text=body.get("text", ""), blocks=body.get("blocks", []), ts=ts)
+            return web.json_response(
+                {"ok": True, "channel": body.get("channel"), "ts": ts, "message": message}
+            )
+        return web.json_response({"ok": False, "error": "unknown_method"})
+
+
+@dataclass
+class StandIns:
+    telegram: TelegramStandIn
+    slack: SlackStandIn
+
+    def reset(self) -> None:
+        for standin in (self.telegram, self.slack):
+            with standin._lock:
+                standin.calls.clear()
+
+
+@contextmanager
+def running_standins() -> Iterator[StandIns]:
+    telegram, slack = TelegramStandIn(), SlackStandIn()
+    telegram.start()
+    try:
+        slack.start()
+        try:
+            yield StandIns(telegram, slack)
+        finally:
+            slack.stop()
+    finally:
+        telegram.stop()
