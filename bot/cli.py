@@ -20,7 +20,7 @@ from bot.channels.cli import telegram_app
 from bot.settings import load_settings
 from consent_flows.loader import FlowInvalid, load_flow_file
 from storage import registry
-from storage.stores import Stores
+from storage.stores import Stores, UnknownBrand
 
 app = typer.Typer(help="Candor: consent-first conversational surveys.", no_args_is_help=True)
 flows_app = typer.Typer(help="Check and publish brand flows.", no_args_is_help=True)
@@ -378,10 +378,69 @@ def brands_list() -> None:
 
 
 @brands_app.command("create")
-def brands_create(flow: Path) -> None:
-    """Create (or update) a brand from its flow file and publish that flow."""
+def brands_create(
+    flow: Path,
+    valid_days: Annotated[int | None, typer.Option(help="Key lifetime in days.")] = None,
+) -> None:
+    """Create a brand from its flow file, publish the flow and print its API key (once)."""
+    from bot.brands import create_brand
+
     try:
-        published = publish_flow_file(Stores(load_settings().data_dir), flow)
+        published, key = create_brand(Stores(load_settings().data_dir), flow, valid_days=valid_days)
     except (FlowInvalid, ValueError) as exc:
         raise _fail(str(exc)) from None
-    console.print(f"[green]✓[/] {published.brand}: flow version {published.version} published")
+    console.print(
+        f"[green]✓[/] brand {published.brand}: flow {published.id} v{published.version} published"
+    )
+    console.print(f"API key (shown once, keep it secret): [bold]{key}[/]")
+
+
+@brands_app.command("key")
+def brands_key(
+    brand: str,
+    valid_days: Annotated[int | None, typer.Option(help="Key lifetime in days.")] = None,
+) -> None:
+    """Issue another API key for a brand (e.g. to rotate keys); prints it once."""
+    stores = Stores(load_settings().data_dir)
+    with stores.registry() as session:
+        if registry.get_brand(session, slug=brand) is None:
+            raise _fail(f"there is no brand named '{brand}'; see `candor brands list`")
+        key = registry.issue_key(
+            session, brand=brand, label="issued with brands key", valid_days=valid_days
+        )
+        session.commit()
+    console.print(f"API key for {brand} (shown once): [bold]{key}[/]")
+
+
+@flows_app.command("publish")
+def flows_publish(path: Path) -> None:
+    """Validate a flow and publish it as its brand's new live version (no restart needed)."""
+    from bot.brands import publish_flow_source
+    from storage.registry import StaleVersion
+
+    stores = Stores(load_settings().data_dir)
+    try:
+        source = path.read_text(encoding="utf-8")
+        brand = _brand_line(source)
+        flow, row = publish_flow_source(stores, brand=brand, source=source, origin=str(path))
+    except FlowInvalid as exc:
+        for error in exc.errors:
+            err.print(f"[red]✗[/] {error}", highlight=False)
+        raise _fail("not published; the live version is unchanged") from None
+    except UnknownBrand as exc:
+        raise _fail(
+            f"there is no brand named '{exc.brand}'; create it with `candor brands create FLOW`"
+        ) from None
+    except (OSError, ValueError, StaleVersion) as exc:
+        raise _fail(f"{exc}; the live version is unchanged") from None
+    console.print(
+        f"[green]✓[/] {flow.brand}/{flow.id} v{row.version} is live; new "
+        "conversations use it now, ongoing ones finish on their version"
+    )
+
+
+def _brand_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.startswith("brand:"):
+            return line.split(":", 1)[1].strip().strip("'\"")
+    return ""

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from bot.auth import Forbidden, NotAuthenticated
 from storage.stores import UnknownBrand
 
 log = logging.getLogger("candor.gateway")
@@ -78,6 +79,27 @@ def install_error_handlers(app: FastAPI) -> None:
                 f"there is no brand named '{exc.brand[:80]}'; check the brand in the URL",
             ),
             404,
+        )
+
+    @app.exception_handler(NotAuthenticated)
+    async def _no_key(_: Request, exc: NotAuthenticated) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "not_authenticated", "send the brand's API key as 'Authorization: Bearer <key>'"
+            ),
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(Forbidden)
+    async def _wrong_key(_: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "forbidden",
+                "this API key does not open this brand (wrong, expired or revoked "
+                "key); use the key issued for this brand",
+            ),
+            403,
         )
 
     @app.exception_handler(EngineUnavailable)

@@ -117,7 +117,13 @@ def match_choice(choices: tuple[str, ...], text: str) -> str | None:
     if key in by_key:
         return by_key[key]
     close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.8)
-    return by_key[close[0]] if close else None
+    if close:
+        return by_key[close[0]]
+    # "nuts" for "nutty", "choc" for "chocolate": a unique choice sharing the word's stem.
+    stems = [
+        c for k, c in by_key.items() if len(key) >= 3 and (k.startswith(key) or key.startswith(k))
+    ]
+    return stems[0] if len(stems) == 1 else None
 
 
 def _singular(text: str) -> str:

@@ -214,7 +214,7 @@ def _is_answer(node: ast.AST) -> bool:
 
 def evaluate(tree: ast.Expression, values: dict[str, Any]) -> bool:
     """Evaluate a checked condition. Missing answers make their comparisons false."""
-    return bool(_eval(tree.body, values))
+    return _truthy(_eval(tree.body, values))
 
 
 def _eval(node: ast.AST, values: dict[str, Any]) -> Any:

@@ -47,6 +47,7 @@ from consent_flows.model import (
     EndStep,
     Flow,
     GotoStep,
+    LabelStep,
     SayStep,
     TagStep,
     purpose_of,
@@ -368,7 +369,9 @@ def _settle(flow: Flow, result: StepResult) -> None:
         if isinstance(current, SayStep):
             result.messages.append(_pick(s, current.say, f"say:{s.position}"))
         elif isinstance(current, EndStep):
-            declined_all = not s.granted and bool(s.refused)
+            declined_all = (
+                not s.granted and bool(s.refused) and not _written_for_refusal(flow, s.position)
+            )
             result.messages.append(
                 OutboundMessage(text=DECLINED_END_TEXT)
                 if declined_all
@@ -431,6 +434,13 @@ def _settle(flow: Flow, result: StepResult) -> None:
         OutboundMessage(text="Sorry, something is wrong with this survey. Thank you for your time!")
     )
     s.status = "ended"
+
+
+def _written_for_refusal(flow: Flow, end: int) -> bool:
+    """An end the brand placed under a `declined:` label speaks for itself."""
+    declined = {s.consent.declined for s in flow.steps if isinstance(s, ConsentStep)}
+    before = flow.steps[end - 1] if end > 0 else None
+    return isinstance(before, LabelStep) and before.label in declined
 
 
 def _pick(state: ConversationState, variants: tuple[str, ...], salt: str) -> OutboundMessage:

@@ -63,6 +63,15 @@ class FlowError(Exception):
     message: str
     hint: str = ""
 
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
     def __str__(self) -> str:
         text = f"{self.file}:{self.line}:{self.column}: {self.message}"
         return f"{text}\n  hint: {self.hint}" if self.hint else text

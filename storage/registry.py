@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.schema import Brand, FlowVersion
+from storage.schema import ApiKey, Brand, FlowVersion
+
+KEY_PREFIX = "cnd_"
+
+
+class StaleVersion(ValueError):
+    """A publish whose version is not newer than the live one."""
 
 
 def get_brand(session: Session, *, slug: str) -> Brand | None:
@@ -23,6 +34,45 @@ def ensure_brand(session: Session, *, slug: str, display_name: str) -> Brand:
         session.add(brand)
         session.flush()
     return brand
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_key(
+    session: Session, *, brand: str, label: str = "", valid_days: int | None = None
+) -> str:
+    """Create an API key for a brand and return it; only its hash is kept."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    expires = datetime.now(UTC) + timedelta(days=valid_days) if valid_days else None
+    session.add(ApiKey(brand=brand, key_hash=hash_key(key), label=label, expires_at=expires))
+    session.flush()
+    return key
+
+
+def brand_for_key(session: Session, *, key: str) -> str | None:
+    """The brand a live (not expired, not revoked) key belongs to."""
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    if row is None or not hmac.compare_digest(row.key_hash, hash_key(key)):
+        return None
+    now = datetime.now(UTC)
+    if row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at.replace(tzinfo=UTC) <= now:
+        return None
+    return row.brand
+
+
+def publish_new_version(session: Session, *, brand: str, version: int, source: str) -> FlowVersion:
+    """Publish a version that must be newer than the live one; the live one stays otherwise."""
+    live = latest_flow(session, brand=brand)
+    if live is not None and version <= live.version:
+        raise StaleVersion(
+            f"version {version} is not newer than the live version "
+            f"{live.version}; set 'version: {live.version + 1}' in the flow"
+        )
+    return publish_flow(session, brand=brand, version=version, source=source)
 
 
 def publish_flow(session: Session, *, brand: str, version: int, source: str) -> FlowVersion:

@@ -29,8 +29,21 @@ class Brand(RegistryBase):
 
     slug: Mapped[str] = mapped_column(String(63), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    api_key_hash: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(RegistryBase):
+    """A brand's admin API key, kept only as a SHA-256 hash (the key is shown once)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brand: Mapped[str] = mapped_column(ForeignKey("brands.slug", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FlowVersion(RegistryBase):

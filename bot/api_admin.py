@@ -1,0 +1,73 @@
+"""Brand admin routes under `/api/v1/brands/{brand}`, authorised by the brand's API key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from bot.auth import AuthorisedBrand
+from bot.brands import BrandMismatch, publish_flow_source
+from consent_flows.loader import FlowInvalid
+from storage.registry import StaleVersion
+
+router = APIRouter(prefix="/api/v1/brands", tags=["brand admin"])
+
+
+class Published(BaseModel):
+    brand: str
+    flow: str
+    version: int
+    published_at: datetime
+
+
+_FLOW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/{brand}/flows",
+    status_code=201,
+    response_model=Published,
+    openapi_extra=_FLOW_BODY,
+    responses={
+        401: {"description": "No API key"},
+        403: {"description": "Wrong key"},
+        409: {"description": "Version not newer than the live one"},
+        422: {"description": "The flow has errors; the live version stays"},
+    },
+)
+async def publish_flow(brand: AuthorisedBrand, request: Request) -> Published | JSONResponse:
+    """Validate a flow (YAML body) and publish it as the brand's new live version.
+
+    Conversations under way finish on the version they started with; new conversations get this
+    one at once, with no retraining and no restart. A refused flow changes nothing.
+    """
+    source = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        flow, row = publish_flow_source(
+            request.app.state.stores, brand=brand, source=source, origin=f"{brand}/flows (upload)"
+        )
+    except FlowInvalid as exc:
+        return JSONResponse(
+            {
+                "error": "invalid_flow",
+                "detail": f"the flow has {len(exc.errors)} error(s); the live version is unchanged",
+                "errors": [e.as_dict() for e in exc.errors],
+            },
+            422,
+        )
+    except BrandMismatch as exc:
+        return JSONResponse({"error": "invalid_flow", "detail": str(exc), "errors": []}, 422)
+    except StaleVersion as exc:
+        return JSONResponse({"error": "stale_version", "detail": str(exc)}, 409)
+    return Published(brand=brand, flow=flow.id, version=row.version, published_at=row.published_at)

@@ -1,0 +1,41 @@
+"""Brand admin authorisation: `Authorization: Bearer <brand api key>` on brand routes.
+
+A key opens exactly one brand. A missing or malformed header is 401; a key that is unknown,
+expired, revoked or belongs to another brand is 403, so one brand's key never reads another's
+store, and a caller cannot tell another brand's key from a wrong one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from storage import registry
+from storage.stores import Stores, UnknownBrand
+
+
+class NotAuthenticated(Exception):
+    """No usable credentials: 401."""
+
+
+class Forbidden(Exception):
+    """Credentials that do not open this brand: 403."""
+
+
+def require_brand_key(brand: str, request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise NotAuthenticated()
+    stores: Stores = request.app.state.stores
+    with stores.registry() as session:
+        if registry.get_brand(session, slug=brand) is None:
+            raise UnknownBrand(brand)
+        owner = registry.brand_for_key(session, key=key.strip())
+    if owner != brand:
+        raise Forbidden()
+    return brand
+
+
+AuthorisedBrand = Annotated[str, Depends(require_brand_key)]

@@ -1,0 +1,119 @@
+"""Publishing flows through the brand admin API: keys, validation, versions, hot reload."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from bot.app import create_app
+from bot.brands import create_brand
+from storage import registry
+from storage.schema import ApiKey
+from storage.stores import Stores
+from tests.factories import EXAMPLES
+from tests.stack import make_settings
+
+BASICS = EXAMPLES / "basics-store.yaml"
+COFFEE = EXAMPLES / "bean-there-coffee.yaml"
+
+
+@dataclass
+class Admin:
+    client: TestClient
+    stores: Stores
+    key: str
+    other_key: str
+
+
+@pytest.fixture
+def admin(tmp_path: Path) -> Iterator[Admin]:
+    settings = make_settings(tmp_path)
+    stores = Stores(settings.data_dir)
+    _, key = create_brand(stores, BASICS)
+    _, other = create_brand(stores, COFFEE)
+    with TestClient(create_app(settings, stores=stores), raise_server_exceptions=False) as c:
+        yield Admin(c, stores, key, other)
+    stores.dispose()
+
+
+def publish(admin: Admin, source: str, key: str | None, brand: str = "basics-store"):
+    headers = {"content-type": "application/yaml"}
+    if key is not None:
+        headers["authorization"] = f"Bearer {key}"
+    return admin.client.post(
+        f"/api/v1/brands/{brand}/flows", content=source.encode(), headers=headers
+    )
+
+
+def live_version(admin: Admin, brand: str = "basics-store") -> int:
+    with admin.stores.registry() as session:
+        return registry.latest_flow(session, brand=brand).version
+
+
+def v2() -> str:
+    return BASICS.read_text().replace("version: 1", "version: 2")
+
+
+def test_publish_new_version_goes_live_at_once(admin: Admin) -> None:
+    response = publish(admin, v2(), admin.key)
+    assert response.status_code == 201, response.text
+    assert response.json()["version"] == 2
+    assert live_version(admin) == 2
+    runtime = admin.client.app.state.runtime
+    assert runtime.flow("basics-store").version == 2
+    assert runtime.flow("basics-store", 1).version == 1  # ongoing conversations keep theirs
+
+
+def test_missing_key_is_401(admin: Admin) -> None:
+    response = publish(admin, v2(), None)
+    assert response.status_code == 401 and "Bearer" in response.json()["detail"]
+
+
+def test_wrong_and_other_brands_key_are_403(admin: Admin) -> None:
+    assert publish(admin, v2(), "cnd_not-a-real-key").status_code == 403
+    assert publish(admin, v2(), admin.other_key).status_code == 403
+    assert live_version(admin) == 1
+
+
+def test_expired_key_is_403(admin: Admin) -> None:
+    with admin.stores.registry() as session:
+        session.execute(update(ApiKey).values(expires_at=datetime.now(UTC) - timedelta(days=1)))
+        session.commit()
+    assert publish(admin, v2(), admin.key).status_code == 403
+
+
+def test_invalid_flow_is_refused_with_errors_and_live_version_stays(admin: Admin) -> None:
+    broken = v2().replace("  - consent: needs\n", "", 1)
+    response = publish(admin, broken, admin.key)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid_flow" and "unchanged" in body["detail"]
+    assert body["errors"][0]["line"] > 0 and "consent" in body["errors"][0]["message"]
+    assert live_version(admin) == 1
+
+
+def test_malformed_yaml_is_422(admin: Admin) -> None:
+    response = publish(admin, "brand: [unclosed", admin.key)
+    assert response.status_code == 422 and "YAML" in response.json()["errors"][0]["message"]
+
+
+def test_stale_version_is_409(admin: Admin) -> None:
+    response = publish(admin, BASICS.read_text(), admin.key)
+    assert response.status_code == 409 and "version: 2" in response.json()["detail"]
+
+
+def test_flow_for_another_brand_is_422(admin: Admin) -> None:
+    other = COFFEE.read_text().replace("version: 1", "version: 5")
+    response = publish(admin, other, admin.key)
+    assert response.status_code == 422 and "bean-there-coffee" in response.json()["detail"]
+    assert live_version(admin, "bean-there-coffee") == 1
+
+
+def test_unknown_brand_is_404(admin: Admin) -> None:
+    assert publish(admin, v2(), admin.key, brand="nobody").status_code == 404
