@@ -136,7 +136,7 @@ def chat(
                     return
                 if not typed:
                     continue
-                if typed.isdigit() and 1 <= int(typed) <= len(buttons):
+                if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(buttons):
                     pending = {"payload": buttons[int(typed) - 1]["payload"]}
                 else:
                     pending = {"text": typed}

@@ -110,7 +110,7 @@ def match_choice(choices: tuple[str, ...], text: str) -> str | None:
     wanted = normal(text)
     if not wanted:
         return None
-    if wanted.isdigit() and 1 <= int(wanted) <= len(choices):
+    if wanted.isascii() and wanted.isdigit() and 1 <= int(wanted) <= len(choices):
         return choices[int(wanted) - 1]
     by_key = {_singular(normal(c)): c for c in choices}
     key = _singular(wanted)
@@ -171,7 +171,7 @@ def parse_answer(ask: AskSpec, turn: UserTurn, pending: list[str]) -> Parsed:
         return _multiple(ask, turn.choice, text, pending)
     if kind is AskType.SCALE:
         raw = normal(turn.choice or text)
-        number = int(raw) if raw.isdigit() else _NUMBERS.get(raw)
+        number = int(raw) if raw.isascii() and raw.isdigit() else _NUMBERS.get(raw)
         if number is not None and 1 <= number <= 5:
             return Parsed(number, text or str(number))
         return Parsed(problem="Please pick a number from 1 to 5.")
