@@ -77,7 +77,8 @@
   button[disabled] { opacity: .55; cursor: default; }
   .launcher { position: fixed; right: 1rem; bottom: 1rem; z-index: 2147483000; background: var(--p);
               color: var(--on-p); border: 0; border-radius: 999px; padding: .8rem 1.1rem;
-              box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+              box-shadow: 0 4px 14px rgba(0,0,0,.25); display: flex; align-items: center;
+              gap: .4rem; }
   .panel { position: fixed; right: 1rem; bottom: 4.5rem; z-index: 2147483001; width: 24rem;
            max-width: calc(100vw - 2rem); height: 34rem; max-height: calc(100vh - 6rem);
            display: flex; flex-direction: column; background: var(--bg); color: var(--fg);
@@ -123,7 +124,9 @@
   @media (prefers-reduced-motion: reduce) { .dots::after { animation: none; } }
 </style>
 <button class="launcher" type="button" aria-expanded="false" aria-controls="panel">
-  <span aria-hidden="true">&#128172;</span> <span class="launch-title">Chat</span></button>
+  <svg aria-hidden="true" width="18" height="18" viewBox="0 0 24 24" fill="currentColor">
+    <path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/>
+  </svg> <span class="launch-title">Chat</span></button>
 <section class="panel" id="panel" role="dialog" aria-modal="false" aria-labelledby="title" hidden>
   <header>
     <h2 id="title">Chat</h2>
