@@ -87,7 +87,8 @@ async def to_inbound(brand: str, update: Update, codec: ButtonCodec) -> InboundM
         return None
     user_id = str(message.from_user.id)
     text = message.text or ""
-    if text.split(maxsplit=1)[:1] in (["/start"], [f"/start@{message.get_bot().username}"]):
+    command = text.split(maxsplit=1)[0] if text.strip() else ""
+    if command == "/start" or command.startswith("/start@"):
         return InboundMessage(brand=brand, channel="telegram", user_id=user_id, payload=_GREET)
     return InboundMessage(brand=brand, channel="telegram", user_id=user_id, text=text)
 

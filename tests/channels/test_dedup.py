@@ -1,0 +1,87 @@
+"""Delivery dedup and long button payloads, on the real registry database (SQLite here)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.channels.buttons import TELEGRAM_LIMIT, ButtonCodec
+from bot.channels.dedup import SqlDeduplicator
+from storage.dedup import SeenDelivery
+from storage.stores import Stores
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[Stores]:
+    stores_ = Stores(tmp_path / "data")
+    yield stores_
+    stores_.dispose()
+
+
+def test_a_delivery_is_claimed_once_per_scope(stores: Stores) -> None:
+    dedup = SqlDeduplicator(stores)
+    assert asyncio.run(dedup.first("telegram:acme", "1001"))
+    assert not asyncio.run(dedup.first("telegram:acme", "1001"))
+    assert asyncio.run(dedup.first("telegram:beta", "1001"))
+    asyncio.run(dedup.forget("telegram:acme", "1001"))
+    assert asyncio.run(dedup.first("telegram:acme", "1001"))
+
+
+def test_ids_are_stored_hashed(stores: Stores) -> None:
+    asyncio.run(SqlDeduplicator(stores).first("slack:acme", "event:Ev0SECRETID"))
+    with stores.registry() as session:
+        keys = [row.key for row in session.query(SeenDelivery)]
+    assert keys and all("Ev0SECRETID" not in key for key in keys)
+
+
+def test_an_expired_mark_can_be_claimed_again(stores: Stores) -> None:
+    dedup = SqlDeduplicator(stores, ttl=timedelta(seconds=-1))
+    assert asyncio.run(dedup.first("web:acme", "u:1"))
+    assert asyncio.run(dedup.first("web:acme", "u:1"))
+
+
+def test_two_replicas_racing_on_one_delivery_claim_it_once(tmp_path: Path) -> None:
+    # Two Stores on one data dir stand for two gateway replicas sharing the registry.
+    replicas = [Stores(tmp_path / "data"), Stores(tmp_path / "data")]
+    try:
+        dedups = [SqlDeduplicator(s) for s in replicas]
+        start, wins, lock = threading.Barrier(8), [], threading.Lock()
+
+        def race(n: int) -> None:
+            start.wait()
+            won = asyncio.run(dedups[n % 2].first("slack:acme", "event:Ev1"))
+            with lock:
+                wins.append(won)
+
+        threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(wins) == [False] * 7 + [True]
+    finally:
+        for replica in replicas:
+            replica.dispose()
+
+
+def test_button_payloads_fit_telegram_and_resolve_on_any_replica(tmp_path: Path) -> None:
+    first, second = Stores(tmp_path / "data"), Stores(tmp_path / "data")
+    try:
+        short = '/choose{"choice": "hiking"}'
+        long = '/choose{"choice": "' + "a very long answer option " * 4 + '"}'
+        codec = ButtonCodec(first)
+        assert asyncio.run(codec.encode(short)) == short
+        data = asyncio.run(codec.encode(long))
+        assert data.startswith("#") and len(data.encode()) <= TELEGRAM_LIMIT
+        assert asyncio.run(codec.encode(long)) == data, "the same payload, the same data"
+        assert asyncio.run(ButtonCodec(second).decode(data)) == long
+        assert asyncio.run(ButtonCodec(second).decode("#unknown")) is None
+        assert asyncio.run(ButtonCodec(second).decode("")) is None
+    finally:
+        first.dispose()
+        second.dispose()
