@@ -164,7 +164,7 @@ async def telegram_webhook(brand: BrandPath, request: Request) -> JSONResponse:
     bot = await _bot_or_unavailable(state, brand, conf)
     try:
         update = Update.de_json(data, bot)
-    except (KeyError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         return JSONResponse(error_body("invalid_request", "the update could not be read"), 422)
     scope = f"telegram:{brand}"
     if not await state.channel_dedup.first(scope, str(update.update_id)):

@@ -254,9 +254,10 @@
 
   // --- outbox and socket ---------------------------------------------------------------------
   let socket = null, ready = false, attempt = 0, config = null, retryTimer = null;
-  let inFlight = null, usedButton = false;
+  let inFlight = null, focusAfter = null; // where focus goes when the reply comes
   function enqueue(body, shown, viaButton = false) {
-    usedButton = viaButton;
+    // Only a customer's own action moves focus; the automatic greeting never takes it.
+    focusAfter = shown === null ? null : viaButton ? "choice" : "input";
     if (shown !== null) {
       settleButtons(-1, null);
       redraw();
@@ -292,13 +293,13 @@
       flush();
     } else if (frame.type === "reply") {
       settleHead(frame.id);
-      const focusButton = usedButton || root.activeElement?.classList.contains("choice");
       for (const m of frame.messages) {
         add({ who: "bot", text: m.text, buttons: m.buttons || [], ts: frame.ts });
       }
       const choices = log.querySelectorAll(".msg:last-child .choice:not([disabled])");
-      if (focusButton && choices.length && !panel.hidden) choices[0].focus();
-      else if (!panel.hidden && root.activeElement !== input) input.focus();
+      if (!panel.hidden && focusAfter === "choice" && choices.length) choices[0].focus();
+      else if (!panel.hidden && focusAfter) input.focus();
+      focusAfter = null;
       flush();
     } else if (frame.type === "duplicate") {
       settleHead(frame.id);
@@ -346,11 +347,11 @@
   }
 
   // --- open, close, keyboard -----------------------------------------------------------------
-  function open() {
+  function open(focus = true) {
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
     save("sessionStorage", "open", true);
-    input.focus();
+    if (focus) input.focus(); // not when the page opens it: that would steal the page's focus
   }
   function close() {
     closeMenu(false);
@@ -370,7 +371,7 @@
     privacy.setAttribute("aria-expanded", "false");
     if (refocus) privacy.focus();
   }
-  launcher.addEventListener("click", () => (panel.hidden ? open() : close()));
+  launcher.addEventListener("click", () => (panel.hidden ? open(true) : close()));
   $(".close").addEventListener("click", close);
   privacy.addEventListener("click", () => (menu.hidden ? openMenu() : closeMenu()));
   menu.addEventListener("keydown", (event) => {
@@ -408,7 +409,7 @@
       applyTheme(config);
       connect();
       const wasOpen = load("sessionStorage", "open", null);
-      if (wasOpen === true || (wasOpen === null && script.dataset.open === "true")) open();
+      if (wasOpen === true || (wasOpen === null && script.dataset.open === "true")) open(false);
     })
     .catch(() => {
       launcher.hidden = true;

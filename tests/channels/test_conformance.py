@@ -66,19 +66,25 @@ class WebCustomer:
         return self._web.user_id
 
 
-class SlackCustomer:
-    channel = "slack"
+class PlatformCustomer:
+    """A customer on a platform whose replies arrive at a stand-in (Slack, Telegram)."""
 
-    def __init__(self, user: SlackUser) -> None:
+    channel = ""
+    greeting = ""
+
+    def __init__(self, user: SlackUser | TelegramUser) -> None:
         self._user = user
         self._last: list[dict[str, Any]] = []
 
+    def render(self, reply: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+        raise NotImplementedError
+
     def _turn(self, replies: list[dict[str, Any]]) -> Turn:
         self._last = replies
-        return [(text_of(r), tuple(b["text"]["text"] for b in buttons_of(r))) for r in replies]
+        return [self.render(r) for r in replies]
 
     def start(self) -> Turn:
-        return self._turn(self._user.say("hi"))
+        return self._turn(self._user.say(self.greeting))
 
     def press(self, title: str) -> Turn:
         return self._turn(self._user.press(self._last[-1], title))
@@ -90,38 +96,19 @@ class SlackCustomer:
         return self._user.user_id
 
 
-class TelegramCustomer:
-    channel = "telegram"
+class SlackCustomer(PlatformCustomer):
+    channel, greeting = "slack", "hi"
 
-    def __init__(self, user: TelegramUser) -> None:
-        self._user = user
-        self._last: list[dict[str, Any]] = []
+    def render(self, reply: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+        return text_of(reply), tuple(b["text"]["text"] for b in buttons_of(reply))
 
-    def _turn(self, replies: list[dict[str, Any]]) -> Turn:
-        self._last = replies
-        return [
-            (
-                r["text"],
-                tuple(
-                    k["text"]
-                    for row in (r.get("reply_markup") or {}).get("inline_keyboard", [])
-                    for k in row
-                ),
-            )
-            for r in replies
-        ]
 
-    def start(self) -> Turn:
-        return self._turn(self._user.say("/start"))
+class TelegramCustomer(PlatformCustomer):
+    channel, greeting = "telegram", "/start"
 
-    def press(self, title: str) -> Turn:
-        return self._turn(self._user.press(self._last[-1], title))
-
-    def type(self, text: str) -> Turn:
-        return self._turn(self._user.say(text))
-
-    def user_id(self) -> str:
-        return str(self._user.id)
+    def render(self, reply: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+        rows = (reply.get("reply_markup") or {}).get("inline_keyboard", [])
+        return reply["text"], tuple(key["text"] for row in rows for key in row)
 
 
 def journey(customer: Customer) -> list[Turn]:

@@ -32,6 +32,10 @@ class TelegramUser:
         self.id = next_id()
         self.stack, self.api, self.secret = stack, standins.telegram, creds.telegram_secret
 
+    @property
+    def user_id(self) -> str:
+        return str(self.id)
+
     def to_me(self, call: Call) -> bool:
         return int(call.body.get("chat_id", 0)) == self.id
 
