@@ -1,4 +1,4 @@
-"""What the actions share: stores, settings and a cache of parsed flow versions.
+"""What the actions share: stores, a cache of parsed flow versions, and the effect executor.
 
 A published flow version never changes, so parsing each one once per process is safe, and a
 conversation keeps the version it started with while new conversations pick up the latest.
@@ -7,23 +7,44 @@ conversation keeps the version it started with while new conversations pick up t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from consent_flows.contract import Effect, RecordAnswer, RecordConsent, RecordTags
+from actions import rights_edge
+from actions.consent_context import consent_context, purposes_summary
+from consent_flows.contract import (
+    Effect,
+    OutboundMessage,
+    RecordAnswer,
+    RecordConsent,
+    RecordTags,
+    RightsRequest,
+)
 from consent_flows.loader import load_flow_text
 from consent_flows.model import Flow
-from storage import records, registry
+from storage import records, registry, rights
 from storage.stores import Stores, UnknownBrand
 
 log = logging.getLogger("candor.actions")
+LinkMaker = Callable[[str, str, str], str]
+
+
+@dataclass
+class Applied:
+    """What carrying out the effects produced: replies, and work for after the engine's turn."""
+
+    messages: list[OutboundMessage] = field(default_factory=list)
+    after_turn: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
 class Runtime:
     stores: Stores
     control_threshold: float
+    link: LinkMaker = lambda brand, subject, kind: ""
     resume_after_s: float = 3 * 3600
     _flows: dict[tuple[str, int], Flow] = field(default_factory=dict)
 
@@ -52,41 +73,69 @@ class Runtime:
         subject_id: str,
         conversation_id: str,
         effects: list[Effect],
-    ) -> None:
+    ) -> Applied:
         """Carry out the interpreter's effects in one transaction, committed before any reply."""
+        applied = Applied()
         if not effects:
-            return
+            return applied
+        keyring = self.stores.keyring(brand)
         with self.stores.brand(brand) as session:
             records.ensure_subject(session, subject_id=subject_id, channel=channel)
             for effect in effects:
+                flow = self.flow(brand, effect.flow_version)
                 if isinstance(effect, RecordConsent):
-                    records.record_consent(
-                        session,
-                        subject_id=subject_id,
-                        purpose=effect.purpose,
-                        event=effect.event,
-                        notice=effect.notice,
-                        method=effect.method,
-                        channel=channel,
-                        flow_version=effect.flow_version,
-                        step_id=effect.step_id,
-                    )
-                    continue
-                try:
-                    _record(session, effect, subject_id, conversation_id, brand)
-                except records.ConsentMissing:
-                    # The ledger wins over the conversation state: keep nothing.
-                    log.warning(
-                        "%s dropped: no consent in ledger (brand=%s purpose=%s)",
-                        effect.kind,
-                        brand,
+                    ctx = consent_context(
+                        flow,
                         effect.purpose,
+                        step_id=effect.step_id,
+                        channel=channel,
+                        method=effect.method,
                     )
+                    records.record_consent(
+                        session, subject_id=subject_id, event=effect.event, ctx=ctx
+                    )
+                elif isinstance(effect, RightsRequest):
+                    rights_edge.carry_out(
+                        session,
+                        keyring,
+                        effect,
+                        flow=flow,
+                        brand=brand,
+                        channel=channel,
+                        subject_id=subject_id,
+                        link=self.link,
+                        applied=applied,
+                    )
+                else:
+                    try:
+                        _record(session, keyring, effect, subject_id, conversation_id, brand)
+                    except records.ConsentMissing:
+                        # The ledger wins over the conversation state: keep nothing.
+                        log.warning(
+                            "%s dropped: no consent in ledger (brand=%s purpose=%s)",
+                            effect.kind,
+                            brand,
+                            effect.purpose,
+                        )
             session.commit()
+        return applied
+
+    def export(self, brand: str, subject_id: str) -> dict[str, Any]:
+        """The subject's whole record (Art. 15/20), for the self-service link and admin API."""
+        flow = self.flow(brand)
+        with self.stores.brand(brand) as session:
+            return rights.export_subject(
+                session,
+                self.stores.keyring(brand),
+                brand=brand,
+                subject_id=subject_id,
+                purposes=purposes_summary(flow),
+            )
 
 
 def _record(
     session: Session,
+    keyring: Any,
     effect: RecordAnswer | RecordTags,
     subject_id: str,
     conversation_id: str,
@@ -104,6 +153,7 @@ def _record(
         return
     records.record_answer(
         session,
+        keyring,
         subject_id=subject_id,
         conversation_id=conversation_id,
         flow_brand=brand,

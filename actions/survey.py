@@ -17,8 +17,9 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import Runtime
+from bot.engine_client import AFTER_TURN
 from bot.pseudonym import Sender, parse_sender
-from consent_flows import interpreter
+from consent_flows import interpreter, rights
 from consent_flows.contract import ConversationState, OutboundMessage, StepResult, UserTurn
 
 log = logging.getLogger("candor.actions")
@@ -46,7 +47,12 @@ def turn_from(tracker: Tracker) -> UserTurn:
     text = latest.get("text") or ""
     intent = latest.get("intent") or {}
     choice = next(
-        (e.get("value") for e in latest.get("entities", []) if e.get("entity") == "choice"), None
+        (
+            e.get("value")
+            for e in latest.get("entities", [])
+            if e.get("entity") in ("choice", "purpose")
+        ),
+        None,
     )
     via_button = text.startswith("/")
     at = next(
@@ -83,15 +89,20 @@ class _SurveyAction(Action):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def carry_out(self, sender: Sender, tracker: Tracker, result: StepResult) -> None:
-        """Commit the effects (before any reply leaves) and note skipped unconsented steps."""
-        self.runtime.apply(
+    def carry_out(
+        self, sender: Sender, tracker: Tracker, result: StepResult, dispatcher: CollectingDispatcher
+    ) -> None:
+        """Commit the effects (before any reply leaves), then send the replies in order."""
+        applied = self.runtime.apply(
             brand=sender.brand,
             channel=sender.channel,
             subject_id=sender.subject_id,
             conversation_id=tracker.sender_id,
             effects=result.effects,
         )
+        send(dispatcher, [*result.messages, *applied.messages])
+        if applied.after_turn:
+            dispatcher.utter_message(json_message={AFTER_TURN: applied.after_turn})
         if result.unconsented:
             log.error(
                 "flow reached steps without consent, skipped: brand=%s steps=%s",
@@ -99,10 +110,12 @@ class _SurveyAction(Action):
                 result.unconsented,
             )
 
-    def begin(self, sender: Sender, tracker: Tracker, at: float | None) -> StepResult:
+    def begin(
+        self, sender: Sender, tracker: Tracker, at: float | None, dispatcher: CollectingDispatcher
+    ) -> StepResult:
         flow = self.runtime.flow(sender.brand)
         result = interpreter.start(flow, seed=secrets.randbelow(2**31), at=at)
-        self.carry_out(sender, tracker, result)
+        self.carry_out(sender, tracker, result, dispatcher)
         log.info("survey started brand=%s flow=%s v%s", sender.brand, flow.id, flow.version)
         return result
 
@@ -119,11 +132,10 @@ class AskSurveyAnswer(_SurveyAction):
         sender = parse_sender(tracker.sender_id)
         state = load_state(tracker)
         if state is None or state.status == "ended":
-            result = self.begin(sender, tracker, turn_from(tracker).at)
-            send(dispatcher, result.messages)
-            state = result.state
+            state = self.begin(sender, tracker, turn_from(tracker).at, dispatcher).state
         flow = self.runtime.flow(sender.brand, state.flow_version)
-        send(dispatcher, interpreter.prompt(flow, state))
+        if state.confirming is None:
+            send(dispatcher, interpreter.prompt(flow, state))
         events: list[EventType] = [dump_state(state)]
         if state.status == "ended":
             events.append(SlotSet(ANSWER_SLOT, DONE))
@@ -141,7 +153,7 @@ class ValidateSurveyForm(_SurveyAction):
     ) -> list[EventType]:
         sender = parse_sender(tracker.sender_id)
         state = load_state(tracker)
-        if state is None or state.status == "ended":
+        if state is None or (state.status == "ended" and state.confirming is None):
             # The message that (re)activated the form is not an answer: the ask action now
             # starts a fresh survey with its greeting.
             return [SlotSet(STATE_SLOT, None), SlotSet(ANSWER_SLOT, None)]
@@ -154,12 +166,9 @@ class ValidateSurveyForm(_SurveyAction):
             threshold=self.runtime.control_threshold,
             resume_after_s=self.runtime.resume_after_s,
         )
-        self.carry_out(sender, tracker, result)
-        send(dispatcher, result.messages)
+        self.carry_out(sender, tracker, result, dispatcher)
         if result.restart:
-            restarted = self.begin(sender, tracker, turn.at)
-            send(dispatcher, restarted.messages)
-            result = restarted
+            result = self.begin(sender, tracker, turn.at, dispatcher)
         log.info(
             "turn brand=%s flow=%s v%s step=%s effects=%d ended=%s",
             sender.brand,
@@ -186,7 +195,7 @@ class SurveyDone(_SurveyAction):
 
 
 class Control(_SurveyAction):
-    """A message outside the survey form: begin or resume the survey, or explain the options."""
+    """A message outside the survey form: rights requests, or begin/resume the survey."""
 
     def name(self) -> str:
         return "action_control"
@@ -194,17 +203,28 @@ class Control(_SurveyAction):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        sender = parse_sender(tracker.sender_id)
         state = load_state(tracker)
         turn = turn_from(tracker)
-        quiet = turn.intent in _QUIET
-        if (state is None and not quiet) or (state is not None and state.status != "ended"):
-            return [FollowupAction(FORM)]  # begin, or resume where the customer left off
+        if state is not None and state.status != "ended":
+            return [FollowupAction(FORM)]  # resume where the customer left off
+        flow = self.runtime.flow(sender.brand, state.flow_version if state else None)
+        base = state or interpreter.start(flow).state.model_copy(update={"status": "ended"})
+        handled = rights.handle(flow, base, turn, threshold=self.runtime.control_threshold)
+        if handled is not None:
+            self.carry_out(sender, tracker, handled, dispatcher)
+            return [dump_state(handled.state), ActiveLoop(None)]
+        if state is None and turn.intent not in _QUIET:
+            return [FollowupAction(FORM)]  # the first message of a conversation
         if turn.intent in ("stop", "goodbye"):
             dispatcher.utter_message(text=interpreter.GOODBYE_TEXT)
         elif turn.intent in ("help", "why"):
             dispatcher.utter_message(text=interpreter.HELP_TEXT)
-        elif turn.intent in ("forget_me", "show_my_data", "withdraw_consent", "change_answer"):
-            dispatcher.utter_message(text=interpreter.NOT_YET_TEXT)
+        elif turn.intent == "change_answer":
+            dispatcher.utter_message(
+                text="To change an answer, say for example 'change my "
+                "answer about what I need to boots'."
+            )
         else:
             dispatcher.utter_message(text=interpreter.ENDED_TEXT)
         return [ActiveLoop(None)]

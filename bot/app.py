@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from rasa_sdk.executor import ActionExecutor
 
 from actions.runtime import Runtime
 from actions.survey import all_actions
-from bot import api_actions, api_admin, api_chat, channels
+from bot import api_actions, api_admin, api_chat, api_rights, channels, housekeeping, selfservice
 from bot.body_limit import BodyLimit
 from bot.engine_client import EngineClient
 from bot.errors import install_error_handlers
@@ -22,14 +23,27 @@ from storage.stores import Stores
 
 
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
-    stores = stores or Stores(settings.data_dir)
+    stores = stores or settings.open_stores()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = EngineClient(settings.rasa_url, settings.engine_timeout_s)
+        app.state.engine = EngineClient(
+            settings.rasa_url,
+            settings.engine_timeout_s,
+            after_turn=lambda sender, tasks: housekeeping.after_turn(stores, sender, tasks),
+        )
+        purging = (
+            asyncio.create_task(
+                housekeeping.purge_every(stores, runtime, settings.purge_interval_s)
+            )
+            if settings.purge_interval_s
+            else None
+        )
         try:
             yield
         finally:
+            if purging is not None:
+                purging.cancel()
             await channels.shutdown(app)
             await app.state.engine.aclose()
 
@@ -43,7 +57,13 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.state.stores = stores
     app.state.action_token = settings.derived("rasa-action-endpoint")
     executor = ActionExecutor()
-    runtime = Runtime(stores=stores, control_threshold=settings.control_threshold)
+    runtime = Runtime(
+        stores=stores,
+        control_threshold=settings.control_threshold,
+        link=lambda brand, subject, kind: selfservice.link(
+            settings, brand=brand, subject_id=subject, kind=kind
+        ),
+    )
     for action in all_actions(runtime):
         executor.register_action(action)
     app.state.executor = executor
@@ -53,6 +73,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.include_router(api_chat.router)
     app.include_router(api_actions.router)
     app.include_router(api_admin.router)
+    app.include_router(api_rights.router)
+    app.include_router(selfservice.router)
     channels.mount(app)
 
     page = resources.files("bot").joinpath("web/index.html").read_text()

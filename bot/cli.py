@@ -20,7 +20,7 @@ from bot.channels.cli import telegram_app
 from bot.settings import load_settings
 from consent_flows.loader import FlowInvalid, load_flow_file
 from storage import registry
-from storage.stores import Stores, UnknownBrand
+from storage.stores import UnknownBrand
 
 app = typer.Typer(help="Candor: consent-first conversational surveys.", no_args_is_help=True)
 flows_app = typer.Typer(help="Check and publish brand flows.", no_args_is_help=True)
@@ -81,7 +81,7 @@ def up() -> None:
                 f"[green]✓[/] model {'trained' if trained else 'up to date'}: {model.name}"
             )
             status.update("Publishing the demo brand's flow…")
-            stores = Stores(settings.data_dir)
+            stores = settings.open_stores()
             flow = publish_flow_file(stores, settings.demo_flow)
             console.print(f"[green]✓[/] brand {flow.brand}, flow version {flow.version}")
             status.update(f"Starting the Rasa engine (log: {log_path})…")
@@ -370,7 +370,7 @@ def flows_graph(
 @brands_app.command("list")
 def brands_list() -> None:
     """List brands and their latest flow version."""
-    stores = Stores(load_settings().data_dir)
+    stores = load_settings().open_stores()
     with stores.registry() as session:
         for brand in registry.list_brands(session):
             latest = registry.latest_flow(session, brand=brand.slug)
@@ -386,7 +386,7 @@ def brands_create(
     from bot.brands import create_brand
 
     try:
-        published, key = create_brand(Stores(load_settings().data_dir), flow, valid_days=valid_days)
+        published, key = create_brand(load_settings().open_stores(), flow, valid_days=valid_days)
     except (FlowInvalid, ValueError) as exc:
         raise _fail(str(exc)) from None
     console.print(
@@ -401,7 +401,7 @@ def brands_key(
     valid_days: Annotated[int | None, typer.Option(help="Key lifetime in days.")] = None,
 ) -> None:
     """Issue another API key for a brand (e.g. to rotate keys); prints it once."""
-    stores = Stores(load_settings().data_dir)
+    stores = load_settings().open_stores()
     with stores.registry() as session:
         if registry.get_brand(session, slug=brand) is None:
             raise _fail(f"there is no brand named '{brand}'; see `candor brands list`")
@@ -418,7 +418,7 @@ def flows_publish(path: Path) -> None:
     from bot.brands import publish_flow_source
     from storage.registry import StaleVersion
 
-    stores = Stores(load_settings().data_dir)
+    stores = load_settings().open_stores()
     try:
         source = path.read_text(encoding="utf-8")
         brand = _brand_line(source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -9,10 +10,23 @@ import httpx
 from bot.errors import EngineUnavailable
 from consent_flows.contract import Button, OutboundMessage
 
+AFTER_TURN = "candor_after_turn"
+AfterTurn = Callable[[str, list[dict[str, Any]]], None]
+
 
 class EngineClient:
-    def __init__(self, base_url: str, timeout_s: float) -> None:
+    """Sends customer messages to the engine's REST channel.
+
+    Actions can ask for work that must wait until the engine has saved the turn (erasing the
+    conversation's tracker events): they send a custom message `{"candor_after_turn": [...]}`,
+    which is handed to `after_turn` here and never shown to the customer.
+    """
+
+    def __init__(
+        self, base_url: str, timeout_s: float, after_turn: AfterTurn | None = None
+    ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self._after_turn = after_turn
 
     async def send(
         self, *, sender: str, message: str, metadata: dict[str, Any]
@@ -41,6 +55,11 @@ class EngineClient:
             for item in items
             if item.get("text") or item.get("buttons")
         ]
+        instructions = [
+            task for item in items for task in (item.get("custom") or {}).get(AFTER_TURN, [])
+        ]
+        if instructions and self._after_turn is not None:
+            self._after_turn(sender, instructions)
         if not messages:
             # Every customer turn gets a reply; silence means an action failed inside the engine.
             raise EngineUnavailable("engine produced no reply")

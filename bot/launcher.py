@@ -64,7 +64,7 @@ class Running:
 def launch(settings: Settings, *, extra_flows: tuple[Path, ...] = ()) -> Running:
     """Train if needed, publish the demo flow, start gateway and engine, wait for both."""
     model, _ = engine.train(settings)
-    stores = Stores(settings.data_dir)
+    stores = settings.open_stores()
     for flow in (settings.demo_flow, *extra_flows):
         publish_flow_file(stores, flow)
     gateway = Gateway(settings, stores)

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     # The URL the engine uses to reach the actions served by this gateway.
     actions_url: str | None = None
+    # The gateway's public address, e.g. https://chat.example.com (default: gateway_url).
+    public_url: str | None = None
+    # How often the gateway runs retention purges (seconds; 0 turns the schedule off).
+    purge_interval_s: float = Field(default=3600.0, ge=0)
     secret_key: SecretStr | None = None
     demo_brand: str = "trailhead-outfitters"
     demo_flow: Path = ROOT / "consent_flows" / "examples" / "trailhead-outfitters.yaml"
@@ -143,6 +147,11 @@ class Settings(BaseSettings):
         return self.channels.get(brand)
 
     @property
+    def public_base_url(self) -> str:
+        """Where customers reach the gateway (links in chat messages point here)."""
+        return (self.public_url or self.gateway_url).rstrip("/")
+
+    @property
     def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_port}"
 
@@ -161,6 +170,14 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+    def open_stores(self):  # -> storage.stores.Stores (imported lazily: settings stay light)
+        """The stores for this installation, with master keys from CANDOR_MASTER_KEYS or the
+        installation key."""
+        from storage.crypto import MasterKeys
+        from storage.stores import Stores
+
+        return Stores(self.data_dir, master=MasterKeys.from_env(self.key))
 
     def derived(self, label: str) -> str:
         """A per-purpose secret (action token, engine auth token) derived from the key."""

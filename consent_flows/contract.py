@@ -22,7 +22,13 @@ CONTROL_INTENTS = frozenset(
         "show_my_data",
         "change_answer",
         "goodbye",
+        "consent_receipt",
+        "object_profiling",
     }
+)
+# Requests a customer can make at any moment, inside or after a survey (GDPR Art. 7, 15-21).
+RIGHTS_INTENTS = frozenset(
+    {"withdraw_consent", "forget_me", "show_my_data", "consent_receipt", "object_profiling"}
 )
 
 
@@ -92,6 +98,10 @@ class ConversationState(BaseModel):
     attempts: int = 0
     # Multiple-choice picks made so far on the current ask.
     pending: list[str] = Field(default_factory=list)
+    # Purposes the customer withdrew during this conversation: their steps are skipped.
+    withdrawn: list[str] = Field(default_factory=list)
+    # A request waiting for the customer's confirmation ("forget me" asks first).
+    confirming: Literal["erase"] | None = None
     # Picks the phrasing of each message, so a conversation reads the same on a retry.
     seed: int = 0
     last_seen: float | None = None
@@ -135,7 +145,21 @@ class RecordTags(BaseModel):
     flow_version: int
 
 
-Effect = Annotated[RecordConsent | RecordAnswer | RecordTags, Field(discriminator="kind")]
+class RightsRequest(BaseModel):
+    """A data-subject request for the edge to carry out on the brand's store."""
+
+    kind: Literal["rights"] = "rights"
+    right: Literal["access", "receipt", "erase", "withdraw", "object", "rectify"]
+    purposes: list[str] = Field(default_factory=list)
+    step_id: str | None = None
+    verbatim: str | None = None
+    value: AnswerValue | None = None
+    flow_version: int
+
+
+Effect = Annotated[
+    RecordConsent | RecordAnswer | RecordTags | RightsRequest, Field(discriminator="kind")
+]
 
 
 class StepResult(BaseModel):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import zlib
 
-from consent_flows import expressions
+from consent_flows import expressions, rights
 from consent_flows.answers import (
     DONE,
     MAX_ATTEMPTS,
@@ -174,6 +174,11 @@ def step(
     if previous is not None and turn.at is not None and turn.at - previous > resume_after_s:
         s.status = "resume_offered"
         return result
+    handled = rights.handle(flow, s, turn, threshold=threshold)
+    if handled is not None:
+        if handled.state.status == "active" and _waits_on_withdrawn(flow, handled.state):
+            _settle(flow, handled)
+        return handled
     control = (
         turn.intent
         if turn.intent in CONTROL_INTENTS and (turn.confidence >= threshold or turn.via_button)
@@ -198,8 +203,6 @@ def step(
         result.messages.append(OutboundMessage(text=HELP_TEXT))
     elif control == "change_answer":
         _go_back(flow, result)
-    elif control in ("forget_me", "show_my_data", "withdraw_consent"):
-        result.messages.append(OutboundMessage(text=NOT_YET_TEXT))
     elif turn.intent == "greet" and turn.confidence >= threshold and len(turn.text) < 30:
         result.messages.append(OutboundMessage(text="Hello again!"))
     elif isinstance(current, ConsentStep):
@@ -381,7 +384,7 @@ def _settle(flow: Flow, result: StepResult) -> None:
             return
         elif isinstance(current, ConsentStep):
             purpose = current.consent.purpose
-            if purpose in s.refused:
+            if purpose in s.refused or purpose in s.withdrawn:
                 target = declined_target(flow, s.position)
                 s.position = target if target is not None else len(flow.steps) - 1
                 continue
@@ -400,7 +403,8 @@ def _settle(flow: Flow, result: StepResult) -> None:
         elif isinstance(current, AskStep):
             if current.ask.purpose in s.granted:
                 return
-            result.unconsented.append(current.ask.id)
+            if current.ask.purpose not in s.withdrawn:
+                result.unconsented.append(current.ask.id)
         elif isinstance(current, TagStep):
             if current.tag.purpose in s.granted:
                 new = [t for t in current.tag.add if t not in s.tags]
@@ -414,7 +418,7 @@ def _settle(flow: Flow, result: StepResult) -> None:
                             flow_version=flow.version,
                         )
                     )
-            else:
+            elif current.tag.purpose not in s.withdrawn:
                 result.unconsented.append(f"tag@{s.position + 1}")
         elif isinstance(current, BranchStep):
             values = {**s.answers, expressions.TAGS: set(s.tags)}
@@ -434,6 +438,10 @@ def _settle(flow: Flow, result: StepResult) -> None:
         OutboundMessage(text="Sorry, something is wrong with this survey. Thank you for your time!")
     )
     s.status = "ended"
+
+
+def _waits_on_withdrawn(flow: Flow, state: ConversationState) -> bool:
+    return purpose_of(flow.steps[state.position]) in state.withdrawn
 
 
 def _written_for_refusal(flow: Flow, end: int) -> bool:

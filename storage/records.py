@@ -1,23 +1,47 @@
-"""Writes to a brand's store: subjects, consent events and answers.
+"""Writes to and reads from a brand's store: subjects, consent events, answers and tags.
 
-`record_answer` re-checks the consent ledger itself, so no code path can store an answer
-without a prior given consent for its purpose, whatever the caller believes.
+`record_answer` and `record_tags` re-check the consent ledger themselves, so no code path can
+store data without a prior given consent for its purpose, whatever the caller believes.
+Verbatims are encrypted with the subject's data key before they reach the database.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage import ledger
+from storage.ledger import ConsentContext
 from storage.schema import Answer, ConsentEvent, Subject, SubjectTag, utcnow
+from storage.stores import Keyring
 
 
 class ConsentMissing(PermissionError):
-    """An answer arrived for a purpose the subject has not (or no longer) given consent for."""
+    """Data arrived for a purpose the subject has not (or no longer) given consent for."""
+
+
+@dataclass(frozen=True)
+class AnswerView:
+    """A decrypted answer, for the subject's own export and the brand's analysis."""
+
+    id: int
+    subject_id: str
+    conversation_id: str
+    flow_id: str
+    flow_version: int
+    step_id: str
+    ask_type: str
+    purpose: str
+    verbatim: str
+    value: Any
+    consent_event_id: int
+    created_at: datetime
+    updated_at: datetime
 
 
 def ensure_subject(session: Session, *, subject_id: str, channel: str) -> Subject:
@@ -30,50 +54,22 @@ def ensure_subject(session: Session, *, subject_id: str, channel: str) -> Subjec
 
 
 def record_consent(
-    session: Session,
-    *,
-    subject_id: str,
-    purpose: str,
-    event: str,
-    notice: str,
-    method: str,
-    channel: str,
-    flow_version: int,
-    step_id: str,
+    session: Session, *, subject_id: str, event: str, ctx: ConsentContext
 ) -> ConsentEvent:
-    row = ConsentEvent(
-        record_id=str(uuid.uuid4()),
-        subject_id=subject_id,
-        purpose=purpose,
-        event=event,
-        notice_sha256=hashlib.sha256(notice.encode()).hexdigest(),
-        method=method,
-        channel=channel,
-        flow_version=flow_version,
-        step_id=step_id,
-    )
-    session.add(row)
-    session.flush()
-    return row
+    return ledger.append(session, subject_id=subject_id, event=event, ctx=ctx)
 
 
 def current_consent(session: Session, *, subject_id: str, purpose: str) -> ConsentEvent | None:
-    """The latest decisive event for a purpose, if it is a 'given' one."""
-    latest = session.scalar(
-        select(ConsentEvent)
-        .where(
-            ConsentEvent.subject_id == subject_id,
-            ConsentEvent.purpose == purpose,
-            ConsentEvent.event.in_(("given", "refused", "withdrawn", "expired")),
-        )
-        .order_by(ConsentEvent.id.desc())
-        .limit(1)
-    )
-    return latest if latest is not None and latest.event == "given" else None
+    return ledger.current(session, subject_id=subject_id, purpose=purpose)
+
+
+def _aad(conversation_id: str, flow_id: str, step_id: str, field: str) -> str:
+    return f"answer|{conversation_id}|{flow_id}|{step_id}|{field}"
 
 
 def record_answer(
     session: Session,
+    keyring: Keyring,
     *,
     subject_id: str,
     conversation_id: str,
@@ -109,8 +105,14 @@ def record_answer(
     row.flow_version = flow_version
     row.ask_type = ask_type
     row.purpose = purpose
-    row.verbatim = verbatim
-    row.value_json = json.dumps(value, ensure_ascii=False)
+    row.verbatim_enc = keyring.encrypt(
+        subject_id, verbatim, _aad(conversation_id, flow_id, step_id, "verbatim")
+    )
+    row.value_enc = keyring.encrypt(
+        subject_id,
+        json.dumps(value, ensure_ascii=False),
+        _aad(conversation_id, flow_id, step_id, "value"),
+    )
     row.consent_event_id = consent.id
     row.updated_at = utcnow()
     session.flush()
@@ -153,6 +155,38 @@ def record_tags(
     return rows
 
 
+def view(row: Answer, keyring: Keyring) -> AnswerView:
+    """Decrypt one answer; raises KeyShredded once the subject's key has been erased."""
+    context = (row.conversation_id, row.flow_id, row.step_id)
+    verbatim = keyring.decrypt(row.subject_id, row.verbatim_enc, _aad(*context, "verbatim"))
+    value = json.loads(keyring.decrypt(row.subject_id, row.value_enc, _aad(*context, "value")))
+    return AnswerView(
+        row.id,
+        row.subject_id,
+        row.conversation_id,
+        row.flow_id,
+        row.flow_version,
+        row.step_id,
+        row.ask_type,
+        row.purpose,
+        verbatim,
+        value,
+        row.consent_event_id,
+        row.created_at,
+        row.updated_at,
+    )
+
+
+def answer_rows(session: Session, *, subject_id: str) -> list[Answer]:
+    return list(
+        session.scalars(select(Answer).where(Answer.subject_id == subject_id).order_by(Answer.id))
+    )
+
+
+def answers_of(session: Session, keyring: Keyring, *, subject_id: str) -> list[AnswerView]:
+    return [view(row, keyring) for row in answer_rows(session, subject_id=subject_id)]
+
+
 def tags_of(session: Session, *, subject_id: str) -> list[SubjectTag]:
     return list(
         session.scalars(
@@ -161,17 +195,5 @@ def tags_of(session: Session, *, subject_id: str) -> list[SubjectTag]:
     )
 
 
-def answers_of(session: Session, *, subject_id: str) -> list[Answer]:
-    return list(
-        session.scalars(select(Answer).where(Answer.subject_id == subject_id).order_by(Answer.id))
-    )
-
-
 def consents_of(session: Session, *, subject_id: str) -> list[ConsentEvent]:
-    return list(
-        session.scalars(
-            select(ConsentEvent)
-            .where(ConsentEvent.subject_id == subject_id)
-            .order_by(ConsentEvent.id)
-        )
-    )
+    return ledger.events_of(session, subject_id=subject_id)

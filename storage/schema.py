@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -57,6 +57,10 @@ class FlowVersion(RegistryBase):
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class KeyStoreBase(DeclarativeBase):
+    """The brand's key store: a separate database, so data backups hold no keys."""
+
+
 class Subject(BrandStoreBase):
     """A pseudonymous customer: an HMAC of brand, channel and platform id, never the id itself."""
 
@@ -65,30 +69,53 @@ class Subject(BrandStoreBase):
     subject_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Art. 21: the subject objected to profiling; segments and targeting must leave them out.
+    objects_to_profiling: Mapped[bool] = mapped_column(Boolean, default=False)
+    objected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ConsentEvent(BrandStoreBase):
+    """One event of the append-only, hash-chained consent ledger.
+
+    Fields follow the Kantara Consent Receipt 1.1 and ISO/IEC TS 27560 consent records. Each
+    event's `hash` covers the previous event's hash and a digest of its own fields, so an edited,
+    removed or reordered event breaks the chain. Erasing a subject keeps only the chain
+    (`seq`, digests, hashes) of their events and clears every field (`redacted`).
+    """
+
     __tablename__ = "consent_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    record_id: Mapped[str] = mapped_column(String(36), unique=True)
-    subject_id: Mapped[str] = mapped_column(
-        ForeignKey("subjects.subject_id", ondelete="CASCADE"), index=True
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    record_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    subject_id: Mapped[str | None] = mapped_column(
+        ForeignKey("subjects.subject_id", ondelete="SET NULL"), index=True
     )
-    purpose: Mapped[str] = mapped_column(String(63))
-    event: Mapped[str] = mapped_column(String(16))
-    notice_sha256: Mapped[str] = mapped_column(String(64))
-    method: Mapped[str] = mapped_column(String(16))
-    channel: Mapped[str] = mapped_column(String(16))
-    flow_version: Mapped[int] = mapped_column(Integer)
-    step_id: Mapped[str] = mapped_column(String(63))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    event: Mapped[str | None] = mapped_column(String(16))
+    purpose: Mapped[str | None] = mapped_column(String(63))
+    payload_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    payload_digest: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    redacted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LedgerHead(BrandStoreBase):
+    """The last event of the ledger; updated in the same transaction as each append."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class Answer(BrandStoreBase):
     """One answer, in the customer's own words, tied to the consent event that allowed it.
 
-    One row per step and conversation: answering the same step again ("go back") rectifies it.
+    The verbatim and its normalised value are encrypted with the subject's data key. One row
+    per step and conversation: answering the same step again ("go back") rectifies it.
     """
 
     __tablename__ = "answers"
@@ -104,10 +131,9 @@ class Answer(BrandStoreBase):
     flow_version: Mapped[int] = mapped_column(Integer)
     step_id: Mapped[str] = mapped_column(String(63))
     ask_type: Mapped[str] = mapped_column(String(16))
-    purpose: Mapped[str] = mapped_column(String(63))
-    verbatim: Mapped[str] = mapped_column(Text)
-    # The normalised value (choice, number, yes/no, list) as JSON, for branching and analysis.
-    value_json: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(63), index=True)
+    verbatim_enc: Mapped[str] = mapped_column(Text)
+    value_enc: Mapped[str] = mapped_column(Text)
     consent_event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -129,3 +155,21 @@ class SubjectTag(BrandStoreBase):
     flow_version: Mapped[int] = mapped_column(Integer)
     consent_event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SubjectKey(KeyStoreBase):
+    """A subject's data key, wrapped by the brand's master key. Deleting it shreds their data."""
+
+    __tablename__ = "subject_keys"
+
+    subject_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wrapped_key: Mapped[str] = mapped_column(Text)
+    master_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class KeyMeta(KeyStoreBase):
+    __tablename__ = "key_meta"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    master_version: Mapped[int] = mapped_column(Integer, default=1)

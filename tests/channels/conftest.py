@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 import pytest
 
 from bot.pseudonym import subject_id
-from storage import records
+from storage import ledger, records
 from storage.dedup import SeenDelivery
 from tests.stack import Stack
 
@@ -24,18 +23,19 @@ def stored(stack: Stack, channel: str, user_id: str) -> Stored:
     """What the brand's store holds for one platform user, read through their pseudonym."""
     sid = subject_id(stack.settings.key, brand=BRAND, channel=channel, user_id=user_id)
     with stack.stores.brand(BRAND) as session:
-        answers = records.answers_of(session, subject_id=sid)
+        answers = records.answers_of(session, stack.stores.keyring(BRAND), subject_id=sid)
         consents = records.consents_of(session, subject_id=sid)
         return Stored(
             answers=[(a.step_id, a.verbatim, _value(a)) for a in answers],
-            consents=[(c.purpose, c.event, c.method) for c in consents],
+            consents=[
+                (c.purpose, c.event, ledger.payload(c)["collection_method"].split(":")[1])
+                for c in consents
+            ],
         )
 
 
-def _value(answer: object) -> object:
-    # The normalised value: a JSON column (value_json) in the current schema.
-    raw = getattr(answer, "value_json", None)
-    return json.loads(raw) if isinstance(raw, str) else getattr(answer, "choice", None)
+def _value(answer: records.AnswerView) -> object:
+    return answer.value
 
 
 def delivery_marks(stack: Stack) -> int:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 from sqlalchemy import select
 
 from bot.pseudonym import subject_id
-from storage import records
+from storage import ledger, records
 from storage.schema import Answer, ConsentEvent
 from tests.stack import Stack
 
@@ -29,7 +28,7 @@ def stored(stack: Stack, user: str) -> tuple[list[Answer], list[ConsentEvent]]:
     with stack.stores.brand(BRAND) as session:
         sid = subject(stack, user)
         return (
-            records.answers_of(session, subject_id=sid),
+            records.answers_of(session, stack.stores.keyring(BRAND), subject_id=sid),
             records.consents_of(session, subject_id=sid),
         )
 
@@ -70,7 +69,7 @@ def test_full_survey_with_why_button_free_text_and_skip(stack: Stack) -> None:
     assert "skip" in texts(end) and "forget me" in end[-1]["text"]
 
     answers, consents = stored(stack, user)
-    assert [(a.step_id, a.verbatim, json.loads(a.value_json)) for a in answers] == [
+    assert [(a.step_id, a.verbatim, a.value) for a in answers] == [
         ("activity", "hiking", "hiking"),
         ("need", "no idea, maybe boots?", "no idea, maybe boots?"),
     ]
@@ -78,9 +77,14 @@ def test_full_survey_with_why_button_free_text_and_skip(stack: Stack) -> None:
     for answer in answers:
         assert answer.consent_event_id in given
         assert given[answer.consent_event_id].purpose == answer.purpose == "needs"
-    assert {(c.purpose, c.event, c.method) for c in consents if c.event != "requested"} == {
-        ("needs", "given", "button"),
-        ("frustrations", "given", "text"),
+    methods = {
+        (c.purpose, c.event, ledger.payload(c)["collection_method"])
+        for c in consents
+        if c.event != "requested"
+    }
+    assert methods == {
+        ("needs", "given", "api:button"),
+        ("frustrations", "given", "api:text"),
     }
     assert not [a for a in answers if a.step_id == "frustration"]
 

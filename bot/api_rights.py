@@ -1,0 +1,238 @@
+"""Brand admin routes for data-subject rights and the consent ledger (brand API key).
+
+The same operations a customer can do in the chat, for requests that reach the brand by other
+means (email, phone, a support ticket). Subjects are pseudonymous ids; `subjects/lookup` finds
+one from the id the brand's own app uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from actions.consent_context import consent_context
+from bot.auth import AuthorisedBrand
+from bot.pseudonym import subject_id as make_subject_id
+from storage import ledger, records, rights, tracker_events
+from storage.schema import Answer, ConsentEvent, Subject
+
+router = APIRouter(prefix="/api/v1/brands", tags=["brand admin"])
+SubjectPath = Annotated[str, Field(max_length=64)]
+
+
+def _missing(subject: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "unknown_subject",
+            "detail": f"this brand keeps nothing about subject '{subject[:64]}'",
+        },
+        404,
+    )
+
+
+@router.get("/{brand}/subjects/lookup")
+async def lookup_subject(
+    brand: AuthorisedBrand,
+    request: Request,
+    channel: Literal["web", "api", "cli", "slack", "telegram"],
+    user_id: Annotated[str, Query(max_length=200)],
+) -> dict[str, Any]:
+    """The pseudonymous subject id for one of your customers on one channel."""
+    sid = make_subject_id(
+        request.app.state.settings.key, brand=brand, channel=channel, user_id=user_id
+    )
+    with request.app.state.stores.brand(brand) as session:
+        return {"subject_id": sid, "known": session.get(Subject, sid) is not None}
+
+
+@router.get("/{brand}/subjects/{subject}/export")
+async def export_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+    """Everything kept about one subject (Art. 15 and 20), as JSON."""
+    with request.app.state.stores.brand(brand) as session:
+        if session.get(Subject, subject) is None:
+            return _missing(subject)
+    return request.app.state.runtime.export(brand, subject)
+
+
+@router.delete("/{brand}/subjects/{subject}")
+async def erase_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+    """Erase a subject (Art. 17): rows, derived data, key (crypto-shredding), tracker events."""
+    stores = request.app.state.stores
+    with stores.brand(brand) as session:
+        if session.get(Subject, subject) is None:
+            return _missing(subject)
+        erased = rights.erase_subject(session, stores.keyring(brand), subject_id=subject)
+        session.commit()
+    erased.tracker_events = tracker_events.delete_subject(
+        stores.tracker_engine(), brand=brand, subject_id=subject
+    )
+    return {
+        "erased": True,
+        "answers": erased.answers,
+        "tags": erased.tags,
+        "consent_events_redacted": erased.consent_events,
+        "key_shredded": erased.key,
+        "tracker_events": erased.tracker_events,
+    }
+
+
+class Withdrawal(BaseModel):
+    purpose: str = Field(max_length=63)
+
+
+@router.post("/{brand}/subjects/{subject}/withdrawals")
+async def withdraw(brand: AuthorisedBrand, subject: str, body: Withdrawal, request: Request) -> Any:
+    """Withdraw one purpose's consent for a subject and erase what it covered."""
+    runtime, stores = request.app.state.runtime, request.app.state.stores
+    flow = runtime.flow(brand)
+    if body.purpose not in flow.purposes:
+        return JSONResponse(
+            {
+                "error": "unknown_purpose",
+                "detail": f"the live flow has no "
+                f"purpose '{body.purpose}'; use one of {sorted(flow.purposes)}",
+            },
+            422,
+        )
+    with stores.brand(brand) as session:
+        if session.get(Subject, subject) is None:
+            return _missing(subject)
+        if ledger.current(session, subject_id=subject, purpose=body.purpose) is None:
+            return JSONResponse(
+                {
+                    "error": "no_consent",
+                    "detail": "there is no consent in force for this purpose; nothing changed",
+                },
+                409,
+            )
+        ctx = consent_context(flow, body.purpose, step_id="withdrawal", channel="api", method="api")
+        erased = rights.withdraw(
+            session,
+            subject_id=subject,
+            purpose=body.purpose,
+            ctx=ctx,
+            keyring=stores.keyring(brand),
+        )
+        session.commit()
+    return {"withdrawn": body.purpose, "answers_erased": erased.answers, "tags_erased": erased.tags}
+
+
+class Rectification(BaseModel):
+    step_id: str = Field(max_length=63)
+    verbatim: str = Field(min_length=1, max_length=2000)
+
+
+@router.patch("/{brand}/subjects/{subject}/answers")
+async def rectify(
+    brand: AuthorisedBrand, subject: str, body: Rectification, request: Request
+) -> Any:
+    """Rectify a subject's answer to one step (Art. 16)."""
+    stores = request.app.state.stores
+    with stores.brand(brand) as session:
+        changed = rights.rectify(
+            session,
+            stores.keyring(brand),
+            subject_id=subject,
+            step_id=body.step_id,
+            verbatim=body.verbatim,
+            value=body.verbatim,
+        )
+        if changed is None:
+            return _missing(subject)
+        session.commit()
+    return {"step_id": changed.step_id, "old": changed.old, "new": changed.new}
+
+
+@router.post("/{brand}/subjects/{subject}/objection")
+async def object_to_profiling(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+    """Record an objection to profiling (Art. 21): no segments or targeting for this subject."""
+    flow = request.app.state.runtime.flow(brand)
+    ctx = consent_context(
+        flow, next(iter(flow.purposes)), step_id="objection", channel="api", method="api"
+    )
+    ctx = replace(ctx, purpose="profiling", purpose_category="segmentation and targeting")
+    with request.app.state.stores.brand(brand) as session:
+        if not rights.object_to_profiling(session, subject_id=subject, ctx=ctx):
+            return _missing(subject)
+        session.commit()
+    return {"objects_to_profiling": True}
+
+
+@router.get("/{brand}/consents")
+async def consents(
+    brand: AuthorisedBrand,
+    request: Request,
+    subject: Annotated[str | None, Query(max_length=64)] = None,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """The consent ledger (oldest first, paged by `after_seq`), and whether its chain holds."""
+    with request.app.state.stores.brand(brand) as session:
+        query = select(ConsentEvent).where(ConsentEvent.seq > after_seq)
+        if subject:
+            query = query.where(ConsentEvent.subject_id == subject)
+        rows = list(session.scalars(query.order_by(ConsentEvent.seq).limit(limit)))
+        checked, problems = ledger.verify(session)
+    return {
+        "events": [
+            {"seq": r.seq, "hash": r.hash, "redacted": r.redacted, **ledger.payload(r)}
+            for r in rows
+        ],
+        "next_after_seq": rows[-1].seq if rows else None,
+        "chain": {
+            "events": checked,
+            "intact": not problems,
+            "problems": [{"seq": p.seq, "problem": p.problem} for p in problems],
+        },
+    }
+
+
+@router.get("/{brand}/export")
+async def export_brand(
+    brand: AuthorisedBrand, request: Request, format: Literal["json", "csv"] = "json"
+) -> Response:
+    """All answers of the brand, decrypted, as JSON or CSV. The brand owns its data."""
+    stores = request.app.state.stores
+    keyring = stores.keyring(brand)
+    with stores.brand(brand) as session:
+        total = session.scalar(select(func.count()).select_from(Answer)) or 0
+        rows = [
+            records.view(a, keyring) for a in session.scalars(select(Answer).order_by(Answer.id))
+        ]
+    items = [
+        {
+            "subject_id": a.subject_id,
+            "flow_id": a.flow_id,
+            "flow_version": a.flow_version,
+            "step_id": a.step_id,
+            "purpose": a.purpose,
+            "verbatim": a.verbatim,
+            "value": a.value,
+            "answered_at": a.created_at.isoformat(),
+        }
+        for a in rows
+    ]
+    if format == "json":
+        return JSONResponse({"brand": brand, "answers": items, "count": total})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(items[0]) if items else ["subject_id"])
+    writer.writeheader()
+    for item in items:
+        writer.writerow(
+            {
+                **item,
+                "value": item["value"] if isinstance(item["value"], str) else str(item["value"]),
+            }
+        )
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{brand}-answers.csv"'},
+    )

@@ -1,0 +1,98 @@
+"""Signed, short-lived links that let a customer download their own data from any channel.
+
+A chat message cannot carry a file on every platform, so "what do you know about me?" and
+"send me my consent receipt" answer with a readable summary plus a link. The link's token is
+signed with a key derived from the installation key, names one brand and one subject, and
+expires after 15 minutes; nothing else can be read with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from bot.settings import Settings
+
+TTL_S = 15 * 60
+Kind = Literal["export", "receipts"]
+router = APIRouter(prefix="/api/v1/me", tags=["self-service"])
+
+
+def make_token(
+    settings: Settings, *, brand: str, subject_id: str, kind: Kind, now: float | None = None
+) -> str:
+    body = json.dumps(
+        {"b": brand, "s": subject_id, "k": kind, "e": int((now or time.time()) + TTL_S)},
+        separators=(",", ":"),
+    )
+    raw = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+    return f"{raw}.{_sign(settings, raw)}"
+
+
+def read_token(settings: Settings, token: str, kind: Kind) -> tuple[str, str] | None:
+    raw, _, signature = token.partition(".")
+    if not hmac.compare_digest(signature, _sign(settings, raw)):
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except ValueError:
+        return None
+    if body.get("k") != kind or body.get("e", 0) < time.time():
+        return None
+    return body["b"], body["s"]
+
+
+def link(settings: Settings, *, brand: str, subject_id: str, kind: Kind) -> str:
+    token = make_token(settings, brand=brand, subject_id=subject_id, kind=kind)
+    return f"{settings.public_base_url}/api/v1/me/{kind}?token={token}"
+
+
+def _sign(settings: Settings, raw: str) -> str:
+    key = settings.derived("self-service-links").encode()
+    return hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+Token = Annotated[str, Query(max_length=600, description="From the link the bot sent.")]
+
+
+def _expired() -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "invalid_link",
+            "detail": "this link is invalid or has "
+            "expired (links last 15 minutes); ask the bot again for a new one",
+        },
+        403,
+    )
+
+
+@router.get("/export")
+async def my_export(token: Token, request: Request) -> Any:
+    """Everything kept about you, as JSON (GDPR Art. 15 and 20)."""
+    found = read_token(request.app.state.settings, token, "export")
+    if found is None:
+        return _expired()
+    data = request.app.state.runtime.export(*found)
+    return JSONResponse(
+        data, headers={"Content-Disposition": f'attachment; filename="{found[0]}-my-data.json"'}
+    )
+
+
+@router.get("/receipts")
+async def my_receipts(token: Token, request: Request) -> Any:
+    """Your consent receipts (Kantara Consent Receipt 1.1), as JSON."""
+    found = read_token(request.app.state.settings, token, "receipts")
+    if found is None:
+        return _expired()
+    data = request.app.state.runtime.export(*found)
+    return JSONResponse(
+        {"consent_receipts": data["consent_receipts"]},
+        headers={"Content-Disposition": f'attachment; filename="{found[0]}-consent-receipts.json"'},
+    )

@@ -1,0 +1,240 @@
+"""Data-subject rights on a brand's store: access, erasure, withdrawal, rectification,
+objection, and retention.
+
+Every table with a `subject_id` column is listed in `SUBJECT_TABLES`, which export and erasure
+both walk; `tests/unit/test_rights_coverage.py` fails when a new table is not listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from storage import ledger, records
+from storage.ledger import ConsentContext
+from storage.schema import Answer, ConsentEvent, Subject, SubjectTag, utcnow
+from storage.stores import Keyring
+
+# Every brand-store table that can reference a subject, and how each right treats it.
+SUBJECT_TABLES: dict[str, str] = {
+    "subjects": "the subject row: deleted last",
+    "answers": "exported decrypted; deleted",
+    "subject_tags": "exported; deleted",
+    "consent_events": "exported; on erasure only the anonymous chain links remain",
+}
+
+RIGHTS = [
+    {"right": "access and portability (Art. 15, 20)", "how": "say 'what do you know about me?'"},
+    {"right": "rectification (Art. 16)", "how": "say 'change my answer about X to Y'"},
+    {"right": "erasure (Art. 17)", "how": "say 'forget me'"},
+    {
+        "right": "withdraw consent (Art. 7(3))",
+        "how": "say 'withdraw my consent' or 'stop asking about <topic>'",
+    },
+    {"right": "object to profiling (Art. 21)", "how": "say 'don't use my answers for segments'"},
+    {"right": "lodge a complaint (Art. 77)", "how": "with your data protection authority"},
+]
+
+
+@dataclass
+class Erased:
+    answers: int = 0
+    tags: int = 0
+    consent_events: int = 0
+    subject: int = 0
+    key: bool = False
+    tracker_events: int = 0
+    details: list[str] = field(default_factory=list)
+
+
+def export_subject(
+    session: Session,
+    keyring: Keyring,
+    *,
+    brand: str,
+    subject_id: str,
+    purposes: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """Everything kept about one subject, machine-readable (Art. 15 and 20)."""
+    subject = session.get(Subject, subject_id)
+    answers = records.answers_of(session, keyring, subject_id=subject_id) if subject else []
+    events = records.consents_of(session, subject_id=subject_id)
+    return {
+        "controller": brand,
+        "subject_id": subject_id,
+        "generated_at": utcnow().isoformat(),
+        "answers": [
+            {
+                "step_id": a.step_id,
+                "purpose": a.purpose,
+                "verbatim": a.verbatim,
+                "value": a.value,
+                "flow_id": a.flow_id,
+                "flow_version": a.flow_version,
+                "answered_at": a.created_at.isoformat(),
+                "updated_at": a.updated_at.isoformat(),
+            }
+            for a in answers
+        ],
+        "consent_history": [ledger.payload(e) for e in events],
+        "consent_receipts": [ledger.receipt(e) for e in events if e.event in ledger.DECISIVE],
+        "tags": [
+            {"tag": t.tag, "purpose": t.purpose, "added_at": t.created_at.isoformat()}
+            for t in records.tags_of(session, subject_id=subject_id)
+        ],
+        "segments": [],
+        "content_sent": [],
+        "objects_to_profiling": bool(subject and subject.objects_to_profiling),
+        "purposes": purposes,
+        "recipients": "none: your answers are kept only by this brand and never sold or shared",
+        "rights": RIGHTS,
+    }
+
+
+def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Erased:
+    """Delete everything about a subject in the brand store and shred their key.
+
+    The caller commits, then removes the subject's Rasa tracker events (`tracker_events`).
+    """
+    erased = Erased()
+    erased.answers = session.execute(delete(Answer).where(Answer.subject_id == subject_id)).rowcount
+    erased.tags = session.execute(
+        delete(SubjectTag).where(SubjectTag.subject_id == subject_id)
+    ).rowcount
+    erased.consent_events = ledger.redact_subject(session, subject_id=subject_id)
+    erased.subject = session.execute(
+        delete(Subject).where(Subject.subject_id == subject_id)
+    ).rowcount
+    session.flush()
+    erased.key = keyring.shred(subject_id)
+    return erased
+
+
+def withdraw(
+    session: Session, *, subject_id: str, purpose: str, ctx: ConsentContext, keyring: Keyring
+) -> Erased:
+    """Record the withdrawal and erase what was collected under that purpose (Art. 17(1)(b))."""
+    erased = Erased()
+    rows = list(
+        session.scalars(
+            select(Answer).where(Answer.subject_id == subject_id, Answer.purpose == purpose)
+        )
+    )
+    for row in rows:
+        erased.details.append(records.view(row, keyring).verbatim)
+    erased.answers = session.execute(
+        delete(Answer).where(Answer.subject_id == subject_id, Answer.purpose == purpose)
+    ).rowcount
+    erased.tags = session.execute(
+        delete(SubjectTag).where(SubjectTag.subject_id == subject_id, SubjectTag.purpose == purpose)
+    ).rowcount
+    ledger.append(session, subject_id=subject_id, event="withdrawn", ctx=ctx)
+    return erased
+
+
+def rectify(
+    session: Session,
+    keyring: Keyring,
+    *,
+    subject_id: str,
+    step_id: str,
+    verbatim: str,
+    value: object,
+) -> AnswerRef | None:
+    """Change the subject's latest answer to a step (Art. 16)."""
+    row = session.scalar(
+        select(Answer)
+        .where(Answer.subject_id == subject_id, Answer.step_id == step_id)
+        .order_by(Answer.updated_at.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    old = records.view(row, keyring).verbatim
+    records.record_answer(
+        session,
+        keyring,
+        subject_id=subject_id,
+        conversation_id=row.conversation_id,
+        flow_brand=row.flow_brand,
+        flow_id=row.flow_id,
+        flow_version=row.flow_version,
+        step_id=step_id,
+        ask_type=row.ask_type,
+        purpose=row.purpose,
+        verbatim=verbatim,
+        value=value,
+    )
+    return AnswerRef(step_id=step_id, old=old, new=verbatim)
+
+
+@dataclass(frozen=True)
+class AnswerRef:
+    step_id: str
+    old: str
+    new: str
+
+
+def object_to_profiling(session: Session, *, subject_id: str, ctx: ConsentContext) -> bool:
+    """Art. 21: leave the subject out of every segment and targeting decision from now on."""
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        return False
+    if not subject.objects_to_profiling:
+        subject.objects_to_profiling = True
+        subject.objected_at = utcnow()
+        ledger.append(session, subject_id=subject_id, event="objected", ctx=ctx)
+    return True
+
+
+@dataclass
+class Purged:
+    answers: int = 0
+    tags: int = 0
+    expired_consents: int = 0
+
+
+def purge(
+    session: Session,
+    *,
+    retention_days: dict[str, int],
+    contexts: dict[str, ConsentContext],
+    now: datetime | None = None,
+) -> Purged:
+    """Delete data past each purpose's retention and expire consents given before it."""
+    now = now or datetime.now(UTC)
+    purged = Purged()
+    for purpose, days in retention_days.items():
+        cutoff = now - timedelta(days=days)
+        purged.answers += session.execute(
+            delete(Answer).where(Answer.purpose == purpose, Answer.updated_at < cutoff)
+        ).rowcount
+        purged.tags += session.execute(
+            delete(SubjectTag).where(SubjectTag.purpose == purpose, SubjectTag.created_at < cutoff)
+        ).rowcount
+        subjects = session.scalars(
+            select(ConsentEvent.subject_id)
+            .where(
+                ConsentEvent.purpose == purpose,
+                ConsentEvent.event == "given",
+                ConsentEvent.created_at < cutoff,
+            )
+            .distinct()
+        )
+        for subject_id in list(subjects):
+            latest = ledger.current(session, subject_id=subject_id, purpose=purpose)
+            if latest is not None and _aware(latest.created_at) < cutoff:
+                ledger.append(
+                    session, subject_id=subject_id, event="expired", ctx=contexts[purpose], at=now
+                )
+                purged.expired_consents += 1
+    return purged
+
+
+def _aware(value: datetime | None) -> datetime:
+    assert value is not None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
