@@ -101,6 +101,8 @@ class _SurveyAction(Action):
             effects=result.effects,
         )
         send(dispatcher, [*result.messages, *applied.messages])
+        if result.forget_conversation:
+            applied.after_turn.append({"erase_tracker": "conversation"})
         if applied.after_turn:
             dispatcher.utter_message(json_message={AFTER_TURN: applied.after_turn})
         if result.unconsented:

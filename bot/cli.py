@@ -444,3 +444,7 @@ def _brand_line(source: str) -> str:
         if line.startswith("brand:"):
             return line.split(":", 1)[1].strip().strip("'\"")
     return ""
+
+from bot import cli_privacy  # noqa: E402  (registers its commands on the same app)
+
+cli_privacy.register(app)

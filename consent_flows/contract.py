@@ -168,5 +168,7 @@ class StepResult(BaseModel):
     effects: list[Effect] = Field(default_factory=list)
     # The customer chose to start over: the edge begins a new conversation on the latest flow.
     restart: bool = False
+    # Nothing of this conversation may be kept (an under-age customer, GDPR Art. 8).
+    forget_conversation: bool = False
     # Steps skipped because their purpose was not granted. Never happens for a validated flow.
     unconsented: list[str] = Field(default_factory=list)

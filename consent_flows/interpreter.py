@@ -249,6 +249,7 @@ def _on_age(flow: Flow, turn: UserTurn, result: StepResult, threshold: float) ->
     s.attempts = 0
     if not adult:
         s.status = "ended"
+        result.forget_conversation = True
         result.messages.append(OutboundMessage(text=UNDER_AGE_TEXT))
         return
     s.status = "active"

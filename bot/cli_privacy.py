@@ -1,0 +1,184 @@
+"""`candor` commands for privacy operations: ledger checks, keys, retention, records, rights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from actions.consent_context import data_categories
+from actions.runtime import Runtime
+from bot.settings import load_settings
+from storage import ledger, registry, rights, tracker_events
+from storage.schema import Subject
+
+console = Console()
+err = Console(stderr=True)
+consents_app = typer.Typer(help="The consent ledger.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+
+
+def _runtime() -> Runtime:
+    settings = load_settings()
+    return Runtime(stores=settings.open_stores(), control_threshold=settings.control_threshold)
+
+
+def _known(runtime: Runtime, brand: str) -> None:
+    with runtime.stores.registry() as session:
+        if registry.get_brand(session, slug=brand) is None:
+            err.print(f"[red]error:[/] there is no brand named '{brand}'; see `candor brands list`")
+            raise typer.Exit(1)
+
+
+@consents_app.command("verify")
+def consents_verify(brand: str) -> None:
+    """Check the brand's hash-chained ledger; exit 1 if any event was edited, removed or moved."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    with runtime.stores.brand(brand) as session:
+        checked, problems = ledger.verify(session)
+    if problems:
+        for problem in problems:
+            err.print(f"[red]✗[/] event #{problem.seq}: {problem.problem}")
+        err.print(f"[red]The ledger of {brand} is NOT intact[/] ({checked} events checked).")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] {brand}: {checked} consent events, chain intact.")
+
+
+@keys_app.command("rotate")
+def keys_rotate(brand: str) -> None:
+    """Re-wrap every subject's data key under a new version of the brand's master key."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    version, count = runtime.stores.keyring(brand).rotate()
+    console.print(
+        f"[green]✓[/] {brand}: {count} data key(s) now wrapped by master key version {version}."
+    )
+
+
+def purge(
+    now: Annotated[str | None, typer.Option(help="Pretend it is this ISO time (testing).")] = None,
+) -> None:
+    """Delete data past each purpose's retention period, for every brand."""
+    from datetime import datetime
+
+    from bot.housekeeping import purge_all
+
+    runtime = _runtime()
+    when = datetime.fromisoformat(now) if now else None
+    for brand, done in purge_all(runtime.stores, runtime, now=when).items():
+        console.print(
+            f"{brand}: {done.answers} answer(s), {done.tags} tag(s) deleted; "
+            f"{done.expired_consents} consent(s) expired"
+        )
+
+
+def records(brand: str, output: Annotated[str, typer.Option("--format")] = "text") -> None:
+    """Print the GDPR Art. 30 record of processing, generated from the brand's live flow."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    flow = runtime.flow(brand)
+    record = {
+        "controller": brand,
+        "processor": "Candor (hosting the conversation service; no other use of the data)",
+        "flow": f"{flow.id} v{flow.version}",
+        "purposes": [
+            {
+                "purpose": p,
+                "description": spec.notice,
+                "category": spec.category,
+                "lawful_basis": "consent (Art. 6(1)(a))"
+                + ("; explicit consent (Art. 9(2)(a))" if spec.sensitive else ""),
+                "data_subjects": "customers who chat with the brand's survey",
+                "data_categories": list(data_categories(flow, p)),
+                "sensitive": spec.sensitive,
+                "retention_days": spec.retention_days,
+            }
+            for p, spec in flow.purposes.items()
+        ],
+        "recipients": "none: no transfer, sale or disclosure to third parties",
+        "third_country_transfers": "none",
+        "security_measures": [
+            "answers encrypted at rest with AES-256-GCM, one data key per subject, wrapped by "
+            "a versioned brand master key (rotatable)",
+            "erasure deletes the subject's key (crypto-shredding) and their engine history",
+            "pseudonymous subject ids (HMAC of brand, channel and platform id)",
+            "hash-chained, append-only consent ledger",
+            "one store per brand; brand API keys stored hashed",
+            "customer text never written to logs",
+        ],
+    }
+    if output == "json":
+        typer.echo(json.dumps(record, indent=2))
+        return
+    table = Table(title=f"Record of processing activities (Art. 30): {brand}")
+    for column in ("purpose", "category", "data", "retention", "lawful basis"):
+        table.add_column(column)
+    for item in record["purposes"]:
+        table.add_row(
+            item["purpose"],
+            item["category"],
+            ", ".join(item["data_categories"]),
+            f"{item['retention_days']} days",
+            item["lawful_basis"],
+        )
+    console.print(table)
+    console.print(f"Recipients: {record['recipients']}")
+    console.print("Security measures:\n- " + "\n- ".join(record["security_measures"]))
+
+
+def export(
+    brand: str,
+    subject: str,
+    out: Annotated[Path | None, typer.Option(help="Write JSON here.")] = None,
+) -> None:
+    """Export everything kept about one subject (Art. 15 and 20) as JSON."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    with runtime.stores.brand(brand) as session:
+        if session.get(Subject, subject) is None:
+            err.print(f"[red]error:[/] {brand} keeps nothing about subject '{subject}'")
+            raise typer.Exit(1)
+    data = json.dumps(runtime.export(brand, subject), indent=2, ensure_ascii=False)
+    if out:
+        out.write_text(data)
+        console.print(f"[green]✓[/] written to {out}")
+    else:
+        typer.echo(data)
+
+
+def erase(
+    brand: str,
+    subject: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm.")] = False,
+) -> None:
+    """Erase one subject: rows, derived data, data key and engine history. Cannot be undone."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    with runtime.stores.brand(brand) as session:
+        if session.get(Subject, subject) is None:
+            err.print(f"[red]error:[/] {brand} keeps nothing about subject '{subject}'")
+            raise typer.Exit(1)
+        if not yes:
+            typer.confirm(f"Erase everything about {subject} in {brand}?", abort=True)
+        erased = rights.erase_subject(session, runtime.stores.keyring(brand), subject_id=subject)
+        session.commit()
+    events = tracker_events.delete_subject(
+        runtime.stores.tracker_engine(), brand=brand, subject_id=subject
+    )
+    console.print(
+        f"[green]✓[/] erased: {erased.answers} answer(s), {erased.tags} tag(s), "
+        f"{erased.consent_events} ledger event(s) redacted, key shredded: "
+        f"{erased.key}, {events} engine event(s)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(consents_app, name="consents")
+    app.add_typer(keys_app, name="keys")
+    for command in (purge, records, export, erase):
+        app.command()(command)

@@ -1,0 +1,83 @@
+"""A brand store with a few subjects' answers, written through the real storage code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from actions.consent_context import consent_context
+from consent_flows.loader import load_flow_file
+from consent_flows.model import Flow
+from storage import records
+from storage.stores import Stores
+from tests.factories import EXAMPLES
+
+BRAND = "trailhead-outfitters"
+
+
+@dataclass
+class Seeded:
+    stores: Stores
+    flow: Flow
+
+    def consent(self, subject: str, purpose: str, event: str = "given") -> None:
+        with self.stores.brand(BRAND) as session:
+            records.ensure_subject(session, subject_id=subject, channel="api")
+            records.record_consent(
+                session,
+                subject_id=subject,
+                event=event,
+                ctx=consent_context(
+                    self.flow, purpose, step_id=f"consent_{purpose}", channel="api", method="button"
+                ),
+            )
+            session.commit()
+
+    def answer(self, subject: str, step: str, verbatim: str, conversation: str = "c1") -> None:
+        ask = self.flow.asks()[step]
+        with self.stores.brand(BRAND) as session:
+            records.record_answer(
+                session,
+                self.stores.keyring(BRAND),
+                subject_id=subject,
+                conversation_id=f"{BRAND}:api:{subject}:{conversation}",
+                flow_brand=BRAND,
+                flow_id=self.flow.id,
+                flow_version=self.flow.version,
+                step_id=step,
+                ask_type=ask.kind.value,
+                purpose=ask.purpose,
+                verbatim=verbatim,
+                value=verbatim,
+            )
+            session.commit()
+
+    def tag(self, subject: str, tag: str, purpose: str = "needs") -> None:
+        with self.stores.brand(BRAND) as session:
+            records.record_tags(
+                session,
+                subject_id=subject,
+                purpose=purpose,
+                tags=[tag],
+                flow_id=self.flow.id,
+                flow_version=self.flow.version,
+            )
+            session.commit()
+
+
+def seeded(tmp_path: Path) -> Seeded:
+    stores = Stores(tmp_path / "data")
+    data = Seeded(stores, load_flow_file(EXAMPLES / "trailhead-outfitters.yaml"))
+    for subject, need, annoyance in (
+        ("alice", "a rain jacket", "queues at the till"),
+        ("bob", "trail shoes", "no stock in my size"),
+    ):
+        data.consent(subject, "needs", "requested")
+        data.consent(subject, "needs")
+        data.answer(subject, "need", need)
+        data.tag(subject, "runner")
+        data.consent(subject, "frustrations", "requested")
+        data.consent(subject, "frustrations")
+        data.answer(subject, "frustration", annoyance)
+    data.consent("bob", "tailored_content", "requested")
+    return data
