@@ -37,6 +37,7 @@ _RECTIFY = re.compile(
     r"\s+to\s+(?P<new>.+?)\s*$",
     re.IGNORECASE,
 )
+_ANSWER = re.compile(r"\b(my|the)\s+(last\s+)?answer\b", re.IGNORECASE)
 _STOP = {
     "about",
     "what",
@@ -76,7 +77,8 @@ def handle(
         return result
     confident = turn.via_button or turn.confidence >= threshold
     intent = turn.intent if confident else None
-    if intent == "change_answer":
+    # "change my answer about X to Y" is unmistakable even when the classifier hesitates.
+    if intent == "change_answer" or (_RECTIFY.search(turn.text) and _ANSWER.search(turn.text)):
         return _rectify(flow, turn, result)
     if intent not in RIGHTS_INTENTS:
         return None
