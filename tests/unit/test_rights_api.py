@@ -1,0 +1,121 @@
+"""The brand admin routes for subjects' rights and the ledger, with the brand's key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from bot.brands import create_brand
+from storage import records
+from tests.factories import EXAMPLES
+from tests.factories_store import BRAND, Seeded, seeded
+from tests.stack import make_settings
+
+
+@dataclass
+class Api:
+    client: TestClient
+    data: Seeded
+    headers: dict[str, str]
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    data = seeded(tmp_path)
+    settings = make_settings(tmp_path, purge_interval_s=0)
+    _, key = create_brand(data.stores, EXAMPLES / "trailhead-outfitters.yaml")
+    _, other = create_brand(data.stores, EXAMPLES / "bean-there-coffee.yaml")
+    app = create_app(settings, stores=data.stores)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.other_key = other  # type: ignore[attr-defined]
+        yield Api(client, data, {"authorization": f"Bearer {key}"})
+
+
+def url(path: str) -> str:
+    return f"/api/v1/brands/{BRAND}{path}"
+
+
+def test_export_holds_verbatims_consents_and_tags(api: Api) -> None:
+    body = api.client.get(url("/subjects/alice/export"), headers=api.headers).json()
+    assert {a["verbatim"] for a in body["answers"]} == {"a rain jacket", "queues at the till"}
+    assert [t["tag"] for t in body["tags"]] == ["runner"]
+    assert {c["event"] for c in body["consent_history"]} == {"requested", "given"}
+    assert body["purposes"]["frustrations"]["sensitive"] is True
+
+
+def test_unknown_subject_is_404(api: Api) -> None:
+    response = api.client.get(url("/subjects/nobody/export"), headers=api.headers)
+    assert response.status_code == 404 and "nobody" in response.json()["detail"]
+
+
+def test_other_brands_key_gets_403_and_no_data(api: Api) -> None:
+    other = {"authorization": f"Bearer {api.client.other_key}"}  # type: ignore[attr-defined]
+    for method, path in (
+        ("GET", "/subjects/alice/export"),
+        ("DELETE", "/subjects/alice"),
+        ("GET", "/consents"),
+        ("GET", "/export"),
+    ):
+        response = api.client.request(method, url(path), headers=other)
+        assert response.status_code == 403 and "rain jacket" not in response.text
+
+
+def test_erasure_through_the_api(api: Api) -> None:
+    response = api.client.delete(url("/subjects/alice"), headers=api.headers)
+    assert response.status_code == 200
+    assert response.json()["answers"] == 2 and response.json()["key_shredded"] is True
+    assert api.client.get(url("/subjects/alice/export"), headers=api.headers).status_code == 404
+    ledger_view = api.client.get(url("/consents"), headers=api.headers).json()
+    assert ledger_view["chain"]["intact"] is True
+    assert all(e.get("subject_id") != "alice" for e in ledger_view["events"])
+
+
+def test_withdrawal_rectification_and_objection(api: Api) -> None:
+    withdrawn = api.client.post(
+        url("/subjects/bob/withdrawals"), headers=api.headers, json={"purpose": "frustrations"}
+    )
+    assert withdrawn.status_code == 200 and withdrawn.json()["answers_erased"] == 1
+    again = api.client.post(
+        url("/subjects/bob/withdrawals"), headers=api.headers, json={"purpose": "frustrations"}
+    )
+    assert again.status_code == 409
+    fixed = api.client.patch(
+        url("/subjects/bob/answers"),
+        headers=api.headers,
+        json={"step_id": "need", "verbatim": "road shoes"},
+    )
+    assert fixed.json() == {"step_id": "need", "old": "trail shoes", "new": "road shoes"}
+    assert api.client.post(url("/subjects/bob/objection"), headers=api.headers).json() == {
+        "objects_to_profiling": True
+    }
+    with api.data.stores.brand(BRAND) as session:
+        views = records.answers_of(session, api.data.stores.keyring(BRAND), subject_id="bob")
+    assert [(v.step_id, v.verbatim) for v in views] == [("need", "road shoes")]
+
+
+def test_ledger_is_paged_and_verified(api: Api) -> None:
+    first = api.client.get(url("/consents?limit=4"), headers=api.headers).json()
+    assert [e["seq"] for e in first["events"]] == [1, 2, 3, 4]
+    rest = api.client.get(
+        url(f"/consents?after_seq={first['next_after_seq']}"), headers=api.headers
+    ).json()
+    assert rest["events"][0]["seq"] == 5 and rest["chain"]["events"] == 9
+
+
+def test_brand_export_json_and_csv(api: Api) -> None:
+    body = api.client.get(url("/export?format=json"), headers=api.headers).json()
+    assert body["count"] == 4
+    csv_text = api.client.get(url("/export?format=csv"), headers=api.headers).text
+    assert csv_text.splitlines()[0].startswith("subject_id,") and "trail shoes" in csv_text
+
+
+def test_lookup_maps_a_customer_id_to_the_subject(api: Api) -> None:
+    body = api.client.get(
+        url("/subjects/lookup?channel=api&user_id=u-42"), headers=api.headers
+    ).json()
+    assert len(body["subject_id"]) == 40 and body["known"] is False
