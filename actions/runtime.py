@@ -14,18 +14,21 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from actions import rights_edge
+from actions.audiences import Audiences
 from actions.consent_context import consent_context, purposes_summary
 from consent_flows.contract import (
+    CountStep,
     Effect,
     OutboundMessage,
     RecordAnswer,
     RecordConsent,
     RecordTags,
     RightsRequest,
+    SendContent,
 )
 from consent_flows.loader import load_flow_text
 from consent_flows.model import Flow
-from storage import records, registry, rights
+from storage import funnel, records, registry, rights
 from storage.stores import Stores, UnknownBrand
 
 log = logging.getLogger("candor.actions")
@@ -47,6 +50,13 @@ class Runtime:
     link: LinkMaker = lambda brand, subject, kind: ""
     resume_after_s: float = 3 * 3600
     _flows: dict[tuple[str, int], Flow] = field(default_factory=dict)
+    _audiences: Audiences | None = None
+
+    @property
+    def audiences(self) -> Audiences:
+        if self._audiences is None:
+            self._audiences = Audiences(self.stores, self)
+        return self._audiences
 
     def flow(self, brand: str, version: int | None = None) -> Flow:
         """The given version of a brand's flow, or its latest published one."""
@@ -94,6 +104,25 @@ class Runtime:
                     records.record_consent(
                         session, subject_id=subject_id, event=effect.event, ctx=ctx
                     )
+                elif isinstance(effect, CountStep):
+                    funnel.bump(
+                        session,
+                        flow_id=effect.flow_id,
+                        flow_version=effect.flow_version,
+                        step_id=effect.step_id,
+                        event=effect.event,
+                    )
+                elif isinstance(effect, SendContent):
+                    text = self.audiences.choose(
+                        session,
+                        keyring,
+                        brand=brand,
+                        flow=flow,
+                        subject_id=subject_id,
+                        fallback=effect.fallback,
+                    )
+                    if text:
+                        applied.messages.append(OutboundMessage(text=text))
                 elif isinstance(effect, RightsRequest):
                     rights_edge.carry_out(
                         session,

@@ -14,7 +14,16 @@ from rasa_sdk.executor import ActionExecutor
 
 from actions.runtime import Runtime
 from actions.survey import all_actions
-from bot import api_actions, api_admin, api_chat, api_rights, channels, housekeeping, selfservice
+from bot import (
+    api_actions,
+    api_admin,
+    api_chat,
+    api_insights,
+    api_rights,
+    channels,
+    housekeeping,
+    selfservice,
+)
 from bot.body_limit import BodyLimit
 from bot.engine_client import EngineClient
 from bot.errors import install_error_handlers
@@ -75,6 +84,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.include_router(api_admin.router)
     app.include_router(api_rights.router)
     app.include_router(selfservice.router)
+    app.include_router(api_insights.router)
     channels.mount(app)
 
     page = resources.files("bot").joinpath("web/index.html").read_text()

@@ -58,3 +58,61 @@ def create_brand(stores: Stores, path: Path, *, valid_days: int | None = None) -
         )
         session.commit()
     return flow, key
+
+
+AUDIENCES = Path(__file__).resolve().parent.parent / "consent_flows" / "examples" / "audiences"
+
+
+def publish_audiences(stores: Stores, folder: Path) -> list[str]:
+    """Publish example segments and content libraries (`<brand>.segments.yaml`,
+    `<brand>.content.yaml`) for brands that exist, unless that version is already live."""
+    import re
+
+    done = []
+    # Segments first: a content library is checked against them.
+    for path in sorted(folder.glob("*.yaml"), key=lambda p: ("content" in p.name, p.name)):
+        match = re.fullmatch(r"(?P<brand>[a-z0-9-]+)\.(?P<kind>segments|content)\.yaml", path.name)
+        if match is None:
+            continue
+        source = path.read_text(encoding="utf-8")
+        _check_audience(stores, match["brand"], match["kind"], source, str(path))
+        version = int(re.search(r"^version:\s*(\d+)", source, re.M).group(1))  # type: ignore[union-attr]
+        with stores.registry() as session:
+            if registry.get_brand(session, slug=match["brand"]) is None:
+                continue
+            live = registry.latest_document(session, brand=match["brand"], kind=match["kind"])
+            if live is None or live.version < version:
+                registry.publish_document(
+                    session,
+                    brand=match["brand"],
+                    kind=match["kind"],
+                    version=version,
+                    source=source,
+                )
+                session.commit()
+                done.append(path.name)
+    return done
+
+
+def _check_audience(stores: Stores, brand: str, kind: str, source: str, origin: str) -> None:
+    """Refuse a segments file or content library that does not fit the brand's live flow."""
+    from consent_flows.audiences import ContentLibrary, Segments, check_content, check_segments
+    from consent_flows.loader import load_document
+
+    with stores.registry() as session:
+        live = registry.latest_flow(session, brand=brand)
+        segments_row = registry.latest_document(session, brand=brand, kind="segments")
+        flow_source = live.source if live else None
+        segments_source = segments_row.source if segments_row else None
+    if flow_source is None:
+        return
+    flow = load_flow_text(flow_source, source=f"{brand} flow")
+    if kind == "segments":
+        load_document(source, Segments, source=origin, check=lambda s: check_segments(s, flow))
+        return
+    segments = (
+        load_document(segments_source, Segments, source=f"{brand} segments")
+        if segments_source
+        else None
+    )
+    load_document(source, ContentLibrary, source=origin, check=lambda c: check_content(c, segments))

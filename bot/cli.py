@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from bot import engine
-from bot.brands import publish_flow_file
+from bot.brands import AUDIENCES, publish_audiences, publish_flow_file
 from bot.channels.cli import telegram_app
 from bot.settings import load_settings
 from consent_flows.loader import FlowInvalid, load_flow_file
@@ -83,6 +83,7 @@ def up() -> None:
             status.update("Publishing the demo brand's flow…")
             stores = settings.open_stores()
             flow = publish_flow_file(stores, settings.demo_flow)
+            publish_audiences(stores, AUDIENCES)
             console.print(f"[green]✓[/] brand {flow.brand}, flow version {flow.version}")
             status.update(f"Starting the Rasa engine (log: {log_path})…")
             process = engine.start_engine(settings, model, log_path)
@@ -445,6 +446,11 @@ def _brand_line(source: str) -> str:
             return line.split(":", 1)[1].strip().strip("'\"")
     return ""
 
+
 from bot import cli_privacy  # noqa: E402  (registers its commands on the same app)
 
 cli_privacy.register(app)
+
+from bot import cli_insights  # noqa: E402
+
+cli_insights.register(app)

@@ -157,8 +157,28 @@ class RightsRequest(BaseModel):
     flow_version: int
 
 
+class SendContent(BaseModel):
+    """Show the content library item that fits the customer (the edge knows their segments)."""
+
+    kind: Literal["send_content"] = "send_content"
+    step_id: str
+    fallback: str | None = None
+    flow_version: int
+
+
+class CountStep(BaseModel):
+    """Bump an anonymous funnel counter: a step was reached, answered or skipped."""
+
+    kind: Literal["count_step"] = "count_step"
+    flow_id: str
+    step_id: str
+    event: Literal["reached", "answered", "skipped"]
+    flow_version: int
+
+
 Effect = Annotated[
-    RecordConsent | RecordAnswer | RecordTags | RightsRequest, Field(discriminator="kind")
+    RecordConsent | RecordAnswer | RecordTags | RightsRequest | SendContent | CountStep,
+    Field(discriminator="kind"),
 ]
 
 

@@ -31,10 +31,12 @@ from consent_flows.contract import (
     CONTROL_INTENTS,
     Button,
     ConversationState,
+    CountStep,
     OutboundMessage,
     RecordAnswer,
     RecordConsent,
     RecordTags,
+    SendContent,
     StepResult,
     UserTurn,
 )
@@ -314,6 +316,7 @@ def _on_ask(
     s, ask = result.state, current.ask
     if skipped:
         result.messages.append(OutboundMessage(text="No problem, let's skip that one."))
+        result.effects.append(_count(flow, ask.id, "skipped"))
         _advance(flow, result)
         return
     parsed: Parsed = parse_answer(ask, turn, s.pending)
@@ -324,6 +327,7 @@ def _on_ask(
         s.attempts += 1
         if s.attempts > MAX_ATTEMPTS + 1:
             result.messages.append(OutboundMessage(text="Let's move on."))
+            result.effects.append(_count(flow, ask.id, "skipped"))
             _advance(flow, result)
         elif s.attempts > MAX_ATTEMPTS:
             result.messages.append(
@@ -336,6 +340,7 @@ def _on_ask(
             result.messages.append(OutboundMessage(text=parsed.problem))
         return
     if ask.purpose in s.granted:  # re-checked here and in the ledger at the edge
+        result.effects.append(_count(flow, ask.id, "answered"))
         result.effects.append(
             RecordAnswer(
                 purpose=ask.purpose,
@@ -403,6 +408,7 @@ def _settle(flow: Flow, result: StepResult) -> None:
                 return
         elif isinstance(current, AskStep):
             if current.ask.purpose in s.granted:
+                result.effects.append(_count(flow, current.ask.id, "reached"))
                 return
             if current.ask.purpose not in s.withdrawn:
                 result.unconsented.append(current.ask.id)
@@ -430,15 +436,31 @@ def _settle(flow: Flow, result: StepResult) -> None:
         elif isinstance(current, GotoStep):
             s.position = labels[current.goto]
             continue
-        elif isinstance(current, ContentStep) and current.content.fallback:
-            # Tailored picks come with the insights work; until then everyone gets the
-            # generic item, which is also what customers without that consent get.
-            result.messages.append(_pick(s, current.content.fallback, f"content:{s.position}"))
+        elif isinstance(current, ContentStep):
+            # The edge picks the item: tailored from the customer's segments and tags when
+            # they consented to tailored content, else the library's generic item.
+            fallback = current.content.fallback
+            result.effects.append(
+                SendContent(
+                    step_id=f"content_{s.position + 1}",
+                    flow_version=flow.version,
+                    fallback=_pick(s, fallback, f"content:{s.position}").text if fallback else None,
+                )
+            )
         s.position += 1
     result.messages.append(
         OutboundMessage(text="Sorry, something is wrong with this survey. Thank you for your time!")
     )
     s.status = "ended"
+
+
+def _count(flow: Flow, step_id: str, event: str) -> CountStep:
+    return CountStep(
+        flow_id=flow.id,
+        step_id=step_id,
+        event=event,  # type: ignore[arg-type]
+        flow_version=flow.version,
+    )
 
 
 def _waits_on_withdrawn(flow: Flow, state: ConversationState) -> bool:

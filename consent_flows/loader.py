@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import difflib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from consent_flows.model import STEP_KEYS, Flow
-from consent_flows.validator import validate
+from consent_flows.validator import Issue, validate
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_FLOW_BYTES = 256 * 1024
 KNOWN_KEYS = sorted(
@@ -119,6 +122,30 @@ def load_flow_text(raw: bytes | str, *, source: str = "<flow>") -> Flow:
             ]
         )
     return flow
+
+
+def load_document(
+    raw: bytes | str,
+    model: type[M],
+    *,
+    source: str,
+    check: Callable[[M], list[Issue]] | None = None,
+) -> M:
+    """Load any brand YAML document (segments, content library) with the flow loader's errors."""
+    doc: Any = None
+    try:
+        doc = _parse(raw, source)
+        value = model.model_validate(_plain(doc))
+    except FlowError as exc:
+        raise FlowInvalid([exc]) from None
+    except ValidationError as exc:
+        raise FlowInvalid([_schema_error(doc, err, source) for err in exc.errors()[:20]]) from None
+    issues = check(value) if check else []
+    if issues:
+        raise FlowInvalid(
+            [FlowError(source, *_position(doc, i.path), i.message, i.hint) for i in issues]
+        )
+    return value
 
 
 def _parse(raw: bytes | str, source: str) -> Any:

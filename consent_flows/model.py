@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -64,6 +64,10 @@ class Purpose(_Strict):
     sensitive: bool = False
     # Consent-record category (ISO/IEC TS 27560 "purpose category"); free text, e.g. "research".
     category: Annotated[str, Field(max_length=60)] = "customer research"
+    # What else a consent to this purpose allows, besides keeping the answers asked under it:
+    # `segmentation` (counting the customer in segments), `tailored_content` (picking content
+    # from their segments and tags), `purchase_linking` (linking imported purchases to them).
+    allows: tuple[Literal["segmentation", "tailored_content", "purchase_linking"], ...] = ()
 
 
 class AskType(StrEnum):

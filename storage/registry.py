@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.schema import ApiKey, Brand, FlowVersion
+from storage.schema import ApiKey, Brand, BrandDocument, FlowVersion
 
 KEY_PREFIX = "cnd_"
 
@@ -106,3 +106,28 @@ def flow_version(session: Session, *, brand: str, version: int) -> FlowVersion |
     return session.scalar(
         select(FlowVersion).where(FlowVersion.brand == brand, FlowVersion.version == version)
     )
+
+
+def latest_document(session: Session, *, brand: str, kind: str) -> BrandDocument | None:
+    return session.scalar(
+        select(BrandDocument)
+        .where(BrandDocument.brand == brand, BrandDocument.kind == kind)
+        .order_by(BrandDocument.version.desc())
+        .limit(1)
+    )
+
+
+def publish_document(
+    session: Session, *, brand: str, kind: str, version: int, source: str
+) -> BrandDocument:
+    """Publish a segments file or content library; versions must grow."""
+    live = latest_document(session, brand=brand, kind=kind)
+    if live is not None and version <= live.version:
+        raise StaleVersion(
+            f"version {version} is not newer than the live version "
+            f"{live.version}; set 'version: {live.version + 1}'"
+        )
+    row = BrandDocument(brand=brand, kind=kind, version=version, source=source)
+    session.add(row)
+    session.flush()
+    return row

@@ -7,6 +7,7 @@ both walk; `tests/unit/test_rights_coverage.py` fails when a new table is not li
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,16 @@ from sqlalchemy.orm import Session
 
 from storage import ledger, records
 from storage.ledger import ConsentContext
-from storage.schema import Answer, ConsentEvent, Subject, SubjectTag, utcnow
+from storage.schema import (
+    Answer,
+    ConsentEvent,
+    ContentSent,
+    CustomerLink,
+    Subject,
+    SubjectTag,
+    Transaction,
+    utcnow,
+)
 from storage.stores import Keyring
 
 # Every brand-store table that can reference a subject, and how each right treats it.
@@ -25,6 +35,9 @@ SUBJECT_TABLES: dict[str, str] = {
     "answers": "exported decrypted; deleted",
     "subject_tags": "exported; deleted",
     "consent_events": "exported; on erasure only the anonymous chain links remain",
+    "customer_links": "exported (as 'purchases_linked'); deleted",
+    "transactions": "exported; deleted",
+    "content_sent": "exported; deleted",
 }
 
 RIGHTS = [
@@ -58,6 +71,7 @@ def export_subject(
     brand: str,
     subject_id: str,
     purposes: dict[str, dict[str, Any]],
+    segments: list[str] | None = None,
 ) -> dict[str, Any]:
     """Everything kept about one subject, machine-readable (Art. 15 and 20)."""
     subject = session.get(Subject, subject_id)
@@ -86,8 +100,37 @@ def export_subject(
             {"tag": t.tag, "purpose": t.purpose, "added_at": t.created_at.isoformat()}
             for t in records.tags_of(session, subject_id=subject_id)
         ],
-        "segments": [],
-        "content_sent": [],
+        "segments": segments or [],
+        "content_sent": [
+            {
+                "item_id": c.item_id,
+                "tailored": c.tailored,
+                "segments": json.loads(c.segments_json),
+                "reason": c.reason,
+                "sent_at": c.sent_at.isoformat(),
+            }
+            for c in session.scalars(
+                select(ContentSent).where(ContentSent.subject_id == subject_id)
+            )
+        ],
+        "purchases_linked": session.scalar(
+            select(CustomerLink.subject_id).where(CustomerLink.subject_id == subject_id).limit(1)
+        )
+        is not None,
+        "transactions": [
+            {
+                "purchased_at": t.purchased_at.isoformat(),
+                "amount_cents": t.amount_cents,
+                "currency": t.currency,
+                "product": t.product,
+                "category": t.category,
+                "age_band": t.age_band,
+                "region": t.region,
+            }
+            for t in session.scalars(
+                select(Transaction).where(Transaction.subject_id == subject_id)
+            )
+        ],
         "objects_to_profiling": bool(subject and subject.objects_to_profiling),
         "purposes": purposes,
         "recipients": "none: your answers are kept only by this brand and never sold or shared",
@@ -105,6 +148,8 @@ def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Era
     erased.tags = session.execute(
         delete(SubjectTag).where(SubjectTag.subject_id == subject_id)
     ).rowcount
+    for table in (ContentSent, Transaction, CustomerLink):
+        session.execute(delete(table).where(table.subject_id == subject_id))
     erased.consent_events = ledger.redact_subject(session, subject_id=subject_id)
     erased.subject = session.execute(
         delete(Subject).where(Subject.subject_id == subject_id)
@@ -115,7 +160,13 @@ def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Era
 
 
 def withdraw(
-    session: Session, *, subject_id: str, purpose: str, ctx: ConsentContext, keyring: Keyring
+    session: Session,
+    *,
+    subject_id: str,
+    purpose: str,
+    ctx: ConsentContext,
+    keyring: Keyring,
+    unlink: bool = False,
 ) -> Erased:
     """Record the withdrawal and erase what was collected under that purpose (Art. 17(1)(b))."""
     erased = Erased()
@@ -132,6 +183,13 @@ def withdraw(
     erased.tags = session.execute(
         delete(SubjectTag).where(SubjectTag.subject_id == subject_id, SubjectTag.purpose == purpose)
     ).rowcount
+    session.execute(
+        delete(Transaction).where(
+            Transaction.subject_id == subject_id, Transaction.purpose == purpose
+        )
+    )
+    if unlink:
+        session.execute(delete(CustomerLink).where(CustomerLink.subject_id == subject_id))
     ledger.append(session, subject_id=subject_id, event="withdrawn", ctx=ctx)
     return erased
 
@@ -216,6 +274,11 @@ def purge(
         purged.tags += session.execute(
             delete(SubjectTag).where(SubjectTag.purpose == purpose, SubjectTag.created_at < cutoff)
         ).rowcount
+        session.execute(
+            delete(Transaction).where(
+                Transaction.purpose == purpose, Transaction.purchased_at < cutoff
+            )
+        )
         subjects = session.scalars(
             select(ConsentEvent.subject_id)
             .where(

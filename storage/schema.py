@@ -157,6 +157,84 @@ class SubjectTag(BrandStoreBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class CustomerLink(BrandStoreBase):
+    """The explicit link from a brand's customer id (kept only as an HMAC) to a subject."""
+
+    __tablename__ = "customer_links"
+
+    customer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.subject_id", ondelete="CASCADE"), index=True
+    )
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Transaction(BrandStoreBase):
+    """An imported purchase, kept only for subjects who consented to linking their purchases."""
+
+    __tablename__ = "transactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.subject_id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(63))
+    purchased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    product: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100))
+    age_band: Mapped[str | None] = mapped_column(String(20))
+    region: Mapped[str | None] = mapped_column(String(100))
+    batch_id: Mapped[str] = mapped_column(String(36))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ContentSent(BrandStoreBase):
+    """What tailored (or generic) content a subject was sent, and why."""
+
+    __tablename__ = "content_sent"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.subject_id", ondelete="CASCADE"), index=True
+    )
+    item_id: Mapped[str] = mapped_column(String(63))
+    tailored: Mapped[bool] = mapped_column(Boolean)
+    segments_json: Mapped[str] = mapped_column(Text, default="[]")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FunnelCount(BrandStoreBase):
+    """Anonymous counters per flow step and day (reached, answered, skipped): no subject."""
+
+    __tablename__ = "funnel_counts"
+    __table_args__ = (UniqueConstraint("flow_id", "flow_version", "step_id", "event", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_id: Mapped[str] = mapped_column(String(63))
+    flow_version: Mapped[int] = mapped_column(Integer)
+    step_id: Mapped[str] = mapped_column(String(63))
+    event: Mapped[str] = mapped_column(String(16))
+    day: Mapped[str] = mapped_column(String(10))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BrandDocument(RegistryBase):
+    """A brand's published segment definitions or content library (YAML), by version."""
+
+    __tablename__ = "brand_documents"
+    __table_args__ = (UniqueConstraint("brand", "kind", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brand: Mapped[str] = mapped_column(ForeignKey("brands.slug", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class SubjectKey(KeyStoreBase):
     """A subject's data key, wrapped by the brand's master key. Deleting it shreds their data."""
 

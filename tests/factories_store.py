@@ -52,6 +52,38 @@ class Seeded:
             )
             session.commit()
 
+    def purchases(self, subject: str, customer_id: str) -> None:
+        """Link a customer id and import one purchase and one content record for them."""
+        from datetime import UTC, datetime
+
+        from storage import commerce
+        from storage.schema import ContentSent
+
+        self.consent(subject, "tailored_content")
+        with self.stores.brand(BRAND) as session:
+            key = commerce.customer_key(b"test-secret", BRAND, customer_id)
+            commerce.link(session, key=key, subject_id=subject)
+            commerce.import_purchases(
+                session,
+                [
+                    commerce.Purchase(
+                        customer_id=customer_id,
+                        purchased_at=datetime(2026, 10, 1, tzinfo=UTC),
+                        amount_cents=12900,
+                        currency="EUR",
+                        product="waterproof shell",
+                        category="clothing",
+                        age_band="25-34",
+                        region="Bavaria",
+                    )
+                ],
+                secret=b"test-secret",
+                brand=BRAND,
+                linking_purposes=("tailored_content",),
+            )
+            session.add(ContentSent(subject_id=subject, item_id="generic", tailored=False))
+            session.commit()
+
     def tag(self, subject: str, tag: str, purpose: str = "needs") -> None:
         with self.stores.brand(BRAND) as session:
             records.record_tags(
@@ -65,8 +97,9 @@ class Seeded:
             session.commit()
 
 
-def seeded(tmp_path: Path) -> Seeded:
-    stores = Stores(tmp_path / "data")
+def seeded(tmp_path: Path, stores: Stores | None = None) -> Seeded:
+    """Two subjects' consents, answers and tags, in `stores` (default: SQLite under tmp_path)."""
+    stores = stores or Stores(tmp_path / "data")
     data = Seeded(stores, load_flow_file(EXAMPLES / "trailhead-outfitters.yaml"))
     for subject, need, annoyance in (
         ("alice", "a rain jacket", "queues at the till"),
@@ -80,4 +113,5 @@ def seeded(tmp_path: Path) -> Seeded:
         data.consent(subject, "frustrations")
         data.answer(subject, "frustration", annoyance)
     data.consent("bob", "tailored_content", "requested")
+    data.purchases("alice", "C-1001")
     return data

@@ -11,11 +11,12 @@ from typer.testing import CliRunner
 from storage import ledger
 from storage.schema import ConsentEvent
 from tests.factories_store import BRAND, Seeded, seeded
+from tests.pg import StoreBackend
 
 
 @pytest.fixture
-def data(tmp_path: Path) -> Seeded:
-    return seeded(tmp_path)
+def data(tmp_path: Path, store_backend: StoreBackend) -> Seeded:
+    return seeded(tmp_path, store_backend.stores())
 
 
 def problems(data: Seeded) -> list[str]:
@@ -32,7 +33,7 @@ def tamper(data: Seeded, statement) -> None:
 def test_intact_ledger_verifies(data: Seeded) -> None:
     with data.stores.brand(BRAND) as session:
         checked, found = ledger.verify(session)
-    assert checked == 9 and found == []
+    assert checked == 10 and found == []
 
 
 def test_events_carry_the_consent_record_fields(data: Seeded) -> None:
@@ -87,7 +88,7 @@ def test_removed_event_is_detected(data: Seeded) -> None:
 
 
 def test_removed_last_event_is_detected(data: Seeded) -> None:
-    tamper(data, delete(ConsentEvent).where(ConsentEvent.seq == 9))
+    tamper(data, delete(ConsentEvent).where(ConsentEvent.seq == 10))
     assert any("last events were removed" in p for p in problems(data))
 
 
@@ -119,21 +120,24 @@ def test_reordered_events_are_detected(data: Seeded) -> None:
 
 def test_redacting_a_subject_keeps_the_chain_verifiable(data: Seeded) -> None:
     with data.stores.brand(BRAND) as session:
-        assert ledger.redact_subject(session, subject_id="alice") == 4
+        assert ledger.redact_subject(session, subject_id="alice") == 5
         session.commit()
         checked, found = ledger.verify(session)
         left = session.scalars(
             select(ConsentEvent.payload_json).where(ConsentEvent.redacted.is_(True))
         ).all()
-    assert checked == 9 and found == [] and left == [None] * 4
+    assert checked == 10 and found == [] and left == [None] * 5
 
 
-def test_cli_verify_exit_codes(data: Seeded, tmp_path: Path, monkeypatch) -> None:
+def test_cli_verify_exit_codes(
+    data: Seeded, store_backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bot.brands import publish_flow_file
     from bot.cli import app
     from tests.factories import EXAMPLES
 
-    monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path / "data"))
+    for name, value in store_backend.env().items():
+        monkeypatch.setenv(name, value)
     publish_flow_file(data.stores, EXAMPLES / "trailhead-outfitters.yaml")
     ok = CliRunner().invoke(app, ["consents", "verify", BRAND])
     assert ok.exit_code == 0 and "chain intact" in ok.stdout

@@ -104,7 +104,7 @@ def test_ledger_is_paged_and_verified(api: Api) -> None:
     rest = api.client.get(
         url(f"/consents?after_seq={first['next_after_seq']}"), headers=api.headers
     ).json()
-    assert rest["events"][0]["seq"] == 5 and rest["chain"]["events"] == 9
+    assert rest["events"][0]["seq"] == 5 and rest["chain"]["events"] == 10
 
 
 def test_brand_export_json_and_csv(api: Api) -> None:

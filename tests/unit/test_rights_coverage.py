@@ -10,12 +10,16 @@ from actions.consent_context import purposes_summary
 from storage import rights
 from storage.schema import BrandStoreBase
 from tests.factories_store import BRAND, seeded
+from tests.pg import StoreBackend
 
 EXPORT_KEYS = {
     "answers": "answers",
     "subject_tags": "tags",
     "consent_events": "consent_history",
     "subjects": "subject_id",
+    "customer_links": "purchases_linked",
+    "transactions": "transactions",
+    "content_sent": "content_sent",
 }
 
 
@@ -34,8 +38,10 @@ def test_every_subject_table_is_covered_by_erasure_and_export() -> None:
     assert tables <= set(EXPORT_KEYS), "map the new table to its key in the export"
 
 
-def test_after_erasure_no_row_anywhere_mentions_the_subject(tmp_path: Path) -> None:
-    data = seeded(tmp_path)
+def test_after_erasure_no_row_anywhere_mentions_the_subject(
+    tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    data = seeded(tmp_path, store_backend.stores())
     with data.stores.brand(BRAND) as session:
         exported = rights.export_subject(
             session,

@@ -1,0 +1,173 @@
+"""Segments and tailored content for a brand, computed on demand and never below k people.
+
+Memberships are computed from the store each time (cached for a minute), only over subjects who
+consented to a purpose that allows segmentation and did not object. A segment smaller than the
+brand's `min_size` is neither shown in reports nor used to pick content.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from consent_flows.audiences import (
+    ContentLibrary,
+    Segments,
+    check_content,
+    check_segments,
+    pick,
+)
+from consent_flows.loader import load_document
+from consent_flows.model import Flow
+from storage import audience_facts, ledger, records, registry
+from storage.schema import ContentSent, Subject
+from storage.stores import Keyring, Stores
+
+if TYPE_CHECKING:
+    from actions.runtime import Runtime
+
+
+@dataclass
+class Audience:
+    min_size: int
+    members: dict[str, set[str]]
+    descriptions: dict[str, str]
+    eligible: int
+    fingerprint: str
+    computed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def visible(self) -> dict[str, int]:
+        """Segments at or above k, with their sizes; the only ones reports and targeting see."""
+        return {n: len(m) for n, m in self.members.items() if len(m) >= self.min_size}
+
+    @property
+    def suppressed(self) -> list[str]:
+        return sorted(n for n, m in self.members.items() if len(m) < self.min_size)
+
+
+def purposes_allowing(flow: Flow, use: str) -> tuple[str, ...]:
+    return tuple(p for p, spec in flow.purposes.items() if use in spec.allows)
+
+
+class Audiences:
+    def __init__(self, stores: Stores, runtime: Runtime, ttl_s: float = 60.0) -> None:
+        self.stores, self.runtime, self.ttl_s = stores, runtime, ttl_s
+        self._cache: dict[str, tuple[float, Audience]] = {}
+
+    def documents(self, brand: str) -> tuple[Segments | None, ContentLibrary | None]:
+        with self.stores.registry() as session:
+            seg = registry.latest_document(session, brand=brand, kind="segments")
+            lib = registry.latest_document(session, brand=brand, kind="content")
+            sources = (seg.source if seg else None, lib.source if lib else None)
+        flow = self.runtime.flow(brand)
+        segments = (
+            load_document(
+                sources[0],
+                Segments,
+                source=f"{brand} segments",
+                check=lambda s: check_segments(s, flow),
+            )
+            if sources[0]
+            else None
+        )
+        library = (
+            load_document(
+                sources[1],
+                ContentLibrary,
+                source=f"{brand} content",
+                check=lambda c: check_content(c, segments),
+            )
+            if sources[1]
+            else None
+        )
+        return segments, library
+
+    def compute(self, brand: str, *, fresh: bool = False) -> Audience | None:
+        cached = self._cache.get(brand)
+        if cached and not fresh and time.monotonic() - cached[0] < self.ttl_s:
+            return cached[1]
+        segments, _ = self.documents(brand)
+        if segments is None:
+            return None
+        flow = self.runtime.flow(brand)
+        keyring = self.stores.keyring(brand)
+        with self.stores.brand(brand) as session:
+            subjects = audience_facts.eligible(session, purposes_allowing(flow, "segmentation"))
+            facts = audience_facts.facts(session, keyring, subjects)
+        members = audience_facts.memberships(segments.compiled(), facts)
+        audience = Audience(
+            segments.min_size,
+            members,
+            {n: s.description for n, s in segments.segments.items()},
+            len(subjects),
+            audience_facts.fingerprint(members),
+        )
+        self._cache[brand] = (time.monotonic(), audience)
+        return audience
+
+    def segments_of(self, brand: str, subject_id: str) -> list[str]:
+        audience = self.compute(brand)
+        if audience is None:
+            return []
+        return sorted(n for n in audience.visible if subject_id in audience.members[n])
+
+    def choose(
+        self,
+        session: Session,
+        keyring: Keyring,
+        *,
+        brand: str,
+        flow: Flow,
+        subject_id: str,
+        fallback: str | None,
+    ) -> str | None:
+        """The text to show at a content step, recording what was sent when it was tailored."""
+        _, library = self.documents(brand)
+        if library is None:
+            return fallback
+        subject = session.get(Subject, subject_id)
+        allowed = (
+            subject is not None
+            and not subject.objects_to_profiling
+            and any(
+                ledger.current(session, subject_id=subject_id, purpose=p) is not None
+                for p in purposes_allowing(flow, "tailored_content")
+            )
+        )
+        if not allowed:
+            return library.generic.text
+        segments, _ = self.documents(brand)
+        audience = self.compute(brand)
+        own: set[str] = set()
+        if segments is not None and audience is not None:
+            facts = audience_facts.facts(session, keyring, {subject_id})
+            mine = audience_facts.memberships(segments.compiled(), facts)
+            own = {n for n, m in mine.items() if subject_id in m and n in audience.visible}
+        tags = {t.tag for t in records.tags_of(session, subject_id=subject_id)}
+        item, hit_segments, hit_tags = pick(library, segments=own, tags=tags)
+        reason = ""
+        if not item.generic:
+            about = item.because or ", ".join(
+                [
+                    *(t.replace("_", " ") for t in hit_tags),
+                    *((audience.descriptions[s] if audience else s) for s in hit_segments),
+                ]
+            )
+            reason = f"because you told us about {about}"
+        session.add(
+            ContentSent(
+                subject_id=subject_id,
+                item_id=item.id,
+                tailored=not item.generic,
+                segments_json=json.dumps(hit_segments),
+                reason=reason,
+            )
+        )
+        session.flush()
+        return f"{item.text} ({reason.capitalize()}.)" if reason else item.text

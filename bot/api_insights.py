@@ -1,0 +1,133 @@
+"""Insights for a brand (its key): segments, the dashboard's figures, exports, the page."""
+
+from __future__ import annotations
+
+import csv
+import io
+from importlib import resources
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from actions import insights
+from bot.auth import AuthorisedBrand
+from storage import registry
+from storage.stores import UnknownBrand
+
+router = APIRouter(tags=["insights"])
+
+
+@router.get("/api/v1/brands/{brand}/segments")
+async def segments(brand: AuthorisedBrand, request: Request) -> Any:
+    """Segment sizes (only those with at least `min_size` members) and how they were computed."""
+    runtime = request.app.state.runtime
+    audience = runtime.audiences.compute(brand, fresh=True)
+    if audience is None:
+        return JSONResponse(
+            {
+                "error": "no_segments",
+                "detail": "this brand has no segments "
+                "yet; publish them with `candor segments publish FILE`",
+            },
+            404,
+        )
+    seg, _ = runtime.audiences.documents(brand)
+    return {
+        "min_size": audience.min_size,
+        "eligible_subjects": audience.eligible,
+        "segments": [
+            {"name": n, "description": seg.segments[n].description, "size": size}
+            for n, size in sorted(audience.visible.items())
+        ],
+        "suppressed": audience.suppressed,
+        "fingerprint": audience.fingerprint,
+        "computed_at": audience.computed_at.isoformat(),
+    }
+
+
+@router.get("/api/v1/brands/{brand}/insights")
+async def brand_insights(brand: AuthorisedBrand, request: Request, fresh: bool = False) -> Any:
+    """Funnel, consent rates, themes with redacted quotes, segments and emotions over time."""
+    return insights.compute(request.app.state.runtime, brand, fresh=fresh)
+
+
+@router.get("/api/v1/brands/{brand}/insights/export")
+async def export_insights(
+    brand: AuthorisedBrand, request: Request, format: Literal["json", "csv", "parquet"] = "json"
+) -> Response:
+    """The dashboard's tables: one row per (table, key, measure)."""
+    report = insights.compute(request.app.state.runtime, brand)
+    rows = _rows(report)
+    name = f"{brand}-insights"
+    if format == "json":
+        return JSONResponse(
+            report, headers={"Content-Disposition": f'attachment; filename="{name}.json"'}
+        )
+    if format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["table", "key", "measure", "value"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return Response(
+        _parquet(rows),
+        media_type="application/vnd.apache.parquet",
+        headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'},
+    )
+
+
+def _rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for step in report["funnel"]:
+        for measure in ("reached", "answered", "skipped", "dropped"):
+            rows.append(
+                {"table": "funnel", "key": step["step"], "measure": measure, "value": step[measure]}
+            )
+    for purpose, counts in report["consent"].items():
+        for measure, value in counts.items():
+            rows.append({"table": "consent", "key": purpose, "measure": measure, "value": value})
+    for theme in report["themes"]:
+        rows.append(
+            {"table": "themes", "key": theme["label"], "measure": "size", "value": theme["size"]}
+        )
+    for name, size in ((report["segments"] or {}).get("sizes") or {}).items():
+        rows.append({"table": "segments", "key": name, "measure": "size", "value": size})
+    for week in report["emotions"]:
+        for emotion, count in week.items():
+            if emotion != "week":
+                rows.append(
+                    {"table": "emotions", "key": week["week"], "measure": emotion, "value": count}
+                )
+    return rows
+
+
+def _parquet(rows: list[dict[str, Any]]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "table": [r["table"] for r in rows],
+            "key": [str(r["key"]) for r in rows],
+            "measure": [r["measure"] for r in rows],
+            "value": [float(r["value"]) if r["value"] is not None else None for r in rows],
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+@router.get("/brands/{brand}/dashboard", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard(brand: str, request: Request) -> str:
+    """The page itself holds no data; it asks for the brand key and calls the routes above."""
+    with request.app.state.stores.registry() as session:
+        if registry.get_brand(session, slug=brand) is None:
+            raise UnknownBrand(brand)
+    page = resources.files("bot").joinpath("web/dashboard.html").read_text()
+    return page.replace("{{BRAND}}", brand)

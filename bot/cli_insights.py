@@ -1,0 +1,200 @@
+"""`candor` commands for insights: segments, content library, insights, purchase import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from actions import insights
+from actions.audiences import purposes_allowing
+from actions.runtime import Runtime
+from bot.pseudonym import subject_id
+from bot.settings import load_settings
+from bot.transactions_csv import CsvInvalid, read_mapping, read_purchases
+from consent_flows.audiences import ContentLibrary, Segments, check_content, check_segments
+from consent_flows.loader import FlowInvalid, load_document
+from storage import commerce, registry
+from storage.registry import StaleVersion
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _runtime() -> Runtime:
+    settings = load_settings()
+    return Runtime(stores=settings.open_stores(), control_threshold=settings.control_threshold)
+
+
+def _known(runtime: Runtime, brand: str) -> None:
+    with runtime.stores.registry() as session:
+        if registry.get_brand(session, slug=brand) is None:
+            err.print(f"[red]error:[/] there is no brand named '{brand}'; see `candor brands list`")
+            raise typer.Exit(1)
+
+
+def _publish(runtime: Runtime, brand: str, kind: str, path: Path) -> None:
+    flow = runtime.flow(brand)
+    source = path.read_text(encoding="utf-8")
+    try:
+        if kind == "segments":
+            doc = load_document(
+                source, Segments, source=str(path), check=lambda s: check_segments(s, flow)
+            )
+        else:
+            segments, _ = runtime.audiences.documents(brand)
+            doc = load_document(
+                source, ContentLibrary, source=str(path), check=lambda c: check_content(c, segments)
+            )
+    except FlowInvalid as exc:
+        for error in exc.errors:
+            err.print(f"[red]✗[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    if doc.brand != brand:
+        err.print(f"[red]error:[/] the file is for '{doc.brand}', not '{brand}'")
+        raise typer.Exit(1)
+    with runtime.stores.registry() as session:
+        try:
+            registry.publish_document(
+                session, brand=brand, kind=kind, version=doc.version, source=source
+            )
+        except StaleVersion as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        session.commit()
+    console.print(f"[green]✓[/] {brand}: {kind} version {doc.version} published")
+
+
+def segments(
+    brand: str,
+    publish: Annotated[
+        Path | None, typer.Option(help="Validate and publish a segments file first.")
+    ] = None,
+) -> None:
+    """Show a brand's segments and their sizes (only those with at least k members)."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    if publish:
+        _publish(runtime, brand, "segments", publish)
+    audience = runtime.audiences.compute(brand, fresh=True)
+    if audience is None:
+        err.print(f"{brand} has no segments; publish a file with --publish")
+        raise typer.Exit(1)
+    table = Table(
+        title=f"{brand}: segments of at least {audience.min_size} people "
+        f"({audience.eligible} consenting subjects)"
+    )
+    table.add_column("segment")
+    table.add_column("description")
+    table.add_column("size", justify="right")
+    for name, size in sorted(audience.visible.items()):
+        table.add_row(name, audience.descriptions[name], str(size))
+    console.print(table)
+    if audience.suppressed:
+        console.print(
+            f"Not shown (fewer than {audience.min_size}): " + ", ".join(audience.suppressed)
+        )
+    console.print(f"Membership fingerprint: {audience.fingerprint}")
+
+
+def content(
+    brand: str,
+    publish: Annotated[Path, typer.Option(help="Validate and publish a content library file.")],
+) -> None:
+    """Publish a brand's content library (items targeted at segments and tags)."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    _publish(runtime, brand, "content", publish)
+
+
+def insights_command(brand: str) -> None:
+    """Summarise a brand's insights: funnel, consent rates, themes, segments."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    with console.status("Analysing answers (themes, segments)…"):
+        report = insights.compute(runtime, brand, fresh=True)
+    funnel = Table(title="Funnel")
+    for column in ("step", "reached", "answered", "skipped", "dropped"):
+        funnel.add_column(column, justify="right" if column != "step" else "left")
+    for step in report["funnel"]:
+        funnel.add_row(
+            step["step"], *(str(step[c]) for c in ("reached", "answered", "skipped", "dropped"))
+        )
+    console.print(funnel)
+    for purpose, rates in report["consent"].items():
+        console.print(
+            f"consent {purpose}: given {rates['given']}, refused {rates['refused']}, "
+            f"withdrawn {rates['withdrawn']}, rate {rates['rate']}"
+        )
+    for theme in report["themes"]:
+        console.print(
+            f"theme [bold]{theme['label']}[/] ({theme['size']}): " + " | ".join(theme["quotes"])
+        )
+
+
+def import_transactions(
+    brand: str,
+    file: Path,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of customer_id,channel,user_id: which of your customers is which chat user."
+        ),
+    ] = None,
+) -> None:
+    """Import purchases (CSV); only customers who consented to linking them are kept."""
+    runtime = _runtime()
+    _known(runtime, brand)
+    settings = load_settings()
+    try:
+        links = read_mapping(mapping) if mapping else []
+        purchases = read_purchases(file)
+    except CsvInvalid as exc:
+        for error in exc.errors:
+            err.print(f"[red]✗[/] {error}")
+        err.print("[red]Nothing was imported.[/] Fix the rows above and run again.")
+        raise typer.Exit(1) from None
+    flow = runtime.flow(brand)
+    linking = purposes_allowing(flow, "purchase_linking")
+    if not linking:
+        err.print(
+            f"[red]error:[/] {brand}'s flow has no purpose that allows "
+            "'purchase_linking', so no customer can have agreed to it; nothing imported"
+        )
+        raise typer.Exit(1)
+    with runtime.stores.brand(brand) as session:
+        linked = sum(
+            commerce.link(
+                session,
+                key=commerce.customer_key(settings.key, brand, cid),
+                subject_id=subject_id(settings.key, brand=brand, channel=channel, user_id=uid),
+            )
+            for cid, channel, uid in links
+        )
+        with Progress(console=console) as progress:
+            task = progress.add_task("Importing purchases", total=len(purchases))
+            report = commerce.import_purchases(
+                session,
+                purchases,
+                secret=settings.key,
+                brand=brand,
+                linking_purposes=linking,
+                progress=lambda: progress.advance(task),
+            )
+        session.commit()
+    console.print(
+        f"[green]✓[/] {report.imported} purchase(s) imported (batch "
+        f"{report.batch_id}); {report.no_consent} skipped without consent, "
+        f"{report.not_linked} for customers not linked; {linked} link(s) recorded."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(segments)
+    app.command()(content)
+    app.command("insights")(insights_command)
+    app.command("import-transactions")(import_transactions)
