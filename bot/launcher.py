@@ -16,7 +16,7 @@ import uvicorn
 
 from bot import engine
 from bot.app import create_app
-from bot.brands import publish_flow_file
+from bot.brands import AUDIENCES, publish_audiences, publish_flow_file
 from bot.settings import Settings
 from storage.stores import Stores
 
@@ -67,6 +67,7 @@ def launch(settings: Settings, *, extra_flows: tuple[Path, ...] = ()) -> Running
     stores = settings.open_stores()
     for flow in (settings.demo_flow, *extra_flows):
         publish_flow_file(stores, flow)
+    publish_audiences(stores, AUDIENCES)
     gateway = Gateway(settings, stores)
     gateway.start()
     log_path = settings.run_dir / "engine.log"
