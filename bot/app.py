@@ -48,9 +48,11 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             if settings.purge_interval_s
             else None
         )
+        scrubbing = asyncio.create_task(housekeeping.scrub_every(stores))
         try:
             yield
         finally:
+            scrubbing.cancel()
             if purging is not None:
                 purging.cancel()
             await channels.shutdown(app)

@@ -73,3 +73,22 @@ async def purge_every(stores: Stores, runtime: Runtime, interval_s: float) -> No
             await asyncio.to_thread(purge_all, stores, runtime)
         except Exception as exc:  # keep the schedule alive; the next run retries
             log.error("retention purge failed: %s", type(exc).__name__)
+
+
+SCRUB_EVERY_S = 30.0
+
+
+async def scrub_every(stores: Stores, interval_s: float = SCRUB_EVERY_S) -> None:
+    """Keep customers' words out of the engine's tracker store at rest (see tracker_events)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            while (
+                await asyncio.to_thread(
+                    tracker_events.scrub_text, stores.tracker_engine(), older_than_s=interval_s
+                )
+                >= 500
+            ):
+                pass
+        except Exception as exc:  # the tracker may not exist yet; try again next time
+            log.warning("tracker scrub failed: %s", type(exc).__name__)

@@ -352,7 +352,8 @@ def _on_ask(
                 flow_version=flow.version,
             )
         )
-        s.answers[ask.id] = parsed.value
+        if ask.id in needed_answers(flow):
+            s.answers[ask.id] = parsed.value
     ack = _pick(s, ask.ack, f"ack:{ask.id}").text if ask.ack else "Got it, thanks."
     result.messages.append(OutboundMessage(text=echo(ack, parsed.verbatim)))
     _advance(flow, result)
@@ -452,6 +453,26 @@ def _settle(flow: Flow, result: StepResult) -> None:
         OutboundMessage(text="Sorry, something is wrong with this survey. Thank you for your time!")
     )
     s.status = "ended"
+
+
+_NEEDED: dict[tuple[str, str, int], frozenset[str]] = {}
+
+
+def needed_answers(flow: Flow) -> frozenset[str]:
+    """Answers a branch condition reads: the only ones the conversation state keeps.
+
+    The state travels with the engine's tracker, so keeping nothing else there keeps the
+    customer's words out of it (data minimisation); the answers themselves are in the store.
+    """
+    key = (flow.brand, flow.id, flow.version)
+    if key not in _NEEDED:
+        _NEEDED[key] = frozenset(
+            name
+            for step in flow.steps
+            if isinstance(step, BranchStep)
+            for name in expressions.names(expressions.parse(step.branch.if_))
+        )
+    return _NEEDED[key]
 
 
 def _count(flow: Flow, step_id: str, event: str) -> CountStep:
