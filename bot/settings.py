@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     # `CANDOR_CHANNELS_FILE` (YAML or JSON, readable by its owner only); see docs/channels.md.
     channels: dict[str, BrandChannels] = Field(default_factory=dict)
     channels_file: Path | None = None
+    # Scale-out (docs/deploy.md). Unset: SQLite files under data_dir and an in-memory lock store.
+    # PostgreSQL for every store and Rasa's trackers, e.g. postgresql+psycopg://u:p@host:5432/db
+    database_url: SecretStr | None = None
+    # Goes in front of every schema and role name in that database (several installations).
+    schema_prefix: str = ""
+    # Redis for Rasa's lock store, so several engines can serve one conversation in turn.
+    redis_url: SecretStr | None = None
 
     @field_validator("secret_key")
     @classmethod
@@ -121,6 +128,32 @@ class Settings(BaseSettings):
                     "characters, e.g. the output of "
                     "`python3 -c 'import secrets; print(secrets.token_hex(32))'`"
                 )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        from storage.backends import postgres_url
+
+        url = postgres_url(value.get_secret_value())  # a clear ValueError for anything else
+        return SecretStr(url.render_as_string(hide_password=False))
+
+    @field_validator("schema_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        from storage.backends import check_prefix
+
+        return check_prefix(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("redis://", "rediss://")):
+            raise ValueError("CANDOR_REDIS_URL must look like redis://[:password@]host:6379/0")
         return value
 
     @model_validator(mode="before")
@@ -177,7 +210,27 @@ class Settings(BaseSettings):
         from storage.crypto import MasterKeys
         from storage.stores import Stores
 
-        return Stores(self.data_dir, master=MasterKeys.from_env(self.key))
+        return Stores(
+            self.data_dir,
+            master=MasterKeys.from_env(self.key),
+            database_url=self.database_url.get_secret_value() if self.database_url else None,
+            schema_prefix=self.schema_prefix,
+        )
+
+    @property
+    def database_label(self) -> str:
+        """Where the stores are, fit for logs: the URL without its password, or the data dir."""
+        from storage.backends import safe_url
+
+        if self.database_url is None:
+            return f"SQLite files under {self.data_dir}"
+        return safe_url(self.database_url.get_secret_value())
+
+    @property
+    def redis_label(self) -> str | None:
+        from storage.backends import safe_url
+
+        return safe_url(self.redis_url.get_secret_value()) if self.redis_url else None
 
     def derived(self, label: str) -> str:
         """A per-purpose secret (action token, engine auth token) derived from the key."""

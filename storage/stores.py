@@ -1,7 +1,9 @@
 """Engines and sessions: one shared registry, and one store per brand.
 
 The embedded default is SQLite, one file per brand under the data directory, so a laptop needs
-no server. A session is always bound to exactly one brand's store.
+no server. With `CANDOR_DATABASE_URL` the same code runs on PostgreSQL, one schema per brand
+(`storage/backends.py`). A session is always bound to exactly one brand's store. Each store is
+brought to the latest migration (`storage/migrations`) the first time a process opens it.
 """
 
 from __future__ import annotations
@@ -9,15 +11,21 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import migrations
+from storage.backends import PostgresBackend, SqliteBackend, StoreUnavailable, open_backend
 from storage.crypto import KeyShredded, MasterKeys, new_data_key, open_sealed, seal
-from storage.schema import BrandStoreBase, KeyMeta, KeyStoreBase, RegistryBase, SubjectKey
+from storage.schema import KeyMeta, SubjectKey
+
+__all__ = ["Keyring", "StoreUnavailable", "Stores", "UnknownBrand"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -28,61 +36,99 @@ class UnknownBrand(LookupError):
         self.brand = brand
 
 
-def _sqlite_engine(path: Path) -> Engine:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return engine
-
-
 class Stores:
-    """Hands out sessions for the registry, each brand's store and each brand's key store."""
+    """Hands out sessions for the registry, each brand's store and each brand's key store.
 
-    def __init__(self, data_dir: Path, *, master: MasterKeys | None = None) -> None:
+    `database_url` (a PostgreSQL URL) selects one schema per store in that database instead of
+    files under `data_dir`; `schema_prefix` goes in front of every schema and role name there.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        master: MasterKeys | None = None,
+        database_url: str | URL | None = None,
+        schema_prefix: str = "",
+    ) -> None:
         self.data_dir = data_dir
-        self.registry_engine = _sqlite_engine(data_dir / "registry.db")
-        RegistryBase.metadata.create_all(self.registry_engine)
+        self.backend: SqliteBackend | PostgresBackend = open_backend(
+            data_dir, database_url, schema_prefix
+        )
+        self.backend.check()
+        self.registry_engine = self.backend.registry_engine()
+        self._migrate(self.registry_engine, "registry")
         self._registry = sessionmaker(self.registry_engine, expire_on_commit=False)
         self._brand_engines: dict[str, Engine] = {}
         self._key_engines: dict[str, Engine] = {}
         self._tracker: Engine | None = None
         self._lock = threading.Lock()
         self.master = master or MasterKeys.from_env(_local_secret(data_dir))
+        # Close pooled connections even if the caller never calls dispose() (e.g. a CLI run).
+        self._engines: list[Engine] = [self.registry_engine]
+        weakref.finalize(self, _dispose, self._engines, self.backend)
 
-    def brand_path(self, brand: str) -> Path:
+    @property
+    def dialect(self) -> str:
+        """`sqlite` (embedded default) or `postgresql`."""
+        return self.backend.dialect
+
+    def _migrate(self, engine: Engine, target: str) -> None:
+        migrations.upgrade(engine, target)
+
+    def _slug(self, brand: str) -> str:
         if not _SLUG.match(brand):
             raise UnknownBrand(brand)
-        return self.data_dir / "brands" / f"{brand}.db"
+        return brand
+
+    def brand_path(self, brand: str) -> Path:
+        """The brand's SQLite file (embedded default)."""
+        return SqliteBackend(self.data_dir).brand_path(self._slug(brand))
 
     def key_path(self, brand: str) -> Path:
         """Kept apart from the data file: back it up separately, with short retention."""
-        return self.data_dir / "keys" / f"{self.brand_path(brand).stem}.keys.db"
+        return SqliteBackend(self.data_dir).key_path(self._slug(brand))
+
+    def brand_location(self, brand: str) -> str:
+        """Where the brand's data lives: its file, or its PostgreSQL schema."""
+        return self.backend.brand_location(self._slug(brand))
+
+    def key_location(self, brand: str) -> str:
+        """Where the brand's keys live: never the same file or schema as its data."""
+        return self.backend.key_location(self._slug(brand))
 
     def brand_engine(self, brand: str) -> Engine:
+        """The brand's store, created and migrated the first time this process opens it."""
+        slug = self._slug(brand)
         with self._lock:
-            engine = self._brand_engines.get(brand)
+            engine = self._brand_engines.get(slug)
             if engine is None:
-                engine = _sqlite_engine(self.brand_path(brand))
-                BrandStoreBase.metadata.create_all(engine)
-                self._brand_engines[brand] = engine
+                self.backend.provision_brand(slug)
+                engine = self.backend.brand_engine(slug)
+                self._migrate(engine, "brand")
+                self._brand_engines[slug] = engine
+                self._engines.append(engine)
             return engine
 
     def key_engine(self, brand: str) -> Engine:
+        slug = self._slug(brand)
         with self._lock:
-            engine = self._key_engines.get(brand)
+            engine = self._key_engines.get(slug)
             if engine is None:
-                engine = _sqlite_engine(self.key_path(brand))
-                KeyStoreBase.metadata.create_all(engine)
-                self._key_engines[brand] = engine
+                self.backend.provision_brand(slug)
+                engine = self.backend.key_engine(slug)
+                self._migrate(engine, "keys")
+                self._key_engines[slug] = engine
+                self._engines.append(engine)
             return engine
+
+    def migrate_all(self, brands: list[str]) -> dict[str, bool]:
+        """Upgrade the registry and every named brand's two stores; True where something ran."""
+        done = {"(registry)": migrations.upgrade(self.registry_engine, "registry")}
+        for brand in brands:
+            ran = migrations.upgrade(self.brand_engine(brand), "brand")
+            done[brand] = migrations.upgrade(self.key_engine(brand), "keys") or ran
+        return done
 
     @contextmanager
     def registry(self) -> Iterator[Session]:
@@ -101,21 +147,25 @@ class Stores:
             yield session
 
     def tracker_engine(self) -> Engine:
-        """Rasa's SQL tracker store (embedded default: a SQLite file in the data dir)."""
+        """Rasa's SQL tracker store: the same file, or the same schema, that the engine uses."""
         with self._lock:
             if self._tracker is None:
-                self._tracker = _sqlite_engine(self.data_dir / "rasa_tracker.db")
+                self._tracker = self.backend.tracker_engine()
+                self._engines.append(self._tracker)
             return self._tracker
 
     def keyring(self, brand: str) -> Keyring:
         return Keyring(self, brand)
 
     def dispose(self) -> None:
-        for engine in (*self._brand_engines.values(), *self._key_engines.values()):
-            engine.dispose()
-        if self._tracker is not None:
-            self._tracker.dispose()
-        self.registry_engine.dispose()
+        """Close pooled connections; the stores stay usable (engines reconnect on demand)."""
+        _dispose(self._engines, self.backend)
+
+
+def _dispose(engines: list[Engine], backend: SqliteBackend | PostgresBackend) -> None:
+    for engine in engines:
+        engine.dispose()
+    backend.dispose()
 
 
 def _local_secret(data_dir: Path) -> bytes:
@@ -133,6 +183,8 @@ class Keyring:
 
     def __init__(self, stores: Stores, brand: str) -> None:
         self.stores, self.brand = stores, brand
+        # Unwrapped keys, for this short-lived keyring only (one request or one report).
+        self._cache: dict[str, bytes] = {}
 
     def _master_version(self, session: Session) -> int:
         meta = session.get(KeyMeta, 1)
@@ -143,6 +195,13 @@ class Keyring:
         return f"{self.brand}|{subject_id}|{context}".encode()
 
     def data_key(self, subject_id: str, *, create: bool) -> bytes:
+        if subject_id in self._cache:
+            return self._cache[subject_id]
+        key = self._load_key(subject_id, create=create)
+        self._cache[subject_id] = key
+        return key
+
+    def _load_key(self, subject_id: str, *, create: bool) -> bytes:
         with self.stores.keys(self.brand) as session:
             row = session.get(SubjectKey, subject_id)
             if row is None:
@@ -172,6 +231,7 @@ class Keyring:
         return open_sealed(key, token, self._aad(subject_id, context)).decode()
 
     def shred(self, subject_id: str) -> bool:
+        self._cache.pop(subject_id, None)
         with self.stores.keys(self.brand) as session:
             deleted = session.execute(
                 delete(SubjectKey).where(SubjectKey.subject_id == subject_id)

@@ -2,41 +2,42 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage import records, rights
 from storage.crypto import KeyShredded, MasterKeys
 from storage.schema import Answer, SubjectKey
-from storage.stores import Stores
 from tests.factories_store import BRAND, seeded
+from tests.pg import StoreBackend
 
 
-def test_verbatims_are_not_in_the_database_file_in_clear(tmp_path: Path) -> None:
-    data = seeded(tmp_path)
+def test_verbatims_are_not_in_the_database_file_in_clear(
+    tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    data = seeded(tmp_path, store_backend.stores())
     data.stores.dispose()
-    raw = b"".join(p.read_bytes() for p in (tmp_path / "data" / "brands").iterdir())
+    raw = store_backend.raw_brand_data(BRAND)
     assert b"rain jacket" not in raw and b"queues at the till" not in raw
     with data.stores.brand(BRAND) as session:
         views = records.answers_of(session, data.stores.keyring(BRAND), subject_id="alice")
     assert [v.verbatim for v in views] == ["a rain jacket", "queues at the till"]
 
 
-def test_a_backup_taken_before_erasure_cannot_be_read_for_that_subject(tmp_path: Path) -> None:
-    data = seeded(tmp_path)
+def test_a_backup_taken_before_erasure_cannot_be_read_for_that_subject(
+    tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    data = seeded(tmp_path, store_backend.stores())
     data.stores.dispose()
-    backup = tmp_path / "backup.db"
-    shutil.copy(data.stores.brand_path(BRAND), backup)
+    engine = store_backend.backup(BRAND, tmp_path / "backup.db")
 
     with data.stores.brand(BRAND) as session:
         rights.erase_subject(session, data.stores.keyring(BRAND), subject_id="alice")
         session.commit()
 
-    engine = create_engine(f"sqlite:///{backup}")
     with Session(engine) as old:
         alice = old.scalars(select(Answer).where(Answer.subject_id == "alice")).all()
         bob = old.scalars(select(Answer).where(Answer.subject_id == "bob")).all()
@@ -48,15 +49,17 @@ def test_a_backup_taken_before_erasure_cannot_be_read_for_that_subject(tmp_path:
     engine.dispose()
 
 
-def test_the_key_store_is_a_separate_file(tmp_path: Path) -> None:
-    data = seeded(tmp_path)
-    assert data.stores.key_path(BRAND) != data.stores.brand_path(BRAND)
+def test_the_key_store_is_a_separate_file(tmp_path: Path, store_backend: StoreBackend) -> None:
+    data = seeded(tmp_path, store_backend.stores())
+    assert data.stores.key_location(BRAND) != data.stores.brand_location(BRAND)
     with data.stores.keys(BRAND) as session:
         assert {k.subject_id for k in session.scalars(select(SubjectKey))} == {"alice", "bob"}
 
 
-def test_rotation_rewraps_every_key_and_keeps_data_readable(tmp_path: Path) -> None:
-    data = seeded(tmp_path)
+def test_rotation_rewraps_every_key_and_keeps_data_readable(
+    tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    data = seeded(tmp_path, store_backend.stores())
     with data.stores.keys(BRAND) as session:
         before = {k.subject_id: k.wrapped_key for k in session.scalars(select(SubjectKey))}
     version, count = data.stores.keyring(BRAND).rotate()
@@ -79,9 +82,9 @@ def test_configured_master_keys_must_be_32_bytes() -> None:
         MasterKeys.from_env(b"s", "not json")
 
 
-def test_wrong_master_key_cannot_unwrap(tmp_path: Path) -> None:
-    data = seeded(tmp_path)
-    other = Stores(tmp_path / "data", master=MasterKeys(b"another installation secret"))
+def test_wrong_master_key_cannot_unwrap(tmp_path: Path, store_backend: StoreBackend) -> None:
+    data = seeded(tmp_path, store_backend.stores())
+    other = store_backend.stores(master=MasterKeys(b"another installation secret"))
     with other.brand(BRAND) as session:
         row = session.scalars(select(Answer)).first()
         with pytest.raises(ValueError):
