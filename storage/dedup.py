@@ -8,13 +8,15 @@ nothing here names a person or holds what they wrote.
 Telegram's `callback_data` is limited to 64 bytes, so a longer button payload is kept here under
 its digest. Payloads come from brands' flows (e.g. `/choose{"choice": "..."}`), never from
 customers.
+
+The tables come from the registry's Alembic migrations (storage/migrations), like every other.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Engine, String, Text, delete, select, update
+from sqlalchemy import DateTime, String, Text, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -39,13 +41,6 @@ class ButtonPayload(RegistryBase):
     digest: Mapped[str] = mapped_column(String(32), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-def create_tables(engine: Engine) -> None:
-    """Create these tables in an existing registry (they may be imported after it was made)."""
-    RegistryBase.metadata.create_all(
-        engine, tables=[SeenDelivery.__table__, ButtonPayload.__table__]
-    )
 
 
 def claim(session: Session, *, scope: str, key: str, ttl: timedelta) -> bool:

@@ -28,7 +28,6 @@ class ButtonCodec:
     def __init__(self, stores: Stores, limit: int = TELEGRAM_LIMIT) -> None:
         self._stores = stores
         self._limit = limit
-        dedup.create_tables(stores.registry_engine)
 
     def _remember(self, digest: str, payload: str) -> None:
         with self._stores.registry() as session:

@@ -41,7 +41,6 @@ class SqlDeduplicator:
         self._stores = stores
         self._ttl = ttl
         self._purged_at = time.monotonic()
-        dedup.create_tables(stores.registry_engine)
 
     def _claim(self, scope: str, key: str) -> bool:
         with self._stores.registry() as session:
