@@ -40,6 +40,8 @@ class Applied:
     """What carrying out the effects produced: replies, and work for after the engine's turn."""
 
     messages: list[OutboundMessage] = field(default_factory=list)
+    # Messages that belong at a given place among the interpreter's (content steps).
+    placed: list[tuple[int, OutboundMessage]] = field(default_factory=list)
     after_turn: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -122,7 +124,7 @@ class Runtime:
                         fallback=effect.fallback,
                     )
                     if text:
-                        applied.messages.append(OutboundMessage(text=text))
+                        applied.placed.append((effect.position, OutboundMessage(text=text)))
                 elif isinstance(effect, RightsRequest):
                     rights_edge.carry_out(
                         session,

@@ -28,6 +28,9 @@ FORM = "survey_form"
 ANSWER_SLOT = "survey_answer"
 STATE_SLOT = "flow_state"
 DONE = "__done__"
+# Outside the form nothing else should run after action_control: without this, the engine's
+# fallback (which is action_control) would be predicted again for the same message.
+LISTEN = "action_listen"
 _QUIET = frozenset(
     {
         "stop",
@@ -100,7 +103,10 @@ class _SurveyAction(Action):
             conversation_id=tracker.sender_id,
             effects=result.effects,
         )
-        send(dispatcher, [*result.messages, *applied.messages])
+        replies = list(result.messages)
+        for position, message in sorted(applied.placed, key=lambda p: p[0], reverse=True):
+            replies.insert(position, message)
+        send(dispatcher, [*replies, *applied.messages])
         if result.forget_conversation:
             applied.after_turn.append({"erase_tracker": "conversation"})
         if applied.after_turn:
@@ -215,7 +221,7 @@ class Control(_SurveyAction):
         handled = rights.handle(flow, base, turn, threshold=self.runtime.control_threshold)
         if handled is not None:
             self.carry_out(sender, tracker, handled, dispatcher)
-            return [dump_state(handled.state), ActiveLoop(None)]
+            return [dump_state(handled.state), ActiveLoop(None), FollowupAction(LISTEN)]
         if state is None and turn.intent not in _QUIET:
             return [FollowupAction(FORM)]  # the first message of a conversation
         if turn.intent in ("stop", "goodbye"):
@@ -229,7 +235,7 @@ class Control(_SurveyAction):
             )
         else:
             dispatcher.utter_message(text=interpreter.ENDED_TEXT)
-        return [ActiveLoop(None)]
+        return [ActiveLoop(None), FollowupAction(LISTEN)]
 
 
 def all_actions(runtime: Runtime) -> list[Action]:

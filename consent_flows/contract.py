@@ -164,6 +164,8 @@ class SendContent(BaseModel):
     step_id: str
     fallback: str | None = None
     flow_version: int
+    # Where the item goes among this turn's messages (after what came before the step).
+    position: int = 0
 
 
 class CountStep(BaseModel):

@@ -24,6 +24,7 @@ from consent_flows.answers import (
     Parsed,
     choice_buttons,
     match_choice,
+    normal,
     parse_answer,
     yes_no,
 )
@@ -60,6 +61,19 @@ __all__ = ["match_choice", "prompt", "start", "step"]
 
 DEFAULT_THRESHOLD = 0.8
 RESUME_AFTER_S = 3 * 3600
+_DONE_WORDS = frozenset(
+    {
+        "done",
+        "that's it",
+        "thats it",
+        "that's all",
+        "thats all",
+        "finished",
+        "nothing else",
+        "no more",
+        "that's everything",
+    }
+)
 MAX_SILENT_STEPS = 1000
 
 HELP_TEXT = (
@@ -176,6 +190,14 @@ def step(
     if previous is not None and turn.at is not None and turn.at - previous > resume_after_s:
         s.status = "resume_offered"
         return result
+    current = flow.steps[s.position]
+    if (
+        isinstance(current, AskStep)
+        and current.ask.kind is AskType.MULTIPLE
+        and normal(turn.text) in _DONE_WORDS
+    ):
+        # "done" typed at a multiple choice ends the picks; it is not a request to stop.
+        turn = turn.model_copy(update={"choice": DONE, "intent": "choose", "confidence": 1.0})
     handled = rights.handle(flow, s, turn, threshold=threshold)
     if handled is not None:
         if handled.state.status == "active" and _waits_on_withdrawn(flow, handled.state):
@@ -444,6 +466,7 @@ def _settle(flow: Flow, result: StepResult) -> None:
             result.effects.append(
                 SendContent(
                     step_id=f"content_{s.position + 1}",
+                    position=len(result.messages),
                     flow_version=flow.version,
                     fallback=_pick(s, fallback, f"content:{s.position}").text if fallback else None,
                 )

@@ -175,3 +175,34 @@ def test_greeting_discloses_the_bot_on_every_example(stack: Stack) -> None:
     for brand in ("trailhead-outfitters", "bean-there-coffee", "northbank-app"):
         hello = stack.say(brand, user(), payload="/greet")
         assert any(w in hello[0]["text"].lower() for w in ("bot", "automated", "assistant"))
+
+
+def test_rights_after_the_survey_get_exactly_one_answer(stack: Stack) -> None:
+    who = user()
+    stack.say(BRAND, who, payload="/greet")
+    stack.say(BRAND, who, payload="/affirm")
+    stack.say(BRAND, who, text="stop")
+    ask = stack.say(BRAND, who, text="forget me")
+    assert len(ask) == 1 and ask[0]["buttons"]
+    done = stack.say(BRAND, who, payload="/affirm")
+    assert len(done) == 1 and "deleted everything" in done[0]["text"]
+
+
+def test_content_comes_before_the_closing_words(stack: Stack) -> None:
+    who = user()
+    for step in (
+        {"payload": "/greet"},
+        {"payload": "/affirm"},
+        {"payload": '/choose{"choice": "hiking"}'},
+        {"text": "a tent"},
+        {"payload": '/choose{"choice": "price"}'},
+        {"payload": '/choose{"choice": "__done__"}'},
+        {"payload": "/deny"},
+    ):
+        reply = stack.say(BRAND, who, **step)
+    end = stack.say(BRAND, who, payload="/affirm")  # tailored content consent
+    texts_ = [m["text"] for m in end]
+    tip = next((i for i, t in enumerate(texts_) if t.startswith("Tip:")), None)
+    assert tip is not None, texts_
+    assert tip < texts_.index("That's all my questions."), texts_
+    assert reply

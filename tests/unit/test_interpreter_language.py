@@ -224,3 +224,18 @@ steps:
 
 def test_button_payloads_are_valid_rasa_payloads() -> None:
     assert payload_for('say "hi"') == '/choose{"choice": "say \\"hi\\""}'
+
+
+def test_typing_done_finishes_a_multiple_choice_instead_of_stopping() -> None:
+    result, effects = drive(
+        COFFEE,
+        [
+            pressed("affirm"),
+            said("filter"),
+            said("dark"),
+            pressed("choose", "fruity"),
+            said("Done", "stop", 0.97),
+        ],
+    )
+    assert result.state.status == "active"
+    assert answers(effects)["flavours"] == ["fruity"]
