@@ -30,6 +30,11 @@ from bot.errors import install_error_handlers
 from bot.settings import Settings
 from storage.stores import Stores
 
+# How long uvicorn keeps an idle connection open. Longer than the idle keep-alive of the
+# gateway's clients (Rasa's action calls: aiohttp, 15 s; httpx, 5 s), so a client never reuses a
+# connection the gateway is closing at that moment (a lost action call would fail the turn).
+KEEP_ALIVE_S = 75
+
 
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     stores = stores or settings.open_stores()

@@ -14,13 +14,13 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from bot import engine
+from bot import engine, preflight
 from bot.brands import AUDIENCES, publish_audiences, publish_flow_file
 from bot.channels.cli import telegram_app
 from bot.settings import load_settings
 from consent_flows.loader import FlowInvalid, load_flow_file
 from storage import registry
-from storage.stores import UnknownBrand
+from storage.stores import StoreUnavailable, UnknownBrand
 
 app = typer.Typer(help="Candor: consent-first conversational surveys.", no_args_is_help=True)
 flows_app = typer.Typer(help="Check and publish brand flows.", no_args_is_help=True)
@@ -60,7 +60,7 @@ def up() -> None:
     """Train if needed, then run the engine and the gateway with the demo brand."""
     import uvicorn
 
-    from bot.app import create_app
+    from bot.app import KEEP_ALIVE_S, create_app
 
     settings = load_settings()
     # SIGTERM (e.g. from a process manager) stops both processes like Ctrl-C does.
@@ -71,6 +71,10 @@ def up() -> None:
             f"port {settings.gateway_port} is already in use; stop what runs there or "
             "set CANDOR_GATEWAY_PORT"
         )
+    try:  # the database and Redis answer, or a clear error naming them (without password)
+        preflight.check(settings)
+    except preflight.ServiceUnavailable as exc:
+        raise _fail(str(exc)) from None
     log_path = settings.run_dir / "engine.log"
     try:
         with console.status("Checking the Rasa model…") as status:
@@ -105,6 +109,7 @@ def up() -> None:
             host=settings.gateway_host,
             port=settings.gateway_port,
             log_level="warning",
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     except engine.EngineError as exc:
         raise _fail(str(exc)) from None
@@ -387,8 +392,10 @@ def brands_create(
     from bot.brands import create_brand
 
     try:
-        published, key = create_brand(load_settings().open_stores(), flow, valid_days=valid_days)
-    except (FlowInvalid, ValueError) as exc:
+        stores = load_settings().open_stores()
+        published, key = create_brand(stores, flow, valid_days=valid_days)
+        stores.migrate_all([published.brand])  # its data and key stores, created and migrated
+    except (FlowInvalid, ValueError, StoreUnavailable) as exc:
         raise _fail(str(exc)) from None
     console.print(
         f"[green]✓[/] brand {published.brand}: flow {published.id} v{published.version} published"
@@ -454,3 +461,7 @@ cli_privacy.register(app)
 from bot import cli_insights  # noqa: E402
 
 cli_insights.register(app)
+
+from bot import cli_scale  # noqa: E402  (migrate, gateway, engine, scale)
+
+cli_scale.register(app)

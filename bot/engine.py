@@ -8,22 +8,29 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from bot.settings import ROOT, Settings
+from storage.backends import Names
 
 RASA_VENV = ROOT / ".venv-rasa"
 BOOT = ROOT / "bot" / "rasa_boot.py"
 DOMAIN = ROOT / "nlu" / "rasa" / "domain.yml"
 DATA = ROOT / "nlu" / "rasa" / "data"
 CONFIG = ROOT / "config.yml"
+# Secrets reach the engine through its environment; endpoints.yml names these variables only.
+DB_PASSWORD_VAR = "CANDOR_ENGINE_DATABASE_PASSWORD"
+REDIS_PASSWORD_VAR = "CANDOR_ENGINE_REDIS_PASSWORD"
 
 
 class EngineError(RuntimeError):
@@ -37,7 +44,8 @@ def rasa_python() -> Path:
     return python
 
 
-def engine_env() -> dict[str, str]:
+def engine_env(settings: Settings | None = None) -> dict[str, str]:
+    """The engine's environment. Passwords reach it here, never in the generated files."""
     env = dict(os.environ)
     env.update(
         RASA_TELEMETRY_ENABLED="false",
@@ -45,7 +53,19 @@ def engine_env() -> dict[str, str]:
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         PYTHONWARNINGS="ignore",
         LOG_LEVEL_LIBRARIES="ERROR",
+        # Rasa's SQL tracker store makes one blocking call at a time: a small pool is plenty.
+        POSTGRESQL_POOL_SIZE="2",
+        POSTGRESQL_MAX_OVERFLOW="8",
     )
+    if settings is not None:
+        if settings.database_url is not None:
+            password = make_url(settings.database_url.get_secret_value()).password
+            if password:
+                env[DB_PASSWORD_VAR] = str(password)
+        if settings.redis_url is not None:
+            password = urlsplit(settings.redis_url.get_secret_value()).password
+            if password:
+                env[REDIS_PASSWORD_VAR] = unquote(password)
     return env
 
 
@@ -91,7 +111,12 @@ def train(settings: Settings, *, force: bool = False) -> tuple[Path, bool]:
     ]
     with log_path.open("w") as log:
         done = subprocess.run(
-            command, cwd=ROOT, env=engine_env(), stdout=log, stderr=subprocess.STDOUT, check=False
+            command,
+            cwd=ROOT,
+            env=engine_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
         )
     if done.returncode != 0 or not target.exists():
         raise EngineError(f"`rasa train` failed (exit {done.returncode}); see {log_path}")
@@ -102,7 +127,64 @@ def train(settings: Settings, *, force: bool = False) -> tuple[Path, bool]:
 
 
 def tracker_db(settings: Settings) -> Path:
+    """The embedded default's tracker store file (with PostgreSQL: `tracker_store_lines`)."""
     return settings.data_dir / "rasa_tracker.db"
+
+
+def _q(value: object) -> str:
+    return json.dumps(str(value))  # a double-quoted YAML scalar
+
+
+def tracker_store_lines(settings: Settings) -> list[str]:
+    """Rasa's SQL tracker store: the SQLite file, or the tracker schema in PostgreSQL."""
+    if settings.database_url is None:
+        return [
+            "tracker_store:",
+            "  type: SQL",
+            "  dialect: sqlite",
+            f"  db: {_q(tracker_db(settings))}",
+        ]
+    url = make_url(settings.database_url.get_secret_value())
+    lines = [
+        "tracker_store:",
+        "  type: SQL",
+        "  dialect: postgresql",
+        f"  url: {_q(url.host or 'localhost')}",  # Rasa reads the SQL host from 'url'
+        f"  port: {url.port or 5432}",
+        f"  db: {_q(url.database)}",
+    ]
+    if url.username:
+        lines.append(f"  username: {_q(url.username)}")
+    if url.password:  # expanded by Rasa from the engine's environment (engine_env)
+        lines.append(f"  password: ${{{DB_PASSWORD_VAR}}}")
+    query = {k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()}
+    query["options"] = f"-csearch_path={Names(settings.schema_prefix).tracker}"
+    lines.append("  query:")
+    lines += [f"    {key}: {_q(value)}" for key, value in sorted(query.items())]
+    return lines
+
+
+def lock_store_lines(settings: Settings) -> list[str]:
+    """Redis when CANDOR_REDIS_URL is set (several engines), else Rasa's in-memory lock store."""
+    if settings.redis_url is None:
+        return ["lock_store:", "  type: in_memory"]
+    parts = urlsplit(settings.redis_url.get_secret_value())
+    db = parts.path.strip("/") or "0"
+    prefix = "candor" + "".join(c for c in settings.schema_prefix if c.isalnum())
+    lines = [
+        "lock_store:",
+        "  type: redis",
+        f"  url: {_q(parts.hostname or 'localhost')}",
+        f"  port: {parts.port or 6379}",
+        f"  db: {int(db)}",
+        f"  key_prefix: {_q(prefix)}",
+        f"  use_ssl: {'true' if parts.scheme == 'rediss' else 'false'}",
+    ]
+    if parts.username:
+        lines.append(f"  username: {_q(unquote(parts.username))}")
+    if parts.password:
+        lines.append(f"  password: ${{{REDIS_PASSWORD_VAR}}}")
+    return lines
 
 
 def write_engine_config(settings: Settings) -> tuple[Path, Path]:
@@ -110,18 +192,15 @@ def write_engine_config(settings: Settings) -> tuple[Path, Path]:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     endpoints = settings.run_dir / "endpoints.yml"
-    endpoints.write_text(
-        "# Generated by candor from CANDOR_* settings; edits are overwritten.\n"
-        "action_endpoint:\n"
-        f'  url: "{settings.action_endpoint}"\n'
-        f'  token: "{settings.derived("rasa-action-endpoint")}"\n'
-        "tracker_store:\n"
-        "  type: SQL\n"
-        "  dialect: sqlite\n"
-        f'  db: "{tracker_db(settings)}"\n'
-        "lock_store:\n"
-        "  type: in_memory\n"
-    )
+    lines = [
+        "# Generated by candor from CANDOR_* settings; edits are overwritten.",
+        "action_endpoint:",
+        f"  url: {_q(settings.action_endpoint)}",
+        f"  token: {_q(settings.derived('rasa-action-endpoint'))}",
+        *tracker_store_lines(settings),
+        *lock_store_lines(settings),
+    ]
+    endpoints.write_text("\n".join(lines) + "\n")
     endpoints.chmod(0o600)
     credentials = settings.run_dir / "credentials.yml"
     credentials.write_text("rest: {}\n")
@@ -183,7 +262,7 @@ def start_engine(settings: Settings, model: Path, log_path: Path) -> subprocess.
         return subprocess.Popen(
             engine_command(settings, model),
             cwd=ROOT,
-            env=engine_env(),
+            env=engine_env(settings),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -11,6 +11,9 @@ from bot.errors import EngineUnavailable
 from consent_flows.contract import Button, OutboundMessage
 
 AFTER_TURN = "candor_after_turn"
+# Sent by the engine (bot/rasa_boot.py) when a turn failed and was not saved: nothing of it
+# counts, whatever else was collected, so the customer gets a 503 and resends.
+TURN_FAILED = "candor_turn_failed"
 AfterTurn = Callable[[str, list[dict[str, Any]]], None]
 
 
@@ -25,7 +28,10 @@ class EngineClient:
     def __init__(
         self, base_url: str, timeout_s: float, after_turn: AfterTurn | None = None
     ) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        # Idle connections are dropped before the engine's (Sanic's) 5 s keep-alive closes them,
+        # so a message is never sent on a connection that is being closed.
+        limits = httpx.Limits(max_connections=200, keepalive_expiry=2.0)
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, limits=limits)
         self._after_turn = after_turn
 
     async def send(
@@ -44,6 +50,16 @@ class EngineClient:
             items = response.json()
         except ValueError:
             raise EngineUnavailable("engine sent a body that is not JSON") from None
+        failed = next(
+            (
+                item["custom"][TURN_FAILED]
+                for item in items
+                if TURN_FAILED in (item.get("custom") or {})
+            ),
+            None,
+        )
+        if failed is not None:
+            raise EngineUnavailable(f"the engine abandoned the turn: {failed}")
         messages = [
             OutboundMessage(
                 text=item.get("text") or "",

@@ -10,9 +10,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.auth import Forbidden, NotAuthenticated
-from storage.stores import UnknownBrand
+from storage.stores import StoreUnavailable, UnknownBrand
 
 log = logging.getLogger("candor.gateway")
 
@@ -108,6 +109,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("engine_unavailable", RESTARTING), 503, headers={"Retry-After": "5"}
         )
+
+    async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+        # The database dropped (or is restarting): nothing was committed, the client resends.
+        log.warning("store unavailable: %s", type(getattr(exc, "orig", exc) or exc).__name__)
+        return JSONResponse(
+            error_body("store_unavailable", RESTARTING), 503, headers={"Retry-After": "5"}
+        )
+
+    for kind in (OperationalError, InterfaceError, StoreUnavailable):
+        app.add_exception_handler(kind, _store_down)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

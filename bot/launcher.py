@@ -15,7 +15,7 @@ from pathlib import Path
 import uvicorn
 
 from bot import engine
-from bot.app import create_app
+from bot.app import KEEP_ALIVE_S, create_app
 from bot.brands import AUDIENCES, publish_audiences, publish_flow_file
 from bot.settings import Settings
 from storage.stores import Stores
@@ -31,6 +31,7 @@ class Gateway:
             port=settings.gateway_port,
             log_level="warning",
             lifespan="on",
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -1,9 +1,27 @@
-"""Start the Rasa 3.6 engine with one fix: a compiled validator for action server responses.
+"""Start the Rasa 3.6 engine with four small fixes, each documented and tested.
 
 This file runs inside `.venv-rasa` (Python 3.10) as `python bot/rasa_boot.py run ...`, with the
 same arguments as the `rasa` command. It imports nothing from Candor.
 
-Why: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
+1. A compiled validator for action server responses (`install`).
+2. A turn is all or nothing (`install_atomic_turns`): Rasa 3.6 swallows a failed custom action
+   ("Bot will continue, but the actions events are lost") and saves the rest of the turn. When
+   the gateway's store is down mid-turn, that would leave a turn in the tracker whose answer was
+   never stored. Here a failed action, tracker store or lock store fails the whole turn instead:
+   the tracker is not saved, and the reply carries `{"candor_turn_failed": reason}` so the
+   gateway answers 503 and the customer resends. The log names the reason, never the text
+   (Rasa's REST channel would log the text of a cancelled or failed turn; it no longer sees
+   either).
+3. Tracker store connections are checked before use (`pool_pre_ping`), so the first turn after
+   the database comes back works (`install_tracker_pre_ping`).
+4. Atomic Redis lock tickets (`install_atomic_redis_locks`): `RedisLockStore` issues and
+   removes tickets with a read-modify-write (GET, change, SET), so two engines taking tickets
+   for one conversation at once can both be served at once. Here each change is one Redis
+   transaction (WATCH/MULTI), so several engines serve one conversation strictly in turn. A
+   lock that cannot be released after a saved turn is logged and left to expire, so the turn's
+   reply still goes out (failing it would make the customer resend a processed turn).
+
+Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
 validator on every call; measured on the prototype, that was 75% of the engine's CPU per turn.
 Here the same schema is checked once and compiled into one validator, which then validates each
@@ -11,9 +29,28 @@ response. Malformed responses are still refused with the same `ValidationError` 
 tests/unit/test_rasa_boot.py).
 """
 
+import asyncio
+import contextvars
+import json
+import logging
 import os
 import sys
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Optional
+
+TURN_FAILED = "candor_turn_failed"
+log = logging.getLogger("candor.engine")
+# The actions that failed during the turn being handled (None outside a turn).
+_failures: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar(
+    "candor_failures", default=None
+)
+
+
+class TurnFailed(Exception):
+    """A custom action failed: the turn is abandoned and not saved."""
+
+
+class ActionServerFailed(Exception):
+    """The action server failed; carries no URL (it holds the action token) and no text."""
 
 
 def compiled_validator(schema: Dict[str, Any]) -> Callable[[Dict[str, Any]], None]:
@@ -47,10 +84,127 @@ def install() -> None:
     RemoteAction._candor_compiled_validator = True  # type: ignore[attr-defined]
 
 
+def install_atomic_turns() -> None:
+    from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+    from rasa.core.agent import Agent
+    from rasa.core.processor import MessageProcessor
+
+    remote_run = RemoteAction.run
+
+    async def run(self: RemoteAction, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await remote_run(self, *args, **kwargs)
+        except ActionExecutionRejection:
+            raise  # the action refused the input: part of the normal flow (forms)
+        except Exception as exc:
+            reason = f"action {self.name()} failed ({type(exc).__name__})"
+            failures = _failures.get()
+            if failures is not None:
+                failures.append(reason)
+            raise ActionServerFailed(reason) from None
+
+    run_action = MessageProcessor._run_action
+
+    async def _run_action(self: MessageProcessor, *args: Any, **kwargs: Any) -> bool:
+        keep_going = await run_action(self, *args, **kwargs)
+        failures = _failures.get()
+        if failures:
+            raise TurnFailed(failures[0])
+        return keep_going
+
+    handle_message = Agent.handle_message
+
+    async def handle(self: Agent, message: Any) -> Any:
+        token = _failures.set([])
+        try:
+            return await handle_message(self, message)
+        except asyncio.CancelledError:
+            # The caller gave up (its timeout) or Sanic's response timeout passed. Rasa's REST
+            # channel would log the customer's text here; say what happened without it.
+            log.error("turn cancelled before it finished (the caller gave up or timed out)")
+            await message.output_channel.send_custom_json(
+                message.sender_id, {TURN_FAILED: "cancelled"}
+            )
+            return None
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, TurnFailed) else type(exc).__name__
+            log.error("turn not processed and not saved: %s", reason)
+            await message.output_channel.send_custom_json(message.sender_id, {TURN_FAILED: reason})
+            return None
+        finally:
+            _failures.reset(token)
+
+    RemoteAction.run = run  # type: ignore[method-assign]
+    MessageProcessor._run_action = _run_action  # type: ignore[method-assign]
+    Agent.handle_message = handle  # type: ignore[method-assign]
+
+
+def install_tracker_pre_ping() -> None:
+    import rasa.core.tracker_store as tracker_store
+
+    create_engine_kwargs = tracker_store.create_engine_kwargs
+
+    def with_pre_ping(url: Any) -> Dict[str, Any]:
+        return {**create_engine_kwargs(url), "pool_pre_ping": True}
+
+    tracker_store.create_engine_kwargs = with_pre_ping
+
+
+def install_atomic_redis_locks() -> None:
+    from rasa.core.lock import TicketLock
+    from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+
+    def change(
+        store: RedisLockStore, conversation_id: str, edit: Callable[[TicketLock], Any]
+    ) -> Any:
+        """Apply `edit` to the conversation's lock in one Redis transaction; retried on races."""
+        key = store.key_prefix + conversation_id
+
+        def transaction(pipe: Any) -> Any:
+            raw = pipe.get(key)
+            lock = TicketLock.from_dict(json.loads(raw)) if raw else TicketLock(conversation_id)
+            result = edit(lock)
+            pipe.multi()
+            if lock.is_someone_waiting():
+                pipe.set(key, lock.dumps())
+            else:
+                pipe.delete(key)
+            return result
+
+        return store.red.transaction(transaction, key, value_from_callable=True)
+
+    def issue_ticket(
+        self: RedisLockStore, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME
+    ) -> int:
+        try:
+            return change(self, conversation_id, lambda lock: lock.issue_ticket(lock_lifetime))
+        except Exception as e:
+            raise LockError(f"Error while acquiring lock. Error:\n{e}") from None
+
+    def cleanup(self: RedisLockStore, conversation_id: str, ticket_number: int) -> None:
+        # The turn is done and saved by now: failing here would make the customer resend a
+        # turn that was processed. The ticket expires by itself (TICKET_LOCK_LIFETIME).
+        try:
+            change(self, conversation_id, lambda lock: lock.remove_ticket_for(ticket_number))
+        except Exception as e:
+            log.error("could not release a conversation lock (%s); it expires", type(e).__name__)
+
+    def update_lock(self: RedisLockStore, conversation_id: str) -> None:
+        change(self, conversation_id, lambda lock: lock.remove_expired_tickets())
+
+    RedisLockStore.issue_ticket = issue_ticket  # type: ignore[method-assign]
+    RedisLockStore.cleanup = cleanup  # type: ignore[method-assign]
+    RedisLockStore.update_lock = update_lock  # type: ignore[method-assign]
+    RedisLockStore._candor_atomic = True  # type: ignore[attr-defined]
+
+
 def main() -> None:
     # CANDOR_STOCK_VALIDATOR=1 keeps Rasa's own validation, only to measure the difference.
     if os.environ.get("CANDOR_STOCK_VALIDATOR") != "1":
         install()
+    install_atomic_turns()
+    install_tracker_pre_ping()
+    install_atomic_redis_locks()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

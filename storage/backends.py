@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 
 _PREFIX = re.compile(r"^(?!pg_)[a-z][a-z0-9_]{0,19}$")
 _MAX_IDENT = 63  # PostgreSQL truncates longer identifiers silently; never let it
@@ -248,27 +249,37 @@ _CONNECT = {"connect_timeout": 5}
 
 
 def bound_engine(url: URL, *, schema: str, role: str | None, pool_size: int = 5) -> Engine:
-    """An engine whose every connection is bound to one schema (and role) before first use."""
-    engine = create_engine(
-        url,
-        pool_pre_ping=True,  # a connection that died with the server is replaced, not used
-        pool_size=pool_size,
-        max_overflow=10,
-        connect_args=_CONNECT,
+    """An engine whose connections are bound to one schema (and role) every time they are used.
+
+    The binding (`SET ROLE`, `SET search_path`) runs when a connection is made and again each
+    time the pool hands it out, in autocommit, so nothing a previous user of the connection did
+    can carry over. That statement doubles as the liveness check: a connection that died with
+    the server is thrown away and replaced (SQLAlchemy's pessimistic disconnect handling).
+    """
+    engine = create_engine(url, pool_size=pool_size, max_overflow=10, connect_args=_CONNECT)
+    binding = "; ".join(
+        ([f"SET ROLE {_ident(role)}"] if role else []) + [f"SET search_path TO {_ident(schema)}"]
     )
-    statements = ([f"SET ROLE {_ident(role)}"] if role else []) + [
-        f"SET search_path TO {_ident(schema)}"
-    ]
+
+    def bind(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        try:
+            dbapi_conn.execute(binding)
+        finally:
+            dbapi_conn.autocommit = autocommit
 
     # insert=True: bind before SQLAlchemy's first-connect checks read current_schema().
     @event.listens_for(engine, "connect", insert=True)
-    def _bind(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-        autocommit = dbapi_conn.autocommit
-        dbapi_conn.autocommit = True
-        with dbapi_conn.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
-        dbapi_conn.autocommit = autocommit
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        bind(dbapi_conn)
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        try:
+            bind(dbapi_conn)
+        except psycopg.OperationalError as exc:  # the pool retries with a new connection
+            raise DisconnectionError(str(exc)) from exc
 
     return engine
 

@@ -1,0 +1,95 @@
+"""Two engines and two gateway processes share PostgreSQL and Redis: 200 surveys at once.
+
+Consecutive turns of every conversation go to different replicas. Every conversation must end
+with its turns in order (none lost, none doubled, each turn in the engine's tracker once) and
+store exactly what a single process stores for the same survey. Timings are measured by
+`benchmarks/replicas.py`, never asserted here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.scale.conftest import Cluster
+from tests.scale.driver import (
+    BRAND,
+    drive,
+    stored_result,
+    tracker_turns,
+    tracker_user_intents,
+    well_formed,
+)
+from tests.stack import Stack
+
+pytestmark = [pytest.mark.postgres, pytest.mark.engine, pytest.mark.slow]
+CONVERSATIONS = 200
+
+
+def test_200_concurrent_surveys_over_two_replicas_match_a_single_process(
+    two_replicas: Cluster, stack: Stack
+) -> None:
+    single = drive([stack.settings.gateway_url], 3, tag="single")
+    assert single.errors == 0
+    expected_replies = single.conversations[0].replies
+    first = single.conversations[0].user_id
+    expected = stored_result(stack.stores, stack.settings.key, first)
+    intents = tracker_user_intents(stack.stores, stack.settings.key, first)
+    assert len(intents) == len(single.conversations[0].replies)
+    assert expected["answers"] and expected["consents"]
+    for conv in single.conversations:
+        assert conv.replies == expected_replies
+        assert stored_result(stack.stores, stack.settings.key, conv.user_id) == expected
+
+    cluster = two_replicas
+    run = drive(cluster.replicas.gateway_urls, CONVERSATIONS, tag="replicas")
+    print(
+        f"\n{CONVERSATIONS} conversations, {run.turns} turns over 2 replicas in {run.seconds:.1f}s:"
+        f" {run.turns / run.seconds:.1f} turns/s, p50 {run.percentile_ms(0.5):.0f} ms,"
+        f" p99 {run.percentile_ms(0.99):.0f} ms"
+    )
+    assert run.errors == 0, [
+        (c.user_id, c.statuses, c.replies[-1])
+        for c in run.conversations
+        if set(c.statuses) != {200}
+    ]
+    key = cluster.settings.key
+    for conv in run.conversations:
+        assert all(a != b for a, b in zip(conv.gateways, conv.gateways[1:], strict=False))
+        assert conv.replies == expected_replies, conv.user_id
+        assert stored_result(cluster.stores, key, conv.user_id) == expected, conv.user_id
+        assert tracker_user_intents(cluster.stores, key, conv.user_id) == intents
+        assert well_formed(tracker_turns(cluster.stores, key, conv.user_id))
+
+
+def test_simultaneous_turns_of_one_conversation_take_turns_across_engines(
+    two_replicas: Cluster,
+) -> None:
+    """Two messages of one conversation sent at the same instant to both engines (a double
+    click, a redelivery): Redis' lock makes them run one after the other, never interleaved."""
+    urls = two_replicas.replicas.gateway_urls
+    users = [f"twice-{i}" for i in range(20)]
+
+    async def both(client_a: httpx.AsyncClient, client_b: httpx.AsyncClient, user: str) -> None:
+        body = {"user_id": user, "payload": "/greet"}
+        first, second = await asyncio.gather(
+            client_a.post(f"/api/v1/chat/{BRAND}", json=body),
+            client_b.post(f"/api/v1/chat/{BRAND}", json=body),
+        )
+        assert (first.status_code, second.status_code) == (200, 200)
+
+    async def run() -> None:
+        async with (
+            httpx.AsyncClient(base_url=urls[0], timeout=120) as a,
+            httpx.AsyncClient(base_url=urls[1], timeout=120) as b,
+        ):
+            await asyncio.gather(*(both(a, b, user) for user in users))
+
+    asyncio.run(run())
+    key = two_replicas.settings.key
+    for user in users:
+        events = tracker_turns(two_replicas.stores, key, user)
+        assert tracker_user_intents(two_replicas.stores, key, user) == ["greet", "greet"]
+        assert well_formed(events), events
