@@ -46,3 +46,55 @@ def test_malformed_action_response_is_still_refused() -> None:
         check=False,
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+LOCKS = f"""
+import sys, json, threading
+sys.path.insert(0, {str(BOOT.parent)!r})
+import rasa_boot
+from rasa.core.lock_store import RedisLockStore
+if sys.argv[1] == "atomic":
+    rasa_boot.install_atomic_redis_locks()
+url, db, prefix = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+host, port = url.rsplit(":", 1)
+issued, stores = [], [RedisLockStore(host=host, port=int(port), db=db, key_prefix=prefix)
+                      for _ in range(4)]
+def take(store):
+    for _ in range(25):
+        issued.append(store.issue_ticket("one-conversation", 60))
+threads = [threading.Thread(target=take, args=(s,)) for s in stores]
+[t.start() for t in threads]; [t.join() for t in threads]
+kept = stores[0].get_lock("one-conversation")
+print(json.dumps({{"issued": issued, "kept": [t.number for t in kept.tickets]}}))
+stores[0].delete_lock("one-conversation")
+"""
+
+
+def test_redis_lock_tickets_are_atomic_across_engines() -> None:
+    """Four lock stores (as in four engines) take tickets for one conversation at once: every
+    ticket is distinct and still in the lock, so the turns are served one at a time."""
+    import json
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from tests.pg import REDIS_URL, need_redis
+
+    python = RASA_VENV / "bin" / "python"
+    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
+    need_redis()
+    url = make_url(REDIS_URL)
+    args = [f"{url.host}:{url.port or 6379}", str(url.database or 0), f"t{uuid.uuid4().hex[:8]}"]
+    done = subprocess.run(
+        [str(python), "-c", LOCKS, "atomic", *args],
+        capture_output=True,
+        text=True,
+        env=engine_env(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(result["issued"]) == 100
+    assert sorted(result["issued"]) == sorted(set(result["issued"])), "a ticket was issued twice"
+    assert sorted(result["kept"]) == sorted(result["issued"]), "a ticket was lost"
