@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import html
 import io
+from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from actions import insights
 from bot.auth import AuthorisedBrand
 from storage import registry
-from storage.stores import UnknownBrand
 
 router = APIRouter(tags=["insights"])
 
@@ -22,7 +25,7 @@ router = APIRouter(tags=["insights"])
 async def segments(brand: AuthorisedBrand, request: Request) -> Any:
     """Segment sizes (only those with at least `min_size` members) and how they were computed."""
     runtime = request.app.state.runtime
-    audience = runtime.audiences.compute(brand, fresh=True)
+    audience = await run_in_threadpool(runtime.audiences.compute, brand, fresh=True)
     if audience is None:
         return JSONResponse(
             {
@@ -49,7 +52,8 @@ async def segments(brand: AuthorisedBrand, request: Request) -> Any:
 @router.get("/api/v1/brands/{brand}/insights")
 async def brand_insights(brand: AuthorisedBrand, request: Request, fresh: bool = False) -> Any:
     """Funnel, consent rates, themes with redacted quotes, segments and emotions over time."""
-    return insights.compute(request.app.state.runtime, brand, fresh=fresh)
+    # Minutes of CPU on a large store: off the event loop, so chat traffic keeps flowing.
+    return await run_in_threadpool(insights.compute, request.app.state.runtime, brand, fresh=fresh)
 
 
 @router.get("/api/v1/brands/{brand}/insights/export")
@@ -57,7 +61,7 @@ async def export_insights(
     brand: AuthorisedBrand, request: Request, format: Literal["json", "csv", "parquet"] = "json"
 ) -> Response:
     """The dashboard's tables: one row per (table, key, measure)."""
-    report = insights.compute(request.app.state.runtime, brand)
+    report = await run_in_threadpool(insights.compute, request.app.state.runtime, brand)
     rows = _rows(report)
     name = f"{brand}-insights"
     if format == "json":
@@ -123,11 +127,59 @@ def _parquet(rows: list[dict[str, Any]]) -> bytes:
     return sink.getvalue()
 
 
+# The page runs only its own scripts and talks only to this origin; data is never HTML.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self' data: blob:; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
 @router.get("/brands/{brand}/dashboard", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard(brand: str, request: Request) -> str:
+async def dashboard(brand: str, request: Request) -> HTMLResponse:
     """The page itself holds no data; it asks for the brand key and calls the routes above."""
     with request.app.state.stores.registry() as session:
-        if registry.get_brand(session, slug=brand) is None:
-            raise UnknownBrand(brand)
-    page = resources.files("bot").joinpath("web/dashboard.html").read_text()
-    return page.replace("{{BRAND}}", brand)
+        known = registry.get_brand(session, slug=brand) is not None
+    if not known:
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><meta charset="utf-8"><title>Unknown brand'
+            f"</title><h1>Unknown brand</h1><p>There is no brand named "
+            f"<code>{html.escape(brand[:80])}</code> on this server; check the address.</p>",
+            404,
+            headers=_PAGE_HEADERS,
+        )
+    page = _asset("dashboard.html")[0].decode()
+    return HTMLResponse(page.replace("{{BRAND}}", html.escape(brand)), headers=_PAGE_HEADERS)
+
+
+# The dashboard's own files, by name: nothing else under bot/web is reachable here.
+_ASSETS = {
+    "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "chart.umd.min.js": ("vendor/chart.umd.min.js", "text/javascript; charset=utf-8"),
+}
+
+
+@cache
+def _asset(name: str) -> tuple[bytes, str]:
+    """A file of bot/web and its ETag, read once per process."""
+    body = resources.files("bot").joinpath(f"web/{name}").read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+@router.get("/static/dashboard/{name}", include_in_schema=False)
+async def dashboard_asset(name: str, request: Request) -> Response:
+    """The dashboard's script, style sheet and the vendored Chart.js build."""
+    if name not in _ASSETS:
+        return JSONResponse(
+            {"error": "not_found", "detail": f"no dashboard file named '{name[:80]}'"}, 404
+        )
+    path, media_type = _ASSETS[name]
+    body, etag = _asset(path)
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)

@@ -78,8 +78,15 @@ def facts(
     if not subjects:
         return out
     chosen = list(subjects)
-    answers = session.scalars(
-        select(Answer).where(Answer.subject_id.in_(chosen)).order_by(Answer.updated_at)
+    # Reports read every eligible answer: keys in one read of the key store, and plain rows,
+    # streamed (`records.view` reads the same attributes), not ORM objects; ~2x faster.
+    keyring.preload(chosen)
+    table = Answer.__table__
+    answers = session.execute(
+        select(table)
+        .where(table.c.subject_id.in_(chosen))
+        .order_by(table.c.updated_at)
+        .execution_options(yield_per=5000)
     )
     for row in answers:
         view = records.view(row, keyring)

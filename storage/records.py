@@ -177,6 +177,12 @@ def view(row: Answer, keyring: Keyring) -> AnswerView:
     )
 
 
+def value_of(row: Answer, keyring: Keyring) -> Any:
+    """Decrypt only an answer's normalised value: counting answers needs no verbatim."""
+    context = _aad(row.conversation_id, row.flow_id, row.step_id, "value")
+    return json.loads(keyring.decrypt(row.subject_id, row.value_enc, context))
+
+
 def answer_rows(session: Session, *, subject_id: str) -> list[Answer]:
     return list(
         session.scalars(select(Answer).where(Answer.subject_id == subject_id).order_by(Answer.id))

@@ -1,0 +1,466 @@
+"""Dashboard load time on a brand with a million answers (issue 6, "Performance").
+
+    .venv/bin/python benchmarks/dashboard.py                       # 1,000,000 answers
+    .venv/bin/python benchmarks/dashboard.py --answers 100000      # a quicker run
+    .venv/bin/python benchmarks/dashboard.py --data-dir /tmp/dash  # keep the store; a second
+                                                                   # run with it measures again
+
+Build: the demo brand (trailhead-outfitters, its flow and segments) with ``--answers`` answers
+from about answers / 19 subjects, each taking the survey four times (five questions a
+conversation). Consent events go through the real hash-chained ledger; answers are bulk-inserted
+with SQLAlchemy Core in batches, each verbatim and value encrypted with the subject's own data
+key (``Keyring.encrypt``), exactly as the storage code stores them. 40% of answers are free
+text, 20% emotions, spread over 26 weeks; 70% of subjects consent to segmentation.
+
+Measure, in a fresh child process that serves the gateway (uvicorn in a thread, as in the tests):
+
+- ``cold``: the process's first ``GET /api/v1/brands/{brand}/insights?fresh=true`` (imports
+  spaCy and scikit-learn, unwraps every subject key, decrypts, clusters the themes);
+- ``fresh``: the same again in the warm process (what "Recompute now" costs a brand);
+- ``cached``: ``GET .../insights`` answered from the 5-minute report cache (median of 5);
+- ``page``: the page, its script, style sheet and Chart.js;
+- ``browser``: headless Chromium from navigation to the charts drawn, server cache warm
+  (skipped without /usr/bin/chromium);
+- ``segments_only``: the segment computation (``audiences.compute``) alone, without HTTP;
+- peak RSS of that process (gateway and client; Chromium excluded).
+
+Wall and CPU time of the gateway process are both reported: on a shared machine the CPU time is
+the steadier figure (the server and the client share the process; the client's part is tiny).
+
+Set CANDOR_DATABASE_URL to measure on PostgreSQL instead of the embedded SQLite. Prints a table
+and writes benchmarks/results/dashboard.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results" / "dashboard.json"
+BRAND = "trailhead-outfitters"
+CHROMIUM = Path("/usr/bin/chromium")
+END = datetime(2026, 11, 23, 12, tzinfo=UTC)
+WEEKS = 26
+CONVERSATIONS = 4  # per subject
+CHUNK = 1000  # subjects per transaction
+
+ACTIVITIES = ["hiking", "running", "climbing", "camping"]
+PRIORITIES = ["price", "durability", "weight", "sustainability"]
+EMOTIONS = ["happy", "excited", "calm", "neutral", "confused", "worried", "frustrated", "sad"]
+EMOTION_WEIGHTS = [20, 8, 12, 25, 8, 8, 12, 4]
+ITEMS = [
+    "rain jacket", "hiking boots", "trail shoes", "tent", "sleeping bag", "backpack",
+    "head torch", "merino base layer", "climbing shoes", "chalk bag", "trekking poles",
+    "down jacket", "water filter", "camping stove", "running vest", "gaiters",
+]  # fmt: skip
+NEED_TEMPLATES = [
+    "a {adj} {item}", "looking for a {adj} {item}", "{item}, something {adj}",
+    "I need a {item} for {place}", "maybe a {item}?", "a {item} that is {adj}",
+    "new {item} for {place}, {adj} if possible", "{item} tbh",
+]  # fmt: skip
+ADJECTIVES = ["light", "waterproof", "cheap", "warm", "durable", "comfy", "packable", "sturdy"]
+PLACES = ["the Alps", "winter", "weekends", "my commute", "a long trip", "wet days", "the kids"]
+FRUSTRATIONS = [
+    "long queue at the till", "my size is out of stock", "the website is slow",
+    "delivery took two weeks", "staff don't know the gear", "prices keep changing",
+    "returns are a hassle", "nowhere to park", "too much plastic packaging",
+    "the app keeps logging me out", "no fitting room for boots", "click and collect never ready",
+]  # fmt: skip
+FRUSTRATION_TAILS = ["", "", " every time", ", honestly", " again", " at weekends", "!", "..."]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _settings(data_dir: Path, port: int = 0) -> Any:
+    from bot.settings import Settings
+
+    return Settings(
+        data_dir=data_dir / "data",
+        run_dir=data_dir / "run",
+        gateway_port=port or _free_port(),
+        purge_interval_s=0,
+        log_level="WARNING",
+    )
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _need(rng: random.Random) -> str:
+    return rng.choice(NEED_TEMPLATES).format(
+        adj=rng.choice(ADJECTIVES), item=rng.choice(ITEMS), place=rng.choice(PLACES)
+    )
+
+
+# --- build ----------------------------------------------------------------------------------
+
+
+def build(data_dir: Path, answers: int, seed: int = 6) -> dict[str, Any]:
+    """Create the brand and write ``answers`` answers; returns sizes, the key and timings."""
+    from sqlalchemy import func, insert, select
+
+    from actions.consent_context import consent_context
+    from bot.brands import AUDIENCES, create_brand, publish_audiences
+    from bot.settings import ROOT as REPO
+    from storage import ledger
+    from storage.records import _aad  # the AAD every stored answer is sealed with
+    from storage.schema import Answer, FunnelCount, Subject, SubjectTag
+
+    started = time.perf_counter()
+    settings = _settings(data_dir)
+    stores = settings.open_stores()
+    flow, key = create_brand(stores, REPO / "consent_flows" / "examples" / f"{BRAND}.yaml")
+    publish_audiences(stores, AUDIENCES)
+    keyring = stores.keyring(BRAND)
+    contexts = {
+        p: consent_context(flow, p, step_id=f"consent_{p}", channel="web", method="button")
+        for p in flow.purposes
+    }
+    asks = flow.asks()
+    rng = random.Random(seed)
+    written = subjects = events = 0
+    funnel: dict[tuple[str, str, str], int] = {}
+    span = timedelta(weeks=WEEKS).total_seconds()
+
+    def seal(subject: str, conversation: str, step: str, verbatim: str, value: Any) -> dict:
+        nonlocal written
+        ask = asks[step]
+        when = END - timedelta(seconds=rng.random() * span)
+        written += 1
+        for event in ("reached", "answered"):
+            day = (when.date().isoformat(), step, event)
+            funnel[day] = funnel.get(day, 0) + 1
+        return {
+            "subject_id": subject,
+            "conversation_id": conversation,
+            "flow_brand": BRAND,
+            "flow_id": flow.id,
+            "flow_version": flow.version,
+            "step_id": step,
+            "ask_type": ask.kind.value,
+            "purpose": ask.purpose,
+            "verbatim_enc": keyring.encrypt(
+                subject, verbatim, _aad(conversation, flow.id, step, "verbatim")
+            ),
+            "value_enc": keyring.encrypt(
+                subject,
+                json.dumps(value, ensure_ascii=False),
+                _aad(conversation, flow.id, step, "value"),
+            ),
+            "created_at": when,
+            "updated_at": when,
+        }
+
+    while written < answers:
+        with stores.brand(BRAND) as session:
+            rows: list[dict[str, Any]] = []
+            tags: list[dict[str, Any]] = []
+            for _ in range(CHUNK):
+                if written >= answers:
+                    break
+                subject = f"bench-{subjects:07d}"
+                subjects += 1
+                objects = rng.random() < 0.01  # Art. 21: left out of every segment
+                session.execute(
+                    insert(Subject),
+                    [{"subject_id": subject, "channel": "web", "objects_to_profiling": objects}],
+                )
+                given: dict[str, int] = {}
+                decisions = {
+                    "needs": "given",
+                    "frustrations": "given" if rng.random() < 0.9 else "refused",
+                    "tailored_content": "given" if rng.random() < 0.7 else "refused",
+                }
+                for purpose, decision in decisions.items():
+                    ledger.append(
+                        session, subject_id=subject, event="requested", ctx=contexts[purpose]
+                    )
+                    row = ledger.append(
+                        session, subject_id=subject, event=decision, ctx=contexts[purpose]
+                    )
+                    events += 2
+                    if decision == "given":
+                        given[purpose] = row.id
+                if "tailored_content" in given and rng.random() < 0.05:
+                    ledger.append(
+                        session,
+                        subject_id=subject,
+                        event="withdrawn",
+                        ctx=contexts["tailored_content"],
+                    )
+                    events += 1
+                activity = rng.choice(ACTIVITIES)
+                if activity == "running":
+                    tags.append(
+                        {
+                            "subject_id": subject,
+                            "tag": "runner",
+                            "purpose": "needs",
+                            "flow_id": flow.id,
+                            "flow_version": flow.version,
+                            "consent_event_id": given["needs"],
+                        }
+                    )
+                for c in range(CONVERSATIONS):
+                    conversation = f"{BRAND}:web:{subject}:c{c}"
+                    picks = sorted(rng.sample(PRIORITIES, rng.randint(1, 2)))
+                    need_step = "need_running" if activity == "running" else "need"
+                    survey = [
+                        ("activity", activity, activity, "needs"),
+                        (need_step, _need(rng), None, "needs"),
+                        ("priorities", ", ".join(picks), picks, "needs"),
+                    ]
+                    if "frustrations" in given:
+                        feeling = rng.choices(EMOTIONS, EMOTION_WEIGHTS)[0]
+                        moan = rng.choice(FRUSTRATIONS) + rng.choice(FRUSTRATION_TAILS)
+                        survey += [
+                            ("frustration", moan, None, "frustrations"),
+                            ("shopping_feeling", feeling, feeling, "frustrations"),
+                        ]
+                    for step, verbatim, value, purpose in survey:
+                        if written >= answers:
+                            break
+                        row = seal(
+                            subject,
+                            conversation,
+                            step,
+                            verbatim,
+                            verbatim if value is None else value,
+                        )
+                        row["consent_event_id"] = given[purpose]
+                        rows.append(row)
+            if rows:
+                session.execute(insert(Answer), rows)
+            if tags:
+                session.execute(insert(SubjectTag), tags)
+            session.commit()
+        print(f"\r  built {written:,} / {answers:,} answers, {subjects:,} subjects", end="")
+        sys.stdout.flush()
+    print()
+    with stores.brand(BRAND) as session:
+        session.execute(
+            insert(FunnelCount),
+            [
+                {
+                    "flow_id": flow.id,
+                    "flow_version": flow.version,
+                    "step_id": step,
+                    "event": event,
+                    "day": day,
+                    "count": n if event == "answered" else round(n * 1.08),
+                }
+                for (day, step, event), n in funnel.items()
+            ],
+        )
+        session.commit()
+        stored = session.scalar(select(func.count()).select_from(Answer))
+    stores.dispose()
+    return {
+        "answers": stored,
+        "subjects": subjects,
+        "consent_events": events,
+        "key": key,
+        "build_s": round(time.perf_counter() - started, 1),
+        "store_mb": round(_store_bytes(data_dir) / 2**20, 1),
+    }
+
+
+def _store_bytes(data_dir: Path) -> int:
+    return sum(p.stat().st_size for p in (data_dir / "data").rglob("*") if p.is_file())
+
+
+# --- measure (child process) ------------------------------------------------------------------
+
+
+def measure(data_dir: Path, key: str, browser: bool) -> dict[str, Any]:
+    import httpx
+
+    from bot.launcher import Gateway
+
+    settings = _settings(data_dir)
+    stores = settings.open_stores()
+    gateway = Gateway(settings, stores)
+    gateway.start()
+    out: dict[str, Any] = {"rss_before_mb": _peak_rss_mb()}
+    api = f"/api/v1/brands/{BRAND}/insights"
+    headers = {"authorization": f"Bearer {key}"}
+    try:
+        with httpx.Client(base_url=settings.gateway_url, timeout=3600) as http:
+
+            def timed(path: str, **params: Any) -> tuple[float, float, httpx.Response]:
+                """Wall and CPU seconds (this process: the gateway) of one GET."""
+                started, cpu = time.perf_counter(), time.process_time()
+                response = http.get(path, headers=headers, params=params)
+                response.raise_for_status()
+                return time.perf_counter() - started, time.process_time() - cpu, response
+
+            out["cold_s"], out["cold_cpu_s"], response = timed(api, fresh="true")
+            report = response.json()
+            out["report_kb"] = round(len(response.content) / 1024, 1)
+            out["fresh_s"], out["fresh_cpu_s"], _ = timed(api, fresh="true")
+            out["cached_s"] = statistics.median(timed(api)[0] for _ in range(5))
+            started = time.perf_counter()
+            for path in (
+                f"/brands/{BRAND}/dashboard",
+                "/static/dashboard/dashboard.js",
+                "/static/dashboard/dashboard.css",
+                "/static/dashboard/chart.umd.min.js",
+            ):
+                http.get(path).raise_for_status()
+            out["page_s"] = time.perf_counter() - started
+            for fmt in ("csv", "parquet"):
+                out[f"export_{fmt}_s"], _, _ = timed(f"{api}/export", format=fmt)
+        if browser and CHROMIUM.exists():
+            out["browser_ready_s"] = _browser(settings.gateway_url, key)
+        runtime = gateway.server.config.app.state.runtime
+        started, cpu = time.perf_counter(), time.process_time()
+        runtime.audiences.compute(BRAND, fresh=True)
+        out["segments_only_s"] = time.perf_counter() - started
+        out["segments_only_cpu_s"] = time.process_time() - cpu
+        out["peak_rss_mb"] = _peak_rss_mb()
+        out["figures"] = {
+            "themes": [(t["label"], t["size"]) for t in report["themes"]],
+            "segments": report["segments"]["sizes"] if report["segments"] else None,
+            "emotion_weeks": len(report["emotions"]),
+            "people": report["totals"]["people"],
+            "answers": report["totals"]["answers"],
+        }
+    finally:
+        gateway.stop()
+        stores.dispose()
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def _browser(url: str, key: str) -> float:
+    """Seconds from navigation to `data-state=ready` (charts drawn), the key already entered."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = chromium.new_page(viewport={"width": 1280, "height": 900})
+            page.add_init_script(
+                f"sessionStorage.setItem('candor:dashboard:{BRAND}:key', {json.dumps(key)})"
+            )
+            started = time.perf_counter()
+            page.goto(f"{url}/brands/{BRAND}/dashboard")
+            page.wait_for_selector("body[data-state=ready]", timeout=600_000)
+            return time.perf_counter() - started
+        finally:
+            chromium.close()
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", type=int, default=1_000_000)
+    parser.add_argument("--data-dir", type=Path, help="keep (or reuse) the built store here")
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium timing")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: the child process
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.data_dir, args.measure, not args.no_browser)))
+        return
+
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="candor-dash-"))
+    manifest = data_dir / "bench-store.json"
+    built = json.loads(manifest.read_text()) if manifest.exists() else None
+    if built is None or built["answers"] != args.answers:
+        if built is not None:
+            sys.exit(f"{data_dir} holds a store of {built['answers']:,} answers; use another dir")
+        print(f"building a store with {args.answers:,} answers in {data_dir} ...")
+        built = build(data_dir, args.answers)
+        manifest.write_text(json.dumps(built))
+    else:
+        print(f"reusing the store in {data_dir} ({built['answers']:,} answers)")
+    print("measuring in a fresh process ...")
+    child = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--data-dir",
+            str(data_dir),
+            "--measure",
+            built["key"],
+            *(["--no-browser"] if args.no_browser else []),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    timings = json.loads(child.stdout.strip().splitlines()[-1])
+    result = {
+        "answers": built["answers"],
+        "subjects": built["subjects"],
+        "consent_events": built["consent_events"],
+        "store_mb": built["store_mb"],
+        "build_s": built["build_s"],
+        "backend": "postgresql" if os.environ.get("CANDOR_DATABASE_URL") else "sqlite",
+        **timings,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    rows = [
+        ("answers / subjects", f"{result['answers']:,} / {result['subjects']:,}"),
+        ("store on disk", f"{result['store_mb']} MB (built in {result['build_s']} s)"),
+        (
+            "insights, cold (first fresh=true)",
+            f"{result['cold_s']} s ({result['cold_cpu_s']} s CPU)",
+        ),
+        (
+            "insights, recomputed (fresh=true)",
+            f"{result['fresh_s']} s ({result['fresh_cpu_s']} s CPU)",
+        ),
+        (
+            "  of which segments",
+            f"{result['segments_only_s']} s ({result['segments_only_cpu_s']} s CPU)",
+        ),
+        ("insights, cached", f"{result['cached_s'] * 1000:.1f} ms"),
+        ("page + script + Chart.js", f"{result['page_s'] * 1000:.1f} ms"),
+        (
+            "exports csv / parquet (cached)",
+            f"{result['export_csv_s']} / {result['export_parquet_s']} s",
+        ),
+        ("Chromium: navigation to charts", f"{result.get('browser_ready_s', '-')} s"),
+        ("peak RSS (gateway process)", f"{result['peak_rss_mb']} MB"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

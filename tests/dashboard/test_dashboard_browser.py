@@ -1,0 +1,268 @@
+"""The brand dashboard in real headless Chromium (Debian's), on a seeded store.
+
+The page's figures (read from its accessible tables and totals) must equal what the store says;
+a wrong key shows a clear error and no figure; the key never appears in a URL; the exports
+download; the page works at phone width. Screenshots are kept in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.settings import ROOT
+from nlu.analysis.themes import find_themes
+from tests.dashboard.conftest import Served
+from tests.dashboard.factories import BRAND, K, expected, free_texts
+from tests.stack import need
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# Every figure the page shows carries its (table, key, measure) and raw value.
+READ_FIGURES = """() => Array.from(document.querySelectorAll('[data-table]'), (e) => [
+  e.dataset.table, e.dataset.key, e.dataset.measure, e.dataset.value, e.textContent])"""
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    need(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=FLAGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def figures(page: Any) -> dict[tuple[str, str, str], float | None]:
+    out: dict[tuple[str, str, str], float | None] = {}
+    for table, key, measure, value, _ in page.evaluate(READ_FIGURES):
+        out[(table, key, measure)] = float(value) if value != "" else None
+    return out
+
+
+def open_dashboard(page: Any, served: Served, key: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{served.url}/brands/{BRAND}/dashboard")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(BRAND)
+    page.get_by_label("Brand API key").fill(key)
+    page.get_by_role("button", name="Open").click()
+
+
+def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    truth = expected(served.crowd.stores)
+    context = browser.new_context(viewport=DESKTOP, reduced_motion="reduce", accept_downloads=True)
+    problems: list[str] = []
+    urls: list[str] = []
+    authorised: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+
+        def seen(request: Any) -> None:
+            urls.append(request.url)
+            if "/api/" in request.url:
+                authorised.append(request.headers.get("authorization", ""))
+
+        page.on("request", seen)
+        open_dashboard(page, served, served.crowd.key)
+        expect(page.locator("body")).to_have_attribute("data-state", "ready", timeout=60_000)
+        for name in ("funnel", "consent", "segments", "emotions"):
+            canvas = page.locator(f"#chart-{name}")
+            expect(canvas).to_be_visible()
+            assert page.evaluate(f"!!Chart.getChart('chart-{name}')"), f"{name} chart drawn"
+            assert canvas.get_attribute("aria-label"), f"{name} chart has a text alternative"
+        for heading in ("Totals", "Funnel per question", "Consent per purpose", "Segments"):
+            expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+
+        shown = figures(page)
+        # Every figure computed from the store is on the page, with the same value...
+        for where, value in truth.items():
+            assert where in shown, f"{where} is missing from the page"
+            assert shown[where] == pytest.approx(value), where
+        # ...and nothing else (e.g. no week or segment below k). Derived cells (answer rates,
+        # week totals, zero counts of an emotion in a week) and themes are checked below.
+        extra = {
+            w
+            for w in set(shown) - set(truth)
+            if w[0] != "themes"
+            and w[2] not in ("answer_rate", "total")
+            and not (w[0] == "emotions" and shown[w] == 0)
+        }
+        assert not extra, extra
+        for (_, week, _), total in ((w, v) for w, v in shown.items() if w[2] == "total"):
+            assert total == sum(v for w, v in truth.items() if w[:2] == ("emotions", week))
+        for (_, step, _), rate in ((w, v) for w, v in shown.items() if w[2] == "answer_rate"):
+            answered, reached = (
+                truth[("funnel", step, "answered")],
+                truth[("funnel", step, "reached")],
+            )
+            assert rate == pytest.approx(answered / reached)
+        assert (
+            truth[("funnel", "activity", "dropped")] == 5 and truth[("totals", "people", "count")]
+        )
+        assert not any(w[1] == "2026-W47" for w in shown), "a week below k is not shown"
+
+        # Segments below k: named, never sized.
+        suppressed = page.locator("#suppressed")
+        expect(suppressed).to_contain_text("fewer than 10 people")
+        for name in ("hikers", "price_sensitive", "loyal_buyers"):
+            expect(suppressed).to_contain_text(name)
+            assert not any(w[1] == name for w in shown)
+
+        # Themes: the same as found directly in the store's free text, >= k only, quotes as text.
+        themes = [t for t in find_themes(free_texts(served.crowd.stores)) if t.size >= K]
+        assert len(themes) >= 3
+        cards = page.locator("#themes > li")
+        expect(cards).to_have_count(len(themes))
+        for theme, card in zip(themes, cards.all(), strict=True):
+            expect(card.get_by_role("heading")).to_have_text(theme.label)
+            assert shown[("themes", theme.label, "size")] == theme.size
+            assert card.locator("blockquote").all_text_contents() == theme.quotes
+        assert not page.locator("#themes").get_by_text("voucher").count(), "3 answers < k"
+
+        # The key went only into the Authorization header: never a URL, never localStorage.
+        key = served.crowd.key
+        assert authorised and all(h == f"Bearer {key}" for h in authorised)
+        assert not [u for u in urls if key in u]
+        assert page.evaluate("Object.keys(localStorage).length") == 0
+        assert page.evaluate(f"sessionStorage.getItem('candor:dashboard:{BRAND}:key')") == key
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+        # Exports: downloaded as files with the key; the same rows in all three formats.
+        rows = {}
+        for fmt in ("csv", "json", "parquet"):
+            with page.expect_download() as info:
+                page.get_by_role("button", name=f"Download {fmt.upper()}").click()
+            download = info.value
+            assert download.suggested_filename == f"{BRAND}-insights.{fmt}"
+            rows[fmt] = Path(download.path()).read_bytes()
+        table = list(csv.DictReader(io.StringIO(rows["csv"].decode())))
+        report = json.loads(rows["json"])
+        assert report["segments"]["sizes"] == {
+            w[1]: v for w, v in truth.items() if w[0] == "segments"
+        }
+        funnel_rows = {
+            (r["key"], r["measure"]): int(r["value"]) for r in table if r["table"] == "funnel"
+        }
+        assert funnel_rows == {(w[1], w[2]): v for w, v in truth.items() if w[0] == "funnel"}
+        assert rows["parquet"][:4] == b"PAR1"
+
+        # A reload keeps the key for this tab only; the figures come back without asking again.
+        page.reload()
+        expect(page.locator("body")).to_have_attribute("data-state", "ready", timeout=60_000)
+        expect(page.get_by_label("Brand API key")).to_be_hidden()
+        assert problems == [], problems
+    finally:
+        context.close()
+
+
+def test_phone_width(served: Served, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=PHONE, reduced_motion="reduce", is_mobile=True)
+    try:
+        page = context.new_page()
+        open_dashboard(page, served, served.crowd.key)
+        expect(page.locator("body")).to_have_attribute("data-state", "ready", timeout=60_000)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], "no sideways scrolling at phone width"
+        for name in ("funnel", "emotions"):
+            box = page.locator(f"#chart-{name}").bounding_box()
+            assert box is not None and 250 < box["width"] <= PHONE["width"]
+        page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_wrong_key_shows_a_clear_error_and_no_figures(served: Served, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        open_dashboard(page, served, "not-the-key-" + "x" * 20)
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("This key does not open trailhead-outfitters")
+        expect(page.locator("body")).to_have_attribute("data-state", "error")
+        expect(page.locator("#report")).to_be_hidden()
+        assert page.evaluate(READ_FIGURES) == []
+        expect(page.get_by_label("Brand API key")).to_be_focused()  # ready for the right key
+        assert page.evaluate(f"sessionStorage.getItem('candor:dashboard:{BRAND}:key')") is None
+        page.screenshot(path=str(ARTIFACTS / "dashboard-wrong-key.png"))
+
+        # The right key then opens it, and the error goes away.
+        page.get_by_label("Brand API key").fill(served.crowd.key)
+        page.get_by_role("button", name="Open").click()
+        expect(page.locator("body")).to_have_attribute("data-state", "ready", timeout=60_000)
+        expect(alert).to_be_hidden()
+        # Forgetting the key clears every figure from the page.
+        page.get_by_role("button", name="Forget the key").click()
+        expect(page.get_by_label("Brand API key")).to_be_visible()
+        assert page.evaluate(READ_FIGURES) == []
+    finally:
+        context.close()
+
+
+def test_server_errors_are_explained_and_can_be_retried(served: Served, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        body = json.dumps({"error": "store_unavailable", "detail": "restarting"})
+        page.route(
+            "**/insights",
+            lambda route: route.fulfill(
+                status=503, body=body, content_type="application/json", headers={"Retry-After": "5"}
+            ),
+        )
+        open_dashboard(page, served, served.crowd.key)
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("unavailable or restarting. Nothing was lost")
+        assert page.evaluate(READ_FIGURES) == []
+        # Not a key problem: the key is kept, and "Try again" loads the figures once it is back.
+        assert page.evaluate(f"sessionStorage.getItem('candor:dashboard:{BRAND}:key')")
+        page.unroute("**/insights")
+        page.get_by_role("button", name="Try again").click()
+        expect(page.locator("body")).to_have_attribute("data-state", "ready", timeout=60_000)
+        expect(alert).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_unknown_brand_page(served: Served, browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        response = page.goto(f"{served.url}/brands/no-such-brand/dashboard")
+        assert response is not None and response.status == 404
+        assert "There is no brand named" in page.text_content("body")
+    finally:
+        page.close()
