@@ -8,14 +8,15 @@ validation ("The following components require a DenseFeaturizer"). This componen
 exactly the same word + char_wb 1-4 n-gram counts as the logistic regression candidate, and no
 external model (spaCy, MITIE, a transformer) has to be downloaded.
 
-Referenced from sklearn_svm.yml as `benchmarks.nlu_pipelines.sparse_to_dense.SparseToDenseFeaturizer`;
-run rasa from the repo root so that `benchmarks` is importable (namespace package).
+Referenced from sklearn_svm.yml as
+`benchmarks.nlu_pipelines.sparse_to_dense.SparseToDenseFeaturizer`; run rasa from the repo root
+so that `benchmarks` is importable (namespace package).
 Runs inside .venv-rasa (Python 3.10).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -28,31 +29,29 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class SparseToDenseFeaturizer(DenseFeaturizer, GraphComponent):
     """Adds the concatenated sparse TEXT sentence features as a dense sentence feature."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {**DenseFeaturizer.get_default_config()}
 
     @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:
+    def validate_config(cls, config: dict[str, Any]) -> None:
         pass
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> SparseToDenseFeaturizer:
         return cls(config, execution_context.node_name)
 
-    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+    def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
 
     def _densify(self, message: Message) -> None:
@@ -67,7 +66,7 @@ class SparseToDenseFeaturizer(DenseFeaturizer, GraphComponent):
             self._densify(message)
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             self._densify(message)
         return messages
