@@ -1,7 +1,7 @@
 # Candor: `make run` (the demo) and `make test` (the suite) both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format lock train clean
+.PHONY: help setup run run-scale test lint format lock train clean
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export RASA_TELEMETRY_ENABLED := false
@@ -17,6 +17,7 @@ PY310 := $(shell for c in $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pye
 
 help:
 	@echo "make run    set up, train if needed, run the engine + gateway at http://127.0.0.1:8000/"
+	@echo "make run-scale   the same demo on PostgreSQL + Redis: 2 engines, 2 gateways (docs/deploy.md)"
 	@echo "make test   set up, train if needed, lint, run the whole test suite"
 	@echo "make lint   ruff check + format check      make format   ruff format"
 	@echo "make lock   re-freeze requirements.lock    make clean    remove venvs and state"
@@ -47,6 +48,16 @@ train: setup
 
 run: setup
 	@.venv/bin/candor up
+
+# The same demo on the local PostgreSQL and Redis, with 2 engines and 2 gateways behind a demo
+# round-robin proxy on :8000 (a stand-in for a real load balancer). Set CANDOR_DATABASE_URL and
+# CANDOR_REDIS_URL to use other servers; see docs/deploy.md.
+SCALE_DATABASE_URL := $(or $(CANDOR_DATABASE_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
+SCALE_REDIS_URL := $(or $(CANDOR_REDIS_URL),redis://127.0.0.1:6379/0)
+
+run-scale: setup
+	@CANDOR_DATABASE_URL='$(SCALE_DATABASE_URL)' CANDOR_REDIS_URL='$(SCALE_REDIS_URL)' \
+		.venv/bin/candor scale --replicas 2
 
 lint: .venv/.done
 	@.venv/bin/ruff check .

@@ -57,12 +57,12 @@ def gateway() -> None:
     from bot.app import KEEP_ALIVE_S, create_app
 
     settings = load_settings()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     try:
         preflight.check(settings)
     except preflight.ServiceUnavailable as exc:
         raise _fail(str(exc)) from None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("candor").info(
         "gateway on %s, engine %s, stores %s",
         settings.gateway_url,

@@ -93,3 +93,31 @@ def test_simultaneous_turns_of_one_conversation_take_turns_across_engines(
         events = tracker_turns(two_replicas.stores, key, user)
         assert tracker_user_intents(two_replicas.stores, key, user) == ["greet", "greet"]
         assert well_formed(events), events
+
+
+def test_erasure_removes_the_subjects_tracker_events_from_postgresql(
+    two_replicas: Cluster,
+) -> None:
+    """Rasa's trackers live in PostgreSQL too: erasing a subject through one gateway deletes
+    their events there, whichever engine recorded them."""
+    from bot.pseudonym import subject_id
+    from storage import registry
+
+    cluster, key = two_replicas, two_replicas.settings.key
+    run = drive(cluster.replicas.gateway_urls, 1, tag="erase")
+    assert run.errors == 0
+    user = run.conversations[0].user_id
+    assert tracker_turns(cluster.stores, key, user)
+    with cluster.stores.registry() as session:
+        api_key = registry.issue_key(session, brand=BRAND)
+        session.commit()
+    sid = subject_id(key, brand=BRAND, channel="api", user_id=user)
+    response = httpx.delete(
+        f"{cluster.replicas.gateway_urls[1]}/api/v1/brands/{BRAND}/subjects/{sid}",
+        headers={"authorization": f"Bearer {api_key}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["tracker_events"] > 0 and response.json()["key_shredded"]
+    assert tracker_turns(cluster.stores, key, user) == []
+    assert stored_result(cluster.stores, key, user)["answers"] == []
