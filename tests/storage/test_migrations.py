@@ -51,6 +51,17 @@ def test_every_model_table_belongs_to_one_target() -> None:
     assert {"channel_deliveries", "brands", "flow_versions"} <= registry
 
 
+def test_the_shared_registry_holds_nothing_personal() -> None:
+    """No registry column can name or quote a customer: those live in the brand's store."""
+    personal = ("subject", "user", "customer", "verbatim", "answer", "email", "phone", "name")
+    for table in RegistryBase.metadata.tables.values():
+        for column in table.columns:
+            allowed = column.name == "display_name"  # the brand's own name
+            assert allowed or not any(word in column.name for word in personal), (
+                f"{table.name}.{column.name} looks personal: keep it in the brand's store"
+            )
+
+
 def test_reopening_a_migrated_store_runs_nothing(store_backend: StoreBackend) -> None:
     stores = store_backend.stores()
     stores.brand_engine(BRAND)
