@@ -83,12 +83,8 @@ async def scrub_every(stores: Stores, interval_s: float = SCRUB_EVERY_S) -> None
     while True:
         await asyncio.sleep(interval_s)
         try:
-            while (
-                await asyncio.to_thread(
-                    tracker_events.scrub_text, stores.tracker_engine(), older_than_s=interval_s
-                )
-                >= 500
-            ):
-                pass
+            await asyncio.to_thread(
+                tracker_events.scrub_text, stores.tracker_engine(), older_than_s=interval_s
+            )
         except Exception as exc:  # the tracker may not exist yet; try again next time
             log.warning("tracker scrub failed: %s", type(exc).__name__)

@@ -60,34 +60,39 @@ def scrub_text(engine: Engine, *, older_than_s: float, batch: int = 500) -> int:
     The engine needs a message's text only during its own turn; afterwards the answer lives,
     encrypted, in the brand's store. Scrubbing shortly after keeps the customer's words out of
     the tracker store at rest. Intents, entities from buttons and actions stay, so the engine
-    can still rebuild the conversation.
+    can still rebuild the conversation. Works in batches (one short transaction each) until
+    nothing is left, so the engine is never locked out for long.
     """
     if not _has_events(engine):
         return 0
     cutoff = time.time() - older_than_s
-    done = 0
-    with engine.begin() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT id, type_name, data FROM events WHERE type_name IN ('user', 'bot', 'slot') "
-                'AND timestamp < :cutoff AND (data LIKE \'%"text": "_%\' OR data LIKE '
-                '\'%"name": "survey_answer", "value": "%\') ORDER BY id LIMIT :batch'
-            ),
-            {"cutoff": cutoff, "batch": batch},
-        ).all()
-        for row_id, kind, data in rows:
-            event = json.loads(data)
-            if kind in ("user", "bot"):
-                event["text"] = _SCRUBBED
-                if isinstance(event.get("parse_data"), dict):
-                    event["parse_data"]["text"] = _SCRUBBED
-            elif event.get("name") == "survey_answer":
-                event["value"] = None
-            else:
-                continue
-            conn.execute(
-                text("UPDATE events SET data = :data WHERE id = :id"),
-                {"data": json.dumps(event), "id": row_id},
-            )
-            done += 1
-    return done
+    total, after = 0, 0
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT id, type_name, data FROM events WHERE id > :after AND type_name IN "
+                    "('user', 'bot', 'slot') AND timestamp < :cutoff AND (data LIKE "
+                    '\'%"text": "_%\' OR data LIKE \'%"name": "survey_answer", "value": "%\') '
+                    "ORDER BY id LIMIT :batch"
+                ),
+                {"after": after, "cutoff": cutoff, "batch": batch},
+            ).all()
+            for row_id, kind, data in rows:
+                after = row_id
+                event = json.loads(data)
+                if kind in ("user", "bot"):
+                    event["text"] = _SCRUBBED
+                    if isinstance(event.get("parse_data"), dict):
+                        event["parse_data"]["text"] = _SCRUBBED
+                elif event.get("name") == "survey_answer":
+                    event["value"] = None
+                else:
+                    continue
+                conn.execute(
+                    text("UPDATE events SET data = :data WHERE id = :id"),
+                    {"data": json.dumps(event), "id": row_id},
+                )
+                total += 1
+        if len(rows) < batch:
+            return total
