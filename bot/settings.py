@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     demo_brand: str = "trailhead-outfitters"
     demo_flow: Path = ROOT / "consent_flows" / "examples" / "trailhead-outfitters.yaml"
     # Control intents interrupt a question only at or above this NLU confidence (docs/nlu.md).
-    control_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    control_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     max_message_chars: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=16_384, ge=256)
     engine_timeout_s: float = Field(default=30.0, gt=0)

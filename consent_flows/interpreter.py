@@ -15,6 +15,7 @@ what lets every rule here be tested without a server. Three rules matter most:
 
 from __future__ import annotations
 
+import difflib
 import zlib
 
 from consent_flows import expressions, rights
@@ -59,7 +60,7 @@ from consent_flows.validator import declined_target
 
 __all__ = ["match_choice", "prompt", "start", "step"]
 
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = 0.7
 RESUME_AFTER_S = 3 * 3600
 _DONE_WORDS = frozenset(
     {
@@ -210,6 +211,8 @@ def step(
     )
     current = flow.steps[s.position]
 
+    if control in ("stop", "goodbye") and not turn.via_button and not says_stop(turn.text):
+        control = None  # "a stove" is an answer, however much it looks like "stop" to NLU
     if control in ("stop", "goodbye"):
         s.status = "ended"
         result.messages.append(
@@ -476,6 +479,46 @@ def _settle(flow: Flow, result: StepResult) -> None:
         OutboundMessage(text="Sorry, something is wrong with this survey. Thank you for your time!")
     )
     s.status = "ended"
+
+
+_STOP_WORDS = (
+    "stop",
+    "quit",
+    "end",
+    "enough",
+    "cancel",
+    "exit",
+    "done",
+    "finish",
+    "finished",
+    "bye",
+    "goodbye",
+    "leave",
+    "later",
+    "halt",
+    "over",
+    "cya",
+    "ciao",
+    "ttyl",
+    "busy",
+    "tired",
+    "continue",
+    "more",
+    "bored",
+    "annoying",
+    "leave",
+    "out",
+)
+
+
+def says_stop(text: str) -> bool:
+    """Ending a survey is only read from words that can mean it (typos allowed)."""
+    for word in normal(text).split():
+        if word in _STOP_WORDS or (
+            len(word) >= 4 and difflib.get_close_matches(word, _STOP_WORDS, n=1, cutoff=0.75)
+        ):
+            return True
+    return False
 
 
 _NEEDED: dict[tuple[str, str, int], frozenset[str]] = {}

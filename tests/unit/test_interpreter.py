@@ -167,3 +167,14 @@ def test_after_the_end_nothing_more_is_recorded():
     state = interpreter.step(flow, interpreter.start(flow).state, said("stop", "stop")).state
     result = interpreter.step(flow, state, said("boots"))
     assert state.status == "ended" and not result.effects
+
+
+def test_an_answer_that_only_looks_like_stop_does_not_end_the_survey():
+    flow = demo_flow()
+    state = interpreter.step(flow, interpreter.start(flow).state, pressed("affirm")).state
+    state = interpreter.step(flow, state, pressed("choose", "hiking")).state
+    result = interpreter.step(flow, state, said("a stove", "stop", 0.81))
+    assert result.state.status == "active"
+    assert [a.verbatim for a in answers(result)] == ["a stove"]
+    stopped = interpreter.step(flow, state, said("stpo please", "stop", 0.81))
+    assert stopped.state.status == "ended"
