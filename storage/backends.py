@@ -33,6 +33,7 @@ import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
+from sqlalchemy.orm import Session
 
 _PREFIX = re.compile(r"^(?!pg_)[a-z][a-z0-9_]{0,19}$")
 _MAX_IDENT = 63  # PostgreSQL truncates longer identifiers silently; never let it
@@ -303,6 +304,19 @@ def _ensure_schema(conn, schema: str, *, owner: str | None) -> None:  # type: ig
         owned = f" AUTHORIZATION {_ident(owner)}" if owner else ""
         conn.execute(text(f"CREATE SCHEMA {_ident(schema)}{owned}"))
         conn.execute(text(f"REVOKE ALL ON SCHEMA {_ident(schema)} FROM PUBLIC"))
+
+
+def upsert_insert(session: Session):  # type: ignore[no-untyped-def]
+    """`INSERT` with `ON CONFLICT` for the session's database (SQLite or PostgreSQL).
+
+    Several gateway replicas write to one brand's store at once: a "read, then insert or
+    update" would let two of them insert the same key (an IntegrityError) or lose an update.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def unavailable(url: str | URL, exc: BaseException) -> StoreUnavailable:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from storage.backends import upsert_insert
 from storage.schema import FunnelCount
 
 
@@ -20,29 +21,24 @@ def bump(
     at: datetime | None = None,
 ) -> None:
     day = (at or datetime.now(UTC)).date().isoformat()
-    row = session.scalar(
-        select(FunnelCount).where(
-            FunnelCount.flow_id == flow_id,
-            FunnelCount.flow_version == flow_version,
-            FunnelCount.step_id == step_id,
-            FunnelCount.event == event,
-            FunnelCount.day == day,
+    # One statement, so gateway replicas counting the same step at once never collide or lose
+    # a count (a read-then-write would do both on PostgreSQL).
+    insert = upsert_insert(session)
+    session.execute(
+        insert(FunnelCount)
+        .values(
+            flow_id=flow_id,
+            flow_version=flow_version,
+            step_id=step_id,
+            event=event,
+            day=day,
+            count=1,
+        )
+        .on_conflict_do_update(
+            index_elements=["flow_id", "flow_version", "step_id", "event", "day"],
+            set_={"count": FunnelCount.__table__.c.count + 1},
         )
     )
-    if row is None:
-        session.add(
-            FunnelCount(
-                flow_id=flow_id,
-                flow_version=flow_version,
-                step_id=step_id,
-                event=event,
-                day=day,
-                count=1,
-            )
-        )
-    else:
-        row.count += 1
-    session.flush()
 
 
 def totals(session: Session, *, flow_id: str | None = None) -> dict[str, dict[str, int]]:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from storage.backends import upsert_insert
 from storage.schema import ConsentEvent, LedgerHead, utcnow
 
 SCHEMA_VERSION = "candor-consent-1.0 (Kantara CR 1.1, ISO/IEC TS 27560)"
@@ -72,10 +73,15 @@ def append(
     if event not in EVENTS:
         raise ValueError(f"unknown consent event {event!r}")
     head = session.scalar(select(LedgerHead).where(LedgerHead.id == 1).with_for_update())
-    if head is None:
-        head = LedgerHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
+    if head is None:  # the brand's first event; two replicas may get here at the same moment
+        insert = upsert_insert(session)
+        session.execute(
+            insert(LedgerHead)
+            .values(id=1, seq=0, hash=GENESIS)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        head = session.scalar(select(LedgerHead).where(LedgerHead.id == 1).with_for_update())
+        assert head is not None
     when = at or utcnow()
     record_id = str(uuid.uuid4())
     payload = {
