@@ -98,3 +98,16 @@ def test_redis_lock_tickets_are_atomic_across_engines() -> None:
     assert len(result["issued"]) == 100
     assert sorted(result["issued"]) == sorted(set(result["issued"])), "a ticket was issued twice"
     assert sorted(result["kept"]) == sorted(result["issued"]), "a ticket was lost"
+
+
+def test_the_engine_and_the_gateway_agree_on_the_failed_turn_marker() -> None:
+    """rasa_boot.py imports nothing from Candor, so the marker is spelled twice."""
+    import importlib.util
+
+    from bot.engine_client import TURN_FAILED
+
+    spec = importlib.util.spec_from_file_location("rasa_boot_copy", BOOT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.TURN_FAILED == TURN_FAILED
