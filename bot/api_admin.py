@@ -40,8 +40,7 @@ _FLOW_BODY = {
     response_model=Published,
     openapi_extra=_FLOW_BODY,
     responses={
-        401: {"description": "No API key"},
-        403: {"description": "Wrong key"},
+        403: {"description": "No API key, or a wrong, expired or other brand's key"},
         409: {"description": "Version not newer than the live one"},
         422: {"description": "The flow has errors; the live version stays"},
     },

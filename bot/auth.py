@@ -1,8 +1,9 @@
 """Brand admin authorisation: `Authorization: Bearer <brand api key>` on brand routes.
 
-A key opens exactly one brand. A missing or malformed header is 401; a key that is unknown,
-expired, revoked or belongs to another brand is 403, so one brand's key never reads another's
-store, and a caller cannot tell another brand's key from a wrong one.
+A key opens exactly one brand. A missing or malformed header is 403 (`not_authenticated`, with
+how to send the key); a key that is unknown, expired, revoked or belongs to another brand is 403
+(`forbidden`). One brand's key never reads another's store, and a caller cannot tell another
+brand's key from a wrong one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from storage.stores import Stores, UnknownBrand
 
 
 class NotAuthenticated(Exception):
-    """No usable credentials: 401."""
+    """No usable credentials: 403 with `not_authenticated`."""
 
 
 class Forbidden(Exception):

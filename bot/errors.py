@@ -88,8 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(
                 "not_authenticated", "send the brand's API key as 'Authorization: Bearer <key>'"
             ),
-            401,
-            headers={"WWW-Authenticate": "Bearer"},
+            403,
         )
 
     @app.exception_handler(Forbidden)

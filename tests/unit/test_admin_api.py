@@ -70,9 +70,10 @@ def test_publish_new_version_goes_live_at_once(admin: Admin) -> None:
     assert runtime.flow("basics-store", 1).version == 1  # ongoing conversations keep theirs
 
 
-def test_missing_key_is_401(admin: Admin) -> None:
+def test_missing_key_is_403_with_how_to_send_it(admin: Admin) -> None:
     response = publish(admin, v2(), None)
-    assert response.status_code == 401 and "Bearer" in response.json()["detail"]
+    assert response.status_code == 403 and "Bearer" in response.json()["detail"]
+    assert response.json()["error"] == "not_authenticated"
 
 
 def test_wrong_and_other_brands_key_are_403(admin: Admin) -> None:
