@@ -4,9 +4,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import browser  # noqa: F401  (fixtures for every suite)
 from tests.channels.factories import Credentials
 from tests.channels.standins import StandIns, running_standins
-from tests.pg import pg_prefix, store_backend  # noqa: F401  (fixtures for every suite)
+from tests.pg import pg_prefix, store_backend  # noqa: F401
 from tests.stack import Stack, start_stack
 
 # The brand whose Telegram bot and Slack app point at the stand-ins (the small test survey).

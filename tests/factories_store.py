@@ -4,15 +4,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from actions.consent_context import consent_context
 from consent_flows.loader import load_flow_file
 from consent_flows.model import Flow
 from storage import records
-from storage.stores import Stores
+from storage.schema import Answer
+from storage.stores import Keyring, Stores
 from tests.factories import EXAMPLES
 
 BRAND = "trailhead-outfitters"
+
+
+def write_answer(
+    session: Session,
+    keyring: Keyring,
+    flow: Flow,
+    subject: str,
+    step: str,
+    verbatim: str,
+    *,
+    conversation_id: str,
+    value: Any = None,
+) -> Answer:
+    """Store one answer through the real (consent-checking, encrypting) storage code."""
+    ask = flow.asks()[step]
+    return records.record_answer(
+        session,
+        keyring,
+        subject_id=subject,
+        conversation_id=conversation_id,
+        flow_brand=flow.brand,
+        flow_id=flow.id,
+        flow_version=flow.version,
+        step_id=step,
+        ask_type=ask.kind.value,
+        purpose=ask.purpose,
+        verbatim=verbatim,
+        value=verbatim if value is None else value,
+    )
 
 
 @dataclass
@@ -34,21 +67,15 @@ class Seeded:
             session.commit()
 
     def answer(self, subject: str, step: str, verbatim: str, conversation: str = "c1") -> None:
-        ask = self.flow.asks()[step]
         with self.stores.brand(BRAND) as session:
-            records.record_answer(
+            write_answer(
                 session,
                 self.stores.keyring(BRAND),
-                subject_id=subject,
+                self.flow,
+                subject,
+                step,
+                verbatim,
                 conversation_id=f"{BRAND}:api:{subject}:{conversation}",
-                flow_brand=BRAND,
-                flow_id=self.flow.id,
-                flow_version=self.flow.version,
-                step_id=step,
-                ask_type=ask.kind.value,
-                purpose=ask.purpose,
-                verbatim=verbatim,
-                value=verbatim,
             )
             session.commit()
 

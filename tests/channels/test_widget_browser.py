@@ -9,25 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-from bot.settings import ROOT
+from tests.browser import ARTIFACTS
 from tests.channels.conftest import BRAND, stored
-from tests.stack import Stack, need
+from tests.stack import Stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.browser]
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -62,21 +51,6 @@ def brand_site(stack: Stack) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(10)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    need(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=FLAGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_whole_survey_with_clicks_typing_and_a_reload(

@@ -29,6 +29,7 @@ from storage import funnel, records
 from storage.schema import Answer, Subject
 from storage.stores import Stores
 from tests.factories import EXAMPLES
+from tests.factories_store import write_answer
 
 BRAND = "trailhead-outfitters"
 FLOW = EXAMPLES / "trailhead-outfitters.yaml"
@@ -164,21 +165,16 @@ class Crowd:
     def answer(
         self, subject: str, step: str, verbatim: str, value: Any = None, at: datetime | None = None
     ) -> None:
-        ask = self.flow.asks()[step]
         with self._session() as session:
-            row = records.record_answer(
+            row = write_answer(
                 session,
                 self.stores.keyring(BRAND),
-                subject_id=subject,
+                self.flow,
+                subject,
+                step,
+                verbatim,
                 conversation_id=f"{BRAND}:web:{subject}:c1",
-                flow_brand=BRAND,
-                flow_id=self.flow.id,
-                flow_version=self.flow.version,
-                step_id=step,
-                ask_type=ask.kind.value,
-                purpose=ask.purpose,
-                verbatim=verbatim,
-                value=verbatim if value is None else value,
+                value=value,
             )
             if at is not None:
                 row.created_at = row.updated_at = at

@@ -10,49 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.settings import ROOT
 from nlu.analysis.themes import find_themes
+from tests.browser import ARTIFACTS
 from tests.dashboard.conftest import Served
 from tests.dashboard.factories import BRAND, K, expected, free_texts
-from tests.stack import need
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Every figure the page shows carries its (table, key, measure) and raw value.
 READ_FIGURES = """() => Array.from(document.querySelectorAll('[data-table]'), (e) => [
   e.dataset.table, e.dataset.key, e.dataset.measure, e.dataset.value, e.textContent])"""
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    need(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=FLAGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def figures(page: Any) -> dict[tuple[str, str, str], float | None]:
