@@ -81,6 +81,8 @@ lock: .venv/.done
 	   echo "# Regenerate with \`make lock\` after changing pyproject.toml."; \
 	   .venv/bin/pip freeze --all --exclude-editable | grep -v '^pip==' \
 	   | grep -viE '^en[-_]core[-_]web[-_]sm'; } > requirements.lock
+	@! grep -n ' @ file:' requirements.lock || { echo "error: requirements.lock names a local" \
+		"file (above); install that package from the index and run make lock again." >&2; exit 1; }
 
 clean:
 	rm -rf .venv .venv-rasa .candor
