@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.backends import upsert_insert
@@ -72,17 +73,60 @@ def append(
     """Append one event; the caller's transaction makes the head update and the insert atomic."""
     if event not in EVENTS:
         raise ValueError(f"unknown consent event {event!r}")
+    head = _head(session)
+    row = ConsentEvent(**_event(head.seq + 1, head.hash, subject_id, event, ctx, at or utcnow()))
+    session.add(row)
+    head.seq, head.hash = row.seq, row.hash
+    session.flush()
+    return row
+
+
+def append_many(
+    session: Session,
+    events: Iterable[tuple[str, str, ConsentContext]],
+    *,
+    at: datetime | None = None,
+) -> int:
+    """Append many `(subject_id, event, ctx)` events in one statement, chained in that order.
+
+    The same events, hashes and chain as calling `append` for each, at a fraction of the cost
+    (the retention purge expires thousands of consents at once). Returns how many were added.
+    """
+    when = at or utcnow()
+    head = _head(session)
+    seq, previous, rows = head.seq, head.hash, []
+    for subject_id, event, ctx in events:
+        if event not in EVENTS:
+            raise ValueError(f"unknown consent event {event!r}")
+        seq += 1
+        rows.append(_event(seq, previous, subject_id, event, ctx, when))
+        previous = rows[-1]["hash"]
+    if rows:
+        session.execute(insert(ConsentEvent), rows)
+        head.seq, head.hash = seq, previous
+        session.flush()
+    return len(rows)
+
+
+def _head(session: Session) -> LedgerHead:
+    """The ledger's head, locked until the caller's transaction ends."""
     head = session.scalar(select(LedgerHead).where(LedgerHead.id == 1).with_for_update())
     if head is None:  # the brand's first event; two replicas may get here at the same moment
-        insert = upsert_insert(session)
+        upsert = upsert_insert(session)
         session.execute(
-            insert(LedgerHead)
+            upsert(LedgerHead)
             .values(id=1, seq=0, hash=GENESIS)
             .on_conflict_do_nothing(index_elements=["id"])
         )
         head = session.scalar(select(LedgerHead).where(LedgerHead.id == 1).with_for_update())
         assert head is not None
-    when = at or utcnow()
+    return head
+
+
+def _event(
+    seq: int, previous: str, subject_id: str, event: str, ctx: ConsentContext, when: datetime
+) -> dict[str, Any]:
+    """The columns of one event, chained after `previous`."""
     record_id = str(uuid.uuid4())
     payload = {
         "record_id": record_id,
@@ -110,22 +154,18 @@ def append(
     }
     body = canonical(payload)
     payload_digest = digest(body)
-    row = ConsentEvent(
-        seq=head.seq + 1,
-        record_id=record_id,
-        subject_id=subject_id,
-        event=event,
-        purpose=ctx.purpose,
-        payload_json=body,
-        created_at=when,
-        prev_hash=head.hash,
-        payload_digest=payload_digest,
-        hash=digest(head.hash + payload_digest),
-    )
-    session.add(row)
-    head.seq, head.hash = row.seq, row.hash
-    session.flush()
-    return row
+    return {
+        "seq": seq,
+        "record_id": record_id,
+        "subject_id": subject_id,
+        "event": event,
+        "purpose": ctx.purpose,
+        "payload_json": body,
+        "created_at": when,
+        "prev_hash": previous,
+        "payload_digest": payload_digest,
+        "hash": digest(previous + payload_digest),
+    }
 
 
 def payload(row: ConsentEvent) -> dict[str, Any]:

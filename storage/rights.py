@@ -8,11 +8,12 @@ both walk; `tests/unit/test_rights_coverage.py` fails when a new table is not li
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from storage import ledger, records
@@ -279,25 +280,42 @@ def purge(
                 Transaction.purpose == purpose, Transaction.purchased_at < cutoff
             )
         )
-        subjects = session.scalars(
-            select(ConsentEvent.subject_id)
-            .where(
-                ConsentEvent.purpose == purpose,
-                ConsentEvent.event == "given",
-                ConsentEvent.created_at < cutoff,
-            )
-            .distinct()
+        purged.expired_consents += ledger.append_many(
+            session, _expiring(session, purpose, cutoff, contexts[purpose]), at=now
         )
-        for subject_id in list(subjects):
-            latest = ledger.current(session, subject_id=subject_id, purpose=purpose)
-            if latest is not None and _aware(latest.created_at) < cutoff:
-                ledger.append(
-                    session, subject_id=subject_id, event="expired", ctx=contexts[purpose], at=now
-                )
-                purged.expired_consents += 1
     return purged
 
 
-def _aware(value: datetime | None) -> datetime:
-    assert value is not None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _expiring(
+    session: Session, purpose: str, cutoff: datetime, ctx: ConsentContext
+) -> Iterator[tuple[str, str, ConsentContext]]:
+    """The expiry events due; a generator, so `append_many` reads them under the ledger lock
+    (two replicas purging at once cannot both expire the same consent)."""
+    for subject_id in _due(session, purpose, cutoff):
+        yield subject_id, "expired", ctx
+
+
+def _due(session: Session, purpose: str, cutoff: datetime) -> list[str]:
+    """Subjects whose consent for `purpose` is in force and was given before `cutoff`.
+
+    One query: each subject's latest decisive event for the purpose (what `ledger.current`
+    reads for one subject) is a 'given' one older than the cutoff. Oldest consent first.
+    """
+    latest = (
+        select(ConsentEvent.subject_id, func.max(ConsentEvent.seq).label("seq"))
+        .where(
+            ConsentEvent.purpose == purpose,
+            ConsentEvent.event.in_(ledger.DECISIVE),
+            ConsentEvent.subject_id.is_not(None),
+        )
+        .group_by(ConsentEvent.subject_id)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(ConsentEvent.subject_id)
+            .join(latest, ConsentEvent.seq == latest.c.seq)
+            .where(ConsentEvent.event == "given", ConsentEvent.created_at < cutoff)
+            .order_by(ConsentEvent.seq)
+        )
+    )
