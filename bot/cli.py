@@ -176,58 +176,6 @@ def chat(
                     console.print(f"      [{len(buttons)}] {button['title']}")
 
 
-@app.command()
-def bench(
-    conversations: Annotated[int, typer.Option(help="Conversations per level.")] = 40,
-    concurrency: Annotated[str, typer.Option(help="Comma-separated levels.")] = "1,8",
-    stock_validator: Annotated[
-        bool,
-        typer.Option(
-            help="Use Rasa's own per-call schema validation, to measure the compiled one."
-        ),
-    ] = False,
-    out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
-) -> None:
-    """Measure turns/s, latency and memory of whole demo surveys on a private stack."""
-    import json
-
-    from rich.table import Table
-
-    from bot.bench import measure
-
-    levels = [int(x) for x in concurrency.split(",") if x.strip()]
-    with console.status("Starting a private engine and gateway, then driving surveys…"):
-        try:
-            result = measure(
-                levels=levels, conversations=conversations, stock_validator=stock_validator
-            )
-        except engine.EngineError as exc:
-            raise _fail(str(exc)) from None
-    table = Table(title=f"Whole surveys, {result['validator']} action-response validator")
-    for column in ("concurrency", "turns", "errors", "turns/s", "p50 ms", "p95 ms", "p99 ms"):
-        table.add_column(column, justify="right")
-    for level in result["levels"]:  # type: ignore[union-attr]
-        table.add_row(
-            *(
-                str(level[k])
-                for k in (
-                    "concurrency",
-                    "turns",
-                    "errors",
-                    "turns_per_s",
-                    "p50_ms",
-                    "p95_ms",
-                    "p99_ms",
-                )
-            )
-        )
-    console.print(table)
-    console.print(f"memory: {result['memory']}")
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2))
-
-
 @flows_app.command("validate")
 def flows_validate(
     paths: list[Path],
@@ -465,3 +413,7 @@ cli_insights.register(app)
 from bot import cli_scale  # noqa: E402  (migrate, gateway, engine, scale)
 
 cli_scale.register(app)
+
+from bot import cli_bench  # noqa: E402  (bench)
+
+cli_bench.register(app)

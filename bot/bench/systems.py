@@ -1,0 +1,208 @@
+"""The three systems `candor bench` compares, each started privately on free loopback ports.
+
+(a) "candor": the whole product, one engine and one gateway process (bot/replicas.py) on a
+    throw-away SQLite data directory, driven through `POST /api/v1/chat/{brand}`: engine,
+    actions, every answer encrypted and committed with its ledger event before the reply.
+(b) "bare": the Rasa engine alone with Candor's config.yml, over Rasa's REST channel, replying
+    with plain responses (bot/bench/bare_project.py).
+(c) "stock": the same, with the pipeline and policies `rasa init` gives (DIET + TED).
+(b) and (c) use the same SQL tracker store on SQLite as (a), so that store is not a difference.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from bot import engine, replicas
+from bot.bench import bare_project
+from bot.bench.driver import Send
+from bot.bench.journeys import Turn
+from bot.settings import ROOT, Settings
+
+BRAND = "basics-store"
+FLOW = ROOT / "consent_flows" / "examples" / "basics-store.yaml"
+SYSTEMS = ("candor", "bare", "stock")
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a live process, from /proc (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _send_candor(client: httpx.AsyncClient, user: str, turn: Turn) -> bool:
+    body = {"user_id": user, ("payload" if turn.via_button else "text"): turn.message}
+    response = await client.post(f"/api/v1/chat/{BRAND}", json=body)
+    return response.status_code == 200 and bool(response.json().get("messages"))
+
+
+async def _send_rest(client: httpx.AsyncClient, user: str, turn: Turn) -> bool:
+    response = await client.post(
+        "/webhooks/rest/webhook", json={"sender": user, "message": turn.message}
+    )
+    return response.status_code == 200 and bool(response.json())
+
+
+@dataclass
+class Running:
+    name: str
+    base_url: str
+    send: Send
+    processes: dict[str, int]  # role -> pid, for memory and CPU
+
+    def rss(self) -> dict[str, float]:
+        return {role: rss_mb(pid) for role, pid in self.processes.items()}
+
+    def cpu(self) -> dict[str, float]:
+        return {role: cpu_s(pid) for role, pid in self.processes.items()}
+
+
+class System(AbstractContextManager[Running]):
+    """Starts one system in a temporary directory; leaving the block stops it and cleans up."""
+
+    def __init__(self, name: str, *, stock_validator: bool = False) -> None:
+        if name not in SYSTEMS:
+            raise ValueError(f"unknown system {name!r}; use one of {SYSTEMS}")
+        self.name = name
+        self.stock_validator = stock_validator
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"candor-bench-{name}-")
+        self._stop: list[subprocess.Popen[bytes]] = []
+        self._replicas: replicas.Replicas | None = None
+
+    def __enter__(self) -> Running:
+        try:
+            return self._start_candor() if self.name == "candor" else self._start_rasa()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._replicas is not None:
+            self._replicas.stop()
+        for process in self._stop:
+            engine.stop(process)
+        self._tmp.cleanup()
+
+    def _start_candor(self) -> Running:
+        tmp = Path(self._tmp.name)
+        engine_port, gateway_port = free_ports(2)
+        base = Settings(
+            data_dir=tmp / "data",
+            run_dir=tmp / "run",
+            gateway_port=gateway_port,
+            rasa_url=f"http://127.0.0.1:{engine_port}",
+        )
+        os.environ["CANDOR_STOCK_VALIDATOR"] = "1" if self.stock_validator else "0"
+        try:
+            self._replicas = replicas.start(
+                base,
+                count=1,
+                engine_ports=[engine_port],
+                gateway_ports=[gateway_port],
+                extra_flows=(FLOW,),
+            )
+        finally:
+            os.environ.pop("CANDOR_STOCK_VALIDATOR", None)
+        replica = self._replicas.replicas[0]
+        return Running(
+            self.name,
+            replica.gateway_url,
+            _send_candor,
+            {"engine": replica.engine.pid, "gateway": replica.gateway.pid},
+        )
+
+    def _start_rasa(self) -> Running:
+        tmp = Path(self._tmp.name)
+        variant = self.name
+        model = bare_project.trained_model(variant, log=tmp / "train.log")
+        (port,) = free_ports(1)
+        endpoints = tmp / "endpoints.yml"
+        endpoints.write_text(
+            "tracker_store:\n  type: SQL\n  dialect: sqlite\n"
+            f'  db: "{tmp / "rasa_tracker.db"}"\nlock_store:\n  type: in_memory\n'
+        )
+        credentials = tmp / "credentials.yml"
+        credentials.write_text("rest: {}\n")
+        log_path = tmp / "engine.log"
+        command = [
+            str(engine.RASA_VENV / "bin" / "rasa"),
+            "run",
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--model",
+            str(model),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(credentials),
+        ]
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=tmp,
+                env=engine.engine_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self._stop.append(process)
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_ready(f"{base_url}/", process, log_path)
+        return Running(self.name, base_url, _send_rest, {"engine": process.pid})
+
+
+def _wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 240
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise engine.EngineError(f"the engine exited with code {process.returncode}; see {log}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise engine.EngineError(f"the engine did not answer within {timeout_s:.0f}s; see {log}")

@@ -1,0 +1,145 @@
+"""`candor bench`: the command-line face of bot/bench (figures in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot import engine
+from bot.bench.bare_project import BenchSetupError
+from bot.bench.systems import SYSTEMS
+from bot.replicas import ScaleError
+
+console = Console()
+DEFAULT_OUT = Path("benchmarks/results/bench")
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise _fail(f"{what} must be whole numbers separated by commas, e.g. 1,2,4,8") from None
+    if not values or min(values) < 1:
+        raise _fail(f"{what} must be at least 1")
+    return values
+
+
+def _table(result: dict[str, Any]) -> Table:
+    table = Table(title="Turns of whole scripted surveys (same customers for every system)")
+    columns = ("system", "conc.", "turns", "errors", "unfinished", "turns/s", "p50 ms", "p95 ms")
+    for column in (*columns, "p99 ms"):
+        table.add_column(column, justify="right")
+    for name, data in result["systems"].items():
+        for lv in data["levels"]:
+            table.add_row(
+                name,
+                *(
+                    str(lv[k])
+                    for k in (
+                        "concurrency",
+                        "turns",
+                        "errors",
+                        "abandoned",
+                        "turns_per_s",
+                        "p50_ms",
+                        "p95_ms",
+                        "p99_ms",
+                    )
+                ),
+            )
+    return table
+
+
+def bench(
+    systems: Annotated[
+        str, typer.Option(help=f"Which systems to measure, of {','.join(SYSTEMS)}.")
+    ] = ",".join(SYSTEMS),
+    concurrency: Annotated[str, typer.Option(help="Concurrency levels.")] = "1,2,4,8,16,32",
+    customers: Annotated[
+        int, typer.Option(help="Customers per level (at least 4 x the concurrency).")
+    ] = 24,
+    max_seconds: Annotated[
+        float, typer.Option(help="Per level: no new conversation starts after this.")
+    ] = 60.0,
+    stock_validator: Annotated[
+        bool,
+        typer.Option(help="Candor with Rasa's own per-call schema validation, for comparison."),
+    ] = False,
+    out_dir: Annotated[
+        Path, typer.Option(help="Where bench.json and the PNG plots go.")
+    ] = DEFAULT_OUT,
+) -> None:
+    """Candor end to end vs the bare Rasa engine vs stock Rasa: turns/s, latency, memory."""
+    from bot import bench as runner
+    from bot.bench import plots
+
+    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SYSTEMS]
+    if unknown or not chosen:
+        raise _fail(f"unknown system {unknown or systems!r}; choose from {','.join(SYSTEMS)}")
+    levels = _ints(concurrency, "--concurrency")
+    if customers < 1 or max_seconds <= 0:
+        raise _fail("--customers and --max-seconds must be positive")
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        starting = progress.add_task("starting", total=None)
+
+        def on_system(name: str) -> None:
+            progress.update(starting, description=f"starting {name} (training once if needed)")
+
+        def on_level(name: str, level: int, expected: int) -> Callable[[], None]:
+            progress.update(starting, visible=False)
+            task = progress.add_task(f"{name:>6} c={level:<3}", total=expected)
+            return lambda: progress.advance(task)
+
+        try:
+            result = runner.run(
+                systems=chosen,
+                levels=levels,
+                customers=customers,
+                max_seconds=max_seconds,
+                stock_validator=stock_validator,
+                progress=on_level,
+                on_system=on_system,
+            )
+        except (engine.EngineError, BenchSetupError, ScaleError) as exc:
+            raise _fail(str(exc)) from None
+
+    console.print(_table(result))
+    for key, values in result["ratios"].items():
+        if values:
+            console.print(f"{key.replace('_', ' ')} by concurrency: {values}")
+    for name, data in result["systems"].items():
+        console.print(f"RSS after the run, {name}: {data['rss_mb_after']} MB")
+    for key, target in result["targets"].items():
+        mark = "[green]met[/]" if target["met"] else "[yellow]not met[/]"
+        console.print(f"target {key}: {target['value']} (want {target['target']}) {mark}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(result, indent=1))
+    hist_level = 8 if 8 in levels else levels[-1]
+    plots.latency_histogram(result, out_dir / "latency-histogram.png", hist_level)
+    plots.against_concurrency(result, out_dir / "throughput-p99.png")
+    console.print(f"wrote {out_dir}/bench.json, latency-histogram.png, throughput-p99.png")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(bench)
