@@ -111,3 +111,49 @@ def test_the_engine_and_the_gateway_agree_on_the_failed_turn_marker() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.TURN_FAILED == TURN_FAILED
+
+
+SQLITE = f"""
+import asyncio, sys, json
+sys.path.insert(0, {str(BOOT.parent)!r})
+import rasa_boot
+rasa_boot.install_tracker_pre_ping()
+rasa_boot.install_sqlite_tracker_wal()
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=sys.argv[1])
+tracker = DialogueStateTracker("c1", [])
+tracker.update(UserUttered("hello"))
+asyncio.run(store.save(tracker))
+tracker.update(SlotSet("a", "b"))
+asyncio.run(store.save(tracker))
+with store.engine.connect() as conn:
+    mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+    sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+print(json.dumps({{"mode": mode, "sync": sync, "pool": type(store.engine.pool).__name__,
+                  "events": len(asyncio.run(store.retrieve("c1")).events)}}))
+"""
+
+
+def test_the_sqlite_tracker_store_keeps_pooled_wal_connections(tmp_path) -> None:
+    """WAL with synchronous=NORMAL (1) on every pooled connection; trackers still round-trip."""
+    import json
+
+    python = RASA_VENV / "bin" / "python"
+    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
+    done = subprocess.run(
+        [str(python), "-c", SQLITE, str(tmp_path / "tracker.db")],
+        capture_output=True,
+        text=True,
+        env=engine_env(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["mode"] == "wal"
+    assert result["sync"] == 1
+    assert result["pool"] == "QueuePool"
+    assert result["events"] == 2
