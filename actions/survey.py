@@ -1,8 +1,9 @@
 """rasa-sdk actions: thin wrappers that feed the interpreter and carry out its effects.
 
 The engine runs one form, `survey_form`, whose single slot takes the customer's whole message.
-`validate_survey_form` hands that message to the interpreter; `action_ask_survey_answer` shows
-whatever the conversation now waits on. Logs name brands and steps, never what customers typed.
+`validate_survey_form` hands that message to the interpreter, commits what it decided, and shows
+whatever the conversation now waits on: one action call per turn. Logs name brands and steps,
+never what customers typed.
 """
 
 from __future__ import annotations
@@ -128,30 +129,14 @@ class _SurveyAction(Action):
         return result
 
 
-class AskSurveyAnswer(_SurveyAction):
-    """Show the step the conversation waits on, starting the flow if it has not begun."""
-
-    def name(self) -> str:
-        return f"action_ask_{ANSWER_SLOT}"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        sender = parse_sender(tracker.sender_id)
-        state = load_state(tracker)
-        if state is None or state.status == "ended":
-            state = self.begin(sender, tracker, turn_from(tracker).at, dispatcher).state
-        flow = self.runtime.flow(sender.brand, state.flow_version)
-        if state.confirming is None:
-            send(dispatcher, interpreter.prompt(flow, state))
-        events: list[EventType] = [dump_state(state)]
-        if state.status == "ended":
-            events.append(SlotSet(ANSWER_SLOT, DONE))
-        return events
-
-
 class ValidateSurveyForm(_SurveyAction):
-    """Hand the customer's message to the interpreter; commit its effects before replying."""
+    """The survey's one action call per turn: step the interpreter, commit, reply, ask.
+
+    The domain names no `action_ask_survey_answer` (nor an `utter_ask_` response), so Rasa's
+    form asks nothing by itself after validating: this action shows the step the
+    conversation now waits on. That saves the engine a second action call (and a second copy
+    of the tracker over HTTP) on every turn; see docs/benchmarks.md for the figures.
+    """
 
     def name(self) -> str:
         return f"validate_{FORM}"
@@ -161,33 +146,40 @@ class ValidateSurveyForm(_SurveyAction):
     ) -> list[EventType]:
         sender = parse_sender(tracker.sender_id)
         state = load_state(tracker)
-        if state is None or (state.status == "ended" and state.confirming is None):
-            # The message that (re)activated the form is not an answer: the ask action now
-            # starts a fresh survey with its greeting.
-            return [SlotSet(STATE_SLOT, None), SlotSet(ANSWER_SLOT, None)]
-        flow = self.runtime.flow(sender.brand, state.flow_version)
         turn = turn_from(tracker)
-        result = interpreter.step(
-            flow,
-            state,
-            turn,
-            threshold=self.runtime.control_threshold,
-            resume_after_s=self.runtime.resume_after_s,
-        )
-        self.carry_out(sender, tracker, result, dispatcher)
-        if result.restart:
+        if state is None or (state.status == "ended" and state.confirming is None):
+            # The message that (re)activated the form is not an answer: a fresh survey starts
+            # with its greeting.
             result = self.begin(sender, tracker, turn.at, dispatcher)
-        log.info(
-            "turn brand=%s flow=%s v%s step=%s effects=%d ended=%s",
-            sender.brand,
-            flow.id,
-            flow.version,
-            state.position,
-            len(result.effects),
-            result.state.status == "ended",
-        )
-        done = result.state.status == "ended"
-        return [dump_state(result.state), SlotSet(ANSWER_SLOT, DONE if done else None)]
+        else:
+            flow = self.runtime.flow(sender.brand, state.flow_version)
+            result = interpreter.step(
+                flow,
+                state,
+                turn,
+                threshold=self.runtime.control_threshold,
+                resume_after_s=self.runtime.resume_after_s,
+            )
+            self.carry_out(sender, tracker, result, dispatcher)
+            if result.restart:
+                result = self.begin(sender, tracker, turn.at, dispatcher)
+            log.info(
+                "turn brand=%s flow=%s v%s step=%s effects=%d ended=%s",
+                sender.brand,
+                flow.id,
+                flow.version,
+                state.position,
+                len(result.effects),
+                result.state.status == "ended",
+            )
+        after = result.state
+        if after.confirming is None:
+            send(
+                dispatcher,
+                interpreter.prompt(self.runtime.flow(sender.brand, after.flow_version), after),
+            )
+        done = after.status == "ended"
+        return [dump_state(after), SlotSet(ANSWER_SLOT, DONE if done else None)]
 
 
 class SurveyDone(_SurveyAction):
@@ -240,7 +232,6 @@ class Control(_SurveyAction):
 
 def all_actions(runtime: Runtime) -> list[Action]:
     return [
-        AskSurveyAnswer(runtime),
         ValidateSurveyForm(runtime),
         SurveyDone(runtime),
         Control(runtime),
