@@ -1,4 +1,4 @@
-"""Start the Rasa 3.6 engine with five small fixes, each documented and tested.
+"""Start the Rasa 3.6 engine with small fixes, each documented and tested.
 
 This file runs inside `.venv-rasa` (Python 3.10) as `python bot/rasa_boot.py run ...`, with the
 same arguments as the `rasa` command. It imports nothing from Candor.
@@ -22,6 +22,9 @@ same arguments as the `rasa` command. It imports nothing from Candor.
    lock that cannot be released after a saved turn is logged and left to expire, so the turn's
    reply still goes out (failing it would make the customer resend a processed turn).
 5. The embedded SQLite tracker store runs in WAL mode (`install_sqlite_tracker_wal`).
+6. Two costs per turn removed from the tracker store (`install_tracker_event_counts`,
+   `install_event_type_cache`): a COUNT before every save, and a walk over every Event
+   subclass for every event read.
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
@@ -195,6 +198,66 @@ def install_sqlite_tracker_wal() -> None:
     event.listen(Engine, "connect", pragmas)
 
 
+def install_tracker_event_counts() -> None:
+    """The SQL tracker store remembers how many events it has stored, instead of counting.
+
+    Before each save Rasa's `SQLTrackerStore` runs a COUNT of the conversation's stored events
+    (with the same session-start subquery as the read) to find which events are new. The
+    tracker being saved was read from the store earlier in the same turn, under the
+    conversation's lock, so that number is already known: the events read. A tracker that
+    was not read here (a new conversation, or one copied without the mark) still gets the
+    COUNT. Measured under `candor bench`: about an eighth of the engine's time per turn.
+    """
+    import itertools
+
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    mark = "_candor_stored_events"
+    read = SQLTrackerStore._retrieve
+    count_new = SQLTrackerStore._additional_events
+    save = SQLTrackerStore.save
+
+    async def _retrieve(
+        self: SQLTrackerStore, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> Any:
+        tracker = await read(self, sender_id, fetch_events_from_all_sessions)
+        if tracker is not None and not fetch_events_from_all_sessions:
+            setattr(tracker, mark, len(tracker.events))
+        return tracker
+
+    def _additional_events(self: SQLTrackerStore, session: Any, tracker: Any) -> Any:
+        stored = getattr(tracker, mark, None)
+        if stored is None:
+            return count_new(self, session, tracker)
+        return itertools.islice(tracker.events, stored, len(tracker.events))
+
+    async def saved(self: SQLTrackerStore, tracker: Any) -> None:
+        await save(self, tracker)
+        setattr(tracker, mark, len(tracker.events))
+
+    SQLTrackerStore._retrieve = _retrieve  # type: ignore[method-assign]
+    SQLTrackerStore._additional_events = _additional_events  # type: ignore[method-assign]
+    SQLTrackerStore.save = saved  # type: ignore[method-assign]
+
+
+def install_event_type_cache() -> None:
+    """Event types resolved once: Rasa walks every Event subclass for every stored event read."""
+    from rasa.shared.core.events import Event
+
+    resolve = Event.resolve_by_type
+    known: Dict[str, Any] = {}
+
+    def resolve_by_type(type_name: str, default: Any = None) -> Any:
+        cls = known.get(type_name)
+        if cls is None:
+            cls = resolve(type_name, default)
+            if cls is not None and cls is not default:
+                known[type_name] = cls
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]
+
+
 def install_atomic_redis_locks() -> None:
     from rasa.core.lock import TicketLock
     from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
@@ -250,6 +313,8 @@ def main() -> None:
     install_atomic_turns()
     install_tracker_pre_ping()
     install_sqlite_tracker_wal()
+    install_tracker_event_counts()
+    install_event_type_cache()
     install_atomic_redis_locks()
     from rasa.__main__ import main as rasa_main
 
