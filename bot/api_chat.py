@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bot.pseudonym import Sender, subject_id
 from bot.settings import Settings
 from consent_flows.contract import Button
-from storage import registry
 from storage.stores import Stores, UnknownBrand
 
 MAX_TEXT_CHARS = 2000
@@ -48,11 +47,13 @@ class ChatResponse(BaseModel):
     messages: list[ChatMessage]
 
 
-def get_settings(request: Request) -> Settings:
+# Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hand-off
+# on every turn for what is an attribute read.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_stores(request: Request) -> Stores:
+async def get_stores(request: Request) -> Stores:
     return request.app.state.stores
 
 
@@ -69,9 +70,8 @@ def resolve_sender(
     user_id: str,
 ) -> Sender:
     """The pseudonymous sender for a platform user; unknown brands are refused here."""
-    with stores.registry() as session:
-        if registry.get_brand(session, slug=brand) is None:
-            raise UnknownBrand(brand)
+    if not stores.brand_exists(brand):
+        raise UnknownBrand(brand)
     return Sender(
         brand, channel, subject_id(settings.key, brand=brand, channel=channel, user_id=user_id)
     )

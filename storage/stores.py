@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import migrations
+from storage import migrations, registry
 from storage.backends import PostgresBackend, SqliteBackend, StoreUnavailable, open_backend
 from storage.crypto import KeyShredded, MasterKeys, new_data_key, open_sealed, open_with, seal
 from storage.schema import KeyMeta, SubjectKey
@@ -63,6 +63,7 @@ class Stores:
         self._brand_engines: dict[str, Engine] = {}
         self._key_engines: dict[str, Engine] = {}
         self._tracker: Engine | None = None
+        self._known_brands: set[str] = set()
         self._lock = threading.Lock()
         self.master = master or MasterKeys.from_env(_local_secret(data_dir))
         # Close pooled connections even if the caller never calls dispose() (e.g. a CLI run).
@@ -146,6 +147,20 @@ class Stores:
     def keys(self, brand: str) -> Iterator[Session]:
         with Session(self.key_engine(brand), expire_on_commit=False) as session:
             yield session
+
+    def brand_exists(self, brand: str) -> bool:
+        """Whether the registry knows `brand`, remembered once seen.
+
+        Brands are registered and never removed, so a yes stays true; a no is asked again
+        (another gateway may register the brand). This saves a registry query on every turn.
+        """
+        if brand in self._known_brands:
+            return True
+        with self.registry() as session:
+            if registry.get_brand(session, slug=brand) is None:
+                return False
+        self._known_brands.add(brand)
+        return True
 
     def tracker_engine(self) -> Engine:
         """Rasa's SQL tracker store: the same file, or the same schema, that the engine uses."""

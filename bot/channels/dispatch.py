@@ -19,7 +19,6 @@ from starlette.datastructures import State
 from bot.api_chat import _clean, resolve_sender
 from bot.errors import error_body
 from consent_flows.contract import InboundMessage, OutboundMessage
-from storage import registry
 from storage.stores import Stores
 
 log = logging.getLogger("candor.channels")
@@ -45,8 +44,7 @@ def is_payload(value: str) -> bool:
 
 
 def brand_exists(stores: Stores, brand: str) -> bool:
-    with stores.registry() as session:
-        return registry.get_brand(session, slug=brand) is not None
+    return stores.brand_exists(brand)
 
 
 async def converse(state: State, inbound: InboundMessage) -> list[OutboundMessage]:

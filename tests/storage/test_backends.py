@@ -129,3 +129,21 @@ def test_up_refuses_to_start_without_redis(tmp_path: Path, monkeypatch: pytest.M
     assert result.exit_code == 1
     output = " ".join(result.output.split())
     assert f"cannot reach Redis at {safe_url(url)}" in output and SECRET not in output
+
+
+def test_a_brand_is_known_once_registered_and_an_unknown_one_is_asked_again(
+    tmp_path: Path,
+) -> None:
+    from storage import registry
+
+    stores = Stores(tmp_path / "data")
+    try:
+        assert not stores.brand_exists("late-brand")
+        with stores.registry() as session:
+            registry.ensure_brand(session, slug="late-brand", display_name="Late")
+            session.commit()
+        assert stores.brand_exists("late-brand")  # the earlier "no" was not remembered
+        assert stores.brand_exists("late-brand")
+        assert not stores.brand_exists("other-brand")
+    finally:
+        stores.dispose()
