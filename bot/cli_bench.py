@@ -80,10 +80,21 @@ def bench(
     out_dir: Annotated[
         Path, typer.Option(help="Where bench.json and the PNG plots go.")
     ] = DEFAULT_OUT,
+    hold: Annotated[
+        int,
+        typer.Option(
+            help="Instead: hold this many conversations open at once on widget sockets and "
+            "report memory per conversation (writes hold.json)."
+        ),
+    ] = 0,
 ) -> None:
     """Candor end to end vs the bare Rasa engine vs stock Rasa: turns/s, latency, memory."""
     from bot import bench as runner
     from bot.bench import plots
+
+    if hold:
+        _hold(hold, out_dir)
+        return
 
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     unknown = [s for s in chosen if s not in SYSTEMS]
@@ -139,6 +150,38 @@ def bench(
     plots.latency_histogram(result, out_dir / "latency-histogram.png", hist_level)
     plots.against_concurrency(result, out_dir / "throughput-p99.png")
     console.print(f"wrote {out_dir}/bench.json, latency-histogram.png, throughput-p99.png")
+
+
+def _hold(n: int, out_dir: Path) -> None:
+    from bot.bench import hold
+
+    if n < 1:
+        raise _fail("--hold must be at least 1")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("opening conversations", total=n)
+        try:
+            result = hold.run(n, on_open=lambda: progress.advance(task))
+        except (engine.EngineError, ScaleError, RuntimeError) as exc:
+            raise _fail(str(exc)) from None
+    console.print(
+        f"{result['open']} conversations open at once ({result['failed_to_open']} failed to "
+        f"open) in {result['open_seconds']} s; a sample's next turn: "
+        f"{result['sample_next_turn_ok']} answered"
+    )
+    console.print(
+        f"RSS idle {result['rss_mb_idle']} MB, holding {result['rss_mb']} MB: "
+        f"{result['kb_per_conversation']} KB per conversation; stores on disk "
+        f"{result['disk_mb_stores']} MB ({result['disk_kb_per_conversation']} KB each)"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "hold.json").write_text(json.dumps(result, indent=1))
+    console.print(f"wrote {out_dir}/hold.json")
 
 
 def register(app: typer.Typer) -> None:

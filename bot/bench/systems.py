@@ -111,6 +111,7 @@ class Running:
     base_url: str
     send: Send
     processes: dict[str, int]  # role -> pid, for memory and CPU
+    data_dir: Path | None = None  # Candor's stores (and the tracker file), for their size
 
     def rss(self) -> dict[str, float]:
         return {role: rss_mb(pid) for role, pid in self.processes.items()}
@@ -176,6 +177,7 @@ class System(AbstractContextManager[Running]):
             replica.gateway_url,
             _send_candor,
             {"engine": replica.engine.pid, "gateway": replica.gateway.pid},
+            base.data_dir,
         )
 
     def _start_rasa(self) -> Running:

@@ -1,0 +1,48 @@
+"""`candor bench`'s scripted customers run whole surveys on the real engine without an error.
+
+If a journey drifted from the basics-store flow (a question renamed, a button changed), the
+benchmark would measure error replies instead of surveys; this catches that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.bench.driver import run_level
+from bot.bench.journeys import JOURNEYS, turns_per_round
+from bot.bench.systems import BRAND, _send_candor
+from storage.schema import Answer, ConsentEvent
+from tests.stack import Stack
+
+pytestmark = pytest.mark.engine
+
+
+def _count(stack: Stack, query) -> int:  # type: ignore[no-untyped-def]
+    with stack.stores.brand(BRAND) as session:
+        return session.scalar(query) or 0
+
+
+def test_every_journey_completes_and_writes_what_it_says(stack: Stack) -> None:
+    answers = select(func.count()).select_from(Answer)
+    withdrawn = select(func.count()).where(ConsentEvent.event == "withdrawn")
+    before = _count(stack, answers), _count(stack, withdrawn)
+    rounds = 2
+    level = asyncio.run(
+        run_level(
+            "candor",
+            stack.settings.gateway_url,
+            _send_candor,
+            customers=rounds * len(JOURNEYS),
+            concurrency=3,
+            max_seconds=300,
+        )
+    )
+    assert level.errors == 0
+    assert level.completed == rounds * len(JOURNEYS)
+    assert level.turns == rounds * turns_per_round()
+    # Per round: 3 answers (buttons), 2 (typed: one skipped), and 2 that the withdrawal deletes.
+    assert _count(stack, answers) - before[0] == rounds * 5
+    assert _count(stack, withdrawn) - before[1] == rounds
