@@ -22,9 +22,9 @@ same arguments as the `rasa` command. It imports nothing from Candor.
    lock that cannot be released after a saved turn is logged and left to expire, so the turn's
    reply still goes out (failing it would make the customer resend a processed turn).
 5. The embedded SQLite tracker store runs in WAL mode (`install_sqlite_tracker_wal`).
-6. Two costs per turn removed from the tracker store (`install_tracker_event_counts`,
-   `install_event_type_cache`): a COUNT before every save, and a walk over every Event
-   subclass for every event read.
+6. Three costs per turn removed from the tracker store (`install_tracker_event_counts`,
+   `install_event_type_cache`): a COUNT before every save, an ORM object per saved event
+   (now one multi-row INSERT), and a walk over every Event subclass for every event read.
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
@@ -215,7 +215,6 @@ def install_tracker_event_counts() -> None:
     mark = "_candor_stored_events"
     read = SQLTrackerStore._retrieve
     count_new = SQLTrackerStore._additional_events
-    save = SQLTrackerStore.save
 
     async def _retrieve(
         self: SQLTrackerStore, sender_id: str, fetch_events_from_all_sessions: bool
@@ -232,7 +231,26 @@ def install_tracker_event_counts() -> None:
         return itertools.islice(tracker.events, stored, len(tracker.events))
 
     async def saved(self: SQLTrackerStore, tracker: Any) -> None:
-        await save(self, tracker)
+        """Rasa's save, with the new events written in one multi-row INSERT (not one ORM
+        object each: the unit of work was most of the save's time) and the count remembered."""
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            rows = []
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                rows.append(
+                    {
+                        "sender_id": tracker.sender_id,
+                        "type_name": event.type_name,
+                        "timestamp": data.get("timestamp"),
+                        "intent_name": data.get("parse_data", {}).get("intent", {}).get("name"),
+                        "action_name": data.get("name"),
+                        "data": json.dumps(data),
+                    }
+                )
+            if rows:
+                session.execute(self.SQLEvent.__table__.insert(), rows)
+            session.commit()
         setattr(tracker, mark, len(tracker.events))
 
     SQLTrackerStore._retrieve = _retrieve  # type: ignore[method-assign]
