@@ -1,0 +1,780 @@
+"""Data-size scaling (issue 8): export, erasure, retention purge, themes and the dashboard
+at 10k, 100k and 1M stored answers in one brand's store.
+
+    .venv/bin/python benchmarks/scaling.py                                 # 10k, 100k, 1M
+    .venv/bin/python benchmarks/scaling.py --sizes 10000,100000            # a quicker run
+    .venv/bin/python benchmarks/scaling.py --ops export_json,erase         # some operations
+
+Build (once per size; kept under ``--data-dir``, default ``.candor/bench-data/scaling``, and
+reused by later runs): the demo brand (trailhead-outfitters, its flow and segments) with the
+same mix of answers as ``benchmarks/dashboard.py`` (about answers / 19 subjects, four
+conversations each, 40% free text, 20% emotions, 70% consent to segmentation), every verbatim
+and value encrypted with its subject's own data key. Unlike the dashboard builder, it writes in
+bulk: data keys are generated, wrapped and inserted a thousand at a time, and consent events
+are hash-chained in Python with the ledger's own ``canonical``/``digest`` and bulk-inserted
+(``ledger.verify`` checks the whole chain after the build, and the payload's fields are
+checked against one event written by ``ledger.append``). Each subject is active for two weeks,
+starting at a random moment of the 405 days before 2026-11-23, so that about 10% of answers are
+older than the 365-day retention of ``needs`` and ``frustrations``.
+
+Measure: every operation runs in its own fresh child process, so its peak RSS (``ru_maxrss``)
+is its own; ``rss_base_mb`` is the child's RSS after imports and opening the store, before the
+operation. Wall and CPU seconds of the operation itself (not the imports) are reported.
+
+- ``export_json`` / ``export_csv``: ``GET /api/v1/brands/{brand}/export`` through the real
+  FastAPI app (routing, key check), called as ASGI in-process; the body is counted and hashed,
+  not kept, so the figure is the server's cost. The body's SHA-256 shows that an optimisation
+  left the output byte for byte the same.
+- ``erase``: ``rights.erase_subject`` + commit + ``tracker_events.delete_subject`` (as the API
+  route does) for 5 subjects spread through the store, one at a time; the tracker store is
+  empty here (no Rasa engine ran), so that part costs only a table check.
+- ``purge_10pct``: ``housekeeping.purge_all`` with the clock set so that 10% of answers are
+  past retention (and the consents given before each purpose's cutoff expire);
+  ``purge_noop``: the same purge again an hour later, when nothing new is due (the steady
+  state of the hourly purge).
+- ``themes``: what the report does for themes: the newest 20,000 free-text answers, decrypted
+  (keys preloaded), then ``find_themes``; spaCy is loaded before the clock starts.
+- ``dashboard``: ``insights.compute(fresh=True)``, the whole report (segments, funnel, consent
+  rates, themes, emotions), cold (first of the process, imports spaCy and scikit-learn) and
+  again warm.
+
+Erasure and purge change the store, so (SQLite) they run on a copy of it that is deleted
+afterwards. On PostgreSQL (``CANDOR_DATABASE_URL``) they run last on the built store itself, and
+the store is marked to be rebuilt next time.
+
+Prints a table and writes benchmarks/results/scaling.json, with the log-log slope of time vs
+size per operation (1 = linear) and the 1-minute load average before and after each child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import itertools
+import json
+import math
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import dashboard as dash  # noqa: E402  (the same brand, vocabulary and answer mix)
+
+RESULTS = ROOT / "benchmarks" / "results" / "scaling.json"
+DATA = ROOT / ".candor" / "bench-data" / "scaling"
+BRAND = dash.BRAND
+END = dash.END
+SPAN_DAYS = 405  # each subject starts somewhere in these days before END
+ACTIVE_DAYS = 14  # and has their four conversations within this many days
+CHUNK = 1000  # subjects per transaction
+OPS = ("export_json", "export_csv", "erase", "themes", "dashboard", "purge_10pct", "purge_noop")
+READ_ONLY = ("export_json", "export_csv", "themes", "dashboard")
+ERASE_N = 5
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def _settings(data_dir: Path) -> Any:
+    return dash._settings(data_dir)
+
+
+# --- build ----------------------------------------------------------------------------------
+
+
+def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
+    """Create the brand and write ``answers`` answers in bulk; returns sizes and the key."""
+    from sqlalchemy import func, insert, select
+
+    from actions.consent_context import consent_context
+    from bot.brands import AUDIENCES, create_brand, publish_audiences
+    from bot.settings import ROOT as REPO
+    from storage import ledger
+    from storage.crypto import new_data_key, seal
+    from storage.records import _aad  # the AAD every stored answer is sealed with
+    from storage.schema import (
+        Answer,
+        ConsentEvent,
+        FunnelCount,
+        LedgerHead,
+        Subject,
+        SubjectKey,
+        SubjectTag,
+    )
+
+    started = time.perf_counter()
+    settings = _settings(data_dir)
+    stores = settings.open_stores()
+    flow, key = create_brand(stores, REPO / "consent_flows" / "examples" / f"{BRAND}.yaml")
+    publish_audiences(stores, AUDIENCES)
+    keyring = stores.keyring(BRAND)
+    contexts = {
+        p: consent_context(flow, p, step_id=f"consent_{p}", channel="web", method="button")
+        for p in flow.purposes
+    }
+    asks = flow.asks()
+    rng = random.Random(seed)
+    with stores.keys(BRAND) as ks:
+        version = keyring._master_version(ks)
+    master = stores.master.key(BRAND, version)
+
+    # One real event through ledger.append: the bulk payloads must have exactly its fields.
+    with stores.brand(BRAND) as session:
+        session.execute(insert(Subject), [{"subject_id": "bench-probe", "channel": "web"}])
+        probe = ledger.payload(
+            ledger.append(
+                session, subject_id="bench-probe", event="requested", ctx=contexts["needs"]
+            )
+        )
+        session.rollback()
+        head = session.get(LedgerHead, 1)
+        seq, prev = (head.seq, head.hash) if head else (0, ledger.GENESIS)
+        next_id = (session.scalar(select(func.max(ConsentEvent.id))) or 0) + 1
+
+    def event_row(subject: str, event: str, purpose: str, when: datetime) -> dict[str, Any]:
+        nonlocal seq, prev, next_id
+        ctx = contexts[purpose]
+        record_id = f"{rng.getrandbits(128):032x}"
+        record_id = "-".join(
+            (record_id[:8], record_id[8:12], record_id[12:16], record_id[16:20], record_id[20:])
+        )
+        payload = {
+            "record_id": record_id,
+            "schema_version": ledger.SCHEMA_VERSION,
+            "jurisdiction": "EU (GDPR)",
+            "language": ctx.language,
+            "subject_id": subject,
+            "controller": ctx.controller,
+            "event": event,
+            "purpose": ctx.purpose,
+            "purpose_category": ctx.purpose_category,
+            "consent_type": "explicit",
+            "data_categories": list(ctx.data_categories),
+            "sensitive": ctx.sensitive,
+            "third_party_disclosure": "none",
+            "retention_days": ctx.retention_days,
+            "withdrawal_method": ledger.WITHDRAWAL_METHOD,
+            "collection_method": f"{ctx.channel}:{ctx.method}",
+            "notice_version": ctx.notice_version,
+            "notice_sha256": ledger.digest(ctx.notice),
+            "flow_id": ctx.flow_id,
+            "flow_version": ctx.flow_version,
+            "step_id": ctx.step_id,
+            "timestamp": when.isoformat(),
+        }
+        assert payload.keys() == probe.keys()
+        body = ledger.canonical(payload)
+        payload_digest = ledger.digest(body)
+        seq += 1
+        row = {
+            "id": next_id,
+            "seq": seq,
+            "record_id": record_id,
+            "subject_id": subject,
+            "event": event,
+            "purpose": purpose,
+            "payload_json": body,
+            "created_at": when,
+            "prev_hash": prev,
+            "payload_digest": payload_digest,
+            "hash": ledger.digest(prev + payload_digest),
+            "redacted": False,
+        }
+        prev = row["hash"]
+        next_id += 1
+        return row
+
+    written = subjects = events = 0
+    funnel: dict[tuple[str, str, str], int] = {}
+
+    def answer_row(
+        subject: str, conversation: str, step: str, verbatim: str, value: Any, when: datetime
+    ) -> dict[str, Any]:
+        ask = asks[step]
+        for event in ("reached", "answered"):
+            day = (when.date().isoformat(), step, event)
+            funnel[day] = funnel.get(day, 0) + 1
+        return {
+            "subject_id": subject,
+            "conversation_id": conversation,
+            "flow_brand": BRAND,
+            "flow_id": flow.id,
+            "flow_version": flow.version,
+            "step_id": step,
+            "ask_type": ask.kind.value,
+            "purpose": ask.purpose,
+            "verbatim_enc": keyring.encrypt(
+                subject, verbatim, _aad(conversation, flow.id, step, "verbatim")
+            ),
+            "value_enc": keyring.encrypt(
+                subject,
+                json.dumps(value, ensure_ascii=False),
+                _aad(conversation, flow.id, step, "value"),
+            ),
+            "created_at": when,
+            "updated_at": when,
+        }
+
+    while written < answers:
+        people: list[dict[str, Any]] = []
+        keys: list[dict[str, Any]] = []
+        ledger_rows: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        tags: list[dict[str, Any]] = []
+        for _ in range(CHUNK):
+            if written >= answers:
+                break
+            subject = f"bench-{subjects:07d}"
+            subjects += 1
+            data_key = new_data_key()
+            keys.append(
+                {
+                    "subject_id": subject,
+                    "master_version": version,
+                    "wrapped_key": seal(master, data_key, keyring._aad(subject, "data-key")),
+                }
+            )
+            keyring._cache[subject] = data_key  # what Keyring.data_key would have unwrapped
+            start = END - timedelta(days=rng.random() * SPAN_DAYS)
+            people.append(
+                {
+                    "subject_id": subject,
+                    "channel": "web",
+                    "objects_to_profiling": rng.random() < 0.01,
+                    "created_at": start,
+                }
+            )
+            given: dict[str, int] = {}
+            decisions = {
+                "needs": "given",
+                "frustrations": "given" if rng.random() < 0.9 else "refused",
+                "tailored_content": "given" if rng.random() < 0.7 else "refused",
+            }
+            for i, (purpose, decision) in enumerate(decisions.items()):
+                at = start + timedelta(seconds=10 * i)
+                ledger_rows.append(event_row(subject, "requested", purpose, at))
+                ledger_rows.append(event_row(subject, decision, purpose, at))
+                events += 2
+                if decision == "given":
+                    given[purpose] = ledger_rows[-1]["id"]
+            if "tailored_content" in given and rng.random() < 0.05:
+                at = start + timedelta(days=rng.random() * ACTIVE_DAYS)
+                ledger_rows.append(event_row(subject, "withdrawn", "tailored_content", at))
+                events += 1
+            activity = rng.choice(dash.ACTIVITIES)
+            if activity == "running":
+                tags.append(
+                    {
+                        "subject_id": subject,
+                        "tag": "runner",
+                        "purpose": "needs",
+                        "flow_id": flow.id,
+                        "flow_version": flow.version,
+                        "consent_event_id": given["needs"],
+                        "created_at": start,
+                    }
+                )
+            for c in range(dash.CONVERSATIONS):
+                conversation = f"{BRAND}:web:{subject}:c{c}"
+                when = min(END, start + timedelta(seconds=60 + rng.random() * ACTIVE_DAYS * 86400))
+                picks = sorted(rng.sample(dash.PRIORITIES, rng.randint(1, 2)))
+                need_step = "need_running" if activity == "running" else "need"
+                survey = [
+                    ("activity", activity, activity, "needs"),
+                    (need_step, dash._need(rng), None, "needs"),
+                    ("priorities", ", ".join(picks), picks, "needs"),
+                ]
+                if "frustrations" in given:
+                    feeling = rng.choices(dash.EMOTIONS, dash.EMOTION_WEIGHTS)[0]
+                    moan = rng.choice(dash.FRUSTRATIONS) + rng.choice(dash.FRUSTRATION_TAILS)
+                    survey += [
+                        ("frustration", moan, None, "frustrations"),
+                        ("shopping_feeling", feeling, feeling, "frustrations"),
+                    ]
+                for n, (step, verbatim, value, purpose) in enumerate(survey):
+                    if written >= answers:
+                        break
+                    row = answer_row(
+                        subject,
+                        conversation,
+                        step,
+                        verbatim,
+                        verbatim if value is None else value,
+                        when + timedelta(seconds=20 * n),
+                    )
+                    row["consent_event_id"] = given[purpose]
+                    rows.append(row)
+                    written += 1
+        with stores.keys(BRAND) as ks:
+            ks.execute(insert(SubjectKey), keys)
+            ks.commit()
+        with stores.brand(BRAND) as session:
+            session.execute(insert(Subject), people)
+            session.execute(insert(ConsentEvent), ledger_rows)
+            head = session.get(LedgerHead, 1)
+            if head is None:
+                session.add(LedgerHead(id=1, seq=seq, hash=prev))
+            else:
+                head.seq, head.hash = seq, prev
+            session.execute(insert(Answer), rows)
+            if tags:
+                session.execute(insert(SubjectTag), tags)
+            session.commit()
+        keyring._cache.clear()
+        print(f"\r  built {written:,} / {answers:,} answers, {subjects:,} subjects", end="")
+        sys.stdout.flush()
+    print()
+    with stores.brand(BRAND) as session:
+        session.execute(
+            insert(FunnelCount),
+            [
+                {
+                    "flow_id": flow.id,
+                    "flow_version": flow.version,
+                    "step_id": step,
+                    "event": event,
+                    "day": day,
+                    "count": n if event == "answered" else round(n * 1.08),
+                }
+                for (day, step, event), n in funnel.items()
+            ],
+        )
+        session.commit()
+        stored = session.scalar(select(func.count()).select_from(Answer))
+        build_s = time.perf_counter() - started
+        checked, problems = ledger.verify(session)
+    stores.dispose()
+    if problems or checked != events:
+        sys.exit(f"the built ledger does not verify: {checked} events, {problems[:3]}")
+    return {
+        "answers": stored,
+        "subjects": subjects,
+        "consent_events": events,
+        "key": key,
+        "build_s": round(build_s, 1),
+        "store_mb": round(dash._store_bytes(data_dir) / 2**20, 1),
+    }
+
+
+# --- operations (each in a fresh child process) -------------------------------------------
+
+
+class _Clock:
+    def __enter__(self) -> _Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+async def _asgi_get(app: Any, path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
+    """One GET through the ASGI app; the body is counted and hashed, never kept."""
+    digest, size, status, chunks = hashlib.sha256(), 0, 0, 0
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal size, status, chunks
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            body = message.get("body", b"")
+            digest.update(body)
+            size += len(body)
+            chunks += 1 if body else 0
+
+    await app(scope, receive, send)
+    return {"status": status, "bytes": size, "sha256": digest.hexdigest(), "chunks": chunks}
+
+
+def op_export(data_dir: Path, key: str, fmt: str) -> dict[str, Any]:
+    from bot.app import create_app
+
+    settings = _settings(data_dir)
+    stores = settings.open_stores()
+    app = create_app(settings, stores=stores)
+    stores.brand_engine(BRAND)
+    base = _rss_now_mb()
+    with _Clock() as clock:
+        got = asyncio.run(
+            _asgi_get(
+                app,
+                f"/api/v1/brands/{BRAND}/export",
+                f"format={fmt}",
+                {"authorization": f"Bearer {key}", "host": "127.0.0.1"},
+            )
+        )
+    if got["status"] != 200:
+        raise SystemExit(f"export answered {got['status']}")
+    stores.dispose()
+    return {"wall_s": clock.wall, "cpu_s": clock.cpu, "rss_base_mb": base, **got}
+
+
+def _erase_subjects(stores: Any, n: int) -> list[str]:
+    from sqlalchemy import func, select
+
+    from storage.schema import Subject
+
+    with stores.brand(BRAND) as session:
+        total = session.scalar(select(func.count()).select_from(Subject))
+    picks = [int(total * (i + 0.5) / n) for i in range(n)]
+    return [f"bench-{p:07d}" for p in picks]
+
+
+def op_erase(data_dir: Path, key: str) -> dict[str, Any]:
+    from storage import rights, tracker_events
+    from storage.schema import Subject
+
+    settings = _settings(data_dir)
+    stores = settings.open_stores()
+    tracker = stores.tracker_engine()
+    stores.brand_engine(BRAND)
+    stores.key_engine(BRAND)
+    subjects = _erase_subjects(stores, ERASE_N)
+    base = _rss_now_mb()
+    times, cpus, answers, tracker_s = [], [], [], []
+    for subject in subjects:
+        with _Clock() as clock:
+            with stores.brand(BRAND) as session:  # as DELETE /subjects/{subject} does
+                assert session.get(Subject, subject) is not None
+                erased = rights.erase_subject(session, stores.keyring(BRAND), subject_id=subject)
+                session.commit()
+            started = time.perf_counter()
+            tracker_events.delete_subject(tracker, brand=BRAND, subject_id=subject)
+            tracker_s.append(time.perf_counter() - started)
+        assert erased.key and erased.subject == 1
+        times.append(clock.wall)
+        cpus.append(clock.cpu)
+        answers.append(erased.answers)
+    stores.dispose()
+    return {
+        "wall_s": statistics.median(times),
+        "cpu_s": statistics.median(cpus),
+        "first_s": times[0],
+        "max_s": max(times),
+        "tracker_s": statistics.median(tracker_s),
+        "answers_per_subject": answers,
+        "rss_base_mb": base,
+    }
+
+
+def _runtime(data_dir: Path) -> tuple[Any, Any]:
+    from actions.runtime import Runtime
+
+    settings = _settings(data_dir)
+    stores = settings.open_stores()
+    stores.brand_engine(BRAND)
+    stores.key_engine(BRAND)
+    return stores, Runtime(stores=stores, control_threshold=settings.control_threshold)
+
+
+def _purge_now(stores: Any, runtime: Any) -> datetime:
+    """The moment at which 10% of the answers are past their 365-day retention."""
+    from sqlalchemy import func, select
+
+    from storage.schema import Answer
+
+    flow = runtime.flow(BRAND)
+    days = {flow.purposes[p].retention_days for p in ("needs", "frustrations")}
+    assert days == {365}, days
+    with stores.brand(BRAND) as session:
+        total = session.scalar(select(func.count()).select_from(Answer))
+        cutoff = session.scalar(
+            select(Answer.updated_at).order_by(Answer.updated_at).offset(total // 10).limit(1)
+        )
+    cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    return cutoff + timedelta(days=365)
+
+
+def op_purge(data_dir: Path, key: str, noop: bool) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from bot.housekeeping import purge_all
+    from storage.schema import Answer
+
+    stores, runtime = _runtime(data_dir)
+    now = _purge_now(stores, runtime)
+    with stores.brand(BRAND) as session:
+        before = session.scalar(select(func.count()).select_from(Answer))
+    out: dict[str, Any] = {"now": now.isoformat(timespec="seconds")}
+    if noop:
+        first = purge_all(stores, runtime, now=now)[BRAND]  # not timed: brings the store due
+        now += timedelta(hours=1)
+        out["setup"] = {"answers": first.answers, "expired_consents": first.expired_consents}
+    base = _rss_now_mb()
+    with _Clock() as clock:
+        done = purge_all(stores, runtime, now=now)[BRAND]
+    stores.dispose()
+    return {
+        "wall_s": clock.wall,
+        "cpu_s": clock.cpu,
+        "rss_base_mb": base,
+        "answers_before": before,
+        "answers_deleted": done.answers,
+        "tags_deleted": done.tags,
+        "consents_expired": done.expired_consents,
+        **out,
+    }
+
+
+def op_themes(data_dir: Path, key: str) -> dict[str, Any]:
+    from actions import insights
+    from nlu.analysis.pii import redact
+    from nlu.analysis.themes import find_themes
+    from storage import records
+    from storage.schema import Answer
+
+    stores, _ = _runtime(data_dir)
+    redact("warm up the spaCy pipeline, Sam")  # as benchmarks/analysis.py: model load not timed
+    base = _rss_now_mb()
+    from sqlalchemy import select
+
+    with _Clock() as clock:
+        keyring = stores.keyring(BRAND)
+        keyring.preload()
+        rows = Answer.__table__
+        with stores.brand(BRAND) as session:
+            free_text = session.execute(
+                select(rows)
+                .where(rows.c.ask_type == "free_text")
+                .order_by(rows.c.id.desc())
+                .limit(insights.THEME_SAMPLE)
+            )
+            texts = [v.verbatim for v in insights._readable(records.view, free_text, keyring)]
+        read_s = time.perf_counter() - clock.wall
+        themes = find_themes(texts)
+    stores.dispose()
+    return {
+        "wall_s": clock.wall,
+        "cpu_s": clock.cpu,
+        "read_s": read_s,
+        "verbatims": len(texts),
+        "themes": len(themes),
+        "rss_base_mb": base,
+    }
+
+
+def op_dashboard(data_dir: Path, key: str) -> dict[str, Any]:
+    from actions import insights
+
+    stores, runtime = _runtime(data_dir)
+    base = _rss_now_mb()
+    with _Clock() as cold:
+        report = insights.compute(runtime, BRAND, fresh=True)
+    with _Clock() as warm:
+        insights.compute(runtime, BRAND, fresh=True)
+    stores.dispose()
+    return {
+        "wall_s": cold.wall,
+        "cpu_s": cold.cpu,
+        "warm_s": warm.wall,
+        "warm_cpu_s": warm.cpu,
+        "rss_base_mb": base,
+        "answers": report["totals"]["answers"],
+        "themes": len(report["themes"]),
+    }
+
+
+def run_op(op: str, data_dir: Path, key: str) -> dict[str, Any]:
+    if op.startswith("export_"):
+        out = op_export(data_dir, key, op.removeprefix("export_"))
+    elif op == "erase":
+        out = op_erase(data_dir, key)
+    elif op.startswith("purge_"):
+        out = op_purge(data_dir, key, noop=op == "purge_noop")
+    elif op == "themes":
+        out = op_themes(data_dir, key)
+    elif op == "dashboard":
+        out = op_dashboard(data_dir, key)
+    else:
+        raise SystemExit(f"unknown operation {op}")
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def _child(op: str, data_dir: Path, key: str) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
+    child = subprocess.run(
+        [sys.executable, __file__, "--data-dir", str(data_dir), "--op", op, "--key", key],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if child.returncode != 0:
+        sys.stderr.write(child.stderr[-4000:])
+        raise SystemExit(f"{op} failed in {data_dir}")
+    out = json.loads(child.stdout.strip().splitlines()[-1])
+    out["load_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return out
+
+
+def _slope(points: list[tuple[int, float]]) -> float | None:
+    """Least-squares slope of log(time) against log(size): 1 is linear, 0 is flat."""
+    pts = [(math.log(n), math.log(t)) for n, t in points if t > 0]
+    if len(pts) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    return round(sum((x - mx) * (y - my) for x, y in pts) / sxx, 2) if sxx else None
+
+
+def _growth(points: list[tuple[int, float]]) -> dict[str, Any]:
+    """The fitted exponent over every size, and between each pair of neighbouring sizes (fixed
+    costs such as imports flatten the small end)."""
+    points = sorted(points)
+    out: dict[str, Any] = {"time_exponent": _slope(points)}
+    for a, b in itertools.pairwise(points):
+        out[f"exponent_{a[0]}_{b[0]}"] = _slope([a, b])
+    return out
+
+
+def _fmt_s(s: float) -> str:
+    return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--data-dir", type=Path, default=DATA, help="built stores, kept")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument("--ops", default=",".join(OPS), help="comma-separated operations")
+    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--op", help=argparse.SUPPRESS)  # internal: the child process
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.op:
+        print(json.dumps(run_op(args.op, args.data_dir, args.key)))
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    ops = [o for o in args.ops.split(",") if o]
+    unknown = set(ops) - set(OPS)
+    if unknown:
+        sys.exit(f"unknown operations: {sorted(unknown)}; choose from {OPS}")
+    postgres = bool(os.environ.get("CANDOR_DATABASE_URL"))
+    result: dict[str, Any] = {
+        "command": "benchmarks/scaling.py " + " ".join(sys.argv[1:]),
+        "backend": "postgresql" if postgres else "sqlite",
+        "sizes": {},
+        "growth": {},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_avg_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for size in sizes:
+        store = args.data_dir / (f"pg-{size}" if postgres else f"{size}")
+        manifest = store / "bench-store.json"
+        built = json.loads(manifest.read_text()) if manifest.exists() else None
+        if built is None:
+            if store.exists():
+                shutil.rmtree(store)
+            print(f"building {size:,} answers in {store} ...")
+            built = build(store, size)
+            manifest.write_text(json.dumps(built))
+            print(f"  built in {built['build_s']} s, {built['store_mb']} MB")
+        else:
+            print(f"reusing {store} ({built['answers']:,} answers)")
+        entry = {k: v for k, v in built.items() if k != "key"}
+        entry["ops"] = {}
+        result["sizes"][str(size)] = entry
+        if args.build_only:
+            continue
+        for op in [o for o in ops if o in READ_ONLY]:
+            print(f"  {op} ...", end="", flush=True)
+            entry["ops"][op] = _child(op, store, built["key"])
+            print(f" {_fmt_s(entry['ops'][op]['wall_s'])}")
+        for op in [o for o in ops if o not in READ_ONLY]:
+            # Changes the store: on a copy (SQLite), or on the store itself, rebuilt next time.
+            scratch = store
+            if not postgres:
+                scratch = args.data_dir / f"scratch-{size}"
+                if scratch.exists():
+                    shutil.rmtree(scratch)
+                shutil.copytree(store, scratch)
+            else:
+                manifest.unlink(missing_ok=True)
+            try:
+                print(f"  {op} ...", end="", flush=True)
+                entry["ops"][op] = _child(op, scratch, built["key"])
+                print(f" {_fmt_s(entry['ops'][op]['wall_s'])}")
+            finally:
+                if scratch != store:
+                    shutil.rmtree(scratch)
+    result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    loads = [x for e in result["sizes"].values() for o in e["ops"].values() for x in o["load_1m"]]
+    result["machine"]["contended"] = bool(loads) and max(loads) > 1.5
+    for op in ops:
+        points = [
+            (int(n), e["ops"][op]["wall_s"]) for n, e in result["sizes"].items() if op in e["ops"]
+        ]
+        result["growth"][op] = _growth(points)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+    header = ["operation", *(f"{int(n):,}" for n in result["sizes"]), "exponent"]
+    table = [header]
+    for op in ops:
+        row = [op]
+        for e in result["sizes"].values():
+            got = e["ops"].get(op)
+            row.append(f"{_fmt_s(got['wall_s'])}, {got['peak_rss_mb']:.0f} MB" if got else "-")
+        row.append(str(result["growth"][op]["time_exponent"]))
+        table.append(row)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print(f"load average max {max(loads, default=0):.2f}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
