@@ -5,6 +5,7 @@ Messages say what is wrong and what to do. No stack trace or customer text ever 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI, Request
@@ -102,18 +103,23 @@ def install_error_handlers(app: FastAPI) -> None:
             403,
         )
 
-    @app.exception_handler(EngineUnavailable)
-    async def _engine_down(_: Request, exc: EngineUnavailable) -> JSONResponse:
-        log.warning("engine unavailable: %s", exc)
-        return JSONResponse(
-            error_body("engine_unavailable", RESTARTING), 503, headers={"Retry-After": "5"}
-        )
-
     async def _store_down(_: Request, exc: Exception) -> JSONResponse:
         # The database dropped (or is restarting): nothing was committed, the client resends.
         log.warning("store unavailable: %s", type(getattr(exc, "orig", exc) or exc).__name__)
         return JSONResponse(
             error_body("store_unavailable", RESTARTING), 503, headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(EngineUnavailable)
+    async def _engine_down(request: Request, exc: EngineUnavailable) -> JSONResponse:
+        # A turn fails in the engine when its action could not write to the store, too: say
+        # which one is away, so an operator looks at the right server.
+        stores = getattr(request.app.state, "stores", None)
+        if stores is not None and not await asyncio.to_thread(stores.reachable):
+            return await _store_down(request, exc)
+        log.warning("engine unavailable: %s", exc)
+        return JSONResponse(
+            error_body("engine_unavailable", RESTARTING), 503, headers={"Retry-After": "5"}
         )
 
     for kind in (OperationalError, InterfaceError, StoreUnavailable):

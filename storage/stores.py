@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrations, registry
@@ -160,6 +161,16 @@ class Stores:
             if registry.get_brand(session, slug=brand) is None:
                 return False
         self._known_brands.add(brand)
+        return True
+
+    def reachable(self) -> bool:
+        """Whether the registry's database answers now: tells a store outage from an engine one
+        when a turn fails (checked only then, never on the hot path)."""
+        try:
+            with self.registry_engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (DBAPIError, StoreUnavailable):
+            return False
         return True
 
     def tracker_engine(self) -> Engine:
