@@ -173,3 +173,59 @@ def test_the_sqlite_tracker_store_keeps_pooled_wal_connections(tmp_path) -> None
     assert result["pool"] == "QueuePool"
     assert result["events"] == ["UserUttered", "SlotSet", "UserUttered", "SlotSet", "SlotSet"]
     assert result["values"] == ["b", "c", "d"]
+
+
+POOLED = f"""
+import asyncio, json, sys
+sys.path.insert(0, {str(BOOT.parent)!r})
+import rasa_boot
+rasa_boot.install_pooled_endpoint_sessions()
+from aiohttp import web
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+
+async def main():
+    peers = []
+    async def handle(request):
+        peers.append(request.transport.get_extra_info("peername")[1])
+        if request.query.get("token") != "t":
+            return web.json_response({{"error": "forbidden"}}, status=403)
+        return web.json_response({{"n": (await request.json())["n"]}})
+    runner = web.AppRunner(web.Application())
+    runner.app.router.add_post("/webhook", handle)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    endpoint = EndpointConfig(f"http://127.0.0.1:{{port}}/webhook", token="t")
+    answers = [(await endpoint.request(json={{"n": n}}))["n"] for n in range(5)]
+    try:
+        await EndpointConfig(f"http://127.0.0.1:{{port}}/webhook", token="x").request(json={{}})
+        refused = None
+    except ClientResponseError as e:
+        refused = e.status
+    await runner.cleanup()
+    print(json.dumps({{"answers": answers, "connections": len(set(peers[:5])),
+                      "refused": refused}}))
+
+asyncio.run(main())
+"""
+
+
+def test_action_calls_share_one_connection_and_errors_still_raise() -> None:
+    import json
+
+    python = RASA_VENV / "bin" / "python"
+    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
+    done = subprocess.run(
+        [str(python), "-c", POOLED],
+        capture_output=True,
+        text=True,
+        env=engine_env(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["answers"] == [0, 1, 2, 3, 4]
+    assert result["connections"] == 1  # Rasa alone opens one per request
+    assert result["refused"] == 403
