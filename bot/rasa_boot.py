@@ -26,6 +26,7 @@ same arguments as the `rasa` command. It imports nothing from Candor.
    `install_event_type_cache`): a COUNT before every save, an ORM object per saved event
    (now one multi-row INSERT), and a walk over every Event subclass for every event read.
 7. Action calls reuse pooled HTTP connections (`install_pooled_endpoint_sessions`).
+8. Button payloads skip the NLU pipeline (`install_payloads_skip_nlu`).
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
@@ -323,6 +324,51 @@ def install_pooled_endpoint_sessions() -> None:
     EndpointConfig.session = session  # type: ignore[method-assign]
 
 
+def install_payloads_skip_nlu() -> None:
+    """A button's payload ("/affirm", '/choose{"choice": "hiking"}') skips the NLU pipeline.
+
+    Rasa runs the whole pipeline (tokenizer, featurizers, classifier) on every message and
+    only then lets its `RegexMessageHandler` replace the result when the text is a payload.
+    Here a payload is unpacked the same way first, and the pipeline is not run for it; the
+    parse is the same (tests/unit/test_rasa_boot.py compares both on the trained model). Text
+    that merely starts with "/" and names no known intent still goes through the pipeline.
+    """
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.constants import INTENT_MESSAGE_PREFIX
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+    from rasa.shared.nlu.constants import (
+        ENTITIES,
+        INTENT,
+        INTENT_NAME_KEY,
+        PREDICTED_CONFIDENCE_KEY,
+        TEXT,
+    )
+    from rasa.shared.nlu.training_data.message import Message
+
+    through_graph = MessageProcessor._parse_message_with_graph
+
+    def _parse_message_with_graph(
+        self: MessageProcessor, message: Any, tracker: Any, only_output_properties: bool = True
+    ) -> Dict[str, Any]:
+        text = (message.text or "").strip()
+        if text.startswith(INTENT_MESSAGE_PREFIX):
+            given = Message({TEXT: text})
+            unpacked = YAMLStoryReader.unpack_regex_message(
+                given, self.domain, entity_extractor_name="RegexMessageHandler"
+            )
+            if unpacked is not given:
+                parse_data: Dict[str, Any] = {
+                    TEXT: "",
+                    INTENT: {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0},
+                    ENTITIES: [],
+                }
+                parse_data.update(unpacked.as_dict(only_output_properties=only_output_properties))
+                return parse_data
+        return through_graph(self, message, tracker, only_output_properties)
+
+    MessageProcessor._parse_message_with_graph = _parse_message_with_graph  # type: ignore[method-assign]
+
+
 def install_atomic_redis_locks() -> None:
     from rasa.core.lock import TicketLock
     from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
@@ -381,6 +427,7 @@ def main() -> None:
     install_tracker_event_counts()
     install_event_type_cache()
     install_pooled_endpoint_sessions()
+    install_payloads_skip_nlu()
     install_atomic_redis_locks()
     from rasa.__main__ import main as rasa_main
 

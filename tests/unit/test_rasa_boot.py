@@ -229,3 +229,59 @@ def test_action_calls_share_one_connection_and_errors_still_raise() -> None:
     assert result["answers"] == [0, 1, 2, 3, 4]
     assert result["connections"] == 1  # Rasa alone opens one per request
     assert result["refused"] == 403
+
+
+PAYLOADS = f"""
+import asyncio, json, sys
+sys.path.insert(0, {str(BOOT.parent)!r})
+import rasa_boot
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.shared.core.trackers import DialogueStateTracker
+
+agent = Agent.load(sys.argv[1])
+processor = agent.processor
+texts = json.loads(sys.argv[2])
+def parse_all():
+    tracker = DialogueStateTracker.from_events("t", [])
+    return [processor._parse_message_with_graph(UserMessage(t), tracker) for t in texts]
+before = parse_all()
+rasa_boot.install_payloads_skip_nlu()
+runs = []
+run = processor.graph_runner.run
+processor.graph_runner.run = lambda *a, **k: runs.append(1) or run(*a, **k)
+after = parse_all()
+print(json.dumps({{"same": before == after, "graph_runs": len(runs),
+                  "intents": [p["intent"]["name"] for p in after]}}))
+"""
+
+
+def test_button_payloads_skip_nlu_and_parse_the_same(tmp_path) -> None:
+    import json
+
+    from bot.engine import train
+    from tests.stack import make_settings
+
+    python = RASA_VENV / "bin" / "python"
+    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
+    model, _ = train(make_settings(tmp_path))
+    texts = [
+        "/affirm",
+        '/choose{"choice": "hiking"}',
+        '/withdraw_consent{"purpose": "needs"}',
+        "/not_an_intent",  # unknown: the pipeline decides, as before
+        "yes please",
+    ]
+    done = subprocess.run(
+        [str(python), "-c", PAYLOADS, str(model), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        env=engine_env(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["same"], "a payload parsed differently without the pipeline"
+    assert result["graph_runs"] == 2  # the unknown "/..." text and the typed text only
+    assert result["intents"][:3] == ["affirm", "choose", "withdraw_consent"]
