@@ -77,6 +77,13 @@ def bench(
         bool,
         typer.Option(help="Candor with Rasa's own per-call schema validation, for comparison."),
     ] = False,
+    think_ms: Annotated[
+        int,
+        typer.Option(
+            help="Each customer pauses this long before each reply, as people read and type "
+            "(0: every conversation always has a turn in flight)."
+        ),
+    ] = 0,
     out_dir: Annotated[
         Path, typer.Option(help="Where bench.json and the PNG plots go.")
     ] = DEFAULT_OUT,
@@ -101,8 +108,8 @@ def bench(
     if unknown or not chosen:
         raise _fail(f"unknown system {unknown or systems!r}; choose from {','.join(SYSTEMS)}")
     levels = _ints(concurrency, "--concurrency")
-    if customers < 1 or max_seconds <= 0:
-        raise _fail("--customers and --max-seconds must be positive")
+    if customers < 1 or max_seconds <= 0 or think_ms < 0:
+        raise _fail("--customers and --max-seconds must be positive, --think-ms at least 0")
 
     with Progress(
         TextColumn("{task.description}"),
@@ -128,6 +135,7 @@ def bench(
                 customers=customers,
                 max_seconds=max_seconds,
                 stock_validator=stock_validator,
+                think_s=think_ms / 1000,
                 progress=on_level,
                 on_system=on_system,
             )

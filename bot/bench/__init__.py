@@ -41,6 +41,7 @@ def measure_system(
     customers: int,
     max_seconds: float,
     progress: Progress,
+    think_s: float = 0.0,
 ) -> dict[str, Any]:
     # One round of every journey first: loads lazy parts (models, caches), not reported.
     asyncio.run(
@@ -67,6 +68,7 @@ def measure_system(
                 concurrency=concurrency,
                 max_seconds=max_seconds,
                 on_turn=on_turn,
+                think_s=think_s,
             )
         )
         cpu_after = running.cpu()
@@ -121,6 +123,7 @@ def run(
     customers: int = 24,
     max_seconds: float = 60.0,
     stock_validator: bool = False,
+    think_s: float = 0.0,
     progress: Progress,
     on_system: Callable[[str], None] = lambda name: None,
 ) -> dict[str, Any]:
@@ -136,6 +139,7 @@ def run(
             "customers_min": customers,
             "max_seconds_per_level": max_seconds,
             "validator": "stock" if stock_validator else "compiled",
+            "think_s": think_s,
         },
         "journeys": [{"name": j.name, "turns": [t.message for t in j.turns]} for j in JOURNEYS],
         "systems": {},
@@ -150,6 +154,7 @@ def run(
                 customers=customers,
                 max_seconds=max_seconds,
                 progress=progress,
+                think_s=think_s,
             )
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["ratios"] = {

@@ -63,7 +63,14 @@ async def run_level(
     on_turn: Callable[[], None] = lambda: None,
     journeys: tuple[Journey, ...] = JOURNEYS,
     request_timeout_s: float = 60.0,
+    think_s: float = 0.0,
 ) -> Level:
+    """Drive `customers` through their journeys, `concurrency` at a time.
+
+    `think_s` is a pause before each turn after the first, as a person reads and types; it is
+    not part of the latency. Without it (the default) every conversation always has a turn in
+    flight, the hardest case: then latency is concurrency / throughput (Little's law).
+    """
     latencies: list[float] = []
     errors = completed = 0
     gate = asyncio.Semaphore(concurrency)
@@ -81,7 +88,9 @@ async def run_level(
                     return
                 journey = journeys[index % len(journeys)]
                 user = f"bench-{uuid.uuid4().hex[:16]}"
-                for turn in journey.turns:
+                for position, turn in enumerate(journey.turns):
+                    if think_s and position:
+                        await asyncio.sleep(think_s)
                     sent = time.perf_counter()
                     try:
                         ok = await send(client, user, turn)

@@ -66,6 +66,28 @@ def test_the_driver_stops_by_itself_and_reports_what_it_abandoned() -> None:
     )
 
 
+def test_customers_who_pause_between_turns_still_finish_every_turn() -> None:
+    seen: list[str] = []
+
+    async def record(client: httpx.AsyncClient, user: str, turn: Turn) -> bool:
+        seen.append(turn.message)
+        return True
+
+    level = asyncio.run(
+        run_level(
+            "stand-in",
+            "http://127.0.0.1:9",
+            record,
+            customers=len(JOURNEYS),
+            concurrency=len(JOURNEYS),
+            max_seconds=30,
+            think_s=0.01,
+        )
+    )
+    assert level.completed == len(JOURNEYS) and level.errors == 0
+    assert sorted(seen) == sorted(t.message for j in JOURNEYS for t in j.turns)
+
+
 def _result(a: float, b: float, c: float, p99: float) -> dict:
     def levels(tps: float) -> dict:
         return {"levels": [{"concurrency": 8, "turns_per_s": tps, "p99_ms": p99}]}
