@@ -1,7 +1,7 @@
 # Candor: `make run` (the demo) and `make test` (the suite) both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup run run-scale test lint format lock train clean
+.PHONY: help setup run run-scale test bench lint format lock train clean
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export RASA_TELEMETRY_ENABLED := false
@@ -19,6 +19,7 @@ help:
 	@echo "make run    set up, train if needed, run the engine + gateway at http://127.0.0.1:8000/"
 	@echo "make run-scale   the same demo on PostgreSQL + Redis: 2 engines, 2 gateways (docs/deploy.md)"
 	@echo "make test   set up, train if needed, lint, run the whole test suite"
+	@echo "make bench  candor bench: Candor vs bare Rasa vs stock Rasa, plots in benchmarks/results/bench"
 	@echo "make lint   ruff check + format check      make format   ruff format"
 	@echo "make lock   re-freeze requirements.lock    make clean    remove venvs and state"
 
@@ -58,6 +59,10 @@ SCALE_REDIS_URL := $(or $(CANDOR_REDIS_URL),redis://127.0.0.1:6379/0)
 run-scale: setup
 	@CANDOR_DATABASE_URL='$(SCALE_DATABASE_URL)' CANDOR_REDIS_URL='$(SCALE_REDIS_URL)' \
 		.venv/bin/candor scale --replicas 2
+
+# Not part of `make test`: speed is measured here, never asserted (docs/benchmarks.md).
+bench: setup
+	@.venv/bin/candor bench
 
 lint: .venv/.done
 	@.venv/bin/ruff check .
