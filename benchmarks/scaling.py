@@ -39,8 +39,11 @@ operation. Wall and CPU seconds of the operation itself (not the imports) are re
   again warm.
 
 Erasure and purge change the store, so (SQLite) they run on a copy of it that is deleted
-afterwards. On PostgreSQL (``CANDOR_DATABASE_URL``) they run last on the built store itself, and
-the store is marked to be rebuilt next time.
+afterwards. On PostgreSQL (``CANDOR_DATABASE_URL``) each build gets its own schema prefix
+(``CANDOR_SCHEMA_PREFIX``, kept in the store's manifest), the read-only operations run first,
+then erasure, the 10% purge and the no-op purge on the store itself (both purges use the moment
+computed at build time), and the store is rebuilt, under a new prefix, next time; drop the used
+schemas by hand.
 
 Prints a table and writes benchmarks/results/scaling.json, with the log-log slope of time vs
 size per operation (1 = linear) and the 1-minute load average before and after each child.
@@ -94,6 +97,10 @@ def _rss_now_mb() -> float:
         return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
+def _mb(n: int) -> float:
+    return round(n / 2**20, 1)
+
+
 def _settings(data_dir: Path) -> Any:
     return dash._settings(data_dir)
 
@@ -103,7 +110,7 @@ def _settings(data_dir: Path) -> Any:
 
 def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
     """Create the brand and write ``answers`` answers in bulk; returns sizes and the key."""
-    from sqlalchemy import func, insert, select
+    from sqlalchemy import func, insert, select, text
 
     from actions.consent_context import consent_context
     from bot.brands import AUDIENCES, create_brand, publish_audiences
@@ -340,10 +347,16 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
                 session.execute(insert(SubjectTag), tags)
             session.commit()
         keyring._cache.clear()
-        print(f"\r  built {written:,} / {answers:,} answers, {subjects:,} subjects", end="")
-        sys.stdout.flush()
-    print()
+        print(f"\r  built {written:,} / {answers:,} answers", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
     with stores.brand(BRAND) as session:
+        if session.get_bind().dialect.name == "postgresql":  # ids were given: move the sequence
+            session.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('consent_events', 'id'), "
+                    "(SELECT max(id) FROM consent_events))"
+                )
+            )
         session.execute(
             insert(FunnelCount),
             [
@@ -371,7 +384,8 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
         "consent_events": events,
         "key": key,
         "build_s": round(build_s, 1),
-        "store_mb": round(dash._store_bytes(data_dir) / 2**20, 1),
+        # SQLite files only: a PostgreSQL store is schemas in the server's own files.
+        "store_mb": None if stores.dialect == "postgresql" else _mb(dash._store_bytes(data_dir)),
     }
 
 
@@ -535,12 +549,13 @@ def op_purge(data_dir: Path, key: str, noop: bool) -> dict[str, Any]:
     from storage.schema import Answer
 
     stores, runtime = _runtime(data_dir)
-    now = _purge_now(stores, runtime)
+    given = os.environ.get("SCALING_PURGE_NOW")  # the build's, so that a second purge agrees
+    now = datetime.fromisoformat(given) if given else _purge_now(stores, runtime)
     with stores.brand(BRAND) as session:
         before = session.scalar(select(func.count()).select_from(Answer))
     out: dict[str, Any] = {"now": now.isoformat(timespec="seconds")}
-    if noop:
-        first = purge_all(stores, runtime, now=now)[BRAND]  # not timed: brings the store due
+    if noop:  # not timed: the 10% purge (nothing left to do if it already ran here)
+        first = purge_all(stores, runtime, now=now)[BRAND]
         now += timedelta(hours=1)
         out["setup"] = {"answers": first.answers, "expired_consents": first.expired_consents}
     base = _rss_now_mb()
@@ -637,13 +652,24 @@ def run_op(op: str, data_dir: Path, key: str) -> dict[str, Any]:
 # --- main -----------------------------------------------------------------------------------
 
 
-def _child(op: str, data_dir: Path, key: str) -> dict[str, Any]:
+def _purge_time(data_dir: Path) -> str:
+    stores, runtime = _runtime(data_dir)
+    try:
+        return _purge_now(stores, runtime).isoformat()
+    finally:
+        stores.dispose()
+
+
+def _child(op: str, data_dir: Path, key: str, purge_now: str | None = None) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if purge_now:
+        env["SCALING_PURGE_NOW"] = purge_now
     child = subprocess.run(
         [sys.executable, __file__, "--data-dir", str(data_dir), "--op", op, "--key", key],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=env,
     )
     if child.returncode != 0:
         sys.stderr.write(child.stderr[-4000:])
@@ -687,9 +713,15 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--op", help=argparse.SUPPRESS)  # internal: the child process
     parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.op:
         print(json.dumps(run_op(args.op, args.data_dir, args.key)))
+        return
+    if args.build:
+        built = build(args.data_dir, args.build)
+        built["purge_now"] = _purge_time(args.data_dir)
+        print(json.dumps(built))
         return
 
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -715,11 +747,25 @@ def main() -> None:
         store = args.data_dir / (f"pg-{size}" if postgres else f"{size}")
         manifest = store / "bench-store.json"
         built = json.loads(manifest.read_text()) if manifest.exists() else None
+        if postgres:  # a schema prefix per build: a used store is never built over
+            os.environ["CANDOR_SCHEMA_PREFIX"] = (
+                built["pg_prefix"] if built else f"sc{size}_{int(time.time()) % 10**6}_"
+            )
         if built is None:
             if store.exists():
                 shutil.rmtree(store)
             print(f"building {size:,} answers in {store} ...")
-            built = build(store, size)
+            # In a child too: a child's ru_maxrss starts at its parent's RSS when it forks.
+            child = subprocess.run(
+                [sys.executable, __file__, "--data-dir", str(store), "--build", str(size)],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                check=True,
+            )
+            built = json.loads(child.stdout.strip().splitlines()[-1])
+            if postgres:
+                built["pg_prefix"] = os.environ["CANDOR_SCHEMA_PREFIX"]
             manifest.write_text(json.dumps(built))
             print(f"  built in {built['build_s']} s, {built['store_mb']} MB")
         else:
@@ -741,11 +787,12 @@ def main() -> None:
                 if scratch.exists():
                     shutil.rmtree(scratch)
                 shutil.copytree(store, scratch)
-            else:
-                manifest.unlink(missing_ok=True)
+            elif manifest.exists():  # erasure first, then the 10% purge, then the no-op one
+                manifest.unlink()
+                print(f"  (PostgreSQL: schemas {built['pg_prefix']}* are used up; drop them)")
             try:
                 print(f"  {op} ...", end="", flush=True)
-                entry["ops"][op] = _child(op, scratch, built["key"])
+                entry["ops"][op] = _child(op, scratch, built["key"], built.get("purge_now"))
                 print(f" {_fmt_s(entry['ops'][op]['wall_s'])}")
             finally:
                 if scratch != store:
