@@ -27,6 +27,8 @@ same arguments as the `rasa` command. It imports nothing from Candor.
    (now one multi-row INSERT), and a walk over every Event subclass for every event read.
 7. Action calls reuse pooled HTTP connections (`install_pooled_endpoint_sessions`).
 8. Button payloads skip the NLU pipeline (`install_payloads_skip_nlu`).
+9. Action calls carry the current turn's events, not the whole conversation's
+   (`install_slim_action_calls`).
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
@@ -369,6 +371,43 @@ def install_payloads_skip_nlu() -> None:
     MessageProcessor._parse_message_with_graph = _parse_message_with_graph  # type: ignore[method-assign]
 
 
+def install_slim_action_calls() -> None:
+    """An action call carries the events of the current turn only, not the whole conversation.
+
+    Rasa sends `tracker.current_state(EventVerbosity.ALL)` with every action call: every event
+    of the conversation, serialised by the engine and parsed by the gateway, turn after turn
+    (a survey's tracker grows by about ten events a turn). Candor's actions read the slots, the
+    latest message and the events of the turn (from its user message on), which all still
+    travel; everything else in the state (slots, active loop, latest action) is unchanged.
+    """
+    import rasa
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import EventVerbosity
+
+    def _action_call_format(self: RemoteAction, tracker: Any, domain: Any) -> Dict[str, Any]:
+        events = list(tracker.events)
+        start = next(
+            (i for i in range(len(events) - 1, -1, -1) if isinstance(events[i], UserUttered)), 0
+        )
+        state = tracker.current_state(EventVerbosity.NONE)
+        state["events"] = [event.as_dict() for event in events[start:]]
+        result = {
+            "next_action": self._name,
+            "sender_id": tracker.sender_id,
+            "tracker": state,
+            "version": rasa.__version__,
+        }
+        if (
+            not self._is_selective_domain_enabled()
+            or domain.does_custom_action_explicitly_need_domain(self.name())
+        ):
+            result["domain"] = domain.as_dict()
+        return result
+
+    RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
+
+
 def install_atomic_redis_locks() -> None:
     from rasa.core.lock import TicketLock
     from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
@@ -428,6 +467,7 @@ def main() -> None:
     install_event_type_cache()
     install_pooled_endpoint_sessions()
     install_payloads_skip_nlu()
+    install_slim_action_calls()
     install_atomic_redis_locks()
     from rasa.__main__ import main as rasa_main
 

@@ -285,3 +285,52 @@ def test_button_payloads_skip_nlu_and_parse_the_same(tmp_path) -> None:
     assert result["same"], "a payload parsed differently without the pipeline"
     assert result["graph_runs"] == 2  # the unknown "/..." text and the typed text only
     assert result["intents"][:3] == ["affirm", "choose", "withdraw_consent"]
+
+
+SLIM = f"""
+import json, sys
+sys.path.insert(0, {str(BOOT.parent)!r})
+import rasa_boot
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+domain = Domain.from_yaml("version: '3.1'\\nslots:\\n  a:\\n    type: any\\n    mappings: []")
+tracker = DialogueStateTracker.from_events("c", [
+    ActionExecuted("action_listen"), UserUttered("first", {{"name": "greet"}}),
+    BotUttered("hello"), SlotSet("a", "kept"), ActionExecuted("action_listen"),
+    UserUttered("second", {{"name": "inform"}}), SlotSet("a", "now"),
+], slots=domain.slots)
+full = RemoteAction("action_x", None)._action_call_format(tracker, domain)
+rasa_boot.install_slim_action_calls()
+slim = RemoteAction("action_x", None)._action_call_format(tracker, domain)
+def without(d, key):
+    return {{k: v for k, v in d.items() if k != key}}
+same = without(full["tracker"], "events") == without(slim["tracker"], "events")
+rest = without(full, "tracker") == without(slim, "tracker")
+print(json.dumps({{"same_state": same, "rest_same": rest, "full": len(full["tracker"]["events"]),
+    "slim": [e["event"] for e in slim["tracker"]["events"]],
+    "text": slim["tracker"]["latest_message"]["text"], "slot": slim["tracker"]["slots"]["a"]}}))
+"""
+
+
+def test_action_calls_carry_this_turns_events_and_the_same_state() -> None:
+    import json
+
+    python = RASA_VENV / "bin" / "python"
+    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
+    done = subprocess.run(
+        [str(python), "-c", SLIM],
+        capture_output=True,
+        text=True,
+        env=engine_env(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["same_state"] and result["rest_same"]
+    assert result["full"] == 7
+    assert result["slim"] == ["user", "slot"]
+    assert result["text"] == "second" and result["slot"] == "now"
