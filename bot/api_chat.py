@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.pseudonym import Sender, subject_id
 from bot.settings import Settings
-from consent_flows.contract import Button
+from consent_flows.contract import Button, Channel
 from storage.stores import Stores, UnknownBrand
 
 MAX_TEXT_CHARS = 2000
@@ -66,7 +66,7 @@ def resolve_sender(
     settings: Settings,
     *,
     brand: str,
-    channel: Literal["web", "api", "cli", "slack", "telegram"],
+    channel: Channel,
     user_id: str,
 ) -> Sender:
     """The pseudonymous sender for a platform user; unknown brands are refused here."""

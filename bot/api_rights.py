@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from actions.consent_context import consent_context
 from bot.auth import AuthorisedBrand
 from bot.pseudonym import subject_id as make_subject_id
+from consent_flows.contract import Channel
 from storage import ledger, records, rights, tracker_events
 from storage.schema import Answer, ConsentEvent, Subject
 from storage.stores import Stores
@@ -45,7 +46,7 @@ def _missing(subject: str) -> JSONResponse:
 async def lookup_subject(
     brand: AuthorisedBrand,
     request: Request,
-    channel: Literal["web", "api", "cli", "slack", "telegram"],
+    channel: Channel,
     user_id: Annotated[str, Query(max_length=200)],
 ) -> dict[str, Any]:
     """The pseudonymous subject id for one of your customers on one channel."""

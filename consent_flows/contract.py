@@ -6,7 +6,7 @@ none of them back, so the core stays free of Rasa, HTTP and database code.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,13 +48,19 @@ class OutboundMessage(BaseModel):
     buttons: tuple[Button, ...] = ()
 
 
+# Every channel a conversation can arrive on. Rasa sender ids are `brand:channel:subject`, so
+# erasure finds a subject's tracker events by these names (storage/tracker_events.py).
+Channel = Literal["web", "api", "cli", "slack", "telegram"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
+
+
 class InboundMessage(BaseModel):
     """One customer message as every channel adapter hands it to the gateway."""
 
     model_config = ConfigDict(frozen=True)
 
     brand: str
-    channel: Literal["web", "api", "cli", "slack", "telegram"]
+    channel: Channel
     user_id: str
     text: str | None = None
     payload: str | None = None

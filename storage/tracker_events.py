@@ -2,8 +2,8 @@
 
 Rasa 3.6 has no API to delete tracker events, so erasure deletes them from the tracker store's
 `events` table directly. Sender ids are `brand:channel:subject`, so one subject's conversations
-on every channel are found by brand and subject. Run it after the engine has answered the turn
-(the engine saves the tracker at the end of each turn).
+on every channel are found by brand, channel name and subject. Run it after the engine has
+answered the turn (the engine saves the tracker at the end of each turn).
 """
 
 from __future__ import annotations
@@ -11,21 +11,29 @@ from __future__ import annotations
 import json
 import time
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, bindparam, inspect, text
+
+from consent_flows.contract import CHANNELS
 
 
 def _has_events(engine: Engine) -> bool:
     return inspect(engine).has_table("events")
 
 
+def _senders(brand: str, subject_id: str) -> list[str]:
+    """The subject's possible sender ids, one per channel: found through Rasa's index on
+    `sender_id` (a LIKE 'brand:%:subject' pattern cannot use it and scans every event)."""
+    return [f"{brand}:{channel}:{subject_id}" for channel in CHANNELS]
+
+
 def delete_subject(engine: Engine, *, brand: str, subject_id: str) -> int:
     if not _has_events(engine):
         return 0
+    delete = text("DELETE FROM events WHERE sender_id IN :senders").bindparams(
+        bindparam("senders", expanding=True)
+    )
     with engine.begin() as conn:
-        return conn.execute(
-            text("DELETE FROM events WHERE sender_id LIKE :pattern ESCAPE '\\'"),
-            {"pattern": f"{_escape(brand)}:%:{_escape(subject_id)}"},
-        ).rowcount
+        return conn.execute(delete, {"senders": _senders(brand, subject_id)}).rowcount
 
 
 def delete_conversation(engine: Engine, *, sender_id: str) -> int:
@@ -38,6 +46,8 @@ def delete_conversation(engine: Engine, *, sender_id: str) -> int:
 
 
 def count_subject(engine: Engine, *, brand: str, subject_id: str) -> int:
+    """How many events the subject has left, found by pattern (every channel name, even one
+    not in CHANNELS): what tests and audits use to check that erasure left nothing."""
     if not _has_events(engine):
         return 0
     with engine.connect() as conn:
