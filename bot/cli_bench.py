@@ -69,7 +69,7 @@ def bench(
     concurrency: Annotated[str, typer.Option(help="Concurrency levels.")] = "1,2,4,8,16,32",
     customers: Annotated[
         int, typer.Option(help="Customers per level (at least 4 x the concurrency).")
-    ] = 24,
+    ] = 96,
     max_seconds: Annotated[
         float, typer.Option(help="Per level: no new conversation starts after this.")
     ] = 60.0,

@@ -120,7 +120,7 @@ def run(
     *,
     systems: tuple[str, ...] = SYSTEMS,
     levels: tuple[int, ...] = LEVELS,
-    customers: int = 24,
+    customers: int = 96,
     max_seconds: float = 60.0,
     stock_validator: bool = False,
     think_s: float = 0.0,
