@@ -9,6 +9,7 @@ was abandoned is reported, never hidden.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -67,9 +68,10 @@ async def run_level(
 ) -> Level:
     """Drive `customers` through their journeys, `concurrency` at a time.
 
-    `think_s` is a pause before each turn after the first, as a person reads and types; it is
-    not part of the latency. Without it (the default) every conversation always has a turn in
-    flight, the hardest case: then latency is concurrency / throughput (Little's law).
+    `think_s` is the mean pause before each turn after the first (spread evenly over half to
+    one and a half times), as a person reads and types; it is not part of the latency.
+    Without it (the default) every conversation always has a turn in flight, the hardest
+    case: then latency is concurrency / throughput (Little's law).
     """
     latencies: list[float] = []
     errors = completed = 0
@@ -88,9 +90,12 @@ async def run_level(
                     return
                 journey = journeys[index % len(journeys)]
                 user = f"bench-{uuid.uuid4().hex[:16]}"
+                pauses = random.Random(index)
                 for position, turn in enumerate(journey.turns):
                     if think_s and position:
-                        await asyncio.sleep(think_s)
+                        # Spread (0.5-1.5x): equal pauses would march every customer in step
+                        # and turn the run into bursts of C simultaneous messages.
+                        await asyncio.sleep(think_s * pauses.uniform(0.5, 1.5))
                     sent = time.perf_counter()
                     try:
                         ok = await send(client, user, turn)

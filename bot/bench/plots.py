@@ -49,8 +49,10 @@ def against_concurrency(result: dict[str, Any], path: Path) -> None:
         label = LABELS.get(name, name)
         left.plot(xs, [lv["turns_per_s"] for lv in levels], marker="o", label=label)
         right.plot(xs, [lv["p99_ms"] for lv in levels], marker="o", label=label)
+    levels = sorted({lv["concurrency"] for ls in _by_system(result).values() for lv in ls})
     for ax in (left, right):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(levels, [str(level) for level in levels])
         ax.set_xlabel("concurrent conversations")
         ax.grid(True, alpha=0.3)
     left.set_ylabel("turns per second")
