@@ -1,4 +1,4 @@
-"""Erasing one subject's Rasa tracker events as the tracker store grows (SQLite).
+"""Erasing one subject's Rasa tracker events, and the text scrub, as the tracker store grows.
 
 Builds Rasa's `events` table (same columns and `sender_id` index as Rasa 3.6's SQL tracker store)
 with N events over N / 70 conversations (a whole survey leaves about 70 events), then times
@@ -40,23 +40,37 @@ def build(path: Path, events: int) -> list[str]:
             )
         )
         conn.execute(text("CREATE INDEX ix_events_sender_id ON events (sender_id)"))
+        kinds = ("user", "bot", "slot", "action")
+        then = time.time() - 3600
         rows = (
-            {"s": f"demo:{CHANNELS[i % len(CHANNELS)]}:{subject}", "d": '{"event": "slot"}'}
+            {
+                "s": f"demo:{CHANNELS[i % len(CHANNELS)]}:{subject}",
+                "k": kinds[n % 4],
+                "t": then,
+                # Already scrubbed: what a tracker store looks like after the first half-minute.
+                "d": f'{{"event": "{kinds[n % 4]}", "text": ""}}',
+            }
             for i, subject in enumerate(subjects)
-            for _ in range(PER_CONVERSATION)
+            for n in range(PER_CONVERSATION)
         )
         batch: list[dict[str, str]] = []
         for row in rows:
             batch.append(row)
             if len(batch) == 50_000:
                 conn.execute(
-                    text("INSERT INTO events (sender_id, type_name, data) VALUES (:s, 'slot', :d)"),
+                    text(
+                        "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                        "VALUES (:s, :k, :t, :d)"
+                    ),
                     batch,
                 )
                 batch = []
         if batch:
             conn.execute(
-                text("INSERT INTO events (sender_id, type_name, data) VALUES (:s, 'slot', :d)"),
+                text(
+                    "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                    "VALUES (:s, :k, :t, :d)"
+                ),
                 batch,
             )
     engine.dispose()
@@ -84,8 +98,19 @@ def measure(events: int, samples: int) -> dict[str, object]:
                 removed = conn.execute(like, {"pattern": f"demo:%:{subject}"}).rowcount
             like_ms.append((time.perf_counter() - started) * 1000)
             assert removed == PER_CONVERSATION, removed
+        # The tracker text scrub (every 30 s in the gateway) with nothing left to scrub: a
+        # full pass, as every run did before, and a run from the mark the last run left.
+        started = time.perf_counter()
+        tracker_events.scrub_text(engine, older_than_s=30)
+        full_scrub_ms = (time.perf_counter() - started) * 1000
+        _, mark = tracker_events.scrub_since(engine, older_than_s=30, after=0)
+        started = time.perf_counter()
+        tracker_events.scrub_since(engine, older_than_s=30, after=mark)
+        mark_scrub_ms = (time.perf_counter() - started) * 1000
         engine.dispose()
         return {
+            "scrub_full_pass_ms": round(full_scrub_ms, 1),
+            "scrub_from_mark_ms": round(mark_scrub_ms, 2),
             "events": events,
             "size_mb": round(path.stat().st_size / 2**20, 1),
             "build_s": round(built, 1),
@@ -107,7 +132,9 @@ def main() -> None:
     for row in results:
         print(
             f"{row['events']:>10,} events ({row['size_mb']} MB): erase {row['erase_ms_median']} ms "
-            f"median, {row['erase_ms_max']} ms max; LIKE {row['like_ms_median']} ms"
+            f"median, {row['erase_ms_max']} ms max; LIKE {row['like_ms_median']} ms; text scrub: "
+            f"full pass {row['scrub_full_pass_ms']} ms, "
+            f"from the mark {row['scrub_from_mark_ms']} ms"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))

@@ -76,15 +76,30 @@ async def purge_every(stores: Stores, runtime: Runtime, interval_s: float) -> No
 
 
 SCRUB_EVERY_S = 30.0
+# Every this many runs (an hour) the scrub looks at every event, not only those since its mark.
+SCRUB_FULL_EVERY = 120
 
 
-async def scrub_every(stores: Stores, interval_s: float = SCRUB_EVERY_S) -> None:
-    """Keep customers' words out of the engine's tracker store at rest (see tracker_events)."""
+async def scrub_every(
+    stores: Stores, interval_s: float = SCRUB_EVERY_S, full_every: int = SCRUB_FULL_EVERY
+) -> None:
+    """Keep customers' words out of the engine's tracker store at rest (see tracker_events).
+
+    Each run reads only the events after the mark the last run left (a full pass every
+    `full_every` runs catches anything an id reused below the mark), so its cost follows the
+    traffic, not the size of the tracker store.
+    """
+    mark, runs = 0, 0
     while True:
         await asyncio.sleep(interval_s)
+        after = 0 if runs % full_every == 0 else mark
+        runs += 1
         try:
-            await asyncio.to_thread(
-                tracker_events.scrub_text, stores.tracker_engine(), older_than_s=interval_s
+            _, mark = await asyncio.to_thread(
+                tracker_events.scrub_since,
+                stores.tracker_engine(),
+                older_than_s=interval_s,
+                after=after,
             )
         except Exception as exc:  # the tracker may not exist yet; try again next time
             log.warning("tracker scrub failed: %s", type(exc).__name__)

@@ -71,12 +71,35 @@ def scrub_text(engine: Engine, *, older_than_s: float, batch: int = 500) -> int:
     encrypted, in the brand's store. Scrubbing shortly after keeps the customer's words out of
     the tracker store at rest. Intents, entities from buttons and actions stay, so the engine
     can still rebuild the conversation. Works in batches (one short transaction each) until
-    nothing is left, so the engine is never locked out for long.
+    nothing is left, so the engine is never locked out for long. Looks at every event; the
+    gateway's schedule uses `scrub_since` to look only at events it has not seen.
+    """
+    return scrub_since(engine, older_than_s=older_than_s, after=0, batch=batch)[0]
+
+
+def scrub_since(
+    engine: Engine, *, older_than_s: float, after: int, batch: int = 500
+) -> tuple[int, int]:
+    """`scrub_text` for the events after id `after`; returns (events scrubbed, next mark).
+
+    Every event up to the returned mark was older than the cutoff and has been scrubbed, so the
+    next run can start there: each run reads what arrived since the last one, not the whole
+    table (which grows with every conversation). Ids are not a promise on every database (SQLite
+    may reuse the highest id after a deletion), so the schedule also runs a full pass now and
+    then.
     """
     if not _has_events(engine):
-        return 0
+        return 0, after
     cutoff = time.time() - older_than_s
-    total, after = 0, 0
+    with engine.connect() as conn:
+        # Newest first: an event written between the two reads is then above `newest`.
+        newest = conn.execute(text("SELECT max(id) FROM events")).scalar() or after
+        first_recent = conn.execute(
+            text("SELECT min(id) FROM events WHERE id > :after AND timestamp >= :cutoff"),
+            {"after": after, "cutoff": cutoff},
+        ).scalar()
+    mark = first_recent - 1 if first_recent is not None else newest
+    total = 0
     while True:
         with engine.begin() as conn:
             rows = conn.execute(
@@ -92,10 +115,15 @@ def scrub_text(engine: Engine, *, older_than_s: float, batch: int = 500) -> int:
                 after = row_id
                 event = json.loads(data)
                 if kind in ("user", "bot"):
+                    parsed = event.get("parse_data")
+                    if event.get("text") == _SCRUBBED and (
+                        not isinstance(parsed, dict) or parsed.get("text") in (None, _SCRUBBED)
+                    ):
+                        continue  # scrubbed already: the pattern also matches '"text": ""'
                     event["text"] = _SCRUBBED
-                    if isinstance(event.get("parse_data"), dict):
-                        event["parse_data"]["text"] = _SCRUBBED
-                elif event.get("name") == "survey_answer":
+                    if isinstance(parsed, dict):
+                        parsed["text"] = _SCRUBBED
+                elif event.get("name") == "survey_answer" and event.get("value") is not None:
                     event["value"] = None
                 else:
                     continue
@@ -105,4 +133,4 @@ def scrub_text(engine: Engine, *, older_than_s: float, batch: int = 500) -> int:
                 )
                 total += 1
         if len(rows) < batch:
-            return total
+            return total, mark
