@@ -42,8 +42,11 @@ def _missing(subject: str) -> JSONResponse:
     )
 
 
+# The routes below are plain `def` on purpose: they read and write the database (erasure,
+# exports, a whole-ledger check), and FastAPI runs plain routes in its thread pool, so customers'
+# chat turns on the event loop do not wait for them.
 @router.get("/{brand}/subjects/lookup")
-async def lookup_subject(
+def lookup_subject(
     brand: AuthorisedBrand,
     request: Request,
     channel: Channel,
@@ -58,7 +61,7 @@ async def lookup_subject(
 
 
 @router.get("/{brand}/subjects/{subject}/export")
-async def export_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+def export_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
     """Everything kept about one subject (Art. 15 and 20), as JSON."""
     with request.app.state.stores.brand(brand) as session:
         if session.get(Subject, subject) is None:
@@ -67,7 +70,7 @@ async def export_subject(brand: AuthorisedBrand, subject: str, request: Request)
 
 
 @router.delete("/{brand}/subjects/{subject}")
-async def erase_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+def erase_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
     """Erase a subject (Art. 17): rows, derived data, key (crypto-shredding), tracker events."""
     stores = request.app.state.stores
     with stores.brand(brand) as session:
@@ -93,7 +96,7 @@ class Withdrawal(BaseModel):
 
 
 @router.post("/{brand}/subjects/{subject}/withdrawals")
-async def withdraw(brand: AuthorisedBrand, subject: str, body: Withdrawal, request: Request) -> Any:
+def withdraw(brand: AuthorisedBrand, subject: str, body: Withdrawal, request: Request) -> Any:
     """Withdraw one purpose's consent for a subject and erase what it covered."""
     runtime, stores = request.app.state.runtime, request.app.state.stores
     flow = runtime.flow(brand)
@@ -135,9 +138,7 @@ class Rectification(BaseModel):
 
 
 @router.patch("/{brand}/subjects/{subject}/answers")
-async def rectify(
-    brand: AuthorisedBrand, subject: str, body: Rectification, request: Request
-) -> Any:
+def rectify(brand: AuthorisedBrand, subject: str, body: Rectification, request: Request) -> Any:
     """Rectify a subject's answer to one step (Art. 16)."""
     stores = request.app.state.stores
     with stores.brand(brand) as session:
@@ -156,7 +157,7 @@ async def rectify(
 
 
 @router.post("/{brand}/subjects/{subject}/objection")
-async def object_to_profiling(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+def object_to_profiling(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
     """Record an objection to profiling (Art. 21): no segments or targeting for this subject."""
     flow = request.app.state.runtime.flow(brand)
     ctx = consent_context(
@@ -171,7 +172,7 @@ async def object_to_profiling(brand: AuthorisedBrand, subject: str, request: Req
 
 
 @router.get("/{brand}/consents")
-async def consents(
+def consents(
     brand: AuthorisedBrand,
     request: Request,
     subject: Annotated[str | None, Query(max_length=64)] = None,

@@ -119,3 +119,24 @@ def test_lookup_maps_a_customer_id_to_the_subject(api: Api) -> None:
         url("/subjects/lookup?channel=api&user_id=u-42"), headers=api.headers
     ).json()
     assert len(body["subject_id"]) == 40 and body["known"] is False
+
+
+def test_rights_routes_that_touch_the_database_run_off_the_event_loop() -> None:
+    """A plain `def` route runs in FastAPI's thread pool; an `async def` one doing blocking
+    database work would hold up every customer's chat turn while it runs."""
+    import inspect
+
+    from bot import api_rights
+
+    blocking = {
+        "lookup_subject",
+        "export_subject",
+        "erase_subject",
+        "withdraw",
+        "rectify",
+        "object_to_profiling",
+        "consents",
+    }
+    routes = {r.endpoint.__name__: r.endpoint for r in api_rights.router.routes}
+    assert blocking <= set(routes)
+    assert not [name for name in blocking if inspect.iscoroutinefunction(routes[name])]
