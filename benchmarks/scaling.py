@@ -11,11 +11,10 @@ same mix of answers as ``benchmarks/dashboard.py`` (about answers / 19 subjects,
 conversations each, 40% free text, 20% emotions, 70% consent to segmentation), every verbatim
 and value encrypted with its subject's own data key. Unlike the dashboard builder, it writes in
 bulk: data keys are generated, wrapped and inserted a thousand at a time, and consent events
-are hash-chained in Python with the ledger's own ``canonical``/``digest`` and bulk-inserted
-(``ledger.verify`` checks the whole chain after the build, and the payload's fields are
-checked against one event written by ``ledger.append``). Each subject is active for two weeks,
-starting at a random moment of the 405 days before 2026-11-23, so that about 10% of answers are
-older than the 365-day retention of ``needs`` and ``frustrations``.
+are built and hash-chained by the ledger's own ``chained_event`` (what ``ledger.append`` writes)
+and bulk-inserted (``ledger.verify`` checks the whole chain after the build). Each subject is
+active for two weeks, starting at a random moment of the 405 days before 2026-11-23, so that
+about 10% of answers are older than the 365-day retention of ``needs`` and ``frustrations``.
 
 Measure: every operation runs in its own fresh child process, so its peak RSS (``ru_maxrss``)
 is its own; ``rss_base_mb`` is the child's RSS after imports and opening the store, before the
@@ -144,15 +143,8 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
         version = keyring._master_version(ks)
     master = stores.master.key(BRAND, version)
 
-    # One real event through ledger.append: the bulk payloads must have exactly its fields.
+    # Events are chained by the ledger's own function, continuing from its head.
     with stores.brand(BRAND) as session:
-        session.execute(insert(Subject), [{"subject_id": "bench-probe", "channel": "web"}])
-        probe = ledger.payload(
-            ledger.append(
-                session, subject_id="bench-probe", event="requested", ctx=contexts["needs"]
-            )
-        )
-        session.rollback()
         head = session.get(LedgerHead, 1)
         seq, prev = (head.seq, head.hash) if head else (0, ledger.GENESIS)
         next_id = (session.scalar(select(func.max(ConsentEvent.id))) or 0) + 1
@@ -164,46 +156,10 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
         record_id = "-".join(
             (record_id[:8], record_id[8:12], record_id[12:16], record_id[16:20], record_id[20:])
         )
-        payload = {
-            "record_id": record_id,
-            "schema_version": ledger.SCHEMA_VERSION,
-            "jurisdiction": "EU (GDPR)",
-            "language": ctx.language,
-            "subject_id": subject,
-            "controller": ctx.controller,
-            "event": event,
-            "purpose": ctx.purpose,
-            "purpose_category": ctx.purpose_category,
-            "consent_type": "explicit",
-            "data_categories": list(ctx.data_categories),
-            "sensitive": ctx.sensitive,
-            "third_party_disclosure": "none",
-            "retention_days": ctx.retention_days,
-            "withdrawal_method": ledger.WITHDRAWAL_METHOD,
-            "collection_method": f"{ctx.channel}:{ctx.method}",
-            "notice_version": ctx.notice_version,
-            "notice_sha256": ledger.digest(ctx.notice),
-            "flow_id": ctx.flow_id,
-            "flow_version": ctx.flow_version,
-            "step_id": ctx.step_id,
-            "timestamp": when.isoformat(),
-        }
-        assert payload.keys() == probe.keys()
-        body = ledger.canonical(payload)
-        payload_digest = ledger.digest(body)
         seq += 1
         row = {
             "id": next_id,
-            "seq": seq,
-            "record_id": record_id,
-            "subject_id": subject,
-            "event": event,
-            "purpose": purpose,
-            "payload_json": body,
-            "created_at": when,
-            "prev_hash": prev,
-            "payload_digest": payload_digest,
-            "hash": ledger.digest(prev + payload_digest),
+            **ledger.chained_event(seq, prev, subject, event, ctx, when, record_id=record_id),
             "redacted": False,
         }
         prev = row["hash"]

@@ -74,7 +74,9 @@ def append(
     if event not in EVENTS:
         raise ValueError(f"unknown consent event {event!r}")
     head = _head(session)
-    row = ConsentEvent(**_event(head.seq + 1, head.hash, subject_id, event, ctx, at or utcnow()))
+    row = ConsentEvent(
+        **chained_event(head.seq + 1, head.hash, subject_id, event, ctx, at or utcnow())
+    )
     session.add(row)
     head.seq, head.hash = row.seq, row.hash
     session.flush()
@@ -99,7 +101,7 @@ def append_many(
         if event not in EVENTS:
             raise ValueError(f"unknown consent event {event!r}")
         seq += 1
-        rows.append(_event(seq, previous, subject_id, event, ctx, when))
+        rows.append(chained_event(seq, previous, subject_id, event, ctx, when))
         previous = rows[-1]["hash"]
     if rows:
         session.execute(insert(ConsentEvent), rows)
@@ -123,11 +125,19 @@ def _head(session: Session) -> LedgerHead:
     return head
 
 
-def _event(
-    seq: int, previous: str, subject_id: str, event: str, ctx: ConsentContext, when: datetime
+def chained_event(
+    seq: int,
+    previous: str,
+    subject_id: str,
+    event: str,
+    ctx: ConsentContext,
+    when: datetime,
+    *,
+    record_id: str | None = None,
 ) -> dict[str, Any]:
-    """The columns of one event, chained after `previous`."""
-    record_id = str(uuid.uuid4())
+    """The columns of one event, chained after `previous` (also used to build benchmark
+    stores in bulk, so they hold exactly what `append` would have written)."""
+    record_id = record_id or str(uuid.uuid4())
     payload = {
         "record_id": record_id,
         "schema_version": SCHEMA_VERSION,
