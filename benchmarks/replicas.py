@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import replicas  # noqa: E402
+from bot.bench.systems import free_ports, process_cpu_s  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage.backends import postgres_url  # noqa: E402
 
@@ -50,27 +51,6 @@ SCRIPT = [
 ]
 
 
-def free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for sock in socks:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in socks]
-    for sock in socks:
-        sock.close()
-    return ports
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process (Linux /proc), 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def service_pids(name: str) -> list[int]:
     """PostgreSQL's or Redis' processes, when they run on this machine."""
     pids = []
@@ -85,10 +65,10 @@ def service_pids(name: str) -> list[int]:
 
 def cpu_snapshot(running: replicas.Replicas) -> dict[str, float]:
     snapshot = {
-        "engines": sum(cpu_s(r.engine.pid) for r in running.replicas),
-        "gateways": sum(cpu_s(r.gateway.pid) for r in running.replicas),
-        "postgresql": sum(cpu_s(pid) for pid in service_pids("postgres")),
-        "redis": sum(cpu_s(pid) for pid in service_pids("redis-server")),
+        "engines": sum(process_cpu_s(r.engine.pid) for r in running.replicas),
+        "gateways": sum(process_cpu_s(r.gateway.pid) for r in running.replicas),
+        "postgresql": sum(process_cpu_s(pid) for pid in service_pids("postgres")),
+        "redis": sum(process_cpu_s(pid) for pid in service_pids("redis-server")),
         "driver": time.process_time(),
     }
     return snapshot

@@ -36,6 +36,16 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def _table(result: dict[str, Any]) -> Table:
     table = Table(title="Turns of whole scripted surveys (same customers for every system)")
     columns = ("system", "conc.", "turns", "errors", "unfinished", "turns/s", "p50 ms", "p95 ms")
@@ -111,13 +121,7 @@ def bench(
     if customers < 1 or max_seconds <= 0 or think_ms < 0:
         raise _fail("--customers and --max-seconds must be positive, --think-ms at least 0")
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         starting = progress.add_task("starting", total=None)
 
         def on_system(name: str) -> None:
@@ -165,13 +169,7 @@ def _hold(n: int, out_dir: Path) -> None:
 
     if n < 1:
         raise _fail("--hold must be at least 1")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task("opening conversations", total=n)
         try:
             result = hold.run(n, on_open=lambda: progress.advance(task))

@@ -80,16 +80,18 @@ def rss_mb(pid: int) -> float:
     return round(total / 1024, 1) if total else float("nan")
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds one process has used so far, 0 if it is gone."""
+    try:
+        fields = _stat(pid)
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds a live process and its live descendants have used so far."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            fields = _stat(member)
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(process_cpu_s(member) for member in process_tree(pid))
 
 
 async def _send_candor(client: httpx.AsyncClient, user: str, turn: Turn) -> bool:

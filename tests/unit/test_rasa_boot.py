@@ -1,8 +1,10 @@
-"""The engine's compiled action-response validator still refuses malformed responses."""
+"""bot/rasa_boot.py's fixes to the Rasa 3.6 engine, each checked in the engine's own Python."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -10,6 +12,23 @@ from bot.engine import BOOT, RASA_VENV, engine_env
 from tests.stack import need
 
 pytestmark = pytest.mark.engine
+
+
+def _engine_python(script: str, *args: str) -> Any:
+    """Run `script` with the engine's Python (.venv-rasa); its last line of output is JSON."""
+    python = RASA_VENV / "bin" / "python"
+    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
+    done = subprocess.run(
+        [str(python), "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=engine_env(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 CHECK = f"""
 import sys
@@ -73,28 +92,16 @@ stores[0].delete_lock("one-conversation")
 def test_redis_lock_tickets_are_atomic_across_engines() -> None:
     """Four lock stores (as in four engines) take tickets for one conversation at once: every
     ticket is distinct and still in the lock, so the turns are served one at a time."""
-    import json
     import uuid
 
     from sqlalchemy.engine import make_url
 
     from tests.pg import REDIS_URL, need_redis
 
-    python = RASA_VENV / "bin" / "python"
-    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
     need_redis()
     url = make_url(REDIS_URL)
     args = [f"{url.host}:{url.port or 6379}", str(url.database or 0), f"t{uuid.uuid4().hex[:8]}"]
-    done = subprocess.run(
-        [str(python), "-c", LOCKS, "atomic", *args],
-        capture_output=True,
-        text=True,
-        env=engine_env(),
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _engine_python(LOCKS, "atomic", *args)
     assert len(result["issued"]) == 100
     assert sorted(result["issued"]) == sorted(set(result["issued"])), "a ticket was issued twice"
     assert sorted(result["kept"]) == sorted(result["issued"]), "a ticket was lost"
@@ -154,20 +161,8 @@ print(json.dumps({{"mode": mode, "sync": sync, "pool": type(store.engine.pool)._
 def test_the_sqlite_tracker_store_keeps_pooled_wal_connections(tmp_path) -> None:
     """WAL with synchronous=NORMAL (1) on pooled connections; every event is stored exactly once
     whether the store knows how many it holds (read this turn) or has to count."""
-    import json
 
-    python = RASA_VENV / "bin" / "python"
-    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
-    done = subprocess.run(
-        [str(python), "-c", SQLITE, str(tmp_path / "tracker.db")],
-        capture_output=True,
-        text=True,
-        env=engine_env(),
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _engine_python(SQLITE, str(tmp_path / "tracker.db"))
     assert result["mode"] == "wal"
     assert result["sync"] == 1
     assert result["pool"] == "QueuePool"
@@ -212,20 +207,8 @@ asyncio.run(main())
 
 
 def test_action_calls_share_one_connection_and_errors_still_raise() -> None:
-    import json
 
-    python = RASA_VENV / "bin" / "python"
-    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
-    done = subprocess.run(
-        [str(python), "-c", POOLED],
-        capture_output=True,
-        text=True,
-        env=engine_env(),
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _engine_python(POOLED)
     assert result["answers"] == [0, 1, 2, 3, 4]
     assert result["connections"] == 1  # Rasa alone opens one per request
     assert result["refused"] == 403
@@ -257,13 +240,10 @@ print(json.dumps({{"same": before == after, "graph_runs": len(runs),
 
 
 def test_button_payloads_skip_nlu_and_parse_the_same(tmp_path) -> None:
-    import json
 
     from bot.engine import train
     from tests.stack import make_settings
 
-    python = RASA_VENV / "bin" / "python"
-    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
     model, _ = train(make_settings(tmp_path))
     texts = [
         "/affirm",
@@ -272,16 +252,7 @@ def test_button_payloads_skip_nlu_and_parse_the_same(tmp_path) -> None:
         "/not_an_intent",  # unknown: the pipeline decides, as before
         "yes please",
     ]
-    done = subprocess.run(
-        [str(python), "-c", PAYLOADS, str(model), json.dumps(texts)],
-        capture_output=True,
-        text=True,
-        env=engine_env(),
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _engine_python(PAYLOADS, str(model), json.dumps(texts))
     assert result["same"], "a payload parsed differently without the pipeline"
     assert result["graph_runs"] == 2  # the unknown "/..." text and the typed text only
     assert result["intents"][:3] == ["affirm", "choose", "withdraw_consent"]
@@ -316,20 +287,8 @@ print(json.dumps({{"same_state": same, "rest_same": rest, "full": len(full["trac
 
 
 def test_action_calls_carry_this_turns_events_and_the_same_state() -> None:
-    import json
 
-    python = RASA_VENV / "bin" / "python"
-    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
-    done = subprocess.run(
-        [str(python), "-c", SLIM],
-        capture_output=True,
-        text=True,
-        env=engine_env(),
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _engine_python(SLIM)
     assert result["same_state"] and result["rest_same"]
     assert result["full"] == 7
     assert result["slim"] == ["user", "slot"]
