@@ -1,7 +1,7 @@
 # Candor: `make run` (the demo) and `make test` (the suite) both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup run run-scale test bench lint format lock train clean
+.PHONY: help setup run run-scale test bench fuzz-flows lint format lock train clean
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export RASA_TELEMETRY_ENABLED := false
@@ -20,6 +20,7 @@ help:
 	@echo "make run-scale   the same demo on PostgreSQL + Redis: 2 engines, 2 gateways (docs/deploy.md)"
 	@echo "make test   set up, train if needed, lint, run the whole test suite"
 	@echo "make bench  candor bench: Candor vs bare Rasa vs stock Rasa, plots in benchmarks/results/bench"
+	@echo "make fuzz-flows   the flow property tests at length (3,000 flows x 20 customers)"
 	@echo "make lint   ruff check + format check      make format   ruff format"
 	@echo "make lock   re-freeze requirements.lock    make clean    remove venvs and state"
 
@@ -63,6 +64,11 @@ run-scale: setup
 # Not part of `make test`: speed is measured here, never asserted (docs/benchmarks.md).
 bench: setup
 	@.venv/bin/candor bench
+
+# Not part of `make test`: the property tests over generated flows and random customers, at
+# length (tests/property/test_customer_moves.py; make test runs 250 flows x 12 customers).
+fuzz-flows: .venv/.done
+	@CANDOR_PROPERTY_EXAMPLES=3000 CANDOR_PROPERTY_CUSTOMERS=20 .venv/bin/pytest tests/property -q
 
 lint: .venv/.done
 	@.venv/bin/ruff check .

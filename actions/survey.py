@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import uuid
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -21,7 +22,13 @@ from actions.runtime import Runtime
 from bot.engine_client import AFTER_TURN
 from bot.pseudonym import Sender, parse_sender
 from consent_flows import interpreter, rights
-from consent_flows.contract import ConversationState, OutboundMessage, StepResult, UserTurn
+from consent_flows.contract import (
+    QUESTION_TOKEN,
+    ConversationState,
+    OutboundMessage,
+    StepResult,
+    UserTurn,
+)
 
 log = logging.getLogger("candor.actions")
 
@@ -42,6 +49,7 @@ _QUIET = frozenset(
         "show_my_data",
         "withdraw_consent",
         "change_answer",
+        "bot_challenge",
     }
 )
 
@@ -62,6 +70,8 @@ def turn_from(tracker: Tracker) -> UserTurn:
     at = next(
         (e.get("timestamp") for e in reversed(tracker.events) if e.get("event") == "user"), None
     )
+    metadata = latest.get("metadata") or {}
+    reply_to = metadata.get("reply_to") if isinstance(metadata, dict) else None
     return UserTurn(
         text=str(choice) if choice is not None else ("" if via_button else text),
         intent=intent.get("name"),
@@ -69,6 +79,7 @@ def turn_from(tracker: Tracker) -> UserTurn:
         choice=str(choice) if choice is not None else None,
         via_button=via_button,
         at=float(at) if at is not None else None,
+        reply_to=str(reply_to)[:100] if reply_to else None,
     )
 
 
@@ -118,12 +129,16 @@ class _SurveyAction(Action):
                 sender.brand,
                 result.unconsented,
             )
+        if result.fault:
+            log.error("flow fault, turn ended: brand=%s %s", sender.brand, result.fault)
 
     def begin(
         self, sender: Sender, tracker: Tracker, at: float | None, dispatcher: CollectingDispatcher
     ) -> StepResult:
         flow = self.runtime.flow(sender.brand)
-        result = interpreter.start(flow, seed=secrets.randbelow(2**31), at=at)
+        result = interpreter.start(
+            flow, seed=secrets.randbelow(2**31), at=at, response_id=uuid.uuid4().hex[:16]
+        )
         self.carry_out(sender, tracker, result, dispatcher)
         log.info("survey started brand=%s flow=%s v%s", sender.brand, flow.id, flow.version)
         return result
@@ -178,6 +193,9 @@ class ValidateSurveyForm(_SurveyAction):
                 dispatcher,
                 interpreter.prompt(self.runtime.flow(sender.brand, after.flow_version), after),
             )
+        if after.question and after.status != "ended":
+            # Never shown: the gateway hands the token to the client, which sends it back.
+            dispatcher.utter_message(json_message={QUESTION_TOKEN: after.question})
         done = after.status == "ended"
         return [dump_state(after), SlotSet(ANSWER_SLOT, DONE if done else None)]
 
@@ -214,6 +232,9 @@ class Control(_SurveyAction):
         if handled is not None:
             self.carry_out(sender, tracker, handled, dispatcher)
             return [dump_state(handled.state), ActiveLoop(None), FollowupAction(LISTEN)]
+        if interpreter.is_bot_question(turn, self.runtime.control_threshold):
+            dispatcher.utter_message(text=interpreter.BOT_TEXT)
+            return [ActiveLoop(None), FollowupAction(LISTEN)]
         if state is None and turn.intent not in _QUIET:
             return [FollowupAction(FORM)]  # the first message of a conversation
         if turn.intent in ("stop", "goodbye"):

@@ -24,8 +24,14 @@ CONTROL_INTENTS = frozenset(
         "goodbye",
         "consent_receipt",
         "object_profiling",
+        "bot_challenge",
     }
 )
+# The engine sends, after a turn's messages, a custom message `{QUESTION_TOKEN: "<token>"}`
+# naming the question the customer now sees. Clients send the token back as `reply_to`, so an
+# answer is only ever filed under the question it answers (a resend or a message typed before
+# the next question arrived is recognised as such).
+QUESTION_TOKEN = "candor_question"
 # Requests a customer can make at any moment, inside or after a survey (GDPR Art. 7, 15-21).
 RIGHTS_INTENTS = frozenset(
     {"withdraw_consent", "forget_me", "show_my_data", "consent_receipt", "object_profiling"}
@@ -46,6 +52,8 @@ class OutboundMessage(BaseModel):
 
     text: str
     buttons: tuple[Button, ...] = ()
+    # The token of the question this message asks (None for messages that ask nothing).
+    question: str | None = None
 
 
 # Every channel a conversation can arrive on. Rasa sender ids are `brand:channel:subject`, so
@@ -82,6 +90,9 @@ class UserTurn(BaseModel):
     via_button: bool = False
     # When the customer sent it (epoch seconds), so a long pause can offer to resume.
     at: float | None = None
+    # The token of the question the customer was looking at when they wrote this (None when
+    # the client does not say): a reply to an earlier question is never filed under a later one.
+    reply_to: str | None = None
 
 
 AnswerValue = str | int | bool | list[str]
@@ -111,6 +122,19 @@ class ConversationState(BaseModel):
     # Picks the phrasing of each message, so a conversation reads the same on a retry.
     seed: int = 0
     last_seen: float | None = None
+    # Each run of the flow is its own response: a new survey never overwrites an earlier one.
+    response_id: str = ""
+    # The token of the question on screen now, and how many questions were shown so far.
+    question: str = ""
+    asked: int = 0
+    # The token and position of the last question answered, so a second message meant for it
+    # (sent before the next question arrived) joins that answer instead of the next one.
+    last_answered: str = ""
+    last_answered_step: int = -1
+    # The ask the customer went back to: their next answer there replaces the earlier one.
+    rectifying: str | None = None
+    # How many times each ask was answered in this response (a loop asks again).
+    occurrences: dict[str, int] = Field(default_factory=dict)
 
 
 class RecordConsent(BaseModel):
@@ -128,7 +152,9 @@ class RecordConsent(BaseModel):
 class RecordAnswer(BaseModel):
     """Store one answer verbatim. The edge refuses it unless the ledger shows a given consent.
 
-    A second answer to the same step in the same conversation ("go back") replaces the first.
+    Answers are kept per response: a second answer to the same step in the same response
+    replaces the first only when the customer asked for it ("go back", "change my answer"),
+    and then `rectifies` is set so the store records it as a rectification (Art. 16).
     """
 
     kind: Literal["record_answer"] = "record_answer"
@@ -138,6 +164,23 @@ class RecordAnswer(BaseModel):
     verbatim: str
     value: AnswerValue
     flow_id: str
+    flow_version: int
+    response_id: str = ""
+    rectifies: bool = False
+    # Which time this ask was answered in this response: 2 and up when a loop asks it again.
+    occurrence: int = 1
+
+
+class JoinAnswer(BaseModel):
+    """Add words to an answer already given in this response: the customer sent a second
+    message for a question they had already answered (before the next question reached them),
+    and a person at a counter would take it as the rest of that answer."""
+
+    kind: Literal["join_answer"] = "join_answer"
+    purpose: str
+    step_id: str
+    response_id: str
+    text: str
     flow_version: int
 
 
@@ -157,6 +200,9 @@ class RightsRequest(BaseModel):
     kind: Literal["rights"] = "rights"
     right: Literal["access", "receipt", "erase", "withdraw", "object", "rectify"]
     purposes: list[str] = Field(default_factory=list)
+    # Withdrawal with no purpose named: every purpose in force in the ledger, whichever
+    # conversation or response it was given in (the reading that respects the customer).
+    every: bool = False
     step_id: str | None = None
     verbatim: str | None = None
     value: AnswerValue | None = None
@@ -185,7 +231,13 @@ class CountStep(BaseModel):
 
 
 Effect = Annotated[
-    RecordConsent | RecordAnswer | RecordTags | RightsRequest | SendContent | CountStep,
+    RecordConsent
+    | RecordAnswer
+    | JoinAnswer
+    | RecordTags
+    | RightsRequest
+    | SendContent
+    | CountStep,
     Field(discriminator="kind"),
 ]
 
@@ -200,3 +252,6 @@ class StepResult(BaseModel):
     forget_conversation: bool = False
     # Steps skipped because their purpose was not granted. Never happens for a validated flow.
     unconsented: list[str] = Field(default_factory=list)
+    # The run-time guard ended a runaway turn (a loop with no customer input): never happens
+    # for a validated flow; the edge logs it loudly.
+    fault: str | None = None

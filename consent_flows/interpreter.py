@@ -16,6 +16,7 @@ what lets every rule here be tested without a server. Three rules matter most:
 from __future__ import annotations
 
 import difflib
+import re
 import zlib
 
 from consent_flows import expressions, rights
@@ -29,11 +30,13 @@ from consent_flows.answers import (
     parse_answer,
     yes_no,
 )
+from consent_flows.consent_reply import read_consent
 from consent_flows.contract import (
     CONTROL_INTENTS,
     Button,
     ConversationState,
     CountStep,
+    JoinAnswer,
     OutboundMessage,
     RecordAnswer,
     RecordConsent,
@@ -75,7 +78,13 @@ _DONE_WORDS = frozenset(
         "that's everything",
     }
 )
-MAX_SILENT_STEPS = 1000
+# A turn runs at most this many silent steps and sends at most this many messages; a
+# validated flow never comes near either (the validator rejects loops without input).
+MAX_SILENT_STEPS = 200
+MAX_MESSAGES_PER_TURN = 20
+# Unclear replies to a consent question are asked again this many times; then the topic is
+# left out, with no decision recorded (consent is unambiguous or absent, never assumed).
+MAX_CONSENT_ATTEMPTS = 3
 
 HELP_TEXT = (
     "Answer in your own words or press a button. You can also say 'why' to know why I ask, "
@@ -100,19 +109,73 @@ UNDER_AGE_TEXT = (
     "nothing from this chat has been kept. Have a lovely day!"
 )
 RESUME_TEXT = "Welcome back! Shall we pick up where we left off, or start over?"
+UNCLEAR_CONSENT_TEXT = (
+    "I want to be sure before I ask about this: is that a yes or a no? Please press Yes or No."
+)
+LAST_CONSENT_TRY_TEXT = (
+    "I can only go ahead with a clear yes. Please press Yes or No, or say 'skip' to leave this "
+    "topic out."
+)
+CONSENT_LEFT_OUT_TEXT = (
+    "I'll leave that topic out, since I couldn't get a clear yes. Nothing about it will be "
+    "asked or kept."
+)
+BOT_TEXT = (
+    "Yes, I'm a bot: an automated assistant, not a person. What you tell me goes to this "
+    "brand only, and only with your consent."
+)
+OUT_OF_TURN_TEXT = "That seems to answer an earlier question, so I haven't filed it under this one."
+JOINED_TEXT = "Got it, I've added that to your previous answer."
+LOOP_TEXT = (
+    "Sorry, this survey has a problem at this point, so I'll stop here. Nothing more will be "
+    "asked. Thank you for your time!"
+)
+_BOT_QUESTION = re.compile(
+    r"\b(are|r)\s+(you|u|ya)\s+(a\s+|an\s+)?(real\s+|actual\s+)?"
+    r"(bot|robot|human|person|machine|ai|chatbot|computer|program|real)\b"
+    r"|\b(am\s+i|i'?m)\s+(talking|speaking|chatting|writing)\s+(to|with)\s+(a\s+|an\s+)?"
+    r"(bot|robot|human|person|machine|ai|real)\b"
+    r"|\bis\s+this\s+(a\s+|an\s+)?(bot|robot|human|person|machine|ai|chatbot)\b",
+    re.IGNORECASE,
+)
 
 
-def start(flow: Flow, *, seed: int = 0, at: float | None = None) -> StepResult:
-    """Begin a conversation: the greeting (which discloses the bot), then settle on a question."""
+def start(
+    flow: Flow, *, seed: int = 0, at: float | None = None, response_id: str = ""
+) -> StepResult:
+    """Begin a response: the greeting (which discloses the bot), then settle on a question.
+
+    Each start is a new response with its own answers (`response_id`), so a customer who
+    takes the survey again never overwrites what they said the first time.
+    """
     state = ConversationState(
-        flow_brand=flow.brand, flow_id=flow.id, flow_version=flow.version, seed=seed, last_seen=at
+        flow_brand=flow.brand,
+        flow_id=flow.id,
+        flow_version=flow.version,
+        seed=seed,
+        last_seen=at,
+        response_id=response_id or f"r{seed:x}",
     )
     result = StepResult(state=state, messages=[_say(state, flow.greeting, "greeting")])
     if flow.min_age is not None:
         state.status = "age_check"  # before any data at all (GDPR Art. 8)
-        return result
-    _settle(flow, result)
+    else:
+        _settle(flow, result)
+    _mark_question(result.state, None)
     return result
+
+
+def _waiting_on(state: ConversationState) -> tuple[object, ...]:
+    """What the customer is being asked: a new value means a new question on screen."""
+    return (state.status, state.position, len(state.history), state.confirming)
+
+
+def _mark_question(state: ConversationState, before: tuple[object, ...] | None) -> None:
+    """Give the question now on screen a fresh token when it is not the one answered."""
+    if state.status == "ended" or _waiting_on(state) == before:
+        return
+    state.asked += 1
+    state.question = f"{state.response_id}.{state.asked}"
 
 
 def prompt(flow: Flow, state: ConversationState) -> list[OutboundMessage]:
@@ -176,9 +239,35 @@ def step(
     resume_after_s: float = RESUME_AFTER_S,
 ) -> StepResult:
     """Consume one customer turn while the conversation waits on a consent or an ask."""
+    before = _waiting_on(state)
+    result = _step(flow, state, turn, threshold=threshold, resume_after_s=resume_after_s)
+    _mark_question(result.state, before)
+    return result
+
+
+def is_bot_question(turn: UserTurn, threshold: float = DEFAULT_THRESHOLD) -> bool:
+    """'Are you a bot?' always gets an honest answer (EU AI Act, Art. 50), at any step."""
+    if turn.via_button:
+        return False
+    return (
+        turn.intent == "bot_challenge" and turn.confidence >= threshold
+    ) or _BOT_QUESTION.search(turn.text) is not None
+
+
+def _step(
+    flow: Flow,
+    state: ConversationState,
+    turn: UserTurn,
+    *,
+    threshold: float,
+    resume_after_s: float,
+) -> StepResult:
     result = StepResult(state=state.model_copy(deep=True))
     s = result.state
     previous, s.last_seen = s.last_seen, turn.at if turn.at is not None else s.last_seen
+    if is_bot_question(turn, threshold) and s.confirming is None:
+        result.messages.append(OutboundMessage(text=BOT_TEXT))
+        return result
     if s.status == "ended":
         result.messages.append(OutboundMessage(text=ENDED_TEXT))
         return result
@@ -232,6 +321,8 @@ def step(
         _go_back(flow, result)
     elif turn.intent == "greet" and turn.confidence >= threshold and len(turn.text) < 30:
         result.messages.append(OutboundMessage(text="Hello again!"))
+    elif turn.reply_to and s.question and turn.reply_to != s.question:
+        _out_of_turn(flow, turn, result, skipped=control == "skip")
     elif isinstance(current, ConsentStep):
         _on_consent(flow, current, turn, result, skipped=control == "skip")
     elif isinstance(current, AskStep):
@@ -283,8 +374,52 @@ def _on_age(flow: Flow, turn: UserTurn, result: StepResult, threshold: float) ->
     _settle(flow, result)
 
 
+def _out_of_turn(flow: Flow, turn: UserTurn, result: StepResult, *, skipped: bool) -> None:
+    """A message written for an earlier question: never filed under the one on screen now.
+
+    When it follows the free-text answer just given (the customer sent "a tent", then "and a
+    map case" before the next question reached them), it is the rest of that answer, as a
+    person at a counter would take it. Otherwise nothing is recorded and the current question
+    is shown again.
+    """
+    s = result.state
+    if (
+        not skipped
+        and turn.reply_to == s.last_answered
+        and 0 <= s.last_answered_step < len(flow.steps)
+    ):
+        answered = flow.steps[s.last_answered_step]
+        text = turn.text.strip()
+        if (
+            isinstance(answered, AskStep)
+            and answered.ask.kind is AskType.FREE_TEXT
+            and answered.ask.purpose in s.granted
+            and text
+        ):
+            ask = answered.ask
+            result.effects.append(
+                JoinAnswer(
+                    purpose=ask.purpose,
+                    step_id=ask.id,
+                    response_id=s.response_id,
+                    text=text,
+                    flow_version=flow.version,
+                )
+            )
+            old = s.answers.get(ask.id)
+            if isinstance(old, str) and not old.endswith(text):
+                s.answers[ask.id] = f"{old} {text}"
+            result.messages.append(OutboundMessage(text=JOINED_TEXT))
+            return
+    result.messages.append(OutboundMessage(text=OUT_OF_TURN_TEXT))
+
+
 def _go_back(flow: Flow, result: StepResult) -> None:
     s = result.state
+    # Only to a question whose consent is still in force: a withdrawn purpose's questions are
+    # never shown again.
+    while s.history and purpose_of(flow.steps[s.history[-1]]) not in s.granted:
+        s.history.pop()
     if not s.history:
         result.messages.append(OutboundMessage(text="There's no earlier answer to change yet."))
         return
@@ -293,6 +428,7 @@ def _go_back(flow: Flow, result: StepResult) -> None:
     ask = flow.steps[s.position]
     assert isinstance(ask, AskStep)
     s.answers.pop(ask.ask.id, None)
+    s.rectifying = ask.ask.id
     result.messages.append(
         OutboundMessage(text="Sure, let's go back. Your new answer will replace the old one.")
     )
@@ -302,16 +438,25 @@ def _on_consent(
     flow: Flow, current: ConsentStep, turn: UserTurn, result: StepResult, *, skipped: bool
 ) -> None:
     s = result.state
-    decision = False if skipped else yes_no(turn)
-    if decision is None:
-        s.attempts += 1
-        if s.attempts <= MAX_ATTEMPTS:
-            result.messages.append(
-                OutboundMessage(text="Sorry, I didn't catch that. Is that a yes or a no?")
-            )
-            return
-        decision = False  # no clear yes is a no: consent must be explicit
+    decision = False if skipped else read_consent(turn)
     purpose = current.consent.purpose
+    if decision is None:
+        # Contradictions, hedges, other languages: asked again, never read as a decision.
+        s.attempts += 1
+        if s.attempts < MAX_CONSENT_ATTEMPTS:
+            result.messages.append(OutboundMessage(text=UNCLEAR_CONSENT_TEXT))
+            return
+        if s.attempts == MAX_CONSENT_ATTEMPTS:
+            result.messages.append(OutboundMessage(text=LAST_CONSENT_TRY_TEXT))
+            return
+        # Still no clear answer: the topic is left out and no decision is recorded.
+        s.attempts = 0
+        s.refused.append(purpose)
+        result.messages.append(OutboundMessage(text=CONSENT_LEFT_OUT_TEXT))
+        target = declined_target(flow, s.position)
+        s.position = target if target is not None else len(flow.steps) - 1
+        _settle(flow, result)
+        return
     result.effects.append(
         RecordConsent(
             purpose=purpose,
@@ -365,6 +510,9 @@ def _on_ask(
             result.messages.append(OutboundMessage(text=parsed.problem))
         return
     if ask.purpose in s.granted:  # re-checked here and in the ledger at the edge
+        rectifies = s.rectifying == ask.id
+        if not rectifies:
+            s.occurrences[ask.id] = s.occurrences.get(ask.id, 0) + 1
         result.effects.append(_count(flow, ask.id, "answered"))
         result.effects.append(
             RecordAnswer(
@@ -375,10 +523,15 @@ def _on_ask(
                 value=parsed.value,
                 flow_id=flow.id,
                 flow_version=flow.version,
+                response_id=s.response_id,
+                rectifies=rectifies,
+                occurrence=max(1, s.occurrences.get(ask.id, 1)),
             )
         )
         if ask.id in needed_answers(flow):
             s.answers[ask.id] = parsed.value
+        s.last_answered, s.last_answered_step = s.question, s.position
+    s.rectifying = None
     ack = _pick(s, ask.ack, f"ack:{ask.id}").text if ask.ack else "Got it, thanks."
     result.messages.append(OutboundMessage(text=echo(ack, parsed.verbatim)))
     _advance(flow, result)
@@ -396,10 +549,15 @@ def _settle(flow: Flow, result: StepResult) -> None:
     """Run the steps that need no reply, stopping at the next consent or ask to show."""
     s = result.state
     labels = flow.labels()
+    seen: set[tuple[int, tuple[str, ...]]] = set()
     for _ in range(MAX_SILENT_STEPS):
         if s.position >= len(flow.steps):
             s.status = "ended"
             return
+        here = (s.position, tuple(s.tags))
+        if here in seen or len(result.messages) > MAX_MESSAGES_PER_TURN:
+            break  # the same place twice with nothing new: a loop no input can leave
+        seen.add(here)
         current = flow.steps[s.position]
         if isinstance(current, SayStep):
             result.messages.append(_pick(s, current.say, f"say:{s.position}"))
@@ -475,9 +633,8 @@ def _settle(flow: Flow, result: StepResult) -> None:
                 )
             )
         s.position += 1
-    result.messages.append(
-        OutboundMessage(text="Sorry, something is wrong with this survey. Thank you for your time!")
-    )
+    result.messages.append(OutboundMessage(text=LOOP_TEXT))
+    result.fault = f"runaway turn at step {s.position + 1}"
     s.status = "ended"
 
 

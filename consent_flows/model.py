@@ -60,6 +60,10 @@ class _Strict(BaseModel):
 
 class Purpose(_Strict):
     notice: Annotated[str, Field(min_length=10, max_length=600)]
+    # How the customer names this use of their data ("what you're shopping for"): shown on
+    # withdrawal buttons and in replies, and matched with the notice's words when a customer
+    # names a purpose. The id is a developer's name and is never matched against what they type.
+    label: Annotated[str | None, Field(min_length=2, max_length=60)] = None
     retention_days: Annotated[int, Field(gt=0, le=3650)]
     sensitive: bool = False
     # Consent-record category (ISO/IEC TS 27560 "purpose category"); free text, e.g. "research".
@@ -250,6 +254,14 @@ class Flow(_Strict):
 
     def asks(self) -> dict[str, AskSpec]:
         return {s.ask.id: s.ask for s in self.steps if isinstance(s, AskStep)}
+
+
+def purpose_label(flow: Flow, purpose: str) -> str:
+    """The purpose's human label: its `label`, else its id read as words."""
+    spec = flow.purposes.get(purpose)
+    if spec is not None and spec.label:
+        return spec.label
+    return purpose.replace("_", " ")
 
 
 def purpose_of(step: object) -> str | None:

@@ -8,7 +8,10 @@ giving consent did.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass, field
+from typing import Literal
 
 from consent_flows.answers import normal, parse_answer, yes_no
 from consent_flows.contract import (
@@ -20,14 +23,14 @@ from consent_flows.contract import (
     StepResult,
     UserTurn,
 )
-from consent_flows.model import AskStep, Flow
+from consent_flows.model import AskStep, Flow, TagStep, purpose_label
 
 CONFIRM_ERASE = (
     "This deletes everything we keep about you: your answers, consents and interest tags, "
     "on every channel. It can't be undone. Shall I go ahead?"
 )
 KEPT = "Okay, I haven't deleted anything."
-NOTHING_TO_WITHDRAW = "You haven't given any consent in this chat, so there's nothing to withdraw."
+WHICH_TEXT = "Which consent would you like to withdraw? Nothing changes until you choose."
 OBJECTED = (
     "Understood: from now on your answers won't be used for segments or targeted content. "
     "You can still answer the survey if you like."
@@ -38,6 +41,14 @@ _RECTIFY = re.compile(
     re.IGNORECASE,
 )
 _ANSWER = re.compile(r"\b(my|the)\s+(last\s+)?answer\b", re.IGNORECASE)
+# A withdrawal is unmistakable in these words even when the classifier hesitates: a customer
+# who says it must never have it filed as an answer.
+_WITHDRAW = re.compile(
+    r"\b(withdraw|revoke|retract)\w*\b.{0,40}\b(consent|permission|agreement)"
+    r"|\bi\s+no\s+longer\s+(consent|agree)\b"
+    r"|\bstop\s+(using|keeping|storing)\s+my\b",
+    re.IGNORECASE,
+)
 _STOP = {
     "about",
     "what",
@@ -80,6 +91,8 @@ def handle(
     # "change my answer about X to Y" is unmistakable even when the classifier hesitates.
     if intent == "change_answer" or (_RECTIFY.search(turn.text) and _ANSWER.search(turn.text)):
         return _rectify(flow, turn, result)
+    if intent not in RIGHTS_INTENTS and _WITHDRAW.search(turn.text):
+        intent = "withdraw_consent"
     if intent not in RIGHTS_INTENTS:
         return None
     if intent == "forget_me":
@@ -106,48 +119,174 @@ def handle(
 
 
 def _withdraw(flow: Flow, turn: UserTurn, result: StepResult) -> None:
+    """Withdraw what the customer meant: everything in force, one named purpose, or ask which.
+
+    Purposes are found by the meaning of the words (the purpose's label and notice), never by
+    the developer's purpose ids: "withdraw my consent" must not pick a purpose called
+    `my_consent` and leave the others in force.
+    """
     s = result.state
-    named = resolve_purposes(flow, turn.choice or turn.text)
-    # No purpose named: withdraw every consent given in this conversation (the safer reading).
-    purposes = [p for p in (named or s.granted) if p in s.granted]
-    if not purposes:
-        if named:
-            # Consent given in another conversation still counts: the edge checks the ledger.
-            result.effects.append(
-                RightsRequest(right="withdraw", purposes=named, flow_version=flow.version)
-            )
-            return
-        result.messages.append(OutboundMessage(text=NOTHING_TO_WITHDRAW))
+    if turn.choice == WITHDRAW_ALL:
+        reading: Reading = Reading("every")
+    elif turn.choice in flow.purposes:
+        reading = Reading("named", [turn.choice])
+    else:
+        reading = read_withdrawal(flow, turn.text)
+    if reading.kind == "unclear":
+        result.messages.append(_which(flow, reading.candidates))
         return
-    for purpose in purposes:
-        s.granted.remove(purpose)
-        s.withdrawn.append(purpose)
+    if reading.kind == "every":
+        purposes = list(s.granted)
+        forget(flow, s, purposes)
+        result.effects.append(
+            RightsRequest(
+                right="withdraw", purposes=purposes, every=True, flow_version=flow.version
+            )
+        )
+        return
+    forget(flow, s, [p for p in reading.candidates if p in s.granted])
+    # Consent given in another conversation still counts: the edge checks the ledger.
     result.effects.append(
-        RightsRequest(right="withdraw", purposes=purposes, flow_version=flow.version)
+        RightsRequest(right="withdraw", purposes=reading.candidates, flow_version=flow.version)
     )
 
 
-def resolve_purposes(flow: Flow, text: str) -> list[str]:
-    """Which purposes a message names: by id words first, then by words of the notice."""
-    if text in flow.purposes:
-        return [text]
-    words = {_stem(w) for w in normal(text).replace("_", " ").split()}
-    by_id = [p for p in flow.purposes if {_stem(w) for w in p.split("_")} & words]
-    if by_id:
-        return by_id
-    scores = {
-        p: len(
-            words & {_stem(w) for w in normal(spec.notice).split() if len(w) > 3 and w not in _STOP}
-        )
-        for p, spec in flow.purposes.items()
+def forget(flow: Flow, state: ConversationState, purposes: list[str]) -> None:
+    """Drop what the conversation state holds under withdrawn purposes.
+
+    The state travels in the engine's tracker, so a withdrawn purpose's answers and tags must
+    leave it too; its steps are skipped from now on and "go back" never returns to them.
+    """
+    gone = [p for p in purposes if p in state.granted]
+    if not gone:
+        return
+    for purpose in gone:
+        state.granted.remove(purpose)
+        if purpose not in state.withdrawn:
+            state.withdrawn.append(purpose)
+    for step in flow.steps:
+        if isinstance(step, AskStep) and step.ask.purpose in gone:
+            state.answers.pop(step.ask.id, None)
+    kept = {
+        tag
+        for step in flow.steps
+        if isinstance(step, TagStep) and step.tag.purpose in state.granted
+        for tag in step.tag.add
     }
+    dropped = {
+        tag
+        for step in flow.steps
+        if isinstance(step, TagStep) and step.tag.purpose in gone
+        for tag in step.tag.add
+    }
+    state.tags = [t for t in state.tags if t not in dropped or t in kept]
+
+
+WITHDRAW_ALL = "__all__"
+
+
+# Words that say what to do with a consent, or fill the sentence, never which purpose:
+# "please withdraw all my consent for the data you keep" names no purpose at all.
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_REQUEST_WORDS = _words(
+    """
+    withdraw withdrawing withdrawal withdrawn revoke revoking retract cancel take back remove
+    delete erase stop stopping quit end consent consents consenting permission permissions
+    agreement agree approval opt out unsubscribe data info information answer answers detail
+    details my me mine myself i i'm im i'd id i've want wanted would like to the a an for of
+    on about please pls plz you your can could do does don't dont not no more anymore any
+    longer use using used keep keeping kept store storing stored asking ask asked questions
+    question topic topics this that it its them those these from now just all everything every
+    entirely completely whole thing things with and or be is are was have has had given gave
+    give okay ok hey hi hello thanks thank chat bot survey here there what which so in at by
+    we our us let lets let's go get rid mind changed change decided decide actually really
+    sorry never again anything stuff part bit whatever also too but if then than you've
+    """
+)
+_ALL_WORDS = frozenset({"all", "everything", "every", "entirely", "completely", "whole"})
+# Notice words that describe how every purpose is worded, not what it is about.
+_NOTICE_FILLER = _words(
+    """
+    we'll we'd we'll we've will may might should keep kept tell told note noted words word
+    based pick like would want learn help improve choose chosen ask asked send sent use used
+    your you what when where which who with that this from into about their them they then
+    than have has had just only also
+    """
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a withdrawal message names: every purpose, the named ones, or unclear."""
+
+    kind: Literal["every", "named", "unclear"]
+    candidates: list[str] = field(default_factory=list)
+
+
+def read_withdrawal(flow: Flow, text: str) -> Reading:
+    words = [w.strip("'") for w in normal(text).replace("_", " ").split()]
+    content = [w for w in words if w and w not in _REQUEST_WORDS and not w.isdigit()]
+    if not content or (set(words) & _ALL_WORDS and not _named(flow, content)):
+        return Reading("every")
+    named = _named(flow, content)
+    if len(named) == 1:
+        return Reading("named", named)
+    return Reading("unclear", named or list(flow.purposes))
+
+
+def _named(flow: Flow, content: list[str]) -> list[str]:
+    """The purposes whose label or notice shares the most content words with the message."""
+    scores: dict[str, int] = {}
+    for purpose, spec in flow.purposes.items():
+        vocabulary = {
+            _stem(w.strip("'"))
+            for w in normal(f"{spec.label or ''} {spec.notice}").split()
+            if len(w) > 2 and w not in _REQUEST_WORDS and w not in _NOTICE_FILLER
+        }
+        scores[purpose] = sum(1 for w in content if _known(_stem(w), vocabulary))
     best = max(scores.values(), default=0)
-    winners = [p for p, score in scores.items() if score == best]
-    return winners if best and len(winners) == 1 else []
+    return [p for p, score in scores.items() if score == best] if best else []
+
+
+def _known(stem: str, vocabulary: set[str]) -> bool:
+    if stem in vocabulary:
+        return True
+    return len(stem) >= 5 and any(
+        len(v) >= 5 and (v.startswith(stem[:6]) or stem.startswith(v[:6])) for v in vocabulary
+    )
+
+
+def _which(flow: Flow, candidates: list[str]) -> OutboundMessage:
+    buttons = [
+        Button(
+            title=purpose_label(flow, p).capitalize(),
+            payload="/withdraw_consent" + json.dumps({"purpose": p}),
+        )
+        for p in candidates
+    ]
+    buttons.append(
+        Button(
+            title="All of them",
+            payload="/withdraw_consent" + json.dumps({"purpose": WITHDRAW_ALL}),
+        )
+    )
+    return OutboundMessage(text=WHICH_TEXT, buttons=tuple(buttons))
+
+
+def resolve_purposes(flow: Flow, text: str) -> list[str]:
+    """The purposes a message names by meaning ([] when it names none or is unclear)."""
+    reading = read_withdrawal(flow, text)
+    return reading.candidates if reading.kind == "named" else []
 
 
 def _stem(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+    for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "es", "ed", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
 
 
 def _rectify(flow: Flow, turn: UserTurn, result: StepResult) -> StepResult | None:

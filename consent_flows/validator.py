@@ -9,9 +9,11 @@ passes can never ask without consent (tests/property/test_flow_properties.py che
 
 from __future__ import annotations
 
+import ast
 import difflib
+import itertools
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from consent_flows import expressions
 from consent_flows.model import (
@@ -298,24 +300,49 @@ def _silent_cycle(edges: dict[int, list[int]]) -> int | None:
 
 @dataclass(frozen=True)
 class _State:
+    """Where a conversation can be, with what the customer decided on the way there."""
+
     at: int
     granted: frozenset[str]
-    refused: frozenset[str]
-    reached: frozenset[str]  # asks reached on this path (their answers may be set)
-    tags: frozenset[str]
+    refused: frozenset[str]  # refused, or left out after unclear replies
+    withdrawn: frozenset[str]
+    answered: frozenset[int]  # ask positions passed on this path: "go back" can return there
+
+
+@dataclass(frozen=True)
+class _Move:
+    to: _State
+    label: str
+    silent: bool  # taken with no customer input (a loop of these never ends)
 
 
 def _prove_consent(c: _Checker, trees: dict[int, object]) -> None:
+    """Explore every state a customer can bring the conversation to, and prove two things:
+    no ask or tag runs without its purpose in force, and no loop runs without their input.
+
+    The customer's moves are the interpreter's: answer or skip, give or refuse consent (or
+    leave it unclear, which the interpreter treats as refused for routing), withdraw one
+    purpose or all of them at any question, and go back to any question answered earlier
+    whose consent is still in force. A branch is decided only when everything it reads is
+    known to be missing (answers of purposes not in force: the interpreter keeps no others);
+    otherwise both ways are explored, because going back and changing answers can take the
+    customer down either side at run time.
+    """
     flow = c.flow
     start = _State(0, frozenset(), frozenset(), frozenset(), frozenset())
     parent: dict[_State, tuple[_State, str] | None] = {start: None}
+    silent: dict[_State, list[_State]] = {}
     queue = deque([start])
     reported: set[int] = set()
     while queue:
         state = queue.popleft()
         step = flow.steps[state.at]
         purpose = purpose_of(step)
-        if isinstance(step, AskStep | TagStep) and purpose not in state.granted:
+        if (
+            isinstance(step, AskStep | TagStep)
+            and purpose not in state.granted
+            and purpose not in state.withdrawn
+        ):
             if state.at not in reported:
                 reported.add(state.at)
                 what = f"asks '{step.ask.id}'" if isinstance(step, AskStep) else "adds tags"
@@ -328,8 +355,10 @@ def _prove_consent(c: _Checker, trees: dict[int, object]) -> None:
                     "refusal elsewhere with 'declined: LABEL'",
                 )
             continue
-        for nxt in _next_states(flow, state, trees):
-            if nxt[0] not in parent:
+        for move in _moves(flow, state, trees):
+            if move.silent:
+                silent.setdefault(state, []).append(move.to)
+            if move.to not in parent:
                 if len(parent) >= MAX_STATES:
                     c.add(
                         ("steps",),
@@ -337,50 +366,150 @@ def _prove_consent(c: _Checker, trees: dict[int, object]) -> None:
                         "split it into smaller flows or use fewer branches",
                     )
                     return
-                parent[nxt[0]] = (state, nxt[1])
-                queue.append(nxt[0])
+                parent[move.to] = (state, move.label)
+                queue.append(move.to)
+    if reported:
+        return
+    looping = _silent_state_cycle(silent)
+    if looping is not None:
+        why = _decided(looping)
+        c.add(
+            ("steps", looping.at),
+            f"from step {looping.at + 1} the conversation can loop forever without the "
+            f"customer's input{why}: {_describe(flow, parent, looping)}",
+            "give the loop a way out that needs no consent (for example route the refusal "
+            "with 'declined: LABEL' past the loop, or branch out of it on an answer)",
+        )
 
 
-def _next_states(flow: Flow, state: _State, trees: dict[int, object]) -> list[tuple[_State, str]]:
+def _decided(state: _State) -> str:
+    parts = [f"'{p}' is refused" for p in sorted(state.refused)]
+    parts += [f"'{p}' is withdrawn" for p in sorted(state.withdrawn)]
+    return f" once consent {', '.join(parts)}" if parts else ""
+
+
+def _moves(flow: Flow, state: _State, trees: dict[int, object]) -> list[_Move]:
     step = flow.steps[state.at]
-    out: list[tuple[_State, str]] = []
+    if isinstance(step, EndStep):
+        return []
     if isinstance(step, ConsentStep):
         purpose = step.consent.purpose
-        given, refused = successors(flow, state.at)
-        if purpose not in state.refused:
-            out.append((_move(state, given[0], granted=state.granted | {purpose}), given[1]))
-        if purpose not in state.granted:
-            out.append((_move(state, refused[0], refused=state.refused | {purpose}), refused[1]))
-        return out
+        (given, given_label), (declined, declined_label) = successors(flow, state.at)
+        if purpose in state.granted:
+            return [_Move(_at(state, given), "", True)]
+        if purpose in state.refused or purpose in state.withdrawn:
+            return [_Move(_at(state, declined), declined_label, True)]
+        return [
+            _Move(_at(state, given, granted=state.granted | {purpose}), given_label, False),
+            _Move(_at(state, declined, refused=state.refused | {purpose}), declined_label, False),
+            *_customer_moves(flow, state),
+        ]
+    if isinstance(step, AskStep):
+        ((nxt, label),) = successors(flow, state.at)
+        if step.ask.purpose in state.withdrawn:
+            return [_Move(_at(state, nxt), "", True)]  # skipped: its consent was withdrawn
+        answered = state.answered | {state.at}
+        return [
+            _Move(_at(state, nxt, answered=answered), label, False),
+            *_customer_moves(flow, state),
+        ]
     if isinstance(step, BranchStep):
         tree = trees[state.at]
-        names = expressions.names(tree)  # type: ignore[arg-type]
-        decided = not (names & state.reached)
-        values = {expressions.TAGS: set(state.tags)}
-        outcome = expressions.evaluate(tree, values) if decided else None  # type: ignore[arg-type]
         (then, then_label), (other, other_label) = successors(flow, state.at)
+        outcome = _known_outcome(flow, state, tree)
+        moves = []
         if outcome in (True, None):
-            out.append((_move(state, then), then_label))
+            moves.append(_Move(_at(state, then), then_label, True))
         if outcome in (False, None):
-            out.append((_move(state, other), other_label))
-        return out
-    reached = state.reached | {step.ask.id} if isinstance(step, AskStep) else state.reached
-    tags = state.tags | set(step.tag.add) if isinstance(step, TagStep) else state.tags
-    for target, label in successors(flow, state.at):
-        out.append((_move(state, target, reached=reached, tags=tags), label))
-    return out
+            moves.append(_Move(_at(state, other), other_label, True))
+        return moves
+    return [_Move(_at(state, target), label, True) for target, label in successors(flow, state.at)]
 
 
-def _move(state: _State, at: int | None, **changes: frozenset[str]) -> _State:
-    assert at is not None
-    values = {
-        "granted": state.granted,
-        "refused": state.refused,
-        "reached": state.reached,
-        "tags": state.tags,
-        **{k: frozenset(v) for k, v in changes.items()},
+def _customer_moves(flow: Flow, state: _State) -> list[_Move]:
+    """What the customer can do at any question besides answering it."""
+    moves = [
+        _Move(
+            replace(state, granted=state.granted - {p}, withdrawn=state.withdrawn | {p}),
+            f"consent '{p}' withdrawn",
+            False,
+        )
+        for p in sorted(state.granted)
+    ]
+    if len(state.granted) > 1:
+        moves.append(
+            _Move(
+                replace(state, granted=frozenset(), withdrawn=state.withdrawn | state.granted),
+                "every consent withdrawn",
+                False,
+            )
+        )
+    for at in sorted(state.answered):
+        step = flow.steps[at]
+        if isinstance(step, AskStep) and step.ask.purpose in state.granted and at != state.at:
+            moves.append(_Move(replace(state, at=at), f"go back to '{step.ask.id}'", False))
+    return moves
+
+
+def _known_outcome(flow: Flow, state: _State, tree: object) -> bool | None:
+    """A branch's outcome when the state decides it, else None (both ways are possible).
+
+    The interpreter keeps answers only of purposes in force and tags only that a tag step of a
+    purpose in force can add, so those are the only unknowns: a branch that reads nothing
+    else is decided, trying every set of the tags it names that could be present.
+    """
+    names = expressions.names(tree)  # type: ignore[arg-type]
+    asks = flow.asks()
+    missing = {name for name in names if name in asks and asks[name].purpose not in state.granted}
+    if names - missing - {expressions.TAGS}:
+        return None
+    addable = {
+        tag
+        for step in flow.steps
+        if isinstance(step, TagStep) and step.tag.purpose in state.granted
+        for tag in step.tag.add
     }
-    return _State(at, **values)
+    named = {
+        node.value
+        for node in ast.walk(tree)  # type: ignore[arg-type]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    possible = sorted(addable & named)
+    if expressions.TAGS in names and addable - named:
+        return None  # the condition may look at tags it does not name (e.g. "tags")
+    outcomes = {
+        expressions.evaluate(tree, {expressions.TAGS: set(chosen)})  # type: ignore[arg-type]
+        for size in range(len(possible) + 1)
+        for chosen in itertools.combinations(possible, size)
+    }
+    return outcomes.pop() if len(outcomes) == 1 else None
+
+
+def _at(state: _State, at: int | None, **changes: frozenset[str] | frozenset[int]) -> _State:
+    assert at is not None
+    return replace(state, at=at, **changes)  # type: ignore[arg-type]
+
+
+def _silent_state_cycle(edges: dict[_State, list[_State]]) -> _State | None:
+    """A state that silent moves lead back to: the interpreter would spin there forever."""
+    colour: dict[_State, int] = {}
+    for root in edges:
+        if colour.get(root):
+            continue
+        stack = [(root, iter(edges[root]))]
+        colour[root] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                colour[node] = 2
+                stack.pop()
+            elif colour.get(child) == 1:
+                return child
+            elif not colour.get(child):
+                colour[child] = 1
+                stack.append((child, iter(edges.get(child, []))))
+    return None
 
 
 def _describe(flow: Flow, parent: dict[_State, tuple[_State, str] | None], end: _State) -> str:

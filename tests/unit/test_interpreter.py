@@ -101,15 +101,19 @@ def test_declined_purpose_questions_are_never_asked():
     assert flow.purposes["frustrations"].notice in shown.text
 
 
-def test_unclear_consent_reply_asks_again_then_counts_as_no():
+def test_unclear_consent_reply_is_asked_again_and_never_becomes_a_decision():
     flow = demo_flow()
     state = interpreter.start(flow).state
-    for _ in range(MAX_ATTEMPTS):
-        result = interpreter.step(flow, state, said("hmm what", "inform", 0.5))
-        assert "yes or a no" in result.messages[0].text and not result.effects
+    for _ in range(interpreter.MAX_CONSENT_ATTEMPTS):
+        result = interpreter.step(flow, state, said("hmm what", "affirm", 0.99))
+        assert "Yes or No" in result.messages[0].text and not result.effects
         state = result.state
-    result = interpreter.step(flow, state, said("hmm what", "inform", 0.5))
-    assert consents(result)[0] == ("needs", "refused")
+    # Still unclear: the topic is left out, and the ledger gets no decision either way.
+    result = interpreter.step(flow, state, said("oui, d'accord", "affirm", 0.99))
+    assert ("needs", "given") not in consents(result)
+    assert ("needs", "refused") not in consents(result)
+    assert "needs" not in result.state.granted
+    assert not answers(result)
 
 
 def test_choice_matching_tolerates_case_plural_typos_and_numbers():
