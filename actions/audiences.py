@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent_flows.audiences import (
@@ -25,7 +26,7 @@ from consent_flows.audiences import (
 from consent_flows.loader import load_document
 from consent_flows.model import Flow
 from storage import audience_facts, ledger, records, registry
-from storage.schema import ContentSent, Subject
+from storage.schema import Answer, ContentSent, Subject, SubjectTag, Transaction
 from storage.stores import Keyring, Stores
 
 if TYPE_CHECKING:
@@ -132,14 +133,12 @@ class Audiences:
         if library is None:
             return fallback
         subject = session.get(Subject, subject_id)
-        allowed = (
-            subject is not None
-            and not subject.objects_to_profiling
-            and any(
-                ledger.current(session, subject_id=subject_id, purpose=p) is not None
-                for p in purposes_allowing(flow, "tailored_content")
-            )
-        )
+        allowing = [
+            p
+            for p in purposes_allowing(flow, "tailored_content")
+            if ledger.current(session, subject_id=subject_id, purpose=p) is not None
+        ]
+        allowed = subject is not None and not subject.objects_to_profiling and bool(allowing)
         if not allowed:
             return library.generic.text
         segments, _ = self.documents(brand)
@@ -149,7 +148,8 @@ class Audiences:
             facts = audience_facts.facts(session, keyring, {subject_id})
             mine = audience_facts.memberships(segments.compiled(), facts)
             own = {n for n, m in mine.items() if subject_id in m and n in audience.visible}
-        tags = {t.tag for t in records.tags_of(session, subject_id=subject_id)}
+        tag_rows = records.tags_of(session, subject_id=subject_id)
+        tags = {t.tag for t in tag_rows}
         item, hit_segments, hit_tags = pick(library, segments=own, tags=tags)
         reason = ""
         if not item.generic:
@@ -167,7 +167,37 @@ class Audiences:
                 tailored=not item.generic,
                 segments_json=json.dumps(hit_segments),
                 reason=reason,
+                purposes_json=json.dumps(
+                    []
+                    if item.generic
+                    else _sources(session, subject_id, allowing, tag_rows, hit_tags, hit_segments)
+                ),
             )
         )
         session.flush()
         return f"{item.text} ({reason.capitalize()}.)" if reason else item.text
+
+
+def _sources(
+    session: Session,
+    subject_id: str,
+    allowing: list[str],
+    tag_rows: list[SubjectTag],
+    hit_tags: list[str],
+    hit_segments: list[str],
+) -> list[str]:
+    """The purposes whose data chose a tailored item, so the record of it goes with them.
+
+    The consent that allowed tailoring, the purposes of the tags that matched, and, when a
+    segment matched, every purpose the subject's segment facts were read from (answers, tags,
+    purchases): a segment's rule may read any of them.
+    """
+    sources = set(allowing) | {t.purpose for t in tag_rows if t.tag in hit_tags}
+    if hit_segments:
+        for table in (Answer, SubjectTag, Transaction):
+            sources |= set(
+                session.scalars(
+                    select(table.purpose).where(table.subject_id == subject_id).distinct()
+                )
+            )
+    return sorted(sources)

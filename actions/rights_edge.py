@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from actions.consent_context import consent_context, purposes_summary
 from consent_flows.contract import OutboundMessage, RightsRequest
-from consent_flows.model import Flow
+from consent_flows.model import Flow, TagStep, purpose_label
 from storage import ledger, records, rights
 from storage.stores import Keyring
 
@@ -132,20 +132,28 @@ def _withdraw(
     subject_id: str,
     applied: Applied,
 ) -> None:
+    """Withdraw what the ledger says is in force, wherever it was given.
+
+    The ledger, not this conversation, knows what the customer consented to: a consent given in
+    an earlier conversation or response is withdrawn just the same. With `every` (no purpose
+    named) that is every purpose of the flow in force.
+    """
+    wanted = list(flow.purposes) if request.every else request.purposes
+    in_force = [
+        p
+        for p in dict.fromkeys(wanted)
+        if p in flow.purposes
+        and ledger.current(session, subject_id=subject_id, purpose=p) is not None
+    ]
     done: list[str] = []
-    for purpose in request.purposes:
-        if (
-            purpose not in flow.purposes
-            or ledger.current(session, subject_id=subject_id, purpose=purpose) is None
-        ):
-            continue
+    for purpose in in_force:
         ctx = consent_context(flow, purpose, step_id="withdrawal", channel=channel, method="text")
         erased = rights.withdraw(
             session, subject_id=subject_id, purpose=purpose, ctx=ctx, keyring=keyring
         )
         what = ", ".join(f"'{v}'" for v in erased.details) or "nothing yet"
         done.append(
-            f"'{purpose}' (deleted: {what}"
+            f"'{purpose_label(flow, purpose)}' (deleted: {what}"
             + (f"; {erased.tags} tag(s)" if erased.tags else "")
             + ")"
         )
@@ -156,6 +164,7 @@ def _withdraw(
             )
         )
         return
+    applied.after_turn.append(forget_purposes(flow, in_force))
     applied.messages.append(
         OutboundMessage(
             text="I've withdrawn your consent for "
@@ -163,6 +172,25 @@ def _withdraw(
             + ". I won't ask about it again."
         )
     )
+
+
+def forget_purposes(flow: Flow, purposes: list[str]) -> dict[str, Any]:
+    """The after-turn task that clears these purposes from the engine's tracker (the answers
+    and tags its `flow_state` slots still hold), once the store no longer has them."""
+    chosen = set(purposes)
+    tags = [
+        tag
+        for step in flow.steps
+        if isinstance(step, TagStep) and step.tag.purpose in chosen
+        for tag in step.tag.add
+    ]
+    return {
+        "forget_purposes": {
+            "purposes": list(purposes),
+            "asks": [ask.id for ask in flow.asks().values() if ask.purpose in chosen],
+            "tags": list(dict.fromkeys(tags)),
+        }
+    }
 
 
 def _summary(data: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from actions.consent_context import consent_context, purposes_summary
 from consent_flows.contract import (
     CountStep,
     Effect,
+    JoinAnswer,
     OutboundMessage,
     RecordAnswer,
     RecordConsent,
@@ -106,6 +107,8 @@ class Runtime:
                     records.record_consent(
                         session, subject_id=subject_id, event=effect.event, ctx=ctx
                     )
+                    if effect.event == "refused":
+                        _end_use(session, keyring, flow, effect.purpose, subject_id, applied)
                 elif isinstance(effect, CountStep):
                     funnel.bump(
                         session,
@@ -164,14 +167,49 @@ class Runtime:
             )
 
 
+def _end_use(
+    session: Session,
+    keyring: Any,
+    flow: Flow,
+    purpose: str,
+    subject_id: str,
+    applied: Applied,
+) -> None:
+    """A refusal is the latest decision for its purpose, in every response and conversation:
+    what an earlier consent let us keep goes now, as for a withdrawal. The ledger already
+    holds the refusal, so no other event is needed."""
+    erased = rights.erase_purpose(session, keyring, subject_id=subject_id, purpose=purpose)
+    if erased.answers or erased.tags or erased.content:
+        log.info(
+            "refusal ended earlier data: purpose=%s answers=%d tags=%d content=%d",
+            purpose,
+            erased.answers,
+            erased.tags,
+            erased.content,
+        )
+        applied.after_turn.append(rights_edge.forget_purposes(flow, [purpose]))
+
+
 def _record(
     session: Session,
     keyring: Any,
-    effect: RecordAnswer | RecordTags,
+    effect: RecordAnswer | RecordTags | JoinAnswer,
     subject_id: str,
     conversation_id: str,
     brand: str,
 ) -> None:
+    if isinstance(effect, JoinAnswer):
+        records.join_answer(
+            session,
+            keyring,
+            subject_id=subject_id,
+            conversation_id=conversation_id,
+            response_id=effect.response_id,
+            step_id=effect.step_id,
+            purpose=effect.purpose,
+            text=effect.text,
+        )
+        return
     if isinstance(effect, RecordTags):
         records.record_tags(
             session,
@@ -195,4 +233,7 @@ def _record(
         purpose=effect.purpose,
         verbatim=effect.verbatim,
         value=effect.value,
+        response_id=effect.response_id,
+        rectifies=effect.rectifies,
+        occurrence=effect.occurrence,
     )

@@ -1,13 +1,18 @@
 """Writes to and reads from a brand's store: subjects, consent events, answers and tags.
 
-`record_answer` and `record_tags` re-check the consent ledger themselves, so no code path can
-store data without a prior given consent for its purpose, whatever the caller believes.
-Verbatims are encrypted with the subject's data key before they reach the database.
+`record_answer`, `join_answer` and `record_tags` re-check the consent ledger themselves, so no
+code path can store data without a prior given consent for its purpose, whatever the caller
+believes. Verbatims are encrypted with the subject's data key before they reach the database.
+
+Answers are kept per response (one run of a flow): a customer who takes the survey again
+starts a new response, and an earlier answer is only ever replaced when they asked for it,
+which is recorded as a rectification.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +26,8 @@ from storage.crypto import KeyShredded
 from storage.ledger import ConsentContext
 from storage.schema import Answer, ConsentEvent, Subject, SubjectTag, utcnow
 from storage.stores import Keyring
+
+log = logging.getLogger("candor.storage")
 
 
 class ConsentMissing(PermissionError):
@@ -44,6 +51,10 @@ class AnswerView:
     consent_event_id: int
     created_at: datetime
     updated_at: datetime
+    response_id: str = ""
+    rectifications: int = 0
+    rectified_at: datetime | None = None
+    occurrence: int = 1
 
 
 def ensure_subject(session: Session, *, subject_id: str, channel: str) -> Subject:
@@ -66,7 +77,28 @@ def current_consent(session: Session, *, subject_id: str, purpose: str) -> Conse
 
 
 def _aad(conversation_id: str, flow_id: str, step_id: str, field: str) -> str:
+    """What a ciphertext is bound to. The response is not part of it: rows sealed before
+    responses existed must stay readable, and every reader (insights, benchmarks) builds it."""
     return f"answer|{conversation_id}|{flow_id}|{step_id}|{field}"
+
+
+def _seal(
+    row: Answer, keyring: Keyring, *, verbatim: str, value: object, consent: ConsentEvent
+) -> None:
+    context = (row.conversation_id, row.flow_id, row.step_id)
+    row.verbatim_enc = keyring.encrypt(row.subject_id, verbatim, _aad(*context, "verbatim"))
+    row.value_enc = keyring.encrypt(
+        row.subject_id, json.dumps(value, ensure_ascii=False), _aad(*context, "value")
+    )
+    row.consent_event_id = consent.id
+    row.updated_at = utcnow()
+
+
+def _consent(session: Session, subject_id: str, purpose: str) -> ConsentEvent:
+    consent = current_consent(session, subject_id=subject_id, purpose=purpose)
+    if consent is None:
+        raise ConsentMissing(f"no given consent for purpose '{purpose}'")
+    return consent
 
 
 def record_answer(
@@ -83,40 +115,107 @@ def record_answer(
     purpose: str,
     verbatim: str,
     value: object,
+    response_id: str = "",
+    rectifies: bool = False,
+    occurrence: int = 1,
 ) -> Answer:
-    """Store (or, for a step already answered in this conversation, rectify) one answer."""
-    consent = current_consent(session, subject_id=subject_id, purpose=purpose)
-    if consent is None:
-        raise ConsentMissing(f"no given consent for purpose '{purpose}'")
-    row = session.scalar(
-        select(Answer).where(
-            Answer.conversation_id == conversation_id,
-            Answer.flow_id == flow_id,
-            Answer.step_id == step_id,
-        )
+    """Store one answer of a response; replace one already given only as a rectification.
+
+    Without `rectifies`, a second answer to the same step (and occurrence: a loop asking it
+    again is a new occurrence) of the same response is something the customer did not ask for
+    (a resend, a message that crossed the next question): the first answer stays and the
+    second is dropped, loudly. A response id left empty (a state from before responses) means
+    the conversation's own response, as for the rows migrated then.
+    """
+    consent = _consent(session, subject_id, purpose)
+    response_id = response_id or conversation_id
+    row = _answer_row(
+        session, subject_id, conversation_id, response_id, step_id, flow_id, occurrence
     )
     if row is None:
         row = Answer(
             subject_id=subject_id,
             conversation_id=conversation_id,
+            response_id=response_id,
             flow_brand=flow_brand,
             flow_id=flow_id,
             step_id=step_id,
+            occurrence=occurrence,
         )
         session.add(row)
+    elif not rectifies:
+        log.warning(
+            "second answer to step=%s of one response not stored: the first one stays "
+            "(no rectification asked for)",
+            step_id,
+        )
+        return row
+    else:
+        row.rectifications = (row.rectifications or 0) + 1
+        row.rectified_at = utcnow()
     row.flow_version = flow_version
     row.ask_type = ask_type
     row.purpose = purpose
-    row.verbatim_enc = keyring.encrypt(
-        subject_id, verbatim, _aad(conversation_id, flow_id, step_id, "verbatim")
+    _seal(row, keyring, verbatim=verbatim, value=value, consent=consent)
+    session.flush()
+    return row
+
+
+def _answer_row(
+    session: Session,
+    subject_id: str,
+    conversation_id: str,
+    response_id: str,
+    step_id: str,
+    flow_id: str | None = None,
+    occurrence: int | None = None,
+) -> Answer | None:
+    """The response's answer to a step: that occurrence, or (None) the latest one."""
+    query = select(Answer).where(
+        Answer.subject_id == subject_id,
+        Answer.conversation_id == conversation_id,
+        Answer.response_id == response_id,
+        Answer.step_id == step_id,
     )
-    row.value_enc = keyring.encrypt(
-        subject_id,
-        json.dumps(value, ensure_ascii=False),
-        _aad(conversation_id, flow_id, step_id, "value"),
-    )
-    row.consent_event_id = consent.id
-    row.updated_at = utcnow()
+    if flow_id is not None:
+        query = query.where(Answer.flow_id == flow_id)
+    if occurrence is not None:
+        query = query.where(Answer.occurrence == occurrence)
+    return session.scalar(query.order_by(Answer.occurrence.desc(), Answer.id.desc()).limit(1))
+
+
+def join_answer(
+    session: Session,
+    keyring: Keyring,
+    *,
+    subject_id: str,
+    conversation_id: str,
+    response_id: str,
+    step_id: str,
+    purpose: str,
+    text: str,
+) -> Answer | None:
+    """Add the rest of an answer the customer sent in a second message ("a tent", "and a map
+    case"), as a person at a counter would hear it. Returns the answer if it changed.
+
+    Only free-text answers grow: a choice or a rating cannot take more words. The same words
+    again (a resend, or a retry of this very join) change nothing. In a loop, the words belong
+    to the latest time the step was answered.
+    """
+    consent = _consent(session, subject_id, purpose)
+    row = _answer_row(session, subject_id, conversation_id, response_id or conversation_id, step_id)
+    if row is None or row.purpose != purpose:
+        log.warning("join to step=%s dropped: no answer to it in this response", step_id)
+        return None
+    if row.ask_type != "free_text":
+        log.info("join to step=%s ignored: a %s answer takes no more words", step_id, row.ask_type)
+        return None
+    words = text.strip()
+    current = view(row, keyring).verbatim
+    if not words or current == words or current.endswith(f" {words}"):
+        return None
+    joined = f"{current} {words}"
+    _seal(row, keyring, verbatim=joined, value=joined, consent=consent)
     session.flush()
     return row
 
@@ -130,9 +229,7 @@ def record_tags(
     flow_id: str,
     flow_version: int,
 ) -> list[SubjectTag]:
-    consent = current_consent(session, subject_id=subject_id, purpose=purpose)
-    if consent is None:
-        raise ConsentMissing(f"no given consent for purpose '{purpose}'")
+    consent = _consent(session, subject_id, purpose)
     existing = set(
         session.scalars(
             select(SubjectTag.tag).where(
@@ -176,6 +273,10 @@ def view(row: Answer, keyring: Keyring) -> AnswerView:
         row.consent_event_id,
         row.created_at,
         row.updated_at,
+        row.response_id,
+        row.rectifications or 0,
+        row.rectified_at,
+        row.occurrence or 1,
     )
 
 
@@ -229,7 +330,18 @@ def brand_export(
         .execution_options(yield_per=batch or EXPORT_BATCH)
     )
     decrypt = keyring.decrypt
-    for subject, conversation, flow_id, version, step, purpose, verbatim, value, at in rows:
+    for (
+        subject,
+        conversation,
+        response,
+        flow_id,
+        version,
+        step,
+        purpose,
+        verbatim,
+        value,
+        at,
+    ) in rows:
         try:  # what `view` does, on plain tuples: no ORM object or AnswerView per answer
             verbatim = decrypt(subject, verbatim, _aad(conversation, flow_id, step, "verbatim"))
             value = json.loads(decrypt(subject, value, _aad(conversation, flow_id, step, "value")))
@@ -237,6 +349,7 @@ def brand_export(
             continue
         yield {
             "subject_id": subject,
+            "response_id": response,
             "flow_id": flow_id,
             "flow_version": version,
             "step_id": step,
@@ -250,6 +363,7 @@ def brand_export(
 _EXPORT_COLUMNS = (
     "subject_id",
     "conversation_id",
+    "response_id",
     "flow_id",
     "flow_version",
     "step_id",

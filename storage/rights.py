@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage import ledger, records
@@ -38,7 +38,7 @@ SUBJECT_TABLES: dict[str, str] = {
     "consent_events": "exported; on erasure only the anonymous chain links remain",
     "customer_links": "exported (as 'purchases_linked'); deleted",
     "transactions": "exported; deleted",
-    "content_sent": "exported; deleted",
+    "content_sent": "exported; deleted (and with any purpose it was derived from)",
 }
 
 RIGHTS = [
@@ -58,6 +58,7 @@ RIGHTS = [
 class Erased:
     answers: int = 0
     tags: int = 0
+    content: int = 0
     consent_events: int = 0
     subject: int = 0
     key: bool = False
@@ -84,7 +85,9 @@ def export_subject(
         "generated_at": utcnow().isoformat(),
         "answers": [
             {
+                "response_id": a.response_id,
                 "step_id": a.step_id,
+                "occurrence": a.occurrence,
                 "purpose": a.purpose,
                 "verbatim": a.verbatim,
                 "value": a.value,
@@ -92,6 +95,8 @@ def export_subject(
                 "flow_version": a.flow_version,
                 "answered_at": a.created_at.isoformat(),
                 "updated_at": a.updated_at.isoformat(),
+                "rectifications": a.rectifications,
+                "rectified_at": a.rectified_at.isoformat() if a.rectified_at else None,
             }
             for a in answers
         ],
@@ -109,6 +114,7 @@ def export_subject(
                 "segments": json.loads(c.segments_json),
                 "reason": c.reason,
                 "sent_at": c.sent_at.isoformat(),
+                "derived_from": json.loads(c.purposes_json or "[]"),
             }
             for c in session.scalars(
                 select(ContentSent).where(ContentSent.subject_id == subject_id)
@@ -160,6 +166,41 @@ def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Era
     return erased
 
 
+def derived_from(purpose: str) -> ColumnElement[bool]:
+    """Content records chosen with data of `purpose` (or of unknown sources, from before
+    records said). An exact element of the JSON list: purpose ids cannot hold a quote, and
+    `autoescape` keeps `_` in an id from matching any character."""
+    return or_(
+        ContentSent.purposes_json.contains(json.dumps(purpose), autoescape=True),
+        ContentSent.purposes_json.contains(json.dumps("*"), autoescape=True),
+    )
+
+
+def erase_purpose(session: Session, keyring: Keyring, *, subject_id: str, purpose: str) -> Erased:
+    """Delete everything kept about the subject under `purpose`, and what was derived from it.
+
+    What withdrawal, a refusal and expiry have in common: what is stored is what the latest
+    decision allows. `details` holds the erased verbatims, for the customer's own reply only.
+    """
+    erased = Erased()
+    mine = (Answer.subject_id == subject_id, Answer.purpose == purpose)
+    for row in session.scalars(select(Answer).where(*mine).order_by(Answer.id)):
+        erased.details.append(records.view(row, keyring).verbatim)
+    erased.answers = session.execute(delete(Answer).where(*mine)).rowcount
+    erased.tags = session.execute(
+        delete(SubjectTag).where(SubjectTag.subject_id == subject_id, SubjectTag.purpose == purpose)
+    ).rowcount
+    session.execute(
+        delete(Transaction).where(
+            Transaction.subject_id == subject_id, Transaction.purpose == purpose
+        )
+    )
+    erased.content = session.execute(
+        delete(ContentSent).where(ContentSent.subject_id == subject_id, derived_from(purpose))
+    ).rowcount
+    return erased
+
+
 def withdraw(
     session: Session,
     *,
@@ -170,25 +211,7 @@ def withdraw(
     unlink: bool = False,
 ) -> Erased:
     """Record the withdrawal and erase what was collected under that purpose (Art. 17(1)(b))."""
-    erased = Erased()
-    rows = list(
-        session.scalars(
-            select(Answer).where(Answer.subject_id == subject_id, Answer.purpose == purpose)
-        )
-    )
-    for row in rows:
-        erased.details.append(records.view(row, keyring).verbatim)
-    erased.answers = session.execute(
-        delete(Answer).where(Answer.subject_id == subject_id, Answer.purpose == purpose)
-    ).rowcount
-    erased.tags = session.execute(
-        delete(SubjectTag).where(SubjectTag.subject_id == subject_id, SubjectTag.purpose == purpose)
-    ).rowcount
-    session.execute(
-        delete(Transaction).where(
-            Transaction.subject_id == subject_id, Transaction.purpose == purpose
-        )
-    )
+    erased = erase_purpose(session, keyring, subject_id=subject_id, purpose=purpose)
     if unlink:
         session.execute(delete(CustomerLink).where(CustomerLink.subject_id == subject_id))
     ledger.append(session, subject_id=subject_id, event="withdrawn", ctx=ctx)
@@ -204,7 +227,7 @@ def rectify(
     verbatim: str,
     value: object,
 ) -> AnswerRef | None:
-    """Change the subject's latest answer to a step (Art. 16)."""
+    """Change the subject's latest answer to a step (Art. 16), recorded as a rectification."""
     row = session.scalar(
         select(Answer)
         .where(Answer.subject_id == subject_id, Answer.step_id == step_id)
@@ -227,6 +250,9 @@ def rectify(
         purpose=row.purpose,
         verbatim=verbatim,
         value=value,
+        response_id=row.response_id,
+        occurrence=row.occurrence,
+        rectifies=True,
     )
     return AnswerRef(step_id=step_id, old=old, new=verbatim)
 
@@ -255,6 +281,9 @@ class Purged:
     answers: int = 0
     tags: int = 0
     expired_consents: int = 0
+    # (subject_id, purpose) of every consent this purge expired, so the caller can remove what
+    # the engine's tracker still holds under it (tracker_events.forget_purposes).
+    expired: list[tuple[str, str]] = field(default_factory=list)
 
 
 def purge(
@@ -264,7 +293,12 @@ def purge(
     contexts: dict[str, ConsentContext],
     now: datetime | None = None,
 ) -> Purged:
-    """Delete data past each purpose's retention and expire consents given before it."""
+    """Delete data past each purpose's retention and expire consents given before it.
+
+    An expired consent leaves nothing in force, so everything the subject had under that
+    purpose goes with it, newer answers and the content records derived from it included.
+    A few statements per purpose, whatever the number of subjects due.
+    """
     now = now or datetime.now(UTC)
     purged = Purged()
     for purpose, days in retention_days.items():
@@ -280,18 +314,58 @@ def purge(
                 Transaction.purpose == purpose, Transaction.purchased_at < cutoff
             )
         )
-        purged.expired_consents += ledger.append_many(
-            session, _expiring(session, purpose, cutoff, contexts[purpose]), at=now
+        session.execute(
+            delete(ContentSent).where(derived_from(purpose), ContentSent.sent_at < cutoff)
         )
+        expired = ledger.append_many(
+            session,
+            _expiring(session, purpose, cutoff, contexts[purpose], purged.expired),
+            at=now,
+        )
+        purged.expired_consents += expired
+        if expired:
+            subjects = _last_events(session, expired)
+            purged.answers += session.execute(
+                delete(Answer).where(Answer.purpose == purpose, Answer.subject_id.in_(subjects))
+            ).rowcount
+            purged.tags += session.execute(
+                delete(SubjectTag).where(
+                    SubjectTag.purpose == purpose, SubjectTag.subject_id.in_(subjects)
+                )
+            ).rowcount
+            session.execute(
+                delete(Transaction).where(
+                    Transaction.purpose == purpose, Transaction.subject_id.in_(subjects)
+                )
+            )
+            session.execute(
+                delete(ContentSent).where(
+                    derived_from(purpose), ContentSent.subject_id.in_(subjects)
+                )
+            )
     return purged
 
 
+def _last_events(session: Session, count: int) -> Select[tuple[str | None]]:
+    """The subjects of the ledger's last `count` events: those `append_many` just added (it
+    holds the ledger's head until the transaction ends, so nothing else came in between).
+    A subquery, so deleting for thousands of subjects binds no parameter per subject."""
+    last = session.scalar(select(func.max(ConsentEvent.seq))) or 0
+    return select(ConsentEvent.subject_id).where(ConsentEvent.seq > last - count)
+
+
 def _expiring(
-    session: Session, purpose: str, cutoff: datetime, ctx: ConsentContext
+    session: Session,
+    purpose: str,
+    cutoff: datetime,
+    ctx: ConsentContext,
+    expired: list[tuple[str, str]],
 ) -> Iterator[tuple[str, str, ConsentContext]]:
     """The expiry events due; a generator, so `append_many` reads them under the ledger lock
-    (two replicas purging at once cannot both expire the same consent)."""
+    (two replicas purging at once cannot both expire the same consent). Each one is noted in
+    `expired`, so the caller can clear what the engine's tracker holds under it."""
     for subject_id in _due(session, purpose, cutoff):
+        expired.append((subject_id, purpose))
         yield subject_id, "expired", ctx
 
 

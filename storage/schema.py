@@ -80,11 +80,13 @@ class ConsentEvent(BrandStoreBase):
     Fields follow the Kantara Consent Receipt 1.1 and ISO/IEC TS 27560 consent records. Each
     event's `hash` covers the previous event's hash and a digest of its own fields, so an edited,
     removed or reordered event breaks the chain. Erasing a subject keeps only the chain
-    (`seq`, digests, hashes) of their events and clears every field (`redacted`).
+    (`seq`, digests, hashes) of their events, clears every other field (`redacted`) and appends
+    an `erased` event listing them. `ledger.verify` checks every column: see storage/ledger.py.
     """
 
     __tablename__ = "consent_events"
 
+    # Always written equal to `seq` and checked so; kept because answers and tags reference it.
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True)
     record_id: Mapped[str | None] = mapped_column(String(36), unique=True)
@@ -102,7 +104,8 @@ class ConsentEvent(BrandStoreBase):
 
 
 class LedgerHead(BrandStoreBase):
-    """The last event of the ledger; updated in the same transaction as each append."""
+    """The last event of the ledger (one row, id 1); updated in the same transaction as each
+    append, and checked by `ledger.verify` against the last event."""
 
     __tablename__ = "ledger_head"
 
@@ -115,21 +118,39 @@ class Answer(BrandStoreBase):
     """One answer, in the customer's own words, tied to the consent event that allowed it.
 
     The verbatim and its normalised value are encrypted with the subject's data key. One row
-    per step and conversation: answering the same step again ("go back") rectifies it.
+    per step, response (one run of the flow) and occurrence (a loop asks a step again): taking
+    the survey again is a new response and never touches an earlier one. A row is replaced only
+    when the customer asked to change it, and that is counted as a rectification (Art. 16), so
+    an export shows that it happened.
     """
 
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint("conversation_id", "flow_id", "step_id"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "conversation_id",
+            "response_id",
+            "flow_id",
+            "step_id",
+            "occurrence",
+            name="uq_answers_response_step",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[str] = mapped_column(
         ForeignKey("subjects.subject_id", ondelete="CASCADE"), index=True
     )
     conversation_id: Mapped[str] = mapped_column(String(200))
+    # Rows written without one (before responses existed) are their conversation's response.
+    response_id: Mapped[str] = mapped_column(
+        String(200), default=lambda ctx: ctx.get_current_parameters()["conversation_id"]
+    )
     flow_brand: Mapped[str] = mapped_column(String(63))
     flow_id: Mapped[str] = mapped_column(String(63))
     flow_version: Mapped[int] = mapped_column(Integer)
     step_id: Mapped[str] = mapped_column(String(63))
+    # Which time the step was answered in its response (2 and up: a loop asked it again).
+    occurrence: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     ask_type: Mapped[str] = mapped_column(String(16))
     purpose: Mapped[str] = mapped_column(String(63), index=True)
     verbatim_enc: Mapped[str] = mapped_column(Text)
@@ -137,6 +158,9 @@ class Answer(BrandStoreBase):
     consent_event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # How often the customer had this answer changed, and when last (None: never).
+    rectifications: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rectified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SubjectTag(BrandStoreBase):
@@ -204,6 +228,10 @@ class ContentSent(BrandStoreBase):
     segments_json: Mapped[str] = mapped_column(Text, default="[]")
     reason: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The purposes whose data chose the item (a JSON list of purpose ids): the record goes when
+    # any of them is withdrawn, refused or expires, like the answers and tags it came from.
+    # `["*"]` marks a tailored record from before this column, whose sources are unknown.
+    purposes_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class FunnelCount(BrandStoreBase):

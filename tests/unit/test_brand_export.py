@@ -60,6 +60,7 @@ def _items(data: Seeded) -> list[dict]:
     return [
         {
             "subject_id": a.subject_id,
+            "response_id": a.response_id,
             "flow_id": a.flow_id,
             "flow_version": a.flow_version,
             "step_id": a.step_id,
@@ -142,3 +143,37 @@ def test_an_empty_store_exports_an_empty_document(tmp_path: Path) -> None:
             "count": 0,
         }
         assert client.get(URL, params={"format": "csv"}, headers=headers).text == "subject_id\r\n"
+
+
+def test_each_response_is_its_own_row(api) -> None:
+    """A customer who took the survey twice in one conversation has both answers exported,
+    each with the response it belongs to (before responses, the second overwrote the first)."""
+    client, data, headers = api
+    ask = data.flow.asks()["need"]
+    with data.stores.brand(BRAND) as session:
+        for response, verbatim in (("run-1", "a stove"), ("run-2", "a tarp")):
+            records.record_answer(
+                session,
+                data.stores.keyring(BRAND),
+                subject_id="bob",
+                conversation_id=f"{BRAND}:web:bob",
+                flow_brand=BRAND,
+                flow_id=data.flow.id,
+                flow_version=data.flow.version,
+                step_id="need",
+                ask_type=ask.kind.value,
+                purpose=ask.purpose,
+                verbatim=verbatim,
+                value=verbatim,
+                response_id=response,
+            )
+        session.commit()
+    answers = client.get(URL, headers=headers).json()["answers"]
+    assert [(a["response_id"], a["verbatim"]) for a in answers[-2:]] == [
+        ("run-1", "a stove"),
+        ("run-2", "a tarp"),
+    ]
+    rows = list(
+        csv.reader(io.StringIO(client.get(URL, params={"format": "csv"}, headers=headers).text))
+    )
+    assert rows[0][:2] == ["subject_id", "response_id"] and rows[-1][1] == "run-2"

@@ -102,10 +102,11 @@ def test_only_consents_in_force_and_older_than_retention_expire(data: Seeded) ->
             ("alice", "tailored_content"),
         ]
         assert done.expired_consents == 5
+        assert done.expired == expired  # what the caller clears from the engine's tracker
         assert ledger.verify(session)[1] == []
         for subject in ("alice", "bob", "erin"):
             assert ledger.current(session, subject_id=subject, purpose="needs") is None
         for subject in ("dana", "finn"):
             assert ledger.current(session, subject_id=subject, purpose="needs") is not None
         again = rights.purge(session, retention_days=retention, contexts=contexts, now=now)
-        assert again.expired_consents == 0
+        assert again.expired_consents == 0 and again.expired == []
