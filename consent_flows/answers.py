@@ -11,51 +11,19 @@ import json
 import re
 from dataclasses import dataclass
 
+from consent_flows.consent_reply import read_consent
 from consent_flows.contract import AnswerValue, Button, UserTurn
 from consent_flows.model import EMOTIONS, AskSpec, AskType
 
 MAX_ATTEMPTS = 2
 DONE = "__done__"
-# Below the control threshold a yes/no can still be read from a plain "yes"/"no" intent.
-YES_NO_THRESHOLD = 0.5
 
-_YES = {
-    "yes",
-    "y",
-    "yeah",
-    "yep",
-    "yup",
-    "sure",
-    "ok",
-    "okay",
-    "fine",
-    "go ahead",
-    "of course",
-    "absolutely",
-    "please do",
-    "alright",
-    "yes please",
-    "i agree",
-    "agreed",
-    "sure thing",
-    "pick up where we left off",
-    "resume",
-    "continue",
-}
-_NO = {
-    "no",
-    "n",
-    "nope",
-    "nah",
-    "no thanks",
-    "no thank you",
-    "rather not",
-    "not now",
-    "i'd rather not",
-    "i do not agree",
-    "i don't agree",
-    "never",
-    "start over",
+_RESUME = {
+    "pick up where we left off": True,
+    "resume": True,
+    "continue": True,
+    "start over": False,
+    "start again": False,
 }
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 _EMOTION_WORDS = {
@@ -93,16 +61,18 @@ def normal(text: str) -> str:
 
 
 def yes_no(turn: UserTurn) -> bool | None:
-    if turn.intent in ("affirm", "deny") and (
-        turn.via_button or turn.confidence >= YES_NO_THRESHOLD
-    ):
+    """A yes or a no, read as strictly as consent: a button, or words that mean one thing.
+
+    The same question-of-trust applies to "are you 18 or older?", "shall I delete everything?"
+    and a yes/no survey question: the classifier's guess at typed text ("yes no" as affirm at
+    0.56) is never enough. "Pick up where we left off" / "start over" answer the resume offer.
+    """
+    if turn.via_button and turn.intent in ("affirm", "deny"):
         return turn.intent == "affirm"
     words = normal(turn.text)
-    if words in _YES:
-        return True
-    if words in _NO:
-        return False
-    return None
+    if words in _RESUME:
+        return _RESUME[words]
+    return read_consent(turn)
 
 
 def match_choice(choices: tuple[str, ...], text: str) -> str | None:

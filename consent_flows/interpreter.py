@@ -438,7 +438,7 @@ def _on_consent(
     flow: Flow, current: ConsentStep, turn: UserTurn, result: StepResult, *, skipped: bool
 ) -> None:
     s = result.state
-    decision = False if skipped else read_consent(turn)
+    decision = False if skipped else read_consent(turn, language=flow.language)
     purpose = current.consent.purpose
     if decision is None:
         # Contradictions, hedges, other languages: asked again, never read as a decision.
