@@ -109,7 +109,7 @@ def _settings(data_dir: Path) -> Any:
 
 def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
     """Create the brand and write ``answers`` answers in bulk; returns sizes and the key."""
-    from sqlalchemy import func, insert, select, text
+    from sqlalchemy import func, insert, select
 
     from actions.consent_context import consent_context
     from bot.brands import AUDIENCES, create_brand, publish_audiences
@@ -143,27 +143,22 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
         version = keyring._master_version(ks)
     master = stores.master.key(BRAND, version)
 
-    # Events are chained by the ledger's own function, continuing from its head.
+    # Events are chained by the ledger's own function, continuing from its head; it gives every
+    # column, `id` (always equal to `seq`) and `redacted` included.
     with stores.brand(BRAND) as session:
         head = session.get(LedgerHead, 1)
         seq, prev = (head.seq, head.hash) if head else (0, ledger.GENESIS)
-        next_id = (session.scalar(select(func.max(ConsentEvent.id))) or 0) + 1
 
     def event_row(subject: str, event: str, purpose: str, when: datetime) -> dict[str, Any]:
-        nonlocal seq, prev, next_id
+        nonlocal seq, prev
         ctx = contexts[purpose]
         record_id = f"{rng.getrandbits(128):032x}"
         record_id = "-".join(
             (record_id[:8], record_id[8:12], record_id[12:16], record_id[16:20], record_id[20:])
         )
         seq += 1
-        row = {
-            "id": next_id,
-            **ledger.chained_event(seq, prev, subject, event, ctx, when, record_id=record_id),
-            "redacted": False,
-        }
+        row = ledger.chained_event(seq, prev, subject, event, ctx, when, record_id=record_id)
         prev = row["hash"]
-        next_id += 1
         return row
 
     written = subjects = events = 0
@@ -306,13 +301,6 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
         print(f"\r  built {written:,} / {answers:,} answers", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     with stores.brand(BRAND) as session:
-        if session.get_bind().dialect.name == "postgresql":  # ids were given: move the sequence
-            session.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('consent_events', 'id'), "
-                    "(SELECT max(id) FROM consent_events))"
-                )
-            )
         session.execute(
             insert(FunnelCount),
             [

@@ -1,9 +1,10 @@
 """What segments are computed from: each eligible subject's answers, tags, words and purchases.
 
 Only subjects with a consent in force for a purpose that allows segmentation, and who did not
-object to profiling (Art. 21), are ever read here. Everything is computed on demand from the
-store, so the same store gives the same memberships (reproducible), and erasure or withdrawal
-takes effect at once.
+object to profiling (Art. 21), are ever read here; "in force" is the ledger's verified answer
+(`ledger.in_force`), never a bare read of its `event` column. Everything is computed on demand
+from the store, so the same store gives the same memberships (reproducible), and erasure or
+withdrawal takes effect at once.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent_flows import expressions
-from storage import records
-from storage.ledger import DECISIVE
-from storage.schema import Answer, ConsentEvent, Subject, SubjectTag, Transaction
+from storage import ledger, records
+from storage.schema import Answer, Subject, SubjectTag, Transaction
 from storage.stores import Keyring
 
 _STOP = frozenset({
@@ -36,15 +36,9 @@ def eligible(session: Session, purposes: tuple[str, ...]) -> set[str]:
     """Subjects with a given consent in force for one of `purposes` and no objection."""
     if not purposes:
         return set()
-    latest: dict[tuple[str, str], str] = {}
-    rows = session.execute(
-        select(ConsentEvent.subject_id, ConsentEvent.purpose, ConsentEvent.event)
-        .where(ConsentEvent.purpose.in_(purposes), ConsentEvent.event.in_(DECISIVE))
-        .order_by(ConsentEvent.seq)
-    )
-    for subject, purpose, event in rows:
-        latest[(subject, purpose)] = event
-    consenting = {subject for (subject, _), event in latest.items() if event == "given"}
+    # Through the ledger's own check (what `ledger.current` does for one subject): a row whose
+    # `event` column says 'given' proves nothing until its signed content and chain agree.
+    consenting = {c.subject_id for c in ledger.in_force(session, purposes)}
     objected = set(
         session.scalars(select(Subject.subject_id).where(Subject.objects_to_profiling.is_(True)))
     )

@@ -374,6 +374,9 @@ def _due(session: Session, purpose: str, cutoff: datetime) -> list[str]:
 
     One query: each subject's latest decisive event for the purpose (what `ledger.current`
     reads for one subject) is a 'given' one older than the cutoff. Oldest consent first.
+    Unlike eligibility (`ledger.in_force`), this reads the columns unchecked on purpose: a
+    tampered row that only looks like a consent is expired too, because expiring more than
+    is due deletes data, never keeps it.
     """
     latest = (
         select(ConsentEvent.subject_id, func.max(ConsentEvent.seq).label("seq"))

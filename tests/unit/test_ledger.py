@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import MetaData, delete, insert, select, update
 from typer.testing import CliRunner
 
+from actions.consent_context import consent_context
+from consent_flows.loader import load_flow_file
 from storage import ledger
-from storage.schema import ConsentEvent
+from storage.schema import Answer, ConsentEvent, SubjectTag
+from tests.factories import EXAMPLES
 from tests.factories_store import BRAND, Seeded, seeded
 from tests.pg import StoreBackend
 
@@ -120,13 +124,107 @@ def test_reordered_events_are_detected(data: Seeded) -> None:
 
 def test_redacting_a_subject_keeps_the_chain_verifiable(data: Seeded) -> None:
     with data.stores.brand(BRAND) as session:
+        alice = [e.seq for e in ledger.events_of(session, subject_id="alice")]
         assert ledger.redact_subject(session, subject_id="alice") == 5
         session.commit()
         checked, found = ledger.verify(session)
         left = session.scalars(
             select(ConsentEvent.payload_json).where(ConsentEvent.redacted.is_(True))
         ).all()
-    assert checked == 10 and found == [] and left == [None] * 5
+        erasure = session.scalar(select(ConsentEvent).where(ConsentEvent.event == "erased"))
+    assert checked == 11 and found == [] and left == [None] * 5
+    # The erasure event lists the cleared rows and says nothing else about the subject.
+    assert erasure.seq == 11 and erasure.subject_id is None and erasure.purpose is None
+    assert ledger.payload(erasure)["redacted_seqs"] == alice
+    assert set(ledger.payload(erasure)) == {
+        "record_id",
+        "schema_version",
+        "event",
+        "redacted_seqs",
+        "timestamp",
+    }
+    assert "alice" not in " ".join(str(v) for v in vars(erasure).values())
+
+
+def test_erasing_a_subject_without_events_appends_nothing(data: Seeded) -> None:
+    with data.stores.brand(BRAND) as session:
+        assert ledger.redact_subject(session, subject_id="nobody") == 0
+        assert ledger.verify(session) == (10, [])
+
+
+def test_only_an_erasure_appends_an_erased_event(data: Seeded) -> None:
+    ctx = consent_context(data.flow, "needs", step_id="s", channel="api", method="api")
+    with data.stores.brand(BRAND) as session:
+        with pytest.raises(ValueError):
+            ledger.append(session, subject_id="bob", event="erased", ctx=ctx)
+        with pytest.raises(ValueError):
+            ledger.append_many(session, [("bob", "erased", ctx)])
+
+
+def test_timestamps_in_any_zone_read_back_as_signed(data: Seeded) -> None:
+    """SQLite keeps a timestamp's wall clock and drops its offset: events are signed in UTC,
+    so `created_at` matches the signed time whatever zone the caller's clock was in."""
+    ctx = consent_context(data.flow, "needs", step_id="s", channel="api", method="api")
+    with data.stores.brand(BRAND) as session:
+        for at in (
+            datetime(2027, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=2))),
+            datetime(2027, 3, 1, 9, 30, 0, 123456),
+        ):
+            ledger.append(session, subject_id="bob", event="requested", ctx=ctx, at=at)
+        session.commit()
+        assert ledger.verify(session) == (12, [])
+
+
+def test_in_force_says_what_current_says(data: Seeded) -> None:
+    """The bulk check (segments) and the one-subject check agree, before and after forgeries
+    of either kind: a column edited, or a predecessor's hash edited."""
+    data.consent("bob", "tailored_content", "given")
+    data.consent("alice", "frustrations", "withdrawn")
+    pairs = [(s, p) for s in ("alice", "bob") for p in data.flow.purposes]
+
+    def both() -> tuple[set, set]:
+        with data.stores.brand(BRAND) as session:
+            bulk = {(c.subject_id, c.purpose) for c in ledger.in_force(session, data.flow.purposes)}
+            one = {
+                (s, p)
+                for s, p in pairs
+                if ledger.current(session, subject_id=s, purpose=p) is not None
+            }
+        return bulk, one
+
+    bulk, one = both()
+    assert bulk == one
+    assert bulk == {
+        ("alice", "needs"),
+        ("alice", "tailored_content"),
+        ("bob", "needs"),
+        ("bob", "frustrations"),
+        ("bob", "tailored_content"),
+    }
+    with data.stores.brand(BRAND) as session:
+        given = {
+            e.purpose: e.seq
+            for e in ledger.events_of(session, subject_id="bob")
+            if e.event == "given"
+        }
+    events = ConsentEvent.__table__
+    tamper(data, update(events).where(events.c.seq == given["needs"]).values(purpose="sdeen"))
+    tamper(
+        data, update(events).where(events.c.seq == given["frustrations"] - 1).values(hash="f" * 64)
+    )
+    bulk, one = both()
+    assert bulk == one
+    assert bulk == {("alice", "needs"), ("alice", "tailored_content"), ("bob", "tailored_content")}
+
+
+def test_given_at_is_the_signed_time(data: Seeded) -> None:
+    with data.stores.brand(BRAND) as session:
+        consents = ledger.in_force(session, ("needs",))
+        rows = {r.seq: r for r in session.scalars(select(ConsentEvent))}
+    assert [c.subject_id for c in consents] == ["alice", "bob"]
+    for c in consents:
+        signed = datetime.fromisoformat(ledger.payload(rows[c.seq])["timestamp"])
+        assert c.given_at == signed and c.given_at.tzinfo is not None
 
 
 def test_cli_verify_exit_codes(
@@ -146,3 +244,157 @@ def test_cli_verify_exit_codes(
     assert broken.exit_code == 1
     unknown = CliRunner().invoke(app, ["consents", "verify", "nobody"])
     assert unknown.exit_code == 1
+
+
+def test_in_force_narrows_by_subject_and_by_time(data: Seeded) -> None:
+    """The narrowing the retention purge needs (consents given before a cutoff) keeps the
+    check: a back-dated consent is not 'due', it is not in force at all."""
+    now = datetime.now(UTC)
+    with data.stores.brand(BRAND) as session:
+        assert [c.subject_id for c in ledger.in_force(session, ("needs",), subjects=["bob"])] == [
+            "bob"
+        ]
+        later = ledger.in_force(session, ("needs",), given_before=now + timedelta(days=1))
+        assert [c.subject_id for c in later] == ["alice", "bob"]
+        assert ledger.in_force(session, ("needs",), given_before=now - timedelta(days=1)) == []
+        bob = next(c.seq for c in later if c.subject_id == "bob")
+    events = ConsentEvent.__table__
+    tamper(
+        data,
+        update(events).where(events.c.seq == bob).values(created_at=now - timedelta(days=400)),
+    )
+    with data.stores.brand(BRAND) as session:
+        due = ledger.in_force(session, ("needs",), given_before=now - timedelta(days=365))
+        assert due == []
+        assert ledger.current(session, subject_id="bob", purpose="needs") is None
+
+
+def test_the_migration_makes_an_existing_ledger_verify(store_backend: StoreBackend) -> None:
+    """A ledger from before brand_0003: ids ahead of seqs (a PostgreSQL sequence skips a
+    number whenever a transaction rolls back), answers and tags referencing those ids, and a
+    subject erased the old way (rows cleared and flagged, no erasure event). After the
+    upgrade the ledger verifies and every reference still points at the same event."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from storage import migrations
+    from storage.backends import open_backend
+
+    flow = load_flow_file(EXAMPLES / "trailhead-outfitters.yaml")
+    ctx = {
+        p: consent_context(flow, p, step_id=f"consent_{p}", channel="api", method="button")
+        for p in flow.purposes
+    }
+    when = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    backend = open_backend(store_backend.data_dir, store_backend.database_url, store_backend.prefix)
+    backend.check()
+    backend.provision_brand(BRAND)
+    engine = backend.brand_engine(BRAND)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(migrations.config("brand", conn), "brand_0002")
+            old = MetaData()
+            old.reflect(conn)
+            events, answers, tags = (
+                old.tables[t] for t in ("consent_events", "answers", "subject_tags")
+            )
+            conn.execute(
+                insert(old.tables["subjects"]),
+                [
+                    {"subject_id": s, "channel": "api", "created_at": when}
+                    | {"objects_to_profiling": False}
+                    for s in ("alice", "bob")
+                ],
+            )
+            rows, previous = [], ledger.GENESIS
+            for seq, (subject, event, purpose) in enumerate(
+                [
+                    ("alice", "requested", "needs"),
+                    ("alice", "given", "needs"),
+                    ("bob", "requested", "needs"),
+                    ("bob", "given", "needs"),
+                    ("bob", "given", "frustrations"),
+                    ("alice", "requested", "frustrations"),
+                ],
+                start=1,
+            ):
+                row = {"redacted": False} | ledger.chained_event(
+                    seq, previous, subject, event, ctx[purpose], when + timedelta(minutes=seq)
+                )
+                row["id"] = seq if seq < 3 else seq + 7
+                rows.append(row)
+                previous = row["hash"]
+            conn.execute(insert(events), rows)
+            conn.execute(insert(old.tables["ledger_head"]).values(id=1, seq=6, hash=previous))
+            answer = {
+                "subject_id": "bob",
+                "conversation_id": "c1",
+                "flow_brand": BRAND,
+                "flow_id": flow.id,
+                "flow_version": flow.version,
+                "ask_type": "free_text",
+                "verbatim_enc": "sealed",
+                "value_enc": "sealed",
+                "created_at": when,
+                "updated_at": when,
+            }
+            conn.execute(
+                insert(answers),
+                [
+                    answer | {"step_id": "need", "purpose": "needs", "consent_event_id": 11},
+                    answer
+                    | {"step_id": "frustration", "purpose": "frustrations"}
+                    | {"consent_event_id": 12},
+                ],
+            )
+            conn.execute(
+                insert(tags).values(
+                    subject_id="bob",
+                    tag="runner",
+                    purpose="needs",
+                    flow_id=flow.id,
+                    flow_version=flow.version,
+                    consent_event_id=11,
+                    created_at=when,
+                )
+            )
+            conn.execute(
+                update(events)
+                .where(events.c.subject_id == "alice")
+                .values(
+                    subject_id=None,
+                    record_id=None,
+                    event=None,
+                    purpose=None,
+                    payload_json=None,
+                    created_at=None,
+                    redacted=True,
+                )
+            )
+            conn.execute(
+                delete(old.tables["subjects"]).where(old.tables["subjects"].c.subject_id == "alice")
+            )
+    finally:
+        engine.dispose()
+        backend.dispose()
+    record = {r["id"]: r["record_id"] for r in rows}
+
+    stores = store_backend.stores()  # opening the store upgrades it to the latest revision
+    with stores.brand(BRAND) as session:
+        assert ledger.verify(session) == (7, [])
+        after = {e.seq: e for e in session.scalars(select(ConsentEvent))}
+        referenced = session.execute(
+            select(Answer.step_id, Answer.consent_event_id).order_by(Answer.step_id)
+        ).all()
+        tagged = session.scalar(select(SubjectTag.consent_event_id))
+    assert all(e.id == e.seq for e in after.values())
+    with stores.brand_engine(BRAND).connect() as conn:  # the foreign keys that moved are back
+        diffs = compare_metadata(MigrationContext.configure(conn), migrations.metadata("brand"))
+    assert [d for d in diffs if d[0] in ("add_fk", "remove_fk")] == []
+    assert [(step, after[ref].record_id) for step, ref in referenced] == [
+        ("frustration", record[12]),
+        ("need", record[11]),
+    ]
+    assert after[tagged].record_id == record[11]
+    assert after[7].event == "erased" and ledger.payload(after[7])["redacted_seqs"] == [1, 2, 6]
