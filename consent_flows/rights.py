@@ -46,7 +46,8 @@ _ANSWER = re.compile(r"\b(my|the)\s+(last\s+)?answer\b", re.IGNORECASE)
 _WITHDRAW = re.compile(
     r"\b(withdraw|revoke|retract)\w*\b.{0,40}\b(consent|permission|agreement)"
     r"|\bi\s+no\s+longer\s+(consent|agree)\b"
-    r"|\bstop\s+(using|keeping|storing)\s+my\b",
+    r"|\bstop\s+(using|keeping|storing)\s+my\b"
+    r"|\bstop\s+asking\s+(me\s+)?about\b",
     re.IGNORECASE,
 )
 _STOP = {
