@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from bot.errors import EngineUnavailable
-from consent_flows.contract import Button, OutboundMessage
+from consent_flows.contract import QUESTION_TOKEN, Button, OutboundMessage
 
 AFTER_TURN = "candor_after_turn"
 # Sent by the engine (bot/rasa_boot.py) when a turn failed and was not saved: nothing of it
 # counts, whatever else was collected, so the customer gets a 503 and resends.
 TURN_FAILED = "candor_turn_failed"
 AfterTurn = Callable[[str, list[dict[str, Any]]], None]
+# The metadata key the engine's actions read the customer's question token from.
+REPLY_TO = "reply_to"
+# What a question token may look like: it travels to clients and back (`reply_to`), so it is
+# printable ASCII without spaces, at most 100 characters.
+TOKEN_PATTERN = r"^[!-~]{1,100}$"
+_TOKEN = re.compile(TOKEN_PATTERN)
 
 
 class EngineClient:
@@ -23,7 +30,13 @@ class EngineClient:
 
     Actions can ask for work that must wait until the engine has saved the turn (erasing the
     conversation's tracker events): they send a custom message `{"candor_after_turn": [...]}`,
-    which is handed to `after_turn` here and never shown to the customer.
+    which is handed to `after_turn` here (and to every `listen`er) and never shown to the
+    customer.
+
+    After each turn the engine also names the question now on screen, `{"candor_question":
+    "<token>"}`. That item is not shown either: its token is set as `question` on the message
+    that asks (the last one with text or buttons), so a channel can send it back as the
+    customer's `reply_to` and an answer is filed under the question the customer saw.
     """
 
     def __init__(
@@ -33,6 +46,7 @@ class EngineClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._after_turn = after_turn
+        self._listeners: list[AfterTurn] = []
 
     def _http(self) -> aiohttp.ClientSession:
         """One pooled session, made in the running event loop on first use.
@@ -47,9 +61,23 @@ class EngineClient:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
+    def listen(self, listener: AfterTurn) -> None:
+        """Also hand after-turn instructions to `listener` (e.g. an erasure drops kept replies)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
     async def send(
-        self, *, sender: str, message: str, metadata: dict[str, Any]
+        self,
+        *,
+        sender: str,
+        message: str,
+        metadata: dict[str, Any],
+        reply_to: str | None = None,
     ) -> list[OutboundMessage]:
+        """One customer turn. `reply_to` is the token of the question the customer was looking
+        at (None: the client does not say); the engine reads it from the message's metadata."""
+        if reply_to is not None:
+            metadata = {**metadata, REPLY_TO: reply_to}
         try:
             async with self._http().post(
                 f"{self._base_url}/webhooks/rest/webhook",
@@ -87,11 +115,16 @@ class EngineClient:
             for item in items
             if item.get("text") or item.get("buttons")
         ]
+        question = _question(items)
+        if question is not None and messages:
+            messages[-1] = messages[-1].model_copy(update={"question": question})
         instructions = [
             task for item in items for task in (item.get("custom") or {}).get(AFTER_TURN, [])
         ]
-        if instructions and self._after_turn is not None:
-            self._after_turn(sender, instructions)
+        if instructions:
+            for listener in (self._after_turn, *self._listeners):
+                if listener is not None:
+                    listener(sender, instructions)
         if not messages:
             # Every customer turn gets a reply; silence means an action failed inside the engine.
             raise EngineUnavailable("engine produced no reply")
@@ -109,3 +142,14 @@ class EngineClient:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _question(items: list[Any]) -> str | None:
+    """The token the engine named for the question on screen (the last one it sent), if any."""
+    token = None
+    for item in items:
+        custom = item.get("custom") if isinstance(item, dict) else None
+        value = custom.get(QUESTION_TOKEN) if isinstance(custom, dict) else None
+        if isinstance(value, str):
+            token = value
+    return token if token is not None and _TOKEN.match(token) else None

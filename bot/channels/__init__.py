@@ -1,8 +1,12 @@
 """Channels: the web widget, Slack and Telegram, each a thin adapter onto one dispatch path.
 
 `mount(app)` adds their routes and the state they share (delivery dedup, button codec, per-brand
-platform clients, background jobs); `shutdown(app)` lets running replies finish and closes
-clients. Credentials come from `Settings.channels`, never from flow files, and never reach logs.
+platform clients, background jobs, kept replies and the question on each conversation's screen,
+bot.channels.turns); `shutdown(app)` lets running replies finish and closes clients. Credentials
+come from `Settings.channels`, never from flow files, and never reach logs.
+
+The adapters are imported in `mount`, not here: the chat API (bot.api_chat) uses
+bot.channels.turns, and the adapters import the chat API's helpers.
 """
 
 from __future__ import annotations
@@ -11,11 +15,6 @@ import logging
 
 from fastapi import FastAPI
 
-from bot.channels import slack, telegram, web
-from bot.channels.buttons import ButtonCodec
-from bot.channels.dedup import SqlDeduplicator
-from bot.channels.dispatch import Jobs
-
 __all__ = ["mount", "shutdown"]
 
 # Their DEBUG output carries bot tokens in URLs and customers' messages in bodies.
@@ -23,10 +22,18 @@ _CHATTY = ("telegram", "slack_bolt", "slack_sdk", "aiohttp", "websockets")
 
 
 def mount(app: FastAPI) -> None:
+    from bot.channels import slack, telegram, web
+    from bot.channels.buttons import ButtonCodec
+    from bot.channels.dedup import SqlDeduplicator
+    from bot.channels.dispatch import Jobs
+    from bot.channels.turns import Replies, Screens
+
     stores = app.state.stores
     app.state.channel_dedup = SqlDeduplicator(stores)
     app.state.button_codec = ButtonCodec(stores)
     app.state.channel_jobs = Jobs()
+    app.state.replies = Replies(app.state.channel_dedup)
+    app.state.screens = Screens()
     app.state.telegram_bots = telegram.TelegramBots()
     app.state.slack_apps = slack.SlackApps()
     app.include_router(web.router)

@@ -1,8 +1,9 @@
 """The one path from a channel to the engine: `InboundMessage` in, `OutboundMessage`s out.
 
 Adapters (web, Slack, Telegram) only translate platform payloads; everything they share lives
-here: the pseudonymous sender, the rule that typed text never acts as a command, the engine call,
-and background jobs for channels that must answer the platform before the bot has replied.
+here: the pseudonymous sender, the rule that typed text never acts as a command, the engine call
+(with the token of the question the customer was answering, `reply_to`), and background jobs for
+channels that must answer the platform before the bot has replied.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.datastructures import State
 
 from bot.api_chat import _clean, resolve_sender
 from bot.errors import error_body
+from bot.pseudonym import Sender, subject_id
 from consent_flows.contract import InboundMessage, OutboundMessage
 from storage.stores import Stores
 
@@ -47,9 +49,25 @@ def brand_exists(stores: Stores, brand: str) -> bool:
     return stores.brand_exists(brand)
 
 
-async def converse(state: State, inbound: InboundMessage) -> list[OutboundMessage]:
+def conversation_of(state: State, inbound: InboundMessage) -> str:
+    """The conversation a message belongs to, as the engine names it (pseudonymous).
+
+    For the gateway's own bookkeeping (bot.channels.turns); unlike `converse` it does not look
+    the brand up, so it costs one HMAC.
+    """
+    user = subject_id(
+        state.settings.key, brand=inbound.brand, channel=inbound.channel, user_id=inbound.user_id
+    )
+    return str(Sender(inbound.brand, inbound.channel, user))
+
+
+async def converse(
+    state: State, inbound: InboundMessage, *, reply_to: str | None = None
+) -> list[OutboundMessage]:
     """Send one customer message to the engine under its pseudonymous sender; return the replies.
 
+    `reply_to` is the token of the question the customer was looking at when they wrote (None:
+    unknown); the message that asks carries its token as `question` in the replies.
     Raises `Refused` (send its reply), `UnknownBrand` and `EngineUnavailable` (bot.errors).
     """
     sender = resolve_sender(
@@ -74,6 +92,7 @@ async def converse(state: State, inbound: InboundMessage) -> list[OutboundMessag
         sender=str(sender),
         message=message,
         metadata={"brand": sender.brand, "channel": sender.channel},
+        reply_to=reply_to,
     )
 
 

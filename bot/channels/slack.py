@@ -7,6 +7,12 @@ form-encoded `payload`) to `/channels/slack/{brand}/events`. Bolt checks the v0 
 background job; the job asks the engine and posts the replies with `chat.postMessage`. Rasa's own
 Slack connector answers retried events twice; this one cannot, because the claim is atomic and
 shared by every replica.
+
+Slack cannot send a question token back with a typed message, so the gateway goes by timing
+(bot.channels.turns.Screens): a message gets, as `reply_to`, the token of the last question
+posted to that conversation when the message arrived; one typed while the previous turn is
+still being answered gets the token from before that turn. A button press is exact: the
+buttons' block carries its question's token in its `block_id`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.dispatch import Refused, brand_exists, converse, not_configured
+from bot.channels.dispatch import (
+    Refused,
+    brand_exists,
+    conversation_of,
+    converse,
+    not_configured,
+)
 from bot.errors import RESTARTING, EngineUnavailable, error_body
 from bot.settings import BrandChannels
 from consent_flows.contract import InboundMessage, OutboundMessage
@@ -37,6 +49,8 @@ router = APIRouter(prefix="/channels/slack", tags=["channels"])
 BUTTON_ACTION = re.compile(r"^candor:\d+$")
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 _GREET = "/greet"
+# The `block_id` of a question's buttons: this prefix, then the question's token.
+QUESTION_BLOCK = "candor-q:"
 
 
 class Where(NamedTuple):
@@ -96,6 +110,16 @@ def action_to_inbound(brand: str, body: dict[str, Any]) -> tuple[InboundMessage,
     return inbound, Where(channel, thread)
 
 
+def pressed_question(body: dict[str, Any]) -> str | None:
+    """The token of the question whose button was pressed (from the block's `block_id`)."""
+    for action in body.get("actions") or ():
+        if BUTTON_ACTION.match(action.get("action_id", "")):
+            block = str(action.get("block_id") or "")
+            token = block.removeprefix(QUESTION_BLOCK)
+            return token if block.startswith(QUESTION_BLOCK) and token else None
+    return None
+
+
 def delivery_id(body: dict[str, Any]) -> str | None:
     """What makes a delivery unique: the event's id, or the press's trigger id."""
     if body.get("type") == "event_callback" and body.get("event_id"):
@@ -114,20 +138,21 @@ def blocks(message: OutboundMessage) -> list[dict[str, Any]]:
     if message.text:
         out.append({"type": "section", "text": {"type": "plain_text", "text": message.text[:3000]}})
     if message.buttons:
-        out.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": f"candor:{index}",
-                        "text": {"type": "plain_text", "text": button.title[:75]},
-                        "value": button.payload,
-                    }
-                    for index, button in enumerate(message.buttons[:25])
-                ],
-            }
-        )
+        actions: dict[str, Any] = {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": f"candor:{index}",
+                    "text": {"type": "plain_text", "text": button.title[:75]},
+                    "value": button.payload,
+                }
+                for index, button in enumerate(message.buttons[:25])
+            ],
+        }
+        if message.question:  # a press then names the question it answers
+            actions["block_id"] = f"{QUESTION_BLOCK}{message.question}"
+        out.append(actions)
     return out
 
 
@@ -184,16 +209,24 @@ def build_app(brand: str, conf: BrandChannels, state: Any) -> AsyncApp:
             return BoltResponse(status=200, body="", headers={"x-candor-dedup": "duplicate"})
         return await next()
 
+    def start(inbound: InboundMessage, where: Where, pressed: str | None = None) -> None:
+        # The question on screen is read when the message arrives, before any await.
+        conversation = conversation_of(state, inbound)
+        on_screen = state.screens.arrive(conversation)
+        reply_to = pressed or on_screen
+        work = _reply(state, client, inbound, where, conversation, reply_to)
+        state.channel_jobs.spawn(work, name=f"slack:{brand}")
+
     async def on_event(body: dict[str, Any]) -> None:
         found = event_to_inbound(brand, body)
         if found is not None:
-            state.channel_jobs.spawn(_reply(state, client, *found), name=f"slack:{brand}")
+            start(*found)
 
     async def on_button(ack: Any, body: dict[str, Any]) -> None:
         await ack()
         found = action_to_inbound(brand, body)
         if found is not None:
-            state.channel_jobs.spawn(_reply(state, client, *found), name=f"slack:{brand}")
+            start(*found, pressed=pressed_question(body))
 
     app.middleware(once)
     app.event("message")(on_event)
@@ -202,18 +235,34 @@ def build_app(brand: str, conf: BrandChannels, state: Any) -> AsyncApp:
     return app
 
 
-async def _reply(state: Any, client: AsyncWebClient, inbound: InboundMessage, where: Where) -> None:
+async def _reply(
+    state: Any,
+    client: AsyncWebClient,
+    inbound: InboundMessage,
+    where: Where,
+    conversation: str,
+    reply_to: str | None,
+) -> None:
+    delivered: list[OutboundMessage] | None = None
     try:
-        replies = await converse(state, inbound)
-    except Refused as refused:
-        replies = [OutboundMessage(text=refused.reply)]
-    except EngineUnavailable:
-        # Slack was already answered, so it will not redeliver: say so, the customer resends.
-        replies = [OutboundMessage(text=RESTARTING[:1].upper() + RESTARTING[1:] + ".")]
-    try:
-        await send(client, where, replies)
-    except (TimeoutError, SlackApiError, SlackClientError, OSError) as exc:
-        log.warning("slack reply not delivered brand=%s: %s", inbound.brand, type(exc).__name__)
+        answered = False
+        try:
+            replies = await converse(state, inbound, reply_to=reply_to)
+            answered = True
+        except Refused as refused:
+            replies = [OutboundMessage(text=refused.reply)]
+        except EngineUnavailable:
+            # Slack was already answered, so it will not redeliver: say so, the customer resends.
+            replies = [OutboundMessage(text=RESTARTING[:1].upper() + RESTARTING[1:] + ".")]
+        try:
+            await send(client, where, replies)
+            if answered:
+                delivered = replies
+        except (TimeoutError, SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("slack reply not delivered brand=%s: %s", inbound.brand, type(exc).__name__)
+    finally:
+        # Only what reached Slack is on the customer's screen.
+        state.screens.leave(conversation, delivered)
 
 
 BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]

@@ -5,6 +5,12 @@ Telegram POSTs each update to `/channels/telegram/{brand}` with the secret token
 only sees 200 once the reply went out; if the engine is restarting the answer is 503 and the
 update is unmarked, so Telegram's redelivery is handled then. PTB's `Application` is built with
 `updater(None)`: the gateway receives updates itself and uses the application's `Bot` to answer.
+
+Telegram cannot send a question token back with a typed message, so the gateway goes by timing
+(bot.channels.turns.Screens): a message gets, as `reply_to`, the token of the last question sent
+to that chat when the update arrived; one sent while the previous update is still being answered
+gets the token from before that turn. A button press is tied to the question of the message its
+keyboard belongs to (remembered by message id when the question was sent).
 """
 
 from __future__ import annotations
@@ -13,16 +19,22 @@ import asyncio
 import hmac
 import json
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.channels.buttons import ButtonCodec
-from bot.channels.dispatch import Refused, brand_exists, converse, not_configured
+from bot.channels.dispatch import (
+    Refused,
+    brand_exists,
+    conversation_of,
+    converse,
+    not_configured,
+)
 from bot.errors import EngineUnavailable, error_body
 from bot.settings import BrandChannels
 from consent_flows.contract import InboundMessage, OutboundMessage
@@ -117,13 +129,25 @@ async def keyboard(message: OutboundMessage, codec: ButtonCodec) -> InlineKeyboa
     return InlineKeyboardMarkup(rows)
 
 
-async def send(bot: Bot, chat_id: int, messages: list[OutboundMessage], codec: ButtonCodec) -> None:
+async def send(
+    bot: Bot, chat_id: int, messages: list[OutboundMessage], codec: ButtonCodec
+) -> list[Message]:
+    """Send the messages in order; return them as Telegram stored them (with their ids)."""
+    sent = []
     for message in messages:
-        await bot.send_message(
-            chat_id=chat_id,
-            text=message.text or "…",
-            reply_markup=await keyboard(message, codec),
+        sent.append(
+            await bot.send_message(
+                chat_id=chat_id,
+                text=message.text or "…",
+                reply_markup=await keyboard(message, codec),
+            )
         )
+    return sent
+
+
+def message_key(brand: str, chat_id: int, message_id: int) -> str:
+    """A bot message's name for bot.channels.turns.Screens (ids are per bot, so per brand)."""
+    return f"telegram:{brand}:{chat_id}:{message_id}"
 
 
 # --- route ------------------------------------------------------------------------------------
@@ -167,14 +191,23 @@ async def telegram_webhook(brand: BrandPath, request: Request) -> JSONResponse:
     except (AttributeError, KeyError, TypeError, ValueError):
         return JSONResponse(error_body("invalid_request", "the update could not be read"), 422)
     scope = f"telegram:{brand}"
-    if not await state.channel_dedup.first(scope, str(update.update_id)):
-        log.info("telegram update repeated brand=%s: handled once already", brand)
-        return JSONResponse({"ok": True, "duplicate": True})
+    arrival = await _arrive(state, brand, update)
+    delivered: list[OutboundMessage] | None = None
     try:
-        await _handle(state, brand, bot, update)
-    except EngineUnavailable:
-        await state.channel_dedup.forget(scope, str(update.update_id))
-        raise
+        if not await state.channel_dedup.first(scope, str(update.update_id)):
+            log.info("telegram update repeated brand=%s: handled once already", brand)
+            return JSONResponse({"ok": True, "duplicate": True})
+        if arrival is None:
+            return JSONResponse({"ok": True})
+        try:
+            delivered = await _handle(state, brand, bot, update, arrival)
+        except EngineUnavailable:
+            await state.channel_dedup.forget(scope, str(update.update_id))
+            raise
+    finally:
+        if arrival is not None:
+            # Only what reached Telegram is on the customer's screen.
+            state.screens.leave(arrival.conversation, delivered)
     return JSONResponse({"ok": True})
 
 
@@ -196,23 +229,56 @@ async def _bot_or_unavailable(state: Any, brand: str, conf: BrandChannels) -> Bo
         raise EngineUnavailable("Telegram Bot API unreachable") from None
 
 
-async def _handle(state: Any, brand: str, bot: Bot, update: Update) -> None:
-    codec: ButtonCodec = state.button_codec
+class Arrival(NamedTuple):
+    """An update with a customer message, as it arrived: who, where, and what was on screen."""
+
+    inbound: InboundMessage
+    chat_id: int
+    conversation: str
+    reply_to: str | None
+
+
+async def _arrive(state: Any, brand: str, update: Update) -> Arrival | None:
+    """Read the customer's message and, at once, the question they were looking at; the turn
+    counts as in flight from here (the caller calls `screens.leave`). None: nothing to answer."""
     chat_id = reply_chat(update)
-    inbound = await to_inbound(brand, update, codec)
+    inbound = await to_inbound(brand, update, state.button_codec)
     if inbound is None or chat_id is None:
-        return
+        return None
+    conversation = conversation_of(state, inbound)
+    on_screen = state.screens.arrive(conversation)
+    pressed = None
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        key = message_key(brand, query.message.chat.id, query.message.message_id)
+        pressed = state.screens.question_of_message(key)
+    return Arrival(inbound, chat_id, conversation, pressed or on_screen)
+
+
+async def _handle(
+    state: Any, brand: str, bot: Bot, update: Update, arrival: Arrival
+) -> list[OutboundMessage] | None:
+    """Answer one message; return the engine's replies once they reached the chat (else None)."""
+    codec: ButtonCodec = state.button_codec
     if update.callback_query is not None:
         await _quietly(update.callback_query.answer())  # stops the button's spinner
+    answered = False
     try:
-        replies = await converse(state, inbound)
+        replies = await converse(state, arrival.inbound, reply_to=arrival.reply_to)
+        answered = True
     except Refused as refused:
         replies = [OutboundMessage(text=refused.reply)]
     try:
-        await send(bot, chat_id, replies, codec)
+        sent = await send(bot, arrival.chat_id, replies, codec)
     except TelegramError as exc:
         # The answer is stored; Telegram redelivering the update would not bring the reply back.
         log.warning("telegram reply not delivered brand=%s: %s", brand, type(exc).__name__)
+        return None
+    for reply, message in zip(replies, sent, strict=True):
+        if reply.question and reply.buttons:
+            key = message_key(brand, arrival.chat_id, message.message_id)
+            state.screens.remember_message(key, reply.question)
+    return replies if answered else None
 
 
 async def _quietly(call: Any) -> None:

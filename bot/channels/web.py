@@ -6,13 +6,23 @@ over `/ws/chat/{brand}`:
 
     client  {"type": "hello", "user_id": "<random id kept in the browser>"}
     server  {"type": "ready"}
-    client  {"type": "message", "id": "<client msg id>", "text": "..."}  (or "payload": "/affirm")
-    server  {"type": "reply", "id": ..., "ts": "<ISO time>", "messages": [{"text", "buttons"}]}
+    client  {"type": "message", "id": "<message id>", "text": "...", "reply_to": "<token>"}
+            (or "payload": "/affirm" instead of "text"; "reply_to" left out when no question
+            was on screen)
+    server  {"type": "reply", "id": ..., "ts": "<ISO time>",
+             "messages": [{"text", "buttons", "question": "<token>" | null}]}
+            (a resent id gets the first reply again, with "repeat": true)
             {"type": "error", "id": ..., "error": "...", "detail": "...", "retry": bool}
-            {"type": "duplicate", "id": ...}   (that id was already handled)
+            {"type": "duplicate", "id": ...}   (that id was handled, its reply is not kept here)
 
-The widget resends an unanswered message with the same id after a reconnect; the id is claimed
-like a Telegram update, so a resend is answered once.
+The frame's `id` is the message's idempotency key (the chat API's `message_id`): the widget
+makes a fresh one per message and resends an unanswered message with the same id after a
+reconnect or an error with `retry`; the id is claimed like a Telegram update, so a resend is
+answered once, with the first reply, even while the first is still being answered. `reply_to`
+is the `question` token of the message the customer was answering: the token of the message
+whose button was pressed, or else of the last question on screen when the customer typed (a
+message typed while the bot is still answering carries the token from before that turn, or "-",
+a token no question has, if no question was on screen).
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ from fastapi import APIRouter, Path, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.dispatch import Refused, brand_exists, converse
+from bot.channels.dispatch import Refused, brand_exists, conversation_of, converse
+from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, kept
 from bot.errors import RESTARTING, EngineUnavailable
 from bot.settings import WidgetTheme
 from consent_flows.contract import InboundMessage, OutboundMessage
@@ -63,6 +74,7 @@ class Frame(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     text: str | None = None
     payload: str | None = None
+    reply_to: str | None = Field(default=None, pattern=TOKEN_PATTERN)
 
 
 @router.get("/widget.js", include_in_schema=False)
@@ -157,34 +169,50 @@ async def _one(websocket: WebSocket, state: Any, brand: str, user_id: str, raw: 
             brand=brand, channel="web", user_id=user_id, text=frame.text, payload=frame.payload
         )
     except ValidationError:
-        await _error(websocket, None, "invalid_request", "send {type: message, id, text|payload}")
+        await _error(
+            websocket, None, "invalid_request", "send {type: message, id, text|payload, reply_to}"
+        )
         return
     if (frame.text is None) == (frame.payload is None):
         await _error(websocket, frame.id, "invalid_request", "send exactly one of text or payload")
         return
-    scope, delivery = f"web:{brand}", f"{user_id}:{frame.id}"
-    if not await state.channel_dedup.first(scope, delivery):
+
+    async def turn() -> list[OutboundMessage]:
+        try:
+            return await converse(state, inbound, reply_to=frame.reply_to)
+        except Refused as refused:
+            return [OutboundMessage(text=refused.reply)]
+
+    kind, words = ("payload", frame.payload) if frame.payload is not None else ("text", frame.text)
+    try:
+        replies, repeated = await kept(state).once(
+            scope=f"web:{brand}",
+            key=f"{user_id}:{frame.id}",
+            sender=conversation_of(state, inbound),
+            message=f"{kind}\n{words}",
+            work=turn,
+        )
+    except AlreadyHandled:
         await websocket.send_json({"type": "duplicate", "id": frame.id})
         return
-    try:
-        replies = await converse(state, inbound)
-    except Refused as refused:
-        replies = [OutboundMessage(text=refused.reply)]
+    except IdReused:
+        await _error(websocket, frame.id, "invalid_request", "that id was used for another message")
+        return
     except UnknownBrand:
         await _error(websocket, frame.id, "unknown_brand", f"there is no brand named '{brand}'")
         return
     except EngineUnavailable:
-        await state.channel_dedup.forget(scope, delivery)
         await _error(websocket, frame.id, "engine_unavailable", RESTARTING, retry=True)
         return
-    await websocket.send_json(
-        {
-            "type": "reply",
-            "id": frame.id,
-            "ts": datetime.now(UTC).isoformat(timespec="seconds"),
-            "messages": [m.model_dump(mode="json") for m in replies],
-        }
-    )
+    reply: dict[str, Any] = {
+        "type": "reply",
+        "id": frame.id,
+        "ts": datetime.now(UTC).isoformat(timespec="seconds"),
+        "messages": [m.model_dump(mode="json") for m in replies],
+    }
+    if repeated:
+        reply["repeat"] = True
+    await websocket.send_json(reply)
 
 
 async def _error(

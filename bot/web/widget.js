@@ -7,6 +7,13 @@
  * in a shadow root, so the page's CSS and the widget's cannot clash. The customer's random id
  * stays in localStorage; the transcript and unsent messages stay in sessionStorage, so a reload
  * restores the conversation. Protocol: bot/channels/web.py.
+ *
+ * Turn order: every message carries a fresh id (reused only to resend that message after a
+ * reconnect or a "restarting" error, so the gateway answers it once) and, as reply_to, the
+ * token of the question the customer was answering: the question of the message whose button
+ * was pressed, or else the last question on screen when they typed. A message typed while the
+ * bot is still answering keeps the token from before, so it is never filed under a question
+ * the customer had not seen yet.
  */
 (() => {
   "use strict";
@@ -54,9 +61,15 @@
   }
   const transcript = load("sessionStorage", "log", []);
   const outbox = load("sessionStorage", "outbox", []);
+  // The token of the last question on screen (null: none), sent back as reply_to.
+  let question = load("sessionStorage", "question", null);
+  // reply_to while the bot is still answering and no question is on screen: a token no
+  // question has (bot.channels.turns.NOT_SEEN).
+  const NOT_SEEN = "-";
   const persist = () => {
     save("sessionStorage", "log", transcript);
     save("sessionStorage", "outbox", outbox);
+    save("sessionStorage", "question", question);
   };
 
   // --- markup --------------------------------------------------------------------------------
@@ -249,21 +262,26 @@
     if (!entry || entry.done) return;
     settleButtons(index, i);
     redraw();
-    enqueue({ payload: entry.buttons[i].payload }, entry.buttons[i].title, true);
+    enqueue({ payload: entry.buttons[i].payload }, entry.buttons[i].title, true, entry.question);
   }
 
   // --- outbox and socket ---------------------------------------------------------------------
   let socket = null, ready = false, attempt = 0, config = null, retryTimer = null;
   let inFlight = null, focusAfter = null; // where focus goes when the reply comes
-  function enqueue(body, shown, viaButton = false) {
+  function enqueue(body, shown, viaButton = false, pressed = null) {
     // Only a customer's own action moves focus; the automatic greeting never takes it.
     focusAfter = shown === null ? null : viaButton ? "choice" : "input";
+    // Decided now, when the customer acts, not when the message leaves the outbox: what they
+    // were answering is what was on screen at this moment.
+    const replyTo = pressed || question || (outbox.length ? NOT_SEEN : null);
     if (shown !== null) {
       settleButtons(-1, null);
       redraw();
       add({ who: "me", text: shown, ts: new Date().toISOString() });
     }
-    outbox.push({ id: randomId().replace(/-/g, ""), ...body });
+    const message = { id: randomId().replace(/-/g, ""), ...body };
+    if (replyTo) message.reply_to = replyTo;
+    outbox.push(message);
     persist();
     flush();
   }
@@ -276,6 +294,7 @@
     const frame = { type: "message", id: head.id };
     if (head.payload !== undefined) frame.payload = head.payload;
     else frame.text = head.text;
+    if (head.reply_to) frame.reply_to = head.reply_to;
     socket.send(JSON.stringify(frame));
   }
   function settleHead(id) {
@@ -292,9 +311,16 @@
       if (transcript.length === 0 && outbox.length === 0) enqueue({ payload: "/greet" }, null);
       flush();
     } else if (frame.type === "reply") {
+      // The question now on screen: the one this reply asks, or none if it asks nothing.
+      question = null;
+      for (const m of frame.messages) {
+        if (m.question) question = m.question;
+      }
       settleHead(frame.id);
       for (const m of frame.messages) {
-        add({ who: "bot", text: m.text, buttons: m.buttons || [], ts: frame.ts });
+        const entry = { who: "bot", text: m.text, buttons: m.buttons || [], ts: frame.ts };
+        if (m.question) entry.question = m.question;
+        add(entry);
       }
       const choices = log.querySelectorAll(".msg:last-child .choice:not([disabled])");
       if (!panel.hidden && focusAfter === "choice" && choices.length) choices[0].focus();

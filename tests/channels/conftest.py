@@ -1,16 +1,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from bot.app import create_app
+from bot.brands import publish_flow_file
 from bot.pseudonym import subject_id
+from bot.settings import ROOT, Settings
 from storage import ledger, records
 from storage.dedup import SeenDelivery
-from tests.stack import Stack
+from storage.stores import Stores
+from tests.channels.factories import Credentials
+from tests.channels.standins import EngineStandIn, StandIns, running_engine
+from tests.stack import Stack, make_settings
 
 BRAND = "basics-store"
+BASICS_FLOW = ROOT / "consent_flows" / "examples" / "basics-store.yaml"
 
 
 @dataclass(frozen=True)
@@ -56,3 +67,58 @@ def wait_idle(stack: Stack, timeout_s: float = 30.0) -> None:
 @pytest.fixture
 def brand() -> str:
     return BRAND
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Wait for something another thread does; the deadline only turns a hang into a failure."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what}")
+        time.sleep(0.01)
+
+
+@dataclass
+class Gateway:
+    """The real gateway, in process, in front of a stand-in engine and the platform stand-ins."""
+
+    http: TestClient
+    app: Any
+    settings: Settings
+    stores: Stores
+    engine: EngineStandIn
+    creds: Credentials
+
+    def jobs_idle(self) -> None:
+        wait_until(lambda: not self.app.state.channel_jobs.pending, "Slack reply jobs")
+
+
+@pytest.fixture
+def engine() -> Iterator[EngineStandIn]:
+    """A stand-in for the engine's REST channel, counting and recording turns."""
+    with running_engine() as running:
+        yield running
+
+
+def gateway_settings(
+    tmp: Path, engine: EngineStandIn, standins: StandIns, **overrides: Any
+) -> Settings:
+    """Settings for a gateway that talks to the stand-in engine, Telegram and Slack."""
+    channels = {BRAND: CREDS.settings(standins)}
+    return make_settings(tmp, rasa_url=engine.url, channels=channels, **overrides)
+
+
+CREDS = Credentials.random()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, engine: EngineStandIn, standins: StandIns) -> Iterator[Gateway]:
+    settings = gateway_settings(tmp_path, engine, standins)
+    stores = Stores(settings.data_dir)
+    publish_flow_file(stores, BASICS_FLOW)
+    app = create_app(settings, stores=stores)
+    try:
+        with TestClient(app) as http:
+            yield Gateway(http, app, settings, stores, engine, CREDS)
+    finally:
+        stores.dispose()

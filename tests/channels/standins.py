@@ -1,4 +1,5 @@
-"""Recording stand-ins for the Telegram Bot API and the Slack Web API: real HTTP on loopback.
+"""Recording stand-ins for the Telegram Bot API, the Slack Web API and the engine's REST channel:
+real HTTP on loopback.
 
 Each runs an aiohttp server in its own thread and event loop, answers like the real API for the
 methods Candor calls, and records every request (method, path, API method, parsed body) so tests
@@ -30,6 +31,7 @@ class Call:
     method: str  # the API method: sendMessage, chat.postMessage, ...
     token: str
     body: dict[str, Any]
+    result: Any = None  # what the stand-in answered (Telegram: the sent message, with its id)
 
 
 @dataclass
@@ -137,13 +139,14 @@ class TelegramStandIn(StandIn):
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
-        self.record(Call(request.method, request.path, method, token, body))
         if method == "getMe":
             result: Any = {**BOT_USER, "can_join_groups": True, "supports_inline_queries": False}
         elif method == "sendMessage":
-            self._message_id += 1
+            with self._lock:
+                self._message_id += 1
+                message_id = self._message_id
             result = {
-                "message_id": self._message_id,
+                "message_id": message_id,
                 "from": BOT_USER,
                 "chat": {"id": int(body["chat_id"]), "type": "private"},
                 "date": int(time.time()),
@@ -154,9 +157,11 @@ class TelegramStandIn(StandIn):
         elif method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
             result = True
         else:
+            self.record(Call(request.method, request.path, method, token, body))
             return web.json_response(
                 {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
             )
+        self.record(Call(request.method, request.path, method, token, body, result))
         return web.json_response({"ok": True, "result": result})
 
 
@@ -199,6 +204,88 @@ class SlackStandIn(StandIn):
                 {"ok": True, "channel": body.get("channel"), "ts": ts, "message": message}
             )
         return web.json_response({"ok": False, "error": "unknown_method"})
+
+
+@dataclass
+class EngineStandIn(StandIn):
+    """The Rasa engine's REST channel (`POST /webhooks/rest/webhook`), answering like Rasa 3.6.
+
+    Turn n (counted from 1 as requests arrive) answers "Noted (n)." and then a question with
+    Yes/No buttons whose token is `qn`, sent the way the engine's actions send it: a custom item
+    `{"candor_question": "qn"}` after the messages. With `hold` set, each turn waits until the
+    test releases it (`release`), so a test can send more while a turn is in flight; the
+    stand-in counts turns, so a test can see what reached the engine and how often.
+    """
+
+    hold: bool = False
+    down: int = 0  # the next `down` turns answer 503, as an engine that is restarting
+    held: list[threading.Event] = field(default_factory=list)
+    turns: int = 0
+    # Items added after the answer to a given message, e.g. the actions' after-turn custom item.
+    extra: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/webhooks/rest/webhook", self.webhook)
+        app.router.add_get("/", self.root)
+
+    async def root(self, request: web.Request) -> web.Response:
+        return web.Response(text="Hello from Rasa: 3.6.21")
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        with self._lock:
+            self.turns += 1
+            n = self.turns
+            gate = threading.Event()
+            if self.hold:
+                self.held.append(gate)
+            else:
+                gate.set()
+            failing = self.down > 0
+            if failing:
+                self.down -= 1
+        self.record(Call(request.method, request.path, "webhook", "", body | {"turn": n}))
+        await asyncio.to_thread(gate.wait, 60)
+        if failing:
+            return web.json_response({"error": "restarting"}, status=503)
+        sender = body["sender"]
+        return web.json_response(
+            [
+                {"recipient_id": sender, "text": f"Noted ({n})."},
+                {
+                    "recipient_id": sender,
+                    "text": f"Question {n}?",
+                    "buttons": [
+                        {"title": "Yes", "payload": "/affirm"},
+                        {"title": "No", "payload": "/deny"},
+                    ],
+                },
+                {"recipient_id": sender, "custom": {"candor_question": f"q{n}"}},
+                *self.extra.get(body["message"], []),
+            ]
+        )
+
+    def release(self, index: int | None = None) -> None:
+        """Let held turn `index` (in arrival order) answer, or every held turn."""
+        with self._lock:
+            gates = self.held if index is None else [self.held[index]]
+        for gate in gates:
+            gate.set()
+
+    def turns_sent(self) -> list[dict[str, Any]]:
+        """The bodies the gateway posted (sender, message, metadata), plus the turn number."""
+        return [c.body for c in self.sent("webhook")]
+
+
+@contextmanager
+def running_engine() -> Iterator[EngineStandIn]:
+    engine = EngineStandIn()
+    engine.start()
+    try:
+        yield engine
+    finally:
+        engine.release()
+        engine.stop()
 
 
 @dataclass

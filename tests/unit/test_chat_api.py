@@ -103,3 +103,48 @@ def test_openapi_documents_the_chat_route(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/chat/{brand}" in spec["paths"]
     assert "/internal/actions" not in spec["paths"]
+
+
+@pytest.mark.parametrize(
+    ("message_id", "words"),
+    [
+        ("m" * 101, ["message_id", "100 characters"]),
+        ("", ["message_id", "at least 1 character"]),
+        ("two words", ["message_id", "printable", "without spaces"]),
+        ("tab\there", ["message_id", "printable"]),
+        ("é-accent", ["message_id", "printable"]),
+        (42, ["message_id", "string"]),
+    ],
+)
+def test_a_bad_message_id_is_422_saying_what_to_send(
+    client: TestClient, message_id: object, words: list[str]
+) -> None:
+    body = {"user_id": "u", "text": "hi", "message_id": message_id}
+    response = client.post(f"/api/v1/chat/{BRAND}", json=body)
+    assert_clear(response, 422, *words)
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_a_bad_reply_to_is_422(client: TestClient) -> None:
+    for reply_to in ("has space", "q" * 101, ""):
+        body = {"user_id": "u", "text": "hi", "reply_to": reply_to}
+        response = client.post(f"/api/v1/chat/{BRAND}", json=body)
+        assert_clear(response, 422, "reply_to")
+
+
+def test_a_good_message_id_and_reply_to_pass_validation(client: TestClient) -> None:
+    # The engine is down here: a 503 shows the body was accepted and reached the engine call.
+    body = {"user_id": "u", "text": "hi", "message_id": "9b1d-4f" + "x" * 93, "reply_to": "q1"}
+    response = client.post(f"/api/v1/chat/{BRAND}", json=body)
+    assert_clear(response, 503, "restarting")
+
+
+def test_openapi_documents_reply_to_message_id_and_question(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    request = schemas["ChatRequest"]["properties"]
+    assert {"reply_to", "message_id"} <= set(request)
+    assert request["message_id"]["anyOf"][0]["maxLength"] == 100
+    assert "question" in schemas["ChatMessage"]["properties"]
+    route = spec["paths"]["/api/v1/chat/{brand}"]["post"]
+    assert {"200", "404", "409", "422", "503"} <= set(route["responses"])
