@@ -28,7 +28,7 @@ from consent_flows.contract import (
     SendContent,
 )
 from consent_flows.loader import load_flow_text
-from consent_flows.model import Flow
+from consent_flows.model import Flow, purpose_label
 from storage import funnel, records, registry, rights
 from storage.stores import Stores, UnknownBrand
 
@@ -188,6 +188,13 @@ def _end_use(
             erased.content,
         )
         applied.after_turn.append(rights_edge.forget_purposes(flow, [purpose]))
+        # The customer should see it happen: a refusal now also ends an earlier survey's data.
+        applied.messages.append(
+            OutboundMessage(
+                text=f"I've also deleted what you told us earlier about "
+                f"{purpose_label(flow, purpose)}, since you've now said no to it."
+            )
+        )
 
 
 def _record(

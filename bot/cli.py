@@ -132,6 +132,10 @@ def chat(
     console.print("[dim]Type your answers; a number picks a button. Ctrl-D to leave.[/]")
     buttons: list[dict[str, str]] = []
     pending: dict[str, str] | None = {"payload": "/greet"}
+    # The question on screen (sent back as reply_to) and one message id per message, reused on a
+    # resend, so a retry is never processed twice or filed under a later question.
+    on_screen: str | None = None
+    message_id = uuid.uuid4().hex
     with httpx.Client(base_url=base, timeout=90) as client:
         while True:
             if pending is None:
@@ -146,9 +150,13 @@ def chat(
                     pending = {"payload": buttons[int(typed) - 1]["payload"]}
                 else:
                     pending = {"text": typed}
+                if on_screen:
+                    pending["reply_to"] = on_screen
+                message_id = uuid.uuid4().hex
             try:
                 response = client.post(
-                    f"/api/v1/chat/{brand}", json={"user_id": user_id, **pending}
+                    f"/api/v1/chat/{brand}",
+                    json={"user_id": user_id, "message_id": message_id, **pending},
                 )
             except httpx.HTTPError:
                 err.print(
@@ -170,6 +178,7 @@ def chat(
                 continue
             buttons = []
             for message in data["messages"]:
+                on_screen = message.get("question") or on_screen
                 console.print(f"[bold cyan]bot>[/] {message['text']}")
                 for button in message["buttons"]:
                     buttons.append(button)

@@ -133,3 +133,27 @@ def test_withdrawal_inside_a_loop_goes_on_to_the_next_consent(stack: Stack) -> N
     assert not any(interpreter.LOOP_TEXT in t for t in reply), reply
     assert any("how shopping with us makes you feel" in t for t in reply), reply
     assert _answers(stack, brand, user) == []
+
+
+def test_candor_chat_files_each_answer_under_its_question(stack: Stack) -> None:
+    """The terminal chat is a client like the widget (it sends reply_to and message_id)."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    user = _user()
+    result = CliRunner().invoke(
+        app,
+        ["chat", "free-text-branch", "--url", stack.settings.gateway_url, "--user", user],
+        input="1\na canvas tent\nfriday\n",
+    )
+    assert result.exit_code == 0, result.output
+    sid = subject_id(stack.settings.key, brand="free-text-branch", channel="api", user_id=user)
+    with stack.stores.brand("free-text-branch") as session:
+        answers = records.answers_of(
+            session, stack.stores.keyring("free-text-branch"), subject_id=sid
+        )
+    assert sorted((a.step_id, a.verbatim) for a in answers) == [
+        ("need", "a canvas tent"),
+        ("when", "friday"),
+    ]

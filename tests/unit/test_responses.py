@@ -214,6 +214,8 @@ def test_a_refusal_in_a_new_response_ends_every_earlier_answer_of_its_purpose(sh
     with shop.stores.brand(BRAND) as session:  # the refusal is the ledger's only new event
         events = [e.event for e in records.consents_of(session, subject_id=SUBJECT)]
     assert events == ["given", "given", "requested", "refused"]
+    # The customer is told that the earlier answers went too.
+    assert any("deleted what you told us earlier" in m.text for m in applied.messages)
 
 
 def test_a_refusal_with_nothing_stored_asks_nothing_of_the_tracker(shop: Shop) -> None:
@@ -221,6 +223,7 @@ def test_a_refusal_with_nothing_stored_asks_nothing_of_the_tracker(shop: Shop) -
         shop.consent("frustrations", "requested"), shop.consent("frustrations", "refused")
     )
     assert applied.after_turn == []
+    assert applied.messages == []
 
 
 def test_withdrawing_everything_reaches_consents_of_earlier_conversations(shop: Shop) -> None:
