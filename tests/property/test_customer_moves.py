@@ -157,8 +157,8 @@ def drive(flow: Flow, rng: random.Random) -> int:
 )
 @given(flows(allow_loops=True), st.integers(0, 2**32 - 1))
 def test_validated_flows_never_reach_the_run_time_guard(flow: Flow, seed: int) -> None:
-    if validate(flow):
-        return  # refused flows never go live
+    if [i for i in validate(flow) if not i.message.endswith("can never be reached")]:
+        return  # refused flows never go live (an unreachable step alone still gets the proof)
     rng = random.Random(seed)
     for _ in range(CUSTOMERS_PER_FLOW):
         drive(flow, rng)
