@@ -1,30 +1,49 @@
-"""Work the gateway does besides answering: after-turn tracker erasure and retention purges."""
+"""Work the gateway does besides answering: after-turn tracker erasure, forgetting withdrawn
+or expired purposes in the engine's tracker, and retention purges.
+
+Whatever is deleted or rewritten here is then reclaimed on disk (`storage.backends.reclaim`):
+no copy of an erased customer's words may stay in a freed page or a log file.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import select
 
 from actions.consent_context import consent_context
 from actions.runtime import Runtime
 from bot.pseudonym import parse_sender
-from storage import registry, rights, tracker_events
+from consent_flows.loader import FlowError, FlowInvalid
+from consent_flows.model import Flow, TagStep
+from storage import backends, registry, rights, tracker_events
+from storage.schema import FlowVersion
 from storage.stores import Stores
 
 log = logging.getLogger("candor.gateway")
+# The key store's table of data keys: an erased subject's wrapped key must not stay on disk.
+KEY_TABLES = ("subject_keys",)
 
 
 def after_turn(stores: Stores, sender_id: str, tasks: list[dict[str, Any]]) -> None:
     """Run what actions asked for once the engine has saved the turn."""
     sender = parse_sender(sender_id)
     for task in tasks:
+        spec = task.get("forget_purposes")
+        if isinstance(spec, dict):
+            forget(stores, sender.brand, sender.subject_id, spec)
+            continue
         scope = task.get("erase_tracker")
         if scope == "subject":
             removed = tracker_events.delete_subject(
                 stores.tracker_engine(), brand=sender.brand, subject_id=sender.subject_id
             )
+            reclaim_brand(stores, sender.brand)
         elif scope == "conversation":
             removed = tracker_events.delete_conversation(
                 stores.tracker_engine(), sender_id=sender_id
@@ -32,6 +51,101 @@ def after_turn(stores: Stores, sender_id: str, tasks: list[dict[str, Any]]) -> N
         else:
             continue
         log.info("tracker events erased brand=%s scope=%s events=%d", sender.brand, scope, removed)
+
+
+def forget(stores: Stores, brand: str, subject_id: str, spec: dict[str, Any]) -> int:
+    """Carry out a `forget_purposes` task (`{"purposes", "asks", "tags"}`, as
+    `actions.rights_edge.forget_purposes` builds it) once the store has deleted what the
+    purposes covered: the engine's tracker forgets it too, and both are reclaimed on disk.
+    For any withdrawal, whichever way it arrives; returns how many events were rewritten."""
+    rewritten = tracker_events.forget_purposes(
+        stores.tracker_engine(),
+        brand=brand,
+        subject_id=subject_id,
+        purposes=_names(spec.get("purposes")),
+        asks=_names(spec.get("asks")),
+        tags=_names(spec.get("tags")),
+    )
+    reclaim_brand(stores, brand)
+    log.info("tracker events forgotten brand=%s events=%d", brand, rewritten)
+    return rewritten
+
+
+def _names(value: object) -> list[str]:
+    """A task's list of ids; anything else in it is ignored (a task never carries text)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def reclaim_brand(stores: Stores, brand: str) -> None:
+    """After an erasure, a withdrawal or a purge in a brand's store: reclaim what it deleted.
+
+    On SQLite the connection that deleted has checkpointed already (storage/backends.py); this
+    also covers a checkpoint a reader held up. On PostgreSQL it VACUUMs every table that holds
+    subject data, and the key store's data keys, outside the erasure's transaction. Callers of
+    `rights.erase_subject` and `rights.withdraw` run it once they have committed.
+    """
+    done = backends.reclaim(stores.brand_engine(brand), rights.SUBJECT_TABLES)
+    done = backends.reclaim(stores.key_engine(brand), KEY_TABLES) and done
+    if not done:
+        log.warning("brand store log not truncated yet brand=%s (a reader held it)", brand)
+
+
+def forget_expired(
+    stores: Stores, runtime: Runtime, brand: str, expired: Iterable[tuple[str, str]]
+) -> int:
+    """Remove from the engine's tracker what a retention purge removed from the store.
+
+    For each subject whose consents expired, the asks and tags of those purposes (in every
+    published version of the brand's flow, since a conversation keeps the version it started
+    with) leave its `flow_state` events. Returns how many events were rewritten.
+    """
+    by_subject: dict[str, set[str]] = defaultdict(set)
+    for subject_id, purpose in expired:
+        by_subject[subject_id].add(purpose)
+    if not by_subject:
+        return 0
+    collected = _collected(_flows(stores, runtime, brand))
+    engine = stores.tracker_engine()
+    rewritten = 0
+    for subject_id, purposes in by_subject.items():
+        rewritten += tracker_events.forget_purposes(
+            engine,
+            brand=brand,
+            subject_id=subject_id,
+            purposes=purposes,
+            asks={a for p in purposes for a in collected.get(p, ((), ()))[0]},
+            tags={t for p in purposes for t in collected.get(p, ((), ()))[1]},
+            reclaim_now=False,
+        )
+    if rewritten:
+        tracker_events.reclaim(engine, vacuum=True)  # once for all of them
+    return rewritten
+
+
+def _flows(stores: Stores, runtime: Runtime, brand: str) -> list[Flow]:
+    with stores.registry() as session:
+        versions = session.scalars(
+            select(FlowVersion.version).where(FlowVersion.brand == brand)
+        ).all()
+    flows = []
+    for version in versions:
+        try:
+            flows.append(runtime.flow(brand, version))
+        except (FlowError, FlowInvalid, LookupError):
+            log.warning("flow version not readable brand=%s version=%d", brand, version)
+    return flows
+
+
+def _collected(flows: Iterable[Flow]) -> dict[str, tuple[set[str], set[str]]]:
+    """Per purpose: the ids of its asks and the tags kept under it, over all `flows`."""
+    found: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+    for flow in flows:
+        for ask in flow.asks().values():
+            found[ask.purpose][0].add(ask.id)
+        for step in flow.steps:
+            if isinstance(step, TagStep):
+                found[step.tag.purpose][1].update(step.tag.add)
+    return dict(found)
 
 
 def purge_all(
@@ -56,12 +170,16 @@ def purge_all(
                 session, retention_days=retention, contexts=contexts, now=now
             )
             session.commit()
+        forgotten = forget_expired(stores, runtime, brand, done[brand].expired)
+        if done[brand].answers or done[brand].tags or done[brand].expired:
+            reclaim_brand(stores, brand)
         log.info(
-            "retention purge brand=%s answers=%d tags=%d expired=%d",
+            "retention purge brand=%s answers=%d tags=%d expired=%d tracker_events=%d",
             brand,
             done[brand].answers,
             done[brand].tags,
             done[brand].expired_consents,
+            forgotten,
         )
     return done
 

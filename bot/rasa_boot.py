@@ -21,7 +21,8 @@ same arguments as the `rasa` command. It imports nothing from Candor.
    transaction (WATCH/MULTI), so several engines serve one conversation strictly in turn. A
    lock that cannot be released after a saved turn is logged and left to expire, so the turn's
    reply still goes out (failing it would make the customer resend a processed turn).
-5. The embedded SQLite tracker store runs in WAL mode (`install_sqlite_tracker_wal`).
+5. The embedded SQLite tracker store runs in WAL mode, with `secure_delete`
+   (`install_sqlite_tracker_wal`).
 6. Three costs per turn removed from the tracker store (`install_tracker_event_counts`,
    `install_event_type_cache`): a COUNT before every save, an ORM object per saved event
    (now one multi-row INSERT), and a walk over every Event subclass for every event read.
@@ -186,6 +187,11 @@ def install_sqlite_tracker_wal() -> None:
     turns/s. In WAL mode a commit appends to the log and fsyncs only at checkpoints; a power
     cut can lose the last turns but never corrupts the file. Candor's own SQLite stores use
     the same settings (storage/backends.py); PostgreSQL is untouched.
+
+    `secure_delete` too: when the engine's own writes move a row within the file (a page
+    split), the space it leaves is zeroed, so no stray copy of a message survives the
+    gateway's later scrub or erasure of that row (docs/privacy.md, "Erasure on disk"). Not
+    every SQLite build turns it on by default.
     """
     import sqlite3
 
@@ -197,6 +203,7 @@ def install_sqlite_tracker_wal() -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
     event.listen(Engine, "connect", pragmas)

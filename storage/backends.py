@@ -24,7 +24,10 @@ database.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -38,6 +41,7 @@ from sqlalchemy.orm import Session
 _PREFIX = re.compile(r"^(?!pg_)[a-z][a-z0-9_]{0,19}$")
 _MAX_IDENT = 63  # PostgreSQL truncates longer identifiers silently; never let it
 _LOCK_PROVISION = 0x43414E44  # "CAND": serialises role and schema creation across replicas
+log = logging.getLogger("candor.storage")
 
 
 class StoreUnavailable(RuntimeError):
@@ -126,7 +130,24 @@ class Names:
         return self.brand(slug)
 
 
+# Set on a pooled SQLite connection that deleted rows: it checkpoints when it goes back.
+_RECLAIM = "candor_reclaim"
+# How long a checkpoint waits for other connections' read transactions to end. A reader of the
+# log keeps its frames (and the words in them) alive, so the checkpoint waits for it; turns read
+# for milliseconds, so this is only reached when something holds a read transaction open.
+RECLAIM_WAIT_S = 10.0
+
+
 def _sqlite_engine(path: Path) -> Engine:
+    """A SQLite store: WAL mode, and no deleted byte left behind (see `reclaim`).
+
+    `secure_delete` makes SQLite overwrite what a DELETE or an UPDATE frees with zeros, in the
+    page and in freed pages; without it the old cell stays in the file until the space is reused
+    (some builds, Debian's among them, turn it on by default; others do not, so it is set
+    here). A connection that deleted rows checkpoints the log when the pool takes it back, so
+    the old page images in the `-wal` file go too, whoever did the deleting (erasure by the
+    admin route, the CLI or the chat, withdrawal, retention).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
 
@@ -136,9 +157,52 @@ def _sqlite_engine(path: Path) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
+    @event.listens_for(engine, "after_cursor_execute")
+    def _note_deletes(conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip()[:6].upper() == "DELETE":
+            conn.info[_RECLAIM] = True
+
+    @event.listens_for(engine, "checkin")
+    def _checkpoint_after_deletes(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        # The pool has rolled back or the caller committed by now: no transaction is open.
+        if dbapi_conn is None or not record.info.pop(_RECLAIM, False):
+            return
+        try:
+            done = checkpoint_sqlite(dbapi_conn)
+        except sqlite3.Error as exc:  # never fail the caller's (committed) work over this
+            log.warning("checkpoint after a deletion failed: %s", type(exc).__name__)
+            done = False
+        if not done:
+            record.info[_RECLAIM] = True  # readers held on; the next check-in tries again
+
     return engine
+
+
+def checkpoint_sqlite(dbapi_conn: sqlite3.Connection, wait_s: float | None = None) -> bool:
+    """Copy the log into the database file and truncate the log to zero bytes.
+
+    Until then the `-wal` file keeps the old images of every page a transaction changed, so
+    the words a DELETE zeroed in the database are still readable there. TRUNCATE waits (up to
+    `wait_s`) for other connections' read transactions, including the engine's, to end: a
+    reader still using the log keeps its frames, so the log cannot be emptied under it. False
+    when a reader held on past `wait_s`: the frames are still there and the caller must retry.
+    """
+    wait_ms = int(1000 * (RECLAIM_WAIT_S if wait_s is None else wait_s))
+    cursor = dbapi_conn.cursor()
+    try:
+        (previous,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+        cursor.execute(f"PRAGMA busy_timeout={wait_ms}")
+        try:
+            busy, log_frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={int(previous)}")
+    finally:
+        cursor.close()
+    # Not in WAL mode (log_frames == -1) means there is no log to empty.
+    return busy == 0 and log_frames in (0, -1)
 
 
 class SqliteBackend:
@@ -304,6 +368,35 @@ def _ensure_schema(conn, schema: str, *, owner: str | None) -> None:  # type: ig
         owned = f" AUTHORIZATION {_ident(owner)}" if owner else ""
         conn.execute(text(f"CREATE SCHEMA {_ident(schema)}{owned}"))
         conn.execute(text(f"REVOKE ALL ON SCHEMA {_ident(schema)} FROM PUBLIC"))
+
+
+def reclaim(engine: Engine, tables: Iterable[str] = (), *, full: bool = False) -> bool:
+    """After an erasure, a withdrawal or a rewrite: leave no readable copy of what went.
+
+    SQLite (every connection runs with `secure_delete`): checkpoint and truncate the log, see
+    `checkpoint_sqlite`; `tables` are not needed. PostgreSQL: a DELETE leaves dead row versions
+    in the table's pages until VACUUM removes them, so VACUUM each of `tables` (names in the
+    engine's schema), in autocommit since VACUUM cannot run inside a transaction. A plain
+    VACUUM frees the space for reuse and drops the index entries but does not zero it, so bytes
+    can stay in the relation files until new rows overwrite them; `full` rewrites each table
+    into a new file (VACUUM FULL: an exclusive lock on the table while it runs). Neither touches
+    PostgreSQL's own write-ahead log (docs/privacy.md, "Erasure on disk"). False when the work
+    could not be finished now (SQLite readers held on); the caller retries later.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            return checkpoint_sqlite(conn.connection.dbapi_connection)  # type: ignore[arg-type]
+    verb = "VACUUM (FULL)" if full else "VACUUM"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        present = set(
+            conn.scalars(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            )
+        )
+        for table in dict.fromkeys(tables):
+            if table in present:
+                conn.execute(text(f"{verb} {_ident(table)}"))
+    return True
 
 
 def upsert_insert(session: Session):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -27,6 +28,17 @@ def tracker_dump(stack: Stack, sender_like: str) -> str:
     return "\n".join(rows)
 
 
+def files_holding(stack: Stack, word: str) -> list[Path]:
+    """The files under the data and run directories whose raw bytes contain `word`."""
+    roots = (stack.settings.data_dir, stack.settings.run_dir)
+    return [
+        path
+        for root in roots
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and word.encode() in path.read_bytes()
+    ]
+
+
 def test_scrub_blanks_typed_text_and_the_conversation_goes_on(stack: Stack) -> None:
     who = f"scrub-{uuid.uuid4().hex[:6]}"
     secret = f"heron-{uuid.uuid4().hex[:6]}"
@@ -39,6 +51,8 @@ def test_scrub_blanks_typed_text_and_the_conversation_goes_on(stack: Stack) -> N
     scrubbed = tracker_events.scrub_text(stack.stores.tracker_engine(), older_than_s=0)
     assert scrubbed > 0
     assert secret not in tracker_dump(stack, f"%{sid}")
+    # Nor in the bytes of any file: the old texts neither in freed space nor in the `-wal` log.
+    assert [p.name for p in files_holding(stack, secret)] == []
 
     reply = stack.say(BRAND, who, text=f"a {secret} tent")
     assert "frustrates" in reply[-1]["text"], "the engine rebuilt the conversation and went on"

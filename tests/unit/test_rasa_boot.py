@@ -170,6 +170,42 @@ def test_the_sqlite_tracker_store_keeps_pooled_wal_connections(tmp_path) -> None
     assert result["values"] == ["b", "c", "d"]
 
 
+SECURE_DELETE = f"""
+import asyncio, json, sqlite3, sys
+# A SQLite build whose default is secure_delete=OFF (Debian's is ON; python.org's and many
+# others' are OFF): the engine must not depend on the build.
+connect = sqlite3.dbapi2.connect
+def connect_insecure(*args, **kwargs):
+    conn = connect(*args, **kwargs)
+    conn.execute("PRAGMA secure_delete=OFF")
+    return conn
+sqlite3.dbapi2.connect = sqlite3.connect = connect_insecure
+sys.path.insert(0, {str(BOOT.parent)!r})
+import rasa_boot
+rasa_boot.install_tracker_pre_ping()
+rasa_boot.install_sqlite_tracker_wal()
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=sys.argv[1])
+tracker = DialogueStateTracker("c1", [])
+tracker.update(UserUttered("hello"))
+asyncio.run(store.save(tracker))
+with store.engine.connect() as conn:
+    secure = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
+control = sqlite3.connect(sys.argv[1]).execute("PRAGMA secure_delete").fetchone()[0]
+print(json.dumps({{"engine": secure, "build_default": control}}))
+"""
+
+
+def test_the_engine_zeroes_what_it_frees_in_the_sqlite_tracker(tmp_path) -> None:
+    """secure_delete on every connection of the engine's tracker store, whatever the build's
+    default: a row the engine moves leaves no copy behind for a later erasure to miss."""
+    result = _engine_python(SECURE_DELETE, str(tmp_path / "tracker.db"))
+    assert result == {"engine": 1, "build_default": 0}
+
+
 POOLED = f"""
 import asyncio, json, sys
 sys.path.insert(0, {str(BOOT.parent)!r})
