@@ -20,10 +20,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from actions import rights_edge
 from actions.consent_context import consent_context
+from bot import housekeeping
 from bot.auth import AuthorisedBrand
 from bot.pseudonym import subject_id as make_subject_id
-from consent_flows.contract import Channel
+from consent_flows.contract import CHANNELS, Channel
 from storage import ledger, records, rights, tracker_events
 from storage.schema import Answer, ConsentEvent, Subject
 from storage.stores import Stores
@@ -81,6 +83,11 @@ def erase_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any
     erased.tracker_events = tracker_events.delete_subject(
         stores.tracker_engine(), brand=brand, subject_id=subject
     )
+    housekeeping.reclaim_brand(stores, brand)
+    replies = getattr(request.app.state, "replies", None)
+    if replies is not None:  # replies kept for repeated messages may echo their answers
+        for channel in CHANNELS:
+            replies.forget_sender(f"{brand}:{channel}:{subject}")
     return {
         "erased": True,
         "answers": erased.answers,
@@ -129,6 +136,10 @@ def withdraw(brand: AuthorisedBrand, subject: str, body: Withdrawal, request: Re
             keyring=stores.keyring(brand),
         )
         session.commit()
+    # The engine's tracker forgets it too, whichever way the withdrawal arrives.
+    spec = rights_edge.forget_purposes(flow, [body.purpose])["forget_purposes"]
+    housekeeping.forget(stores, brand, subject, spec)
+    housekeeping.reclaim_brand(stores, brand)
     return {"withdrawn": body.purpose, "answers_erased": erased.answers, "tags_erased": erased.tags}
 
 

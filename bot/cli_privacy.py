@@ -12,6 +12,7 @@ from rich.table import Table
 
 from actions.consent_context import data_categories
 from actions.runtime import Runtime
+from bot import housekeeping
 from bot.settings import load_settings
 from storage import ledger, registry, rights, tracker_events
 from storage.schema import Subject
@@ -170,6 +171,7 @@ def erase(
     events = tracker_events.delete_subject(
         runtime.stores.tracker_engine(), brand=brand, subject_id=subject
     )
+    housekeeping.reclaim_brand(runtime.stores, brand)
     console.print(
         f"[green]✓[/] erased: {erased.answers} answer(s), {erased.tags} tag(s), "
         f"{erased.consent_events} ledger event(s) redacted, key shredded: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -122,9 +123,13 @@ class EngineClient:
             task for item in items for task in (item.get("custom") or {}).get(AFTER_TURN, [])
         ]
         if instructions:
-            for listener in (self._after_turn, *self._listeners):
-                if listener is not None:
-                    listener(sender, instructions)
+            if self._after_turn is not None:
+                # Database work (tracker erasure, a WAL checkpoint waiting for a reader, a
+                # PostgreSQL VACUUM): in a thread, so no other conversation waits on it. It
+                # still ends before this customer's reply is returned.
+                await asyncio.to_thread(self._after_turn, sender, instructions)
+            for listener in self._listeners:  # in-memory bookkeeping, on the loop
+                listener(sender, instructions)
         if not messages:
             # Every customer turn gets a reply; silence means an action failed inside the engine.
             raise EngineUnavailable("engine produced no reply")

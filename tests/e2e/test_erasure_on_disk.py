@@ -184,6 +184,28 @@ def test_withdrawing_one_purpose_forgets_its_words_everywhere_and_keeps_the_rest
     assert need in saved[-1] and need in on_disk(stack, need)
 
 
+def test_withdrawal_by_the_admin_route_forgets_its_words_in_the_engine_too(
+    stack: Stack, customer: tuple[str, str]
+) -> None:
+    who, sid = customer
+    need, annoyance = survey(stack, who)
+    with stack.stores.registry() as session:
+        key = registry.issue_key(session, brand=BRAND)
+        session.commit()
+    withdrawn = httpx.post(
+        f"{stack.settings.gateway_url}/api/v1/brands/{BRAND}/subjects/{sid}/withdrawals",
+        headers={"authorization": f"Bearer {key}"},
+        json={"purpose": "frustrations"},
+        timeout=60,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    saved = states(stack, sid)
+    assert not [s for s in saved if annoyance in s], "no flow_state event keeps the answer"
+    assert "frustrations" in json.loads(saved[-1])["value"]["withdrawn"]
+    assert on_disk(stack, annoyance) == {}
+    assert need in on_disk(stack, need)
+
+
 def test_withdraw_my_consent_forgets_every_answer_everywhere(
     stack: Stack, customer: tuple[str, str]
 ) -> None:
