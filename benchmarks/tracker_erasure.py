@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from consent_flows.contract import CHANNELS
-from storage import tracker_events
+from storage import backends, tracker_events
 
 PER_CONVERSATION = 70
 
@@ -83,16 +83,24 @@ def measure(events: int, samples: int) -> dict[str, object]:
         started = time.perf_counter()
         subjects = build(path, events)
         built = time.perf_counter() - started
-        engine = create_engine(f"sqlite:///{path}")
-        picked = random.Random(8).sample(subjects, 2 * samples)
+        # The gateway's own engine: WAL, secure_delete, the log truncated after deletions.
+        engine = backends.sqlite_engine(path)
+        picked = random.Random(8).sample(subjects, 3 * samples)
         index_ms, like_ms = [], []
         for subject in picked[:samples]:  # what erasure runs now
             started = time.perf_counter()
             removed = tracker_events.delete_subject(engine, brand="demo", subject_id=subject)
             index_ms.append((time.perf_counter() - started) * 1000)
             assert removed == PER_CONVERSATION, removed
+        forget_ms = []
+        for subject in picked[2 * samples :]:  # a withdrawal: rewrite, blank, truncate the log
+            started = time.perf_counter()
+            tracker_events.forget_purposes(
+                engine, brand="demo", subject_id=subject, purposes=["needs"], asks=["need"], tags=[]
+            )
+            forget_ms.append((time.perf_counter() - started) * 1000)
         like = text("DELETE FROM events WHERE sender_id LIKE :pattern")
-        for subject in picked[samples:]:  # what it ran before
+        for subject in picked[samples : 2 * samples]:  # what it ran before
             started = time.perf_counter()
             with engine.begin() as conn:
                 removed = conn.execute(like, {"pattern": f"demo:%:{subject}"}).rowcount
@@ -117,6 +125,7 @@ def measure(events: int, samples: int) -> dict[str, object]:
             "erase_ms_median": round(statistics.median(index_ms), 2),
             "erase_ms_max": round(max(index_ms), 2),
             "like_ms_median": round(statistics.median(like_ms), 2),
+            "forget_purposes_ms_median": round(statistics.median(forget_ms), 2),
             "samples": samples,
             "load_1m": round(os.getloadavg()[0], 2),
         }
@@ -134,7 +143,8 @@ def main() -> None:
             f"{row['events']:>10,} events ({row['size_mb']} MB): erase {row['erase_ms_median']} ms "
             f"median, {row['erase_ms_max']} ms max; LIKE {row['like_ms_median']} ms; text scrub: "
             f"full pass {row['scrub_full_pass_ms']} ms, "
-            f"from the mark {row['scrub_from_mark_ms']} ms"
+            f"from the mark {row['scrub_from_mark_ms']} ms; forget a purpose "
+            f"{row['forget_purposes_ms_median']} ms median"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))

@@ -138,7 +138,7 @@ _RECLAIM = "candor_reclaim"
 RECLAIM_WAIT_S = 10.0
 
 
-def _sqlite_engine(path: Path) -> Engine:
+def sqlite_engine(path: Path) -> Engine:
     """A SQLite store: WAL mode, and no deleted byte left behind (see `reclaim`).
 
     `secure_delete` makes SQLite overwrite what a DELETE or an UPDATE frees with zeros, in the
@@ -223,19 +223,19 @@ class SqliteBackend:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def registry_engine(self) -> Engine:
-        return _sqlite_engine(self.data_dir / "registry.db")
+        return sqlite_engine(self.data_dir / "registry.db")
 
     def provision_brand(self, slug: str) -> None:
         """Nothing to create up front: the files appear on first connection."""
 
     def brand_engine(self, slug: str) -> Engine:
-        return _sqlite_engine(self.brand_path(slug))
+        return sqlite_engine(self.brand_path(slug))
 
     def key_engine(self, slug: str) -> Engine:
-        return _sqlite_engine(self.key_path(slug))
+        return sqlite_engine(self.key_path(slug))
 
     def tracker_engine(self) -> Engine:
-        return _sqlite_engine(self.data_dir / "rasa_tracker.db")
+        return sqlite_engine(self.data_dir / "rasa_tracker.db")
 
     def brand_location(self, slug: str) -> str:
         return str(self.brand_path(slug))
