@@ -169,7 +169,11 @@ def _withdraw(
         OutboundMessage(
             text="I've withdrawn your consent for "
             + "; ".join(done)
-            + ". I won't ask about it again."
+            + (
+                ". I won't ask about them again."
+                if len(done) > 1
+                else ". I won't ask about it again."
+            )
         )
     )
 
