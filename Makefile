@@ -1,7 +1,7 @@
 # Candor: `make run` (the demo) and `make test` (the suite) both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup run run-scale test bench fuzz-flows lint format lock train clean
+.PHONY: help setup run run-scale test bench fuzz fuzz-flows crash lint format lock train clean
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export RASA_TELEMETRY_ENABLED := false
@@ -20,7 +20,9 @@ help:
 	@echo "make run-scale   the same demo on PostgreSQL + Redis: 2 engines, 2 gateways (docs/deploy.md)"
 	@echo "make test   set up, train if needed, lint, run the whole test suite"
 	@echo "make bench  candor bench: Candor vs bare Rasa vs stock Rasa, plots in benchmarks/results/bench"
+	@echo "make fuzz   the HTTP fuzzing suite at length (schemathesis, hostile webhook bodies)"
 	@echo "make fuzz-flows   the flow property tests at length (3,000 flows x 20 customers)"
+	@echo "make crash  kill -9 of gateway and engine under load, 20 trials each (SQLite, PostgreSQL)"
 	@echo "make lint   ruff check + format check      make format   ruff format"
 	@echo "make lock   re-freeze requirements.lock    make clean    remove venvs and state"
 
@@ -64,6 +66,16 @@ run-scale: setup
 # Not part of `make test`: speed is measured here, never asserted (docs/benchmarks.md).
 bench: setup
 	@.venv/bin/candor bench
+
+# The fuzzing suite (tests/fuzz) at length: 500 examples per operation and per test, where
+# `make test` runs 20. Prints the totals (requests, 5xx) at the end.
+fuzz: .venv/.done
+	@CANDOR_FUZZ_EXAMPLES=500 .venv/bin/pytest tests/fuzz -m fuzz -q
+
+# The kill -9 suite at length (tests/scale/test_crash.py): 20 trials per process and store, where
+# `make test` runs a few. Prints each case's figures (docs/benchmarks.md, "Crash-safe resends").
+crash: setup
+	@CANDOR_CRASH_TRIALS=20 .venv/bin/pytest tests/scale/test_crash.py -m crash -q -s
 
 # Not part of `make test`: the property tests over generated flows and random customers, at
 # length (tests/property/test_customer_moves.py; make test runs 250 flows x 12 customers).

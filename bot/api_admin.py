@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -14,6 +16,12 @@ from consent_flows.loader import FlowInvalid
 from storage.registry import StaleVersion
 
 router = APIRouter(prefix="/api/v1/brands", tags=["brand admin"])
+
+# Parsing and proving a flow is pure-Python CPU work on a document any brand can send. It runs
+# here, off the event loop, so other brands' chats keep answering; its own small pool (not the
+# default one, which after-turn database work uses) makes a burst of uploads queue behind each
+# other instead of taking every worker thread. The loader's budgets bound each job.
+_FLOW_WORK = ThreadPoolExecutor(max_workers=2, thread_name_prefix="flow-publish")
 
 
 class Published(BaseModel):
@@ -51,10 +59,14 @@ async def publish_flow(brand: AuthorisedBrand, request: Request) -> Published | 
     Conversations under way finish on the version they started with; new conversations get this
     one at once, with no retraining and no restart. A refused flow changes nothing.
     """
-    source = (await request.body()).decode("utf-8", errors="replace")
+    body = await request.body()  # bytes: invalid UTF-8 is the loader's 422, naming the byte
+    loop = asyncio.get_running_loop()
     try:
-        flow, row = publish_flow_source(
-            request.app.state.stores, brand=brand, source=source, origin=f"{brand}/flows (upload)"
+        flow, row = await loop.run_in_executor(
+            _FLOW_WORK,
+            lambda: publish_flow_source(
+                request.app.state.stores, brand=brand, source=body, origin=f"{brand}/flows (upload)"
+            ),
         )
     except FlowInvalid as exc:
         return JSONResponse(

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, kept
 from bot.errors import error_body
+from bot.limits import check_customer
 from bot.pseudonym import Sender, subject_id
 from bot.settings import Settings
 from consent_flows.contract import Button, Channel, OutboundMessage
@@ -163,6 +164,12 @@ def resolve_sender(
                 "a `message_id` already used for a different message"
             )
         },
+        429: {
+            "description": (
+                "`rate_limited`: too many messages from this address, for this customer or for "
+                "this brand; wait the `Retry-After` seconds"
+            )
+        },
         503: {"description": "The assistant is restarting; resend (with the same message_id)"},
     },
 )
@@ -175,6 +182,7 @@ async def chat(
     stores: Annotated[Stores, Depends(get_stores)],
 ) -> ChatResponse | JSONResponse:
     """Send one customer message (or button payload) and get the bot's replies."""
+    await check_customer(request, brand, "api", body.user_id)
     sender = resolve_sender(stores, settings, brand=brand, channel="api", user_id=body.user_id)
     message = body.payload if body.payload is not None else _clean(body.text or "")
     engine = request.app.state.engine

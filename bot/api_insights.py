@@ -16,12 +16,22 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from actions import insights
 from bot.auth import AuthorisedBrand
+from bot.errors import responses
+from bot.headers import PAGE_CSP
 from storage import registry
 
 router = APIRouter(tags=["insights"])
+# The brand-key routes: a missing or wrong key (403), a malformed request (422), a store away.
+_KEYED = responses(403, 422, 503)
 
 
-@router.get("/api/v1/brands/{brand}/segments")
+@router.get(
+    "/api/v1/brands/{brand}/segments",
+    responses={
+        **_KEYED,
+        **responses(404, notes={404: "`no_segments`: no segments published for this brand yet"}),
+    },
+)
 async def segments(brand: AuthorisedBrand, request: Request) -> Any:
     """Segment sizes (only those with at least `min_size` members) and how they were computed."""
     runtime = request.app.state.runtime
@@ -49,14 +59,28 @@ async def segments(brand: AuthorisedBrand, request: Request) -> Any:
     }
 
 
-@router.get("/api/v1/brands/{brand}/insights")
+@router.get("/api/v1/brands/{brand}/insights", responses=_KEYED)
 async def brand_insights(brand: AuthorisedBrand, request: Request, fresh: bool = False) -> Any:
     """Funnel, consent rates, themes with redacted quotes, segments and emotions over time."""
     # Minutes of CPU on a large store: off the event loop, so chat traffic keeps flowing.
     return await run_in_threadpool(insights.compute, request.app.state.runtime, brand, fresh=fresh)
 
 
-@router.get("/api/v1/brands/{brand}/insights/export")
+@router.get(
+    "/api/v1/brands/{brand}/insights/export",
+    responses={
+        200: {
+            "description": "The tables as a JSON, CSV or Parquet attachment (`format`)",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
+        },
+        **_KEYED,
+    },
+)
 async def export_insights(
     brand: AuthorisedBrand, request: Request, format: Literal["json", "csv", "parquet"] = "json"
 ) -> Response:
@@ -129,9 +153,7 @@ def _parquet(rows: list[dict[str, Any]]) -> bytes:
 
 # The page runs only its own scripts and talks only to this origin; data is never HTML.
 _PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-    "connect-src 'self'; img-src 'self' data: blob:; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'",
+    "Content-Security-Policy": PAGE_CSP,
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",

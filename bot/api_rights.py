@@ -24,13 +24,19 @@ from actions import rights_edge
 from actions.consent_context import consent_context
 from bot import housekeeping
 from bot.auth import AuthorisedBrand
+from bot.errors import responses
 from bot.pseudonym import subject_id as make_subject_id
 from consent_flows.contract import CHANNELS, Channel
 from storage import ledger, records, rights, tracker_events
 from storage.schema import Answer, ConsentEvent, Subject
 from storage.stores import Stores
 
-router = APIRouter(prefix="/api/v1/brands", tags=["brand admin"])
+# Every route here: a missing or wrong key (403), a malformed request (422), a store away (503).
+router = APIRouter(
+    prefix="/api/v1/brands", tags=["brand admin"], responses=responses(403, 422, 503)
+)
+_NO_SUBJECT = responses(404, notes={404: "`unknown_subject`: this brand keeps nothing about them"})
+MAX_SEQ = 2**63 - 1
 SubjectPath = Annotated[str, Field(max_length=64)]
 
 
@@ -62,7 +68,7 @@ def lookup_subject(
         return {"subject_id": sid, "known": session.get(Subject, sid) is not None}
 
 
-@router.get("/{brand}/subjects/{subject}/export")
+@router.get("/{brand}/subjects/{subject}/export", responses=_NO_SUBJECT)
 def export_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
     """Everything kept about one subject (Art. 15 and 20), as JSON."""
     with request.app.state.stores.brand(brand) as session:
@@ -71,7 +77,7 @@ def export_subject(brand: AuthorisedBrand, subject: str, request: Request) -> An
     return request.app.state.runtime.export(brand, subject)
 
 
-@router.delete("/{brand}/subjects/{subject}")
+@router.delete("/{brand}/subjects/{subject}", responses=_NO_SUBJECT)
 def erase_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
     """Erase a subject (Art. 17): rows, derived data, key (crypto-shredding), tracker events."""
     stores = request.app.state.stores
@@ -102,7 +108,20 @@ class Withdrawal(BaseModel):
     purpose: str = Field(max_length=63)
 
 
-@router.post("/{brand}/subjects/{subject}/withdrawals")
+@router.post(
+    "/{brand}/subjects/{subject}/withdrawals",
+    responses={
+        **_NO_SUBJECT,
+        **responses(
+            409,
+            422,
+            notes={
+                409: "`no_consent`: no consent in force for this purpose; nothing changed",
+                422: "`unknown_purpose` (not a purpose of the live flow) or `invalid_request`",
+            },
+        ),
+    },
+)
 def withdraw(brand: AuthorisedBrand, subject: str, body: Withdrawal, request: Request) -> Any:
     """Withdraw one purpose's consent for a subject and erase what it covered."""
     runtime, stores = request.app.state.runtime, request.app.state.stores
@@ -148,7 +167,7 @@ class Rectification(BaseModel):
     verbatim: str = Field(min_length=1, max_length=2000)
 
 
-@router.patch("/{brand}/subjects/{subject}/answers")
+@router.patch("/{brand}/subjects/{subject}/answers", responses=_NO_SUBJECT)
 def rectify(brand: AuthorisedBrand, subject: str, body: Rectification, request: Request) -> Any:
     """Rectify a subject's answer to one step (Art. 16)."""
     stores = request.app.state.stores
@@ -167,7 +186,7 @@ def rectify(brand: AuthorisedBrand, subject: str, body: Rectification, request: 
     return {"step_id": changed.step_id, "old": changed.old, "new": changed.new}
 
 
-@router.post("/{brand}/subjects/{subject}/objection")
+@router.post("/{brand}/subjects/{subject}/objection", responses=_NO_SUBJECT)
 def object_to_profiling(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
     """Record an objection to profiling (Art. 21): no segments or targeting for this subject."""
     flow = request.app.state.runtime.flow(brand)
@@ -187,7 +206,8 @@ def consents(
     brand: AuthorisedBrand,
     request: Request,
     subject: Annotated[str | None, Query(max_length=64)] = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    # Bounded by what the column holds (int64): a larger number is a 422, not a database error.
+    after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """The consent ledger (oldest first, paged by `after_seq`), and whether its chain holds."""
@@ -211,7 +231,15 @@ def consents(
     }
 
 
-@router.get("/{brand}/export")
+@router.get(
+    "/{brand}/export",
+    responses={
+        200: {
+            "description": "All answers: JSON (`format=json`) or CSV (`format=csv`)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def export_brand(
     brand: AuthorisedBrand, request: Request, format: Literal["json", "csv"] = "json"
 ) -> Response:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from rasa_sdk.executor import ActionExecutor
 
 from actions.runtime import Runtime
@@ -22,11 +22,13 @@ from bot import (
     api_rights,
     channels,
     housekeeping,
+    limits,
     selfservice,
 )
 from bot.body_limit import BodyLimit
 from bot.engine_client import EngineClient
-from bot.errors import install_error_handlers
+from bot.errors import LastResort, install_error_handlers
+from bot.headers import SecurityHeaders, mount_docs
 from bot.settings import Settings
 from storage.stores import Stores
 
@@ -62,12 +64,15 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                 purging.cancel()
             await channels.shutdown(app)
             await app.state.engine.aclose()
+            await app.state.limits.aclose()
 
     app = FastAPI(
         title="Candor",
         version="0.1.0",
         lifespan=lifespan,
         description="Consent-first conversational surveys.",
+        docs_url=None,  # bot.headers serves /docs under a policy without 'unsafe-inline'
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.stores = stores
@@ -100,12 +105,34 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     async def index() -> str:
         return page.replace("{{DEMO_BRAND}}", settings.demo_brand)
 
+    # The page's and the widget's styles are files, so the pages' policy needs no inline style.
+    for name in ("index.css", "widget.css"):
+        css = resources.files("bot").joinpath(f"web/{name}").read_text()
+        app.add_api_route(f"/{name}", _style_sheet(css), include_in_schema=False)
+
+    mount_docs(app, "Candor")
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, bool]:
         """Whether the gateway is up and whether it can reach the engine."""
         return {"gateway": True, "engine": await app.state.engine.alive()}
 
+    limits.install(app, settings)  # 429s before a body is read or a key checked
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, prefixes=("/api/", "/channels/"))
+    # Outermost of ours: a bug anywhere inside is a logged 500 (bot.errors), with the headers.
+    app.add_middleware(LastResort)
+    app.add_middleware(SecurityHeaders)
     logging.getLogger("candor").setLevel(settings.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return app
+
+
+def _style_sheet(css: str) -> Callable[[], Awaitable[Response]]:
+    async def style_sheet() -> Response:
+        return Response(
+            css,
+            media_type="text/css; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    return style_sheet

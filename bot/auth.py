@@ -2,7 +2,8 @@
 
 A key opens exactly one brand. A missing or malformed header is 403 (`not_authenticated`, with
 how to send the key); a key that is unknown, expired, revoked or belongs to another brand is 403
-(`forbidden`). One brand's key never reads another's store, and a caller cannot tell another
+(`forbidden`), and so is any key for a brand that does not exist: the answer never says whether
+a brand exists. One brand's key never reads another's store, and a caller cannot tell another
 brand's key from a wrong one.
 """
 
@@ -13,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from storage import registry
-from storage.stores import Stores, UnknownBrand
+from storage.stores import Stores
 
 
 class NotAuthenticated(Exception):
@@ -30,11 +31,11 @@ def require_brand_key(brand: str, request: Request) -> str:
     if scheme.lower() != "bearer" or not key.strip():
         raise NotAuthenticated()
     stores: Stores = request.app.state.stores
+    # Only the key is looked up, never the brand: a wrong key gets the same 403 whether or not
+    # the brand exists, so probing with bogus keys cannot list brands.
     with stores.registry() as session:
-        if registry.get_brand(session, slug=brand) is None:
-            raise UnknownBrand(brand)
         owner = registry.brand_for_key(session, key=key.strip())
-    if owner != brand:
+    if owner is None or owner != brand:
         raise Forbidden()
     return brand
 

@@ -30,10 +30,16 @@ def publish_flow_file(stores: Stores, path: Path) -> Flow:
 
 
 def publish_flow_source(
-    stores: Stores, *, brand: str, source: str, origin: str
+    stores: Stores, *, brand: str, source: str | bytes, origin: str
 ) -> tuple[Flow, FlowVersion]:
-    """Validate and publish a new, newer version for an existing brand; else change nothing."""
+    """Validate and publish a new, newer version for an existing brand; else change nothing.
+
+    `source` may be the raw bytes of an upload, so that invalid UTF-8 is refused by the loader
+    with the offending byte's offset rather than silently replaced.
+    """
     flow = load_flow_text(source, source=origin)
+    if isinstance(source, bytes):
+        source = source.decode("utf-8")  # the loader has just proved it decodes
     if flow.brand != brand:
         raise BrandMismatch(
             f"the flow says 'brand: {flow.brand}' but was sent for '{brand}'; "

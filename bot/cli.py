@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import uuid
@@ -20,6 +21,7 @@ from bot.channels.cli import telegram_app
 from bot.settings import load_settings
 from consent_flows.loader import FlowInvalid, load_flow_file
 from storage import registry
+from storage.backends import PRIVATE_UMASK
 from storage.stores import StoreUnavailable, UnknownBrand
 
 app = typer.Typer(help="Candor: consent-first conversational surveys.", no_args_is_help=True)
@@ -30,6 +32,13 @@ app.add_typer(brands_app, name="brands")
 app.add_typer(telegram_app, name="telegram")
 console = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def _start() -> None:
+    """Every command creates its files owner-only (stores, keys, logs, exports): the umask
+    is set before any of them is opened, so no file is ever readable by another account."""
+    os.umask(PRIVATE_UMASK)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -61,6 +70,7 @@ def up() -> None:
     import uvicorn
 
     from bot.app import KEEP_ALIVE_S, create_app
+    from bot.body_limit import server_options
 
     settings = load_settings()
     # SIGTERM (e.g. from a process manager) stops both processes like Ctrl-C does.
@@ -110,6 +120,7 @@ def up() -> None:
             port=settings.gateway_port,
             log_level="warning",
             timeout_keep_alive=KEEP_ALIVE_S,
+            **server_options(settings),
         )
     except engine.EngineError as exc:
         raise _fail(str(exc)) from None
@@ -360,21 +371,43 @@ def brands_create(
     console.print(f"API key (shown once, keep it secret): [bold]{key}[/]")
 
 
+KEY_DAYS = 365
+
+
 @brands_app.command("key")
 def brands_key(
     brand: str,
-    valid_days: Annotated[int | None, typer.Option(help="Key lifetime in days.")] = None,
+    valid_days: Annotated[
+        int, typer.Option(min=1, help="Key lifetime in days (at least 1).")
+    ] = KEY_DAYS,
+    no_expiry: Annotated[
+        bool, typer.Option("--no-expiry", help="A key that never expires (not recommended).")
+    ] = False,
 ) -> None:
-    """Issue another API key for a brand (e.g. to rotate keys); prints it once."""
+    """Issue another API key for a brand (e.g. to rotate keys); prints it once.
+
+    A key expires (after a year unless `--valid-days` says otherwise): 0 used to mean "never"
+    and a negative number "already expired", both silently. A key for ever must be asked for.
+    """
+    if no_expiry:
+        err.print(
+            "[yellow]warning:[/] this key never expires; revoke it when it is no longer "
+            "needed, or issue one with --valid-days instead"
+        )
     stores = load_settings().open_stores()
     with stores.registry() as session:
         if registry.get_brand(session, slug=brand) is None:
             raise _fail(f"there is no brand named '{brand}'; see `candor brands list`")
         key = registry.issue_key(
-            session, brand=brand, label="issued with brands key", valid_days=valid_days
+            session,
+            brand=brand,
+            label="issued with brands key",
+            valid_days=None if no_expiry else valid_days,
         )
         session.commit()
     console.print(f"API key for {brand} (shown once): [bold]{key}[/]")
+    if not no_expiry:
+        console.print(f"It expires in {valid_days} days.")
 
 
 @flows_app.command("publish")
@@ -385,8 +418,9 @@ def flows_publish(path: Path) -> None:
 
     stores = load_settings().open_stores()
     try:
-        source = path.read_text(encoding="utf-8")
-        brand = _brand_line(source)
+        # Bytes, so that invalid UTF-8 gets the loader's message (byte offset, line, hint).
+        source = path.read_bytes()
+        brand = _brand_line(source.decode("utf-8", errors="replace"))
         flow, row = publish_flow_source(stores, brand=brand, source=source, origin=str(path))
     except FlowInvalid as exc:
         for error in exc.errors:

@@ -55,6 +55,7 @@ def gateway() -> None:
     import uvicorn
 
     from bot.app import KEEP_ALIVE_S, create_app
+    from bot.body_limit import server_options
 
     settings = load_settings()
     try:
@@ -75,6 +76,7 @@ def gateway() -> None:
         port=settings.gateway_port,
         log_level="warning",
         timeout_keep_alive=KEEP_ALIVE_S,
+        **server_options(settings),
     )
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import uvicorn
 
-from bot import engine
+from bot import engine, preflight
 from bot.app import KEEP_ALIVE_S, create_app
+from bot.body_limit import server_options
 from bot.brands import AUDIENCES, publish_audiences, publish_flow_file
 from bot.settings import Settings
 from storage.stores import Stores
@@ -32,6 +33,7 @@ class Gateway:
             log_level="warning",
             lifespan="on",
             timeout_keep_alive=KEEP_ALIVE_S,
+            **server_options(settings),  # header and body read deadlines
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -64,6 +66,7 @@ class Running:
 
 def launch(settings: Settings, *, extra_flows: tuple[Path, ...] = ()) -> Running:
     """Train if needed, publish the demo flow, start gateway and engine, wait for both."""
+    preflight.lock_down(settings)  # owner-only files, before the first one is created
     model, _ = engine.train(settings)
     stores = settings.open_stores()
     for flow in (settings.demo_flow, *extra_flows):

@@ -30,6 +30,11 @@ same arguments as the `rasa` command. It imports nothing from Candor.
 8. Button payloads skip the NLU pipeline (`install_payloads_skip_nlu`).
 9. Action calls carry the current turn's events, not the whole conversation's
    (`install_slim_action_calls`).
+10. Redis locks expire with their holder (`install_lock_leases`): a ticket is a short lease
+   (`CANDOR_LOCK_LEASE_S`, 10 s) that its engine renews while the turn waits or runs, and the
+   lock key itself expires with its last ticket, so a killed engine frees its conversations
+   within one lease instead of Rasa's fixed 60 s per ticket, and leaves no key behind. A turn
+   whose lease lapsed (its engine stalled) is not saved (see `install_lock_leases`).
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
@@ -49,6 +54,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 TURN_FAILED = "candor_turn_failed"
 log = logging.getLogger("candor.engine")
+LEASE_VAR = "CANDOR_LOCK_LEASE_S"
+DEFAULT_LEASE_S = 10.0
+# The lock lease of the turn being handled: a list that gets an entry if the lease lapsed.
+_lease: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar(
+    "candor_lease", default=None
+)
 # The actions that failed during the turn being handled (None outside a turn).
 _failures: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar(
     "candor_failures", default=None
@@ -415,28 +426,38 @@ def install_slim_action_calls() -> None:
     RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
 
 
-def install_atomic_redis_locks() -> None:
+def change_lock(store: Any, conversation_id: str, edit: Callable[[Any], Any]) -> Any:
+    """Apply `edit` to a conversation's lock in one Redis transaction; retried on races.
+
+    The key is written with an expiry a second past its last ticket's, so a lock whose every
+    holder died disappears by itself (Rasa writes it with none: it stayed until the next turn
+    of that conversation came and cleaned it up).
+    """
+    import time
+
     from rasa.core.lock import TicketLock
+
+    key = store.key_prefix + conversation_id
+
+    def transaction(pipe: Any) -> Any:
+        raw = pipe.get(key)
+        lock = TicketLock.from_dict(json.loads(raw)) if raw else TicketLock(conversation_id)
+        result = edit(lock)
+        pipe.multi()
+        if lock.is_someone_waiting():
+            last = max(ticket.expires for ticket in lock.tickets)
+            pipe.set(key, lock.dumps(), px=max(1000, int((last - time.time() + 1.0) * 1000)))
+        else:
+            pipe.delete(key)
+        return result
+
+    return store.red.transaction(transaction, key, value_from_callable=True)
+
+
+def install_atomic_redis_locks() -> None:
     from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 
-    def change(
-        store: RedisLockStore, conversation_id: str, edit: Callable[[TicketLock], Any]
-    ) -> Any:
-        """Apply `edit` to the conversation's lock in one Redis transaction; retried on races."""
-        key = store.key_prefix + conversation_id
-
-        def transaction(pipe: Any) -> Any:
-            raw = pipe.get(key)
-            lock = TicketLock.from_dict(json.loads(raw)) if raw else TicketLock(conversation_id)
-            result = edit(lock)
-            pipe.multi()
-            if lock.is_someone_waiting():
-                pipe.set(key, lock.dumps())
-            else:
-                pipe.delete(key)
-            return result
-
-        return store.red.transaction(transaction, key, value_from_callable=True)
+    change = change_lock
 
     def issue_ticket(
         self: RedisLockStore, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME
@@ -463,7 +484,100 @@ def install_atomic_redis_locks() -> None:
     RedisLockStore._candor_atomic = True  # type: ignore[attr-defined]
 
 
+def lease_seconds() -> float:
+    try:
+        lease = float(os.environ.get(LEASE_VAR, DEFAULT_LEASE_S))
+    except ValueError:
+        lease = DEFAULT_LEASE_S
+    return lease if lease >= 1.0 else DEFAULT_LEASE_S
+
+
+def install_lock_leases() -> None:
+    """A conversation's Redis lock is held on a lease that its engine renews, not for 60 s.
+
+    Rasa gives every ticket a fixed lifetime (60 s, `TICKET_LOCK_LIFETIME`) and never extends
+    it. A turn must finish within it, and when an engine is killed mid-turn every conversation
+    it held waits out the rest of that minute, on the engine that restarts and on every other
+    replica (one turn waited 207 s across repeated kills). Here a ticket lives
+    `CANDOR_LOCK_LEASE_S` (10 s), and the engine that took it renews it every third of that
+    for as long as the turn waits or runs. A live engine keeps its conversations however long
+    a turn takes; a dead one frees them within one lease, before a restarted engine has loaded
+    its model. The key expires with its last ticket (`change_lock`).
+
+    A renewal only runs when the engine's event loop does. Should the loop stall for longer
+    than the lease, another engine may take the conversation: the renewal then finds its
+    ticket gone, and the turn is failed before its tracker is saved (the customer gets a 503
+    and resends; the actions' turn receipts keep a replay from storing anything twice).
+    """
+    import time
+    from contextlib import asynccontextmanager
+
+    from rasa.core.lock_store import LOCK_LIFETIME, RedisLockStore
+    from rasa.core.processor import MessageProcessor
+
+    lease = lease_seconds()
+
+    def renew(store: RedisLockStore, conversation_id: str, ticket: int) -> bool:
+        def extend(lock: Any) -> bool:
+            for held in lock.tickets:
+                if held.number == ticket:
+                    held.expires = time.time() + lease
+                    return True
+            return False
+
+        return bool(change_lock(store, conversation_id, extend))
+
+    async def keep(store: RedisLockStore, conversation_id: str, ticket: int, lapsed: List[str]):
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                held = renew(store, conversation_id, ticket)
+            except Exception as exc:  # Redis away: the lease runs out unless it comes back
+                log.warning("could not renew a conversation lock (%s)", type(exc).__name__)
+                continue
+            if not held:
+                log.error("a conversation lock lapsed before its turn ended; the turn fails")
+                lapsed.append("lock lease lapsed")
+                return
+
+    @asynccontextmanager
+    async def lock(
+        self: RedisLockStore,
+        conversation_id: str,
+        lock_lifetime: float = LOCK_LIFETIME,
+        wait_time_in_seconds: float = 1,
+    ) -> Any:
+        ticket = self.issue_ticket(conversation_id, lease)
+        lapsed: List[str] = []
+        keeper = asyncio.ensure_future(keep(self, conversation_id, ticket, lapsed))
+        token = _lease.set(lapsed)
+        try:
+            yield await self._acquire_lock(conversation_id, ticket, wait_time_in_seconds)
+        finally:
+            _lease.reset(token)
+            keeper.cancel()
+            self.cleanup(conversation_id, ticket)
+
+    save_tracker = MessageProcessor.save_tracker
+
+    async def save_if_held(self: MessageProcessor, tracker: Any) -> None:
+        lapsed = _lease.get()
+        if lapsed:
+            raise TurnFailed(lapsed[0])
+        await save_tracker(self, tracker)
+
+    RedisLockStore.lock = lock  # type: ignore[method-assign]
+    MessageProcessor.save_tracker = save_if_held  # type: ignore[method-assign]
+    RedisLockStore._candor_lease = lease  # type: ignore[attr-defined]
+
+
 def main() -> None:
+    # Least privilege: files the engine writes are its owner's only, and its API token comes
+    # from the environment (bot/engine.py), never the command line that `ps` shows to anyone.
+    os.umask(0o077)
+    token = os.environ.pop("CANDOR_ENGINE_AUTH_TOKEN", "")
+    if token:
+        sys.argv += ["--auth-token", token]
     # CANDOR_STOCK_VALIDATOR=1 keeps Rasa's own validation, only to measure the difference.
     if os.environ.get("CANDOR_STOCK_VALIDATOR") != "1":
         install()
@@ -476,6 +590,7 @@ def main() -> None:
     install_payloads_skip_nlu()
     install_slim_action_calls()
     install_atomic_redis_locks()
+    install_lock_leases()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

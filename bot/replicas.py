@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from bot import engine, preflight
 from bot.brands import publish_flow_file
 from bot.settings import ROOT, Settings
+from storage.backends import private_file
 
 
 class ScaleError(RuntimeError):
@@ -94,7 +95,7 @@ def _die_with_parent() -> None:
 def start_gateway(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     if engine.port_in_use("127.0.0.1", settings.gateway_port):
         raise ScaleError(f"port {settings.gateway_port} is already in use")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(log_path)  # owner-only, like the stores (preflight.lock_down)
     env = {**os.environ, **settings_env(settings)}
     with log_path.open("ab") as log:
         return subprocess.Popen(

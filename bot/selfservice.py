@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from bot.errors import InvalidLink, responses
 from bot.settings import Settings
 
 TTL_S = 15 * 60
@@ -37,8 +38,11 @@ def make_token(
 
 
 def read_token(settings: Settings, token: str, kind: Kind) -> tuple[str, str] | None:
+    """The (brand, subject) a genuine, unexpired link of this kind names; None for any other."""
     raw, _, signature = token.partition(".")
-    if not hmac.compare_digest(signature, _sign(settings, raw)):
+    # As bytes: `compare_digest` refuses str with non-ASCII characters, and a link is anything
+    # a stranger types.
+    if not hmac.compare_digest(signature.encode(), _sign(settings, raw).encode()):
         return None
     try:
         body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
@@ -62,35 +66,32 @@ def _sign(settings: Settings, raw: str) -> str:
 Token = Annotated[str, Query(max_length=600, description="From the link the bot sent.")]
 
 
-def _expired() -> JSONResponse:
-    return JSONResponse(
-        {
-            "error": "invalid_link",
-            "detail": "this link is invalid or has "
-            "expired (links last 15 minutes); ask the bot again for a new one",
-        },
-        403,
-    )
+_LINK_ERRORS = responses(
+    403, 422, 503, notes={403: "`invalid_link`: the link is malformed, forged or expired"}
+)
 
 
-@router.get("/export")
+def _read(request: Request, token: str, kind: Kind) -> tuple[str, str]:
+    found = read_token(request.app.state.settings, token, kind)
+    if found is None:
+        raise InvalidLink()
+    return found
+
+
+@router.get("/export", responses={200: {"description": "A JSON attachment"}, **_LINK_ERRORS})
 async def my_export(token: Token, request: Request) -> Any:
     """Everything kept about you, as JSON (GDPR Art. 15 and 20)."""
-    found = read_token(request.app.state.settings, token, "export")
-    if found is None:
-        return _expired()
+    found = _read(request, token, "export")
     data = request.app.state.runtime.export(*found)
     return JSONResponse(
         data, headers={"Content-Disposition": f'attachment; filename="{found[0]}-my-data.json"'}
     )
 
 
-@router.get("/receipts")
+@router.get("/receipts", responses={200: {"description": "A JSON attachment"}, **_LINK_ERRORS})
 async def my_receipts(token: Token, request: Request) -> Any:
     """Your consent receipts (Kantara Consent Receipt 1.1), as JSON."""
-    found = read_token(request.app.state.settings, token, "receipts")
-    if found is None:
-        return _expired()
+    found = _read(request, token, "receipts")
     data = request.app.state.runtime.export(*found)
     return JSONResponse(
         {"consent_receipts": data["consent_receipts"]},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,12 @@ _PLACEHOLDERS = {"changeme", "change-me", "secret", "dev", "test", "password"}
 
 
 _COLOUR = r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"
+_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?/?$")
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class WidgetTheme(BaseModel):
@@ -116,6 +123,38 @@ class Settings(BaseSettings):
     schema_prefix: str = ""
     # Redis for Rasa's lock store, so several engines can serve one conversation in turn.
     redis_url: SecretStr | None = None
+    # Abuse limits (bot/limits.py, docs/deploy.md "Abuse limits"), in the `limits` notation:
+    # "N/second;M/minute" (every part applies). Counts are shared through Redis when
+    # `redis_url` is set, so N gateway replicas allow N, not N times, the figures below.
+    rate_limits: bool = True
+    limit_chat_ip: str = "5/second;120/minute"
+    limit_chat_customer: str = "5/second;60/minute"
+    limit_chat_brand: str = "200/second;10000/minute"
+    # Webhooks come from the platforms' few addresses: counted per brand, never per address.
+    limit_channel_brand: str = "50/second;3000/minute"
+    # Refused credentials (401/403/404): per address on the admin API, per address and brand on
+    # webhooks (a brand's wrong secret must not lock the platform out for the other brands).
+    limit_refused_ip: str = "60/minute"
+    limit_admin_ip: str = "10/second;300/minute"
+    limit_admin_brand: str = "20/second;600/minute"
+    limit_publish_brand: str = "10/minute;100/hour"
+    # Public reads (widget config, self-service links), per address.
+    limit_public_ip: str = "10/second;300/minute"
+    # Clients on these addresses are never limited per address: the machine itself (`candor
+    # bench`, a proxy that does not forward client addresses). Comma-separated; empty: none.
+    limit_exempt_ips: str = "127.0.0.1,::1"
+    # The web widget's WebSockets: at most this many open at once per address, closed after
+    # this long without a customer message.
+    ws_per_ip: int = Field(default=20, ge=1)
+    ws_idle_s: float = Field(default=600.0, gt=0)
+    # Pages allowed to open any brand's widget socket: comma-separated origins
+    # (https://shop.example.com), or "*" for any page. Required when the gateway is exposed
+    # (listens beyond loopback or has a public_url); a brand's `allowed_origins` narrows it.
+    widget_origins: str = ""
+    # A request's headers must arrive within header_timeout_s of its first byte (or of the
+    # connection opening), and its body within body_timeout_s of its headers (bot/limits.py).
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
 
     @field_validator("secret_key")
     @classmethod
@@ -155,6 +194,72 @@ class Settings(BaseSettings):
         if not value.get_secret_value().startswith(("redis://", "rediss://")):
             raise ValueError("CANDOR_REDIS_URL must look like redis://[:password@]host:6379/0")
         return value
+
+    @field_validator(
+        "limit_chat_ip",
+        "limit_chat_customer",
+        "limit_chat_brand",
+        "limit_channel_brand",
+        "limit_refused_ip",
+        "limit_admin_ip",
+        "limit_admin_brand",
+        "limit_publish_brand",
+        "limit_public_ip",
+    )
+    @classmethod
+    def _limit_notation(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"'{value[:80]}' is not a rate limit; write e.g. '20/second;600/minute'"
+            ) from None
+        return value
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in _split(value):
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"CANDOR_WIDGET_ORIGINS: '{origin[:80]}' is not an origin; write "
+                    "scheme://host[:port] with no path, e.g. https://shop.example.com, or '*'"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _origins_when_exposed(self) -> Settings:
+        # The demo on loopback may allow any page; an exposed gateway must say which pages may
+        # hold its customers' sockets, or any site could drive the chat from its visitors.
+        if self.exposed and not _split(self.widget_origins):
+            raise ValueError(
+                f"the gateway is reachable beyond this machine (host {self.gateway_host}, "
+                f"public URL {self.public_url or 'unset'}): set CANDOR_WIDGET_ORIGINS to the "
+                "pages allowed to embed the widget, e.g. https://shop.example.com, or '*' to "
+                "allow any page"
+            )
+        return self
+
+    @property
+    def exposed(self) -> bool:
+        """Whether this gateway serves more than its own machine: production, not the demo."""
+        from urllib.parse import urlsplit
+
+        hosts = {self.gateway_host}
+        if self.public_url:
+            hosts.add(urlsplit(self.public_url).hostname or "")
+        return not hosts <= _LOOPBACK
+
+    @property
+    def widget_origin_list(self) -> tuple[str, ...]:
+        """Allowed widget origins, normalised; empty or containing '*' allows any page."""
+        return tuple(o.rstrip("/").lower() for o in _split(self.widget_origins))
+
+    @property
+    def limit_exempt(self) -> frozenset[str]:
+        return frozenset(_split(self.limit_exempt_ips))
 
     @model_validator(mode="before")
     @classmethod
@@ -199,9 +304,10 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value().encode()
         path = self.data_dir / "secret.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            from storage.backends import private_file
+
+            private_file(path)  # 0600 in a 0700 directory before the secret is written
             path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
         return path.read_text().strip().encode()
 
     def open_stores(self):  # -> storage.stores.Stores (imported lazily: settings stay light)

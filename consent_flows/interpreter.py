@@ -265,6 +265,10 @@ def _step(
     result = StepResult(state=state.model_copy(deep=True))
     s = result.state
     previous, s.last_seen = s.last_seen, turn.at if turn.at is not None else s.last_seen
+    if not turn.via_button and not rights.has_words(turn.text):
+        # Emoji, symbols and invisible marks ask for nothing, whatever NLU scored them as: at an
+        # ask they are the answer (kept verbatim, or re-asked at a closed choice).
+        turn = turn.model_copy(update={"intent": None, "confidence": 0.0})
     if is_bot_question(turn, threshold) and s.confirming is None:
         result.messages.append(OutboundMessage(text=BOT_TEXT))
         return result

@@ -2,6 +2,10 @@
 
 ruamel.yaml keeps the line and column of each key, so a pydantic error path can be pointed back
 at the exact place in the brand's file.
+
+A flow arrives from a brand's key over a shared gateway, so a document must cost what it weighs:
+parsing counts every node as it is composed (an alias counts as everything it repeats), stops at a
+nesting depth and refuses numbers that do not fit in 64 bits, before anything is expanded.
 """
 
 from __future__ import annotations
@@ -15,14 +19,35 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.scanner import RoundTripScanner
 
-from consent_flows.model import STEP_KEYS, Flow
+from consent_flows.model import MAX_VERSION, STEP_KEYS, Flow
+
+try:  # libyaml through PyYAML (installed with the gateway): the same events at C speed
+    from yaml import YAMLError as _FastYAMLError
+    from yaml import events as _fast_events
+    from yaml._yaml import CParser as _FastParser
+except ImportError:  # pragma: no cover - without libyaml the metered ruamel composer still holds
+    _FastParser = None
 from consent_flows.validator import Issue, validate
 
 M = TypeVar("M", bound=BaseModel)
 
 MAX_FLOW_BYTES = 256 * 1024
+# Deeper than any real flow (steps > ask > choices is 5 levels), far below Python's recursion limit.
+MAX_DEPTH = 64
+# Values after alias expansion. The largest flow the schema allows in practice (500 steps, each an
+# ask with a dozen choices) has about 20,000; the examples have 80-180. "Billion laughs" passes
+# this within a few hundred bytes.
+MAX_NODES = 30_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INT_TAG = "tag:yaml.org,2002:int"
+# Longer than any 64-bit integer in any YAML base (binary: 64 digits); more is not worth converting.
+_MAX_INT_CHARS = 70
 KNOWN_KEYS = sorted(
     {
         *STEP_KEYS,
@@ -148,8 +173,182 @@ def load_document(
     return value
 
 
+class _Refused(Exception):
+    """A document over one of the parsing budgets, raised mid-composition with its position."""
+
+    def __init__(self, mark: Any, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.line, self.column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        self.message, self.hint = message, hint
+
+
+def _too_deep(mark: Any) -> _Refused:
+    return _Refused(
+        mark,
+        f"the flow is nested more than {MAX_DEPTH} levels deep here",
+        "a flow needs only a few levels (steps, then a step's keys); "
+        "close the brackets or indent less",
+    )
+
+
+def _recursive(mark: Any, anchor: str) -> _Refused:
+    return _Refused(
+        mark,
+        f"the alias *{anchor} is inside the value it refers to",
+        "a flow cannot contain itself; write the value out instead",
+    )
+
+
+def _over_budget(mark: Any) -> _Refused:
+    return _Refused(
+        mark,
+        f"the flow has more than {MAX_NODES} values (an alias counts as every value it repeats)",
+        "write repeated parts out instead of nesting aliases (*name) of anchors (&name), "
+        "or split the flow",
+    )
+
+
+class _BudgetScanner(RoundTripScanner):
+    """Stops at the depth limit while scanning, not only while composing.
+
+    The scanner looks up to 1,024 characters ahead for a possible key at every open bracket and
+    rechecks each pending one per token, so a line of 1,000 '[' costs a second before the composer
+    sees its 65th level.
+    """
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: Any) -> None:
+        if len(self.flow_context) >= MAX_DEPTH:
+            raise _too_deep(self.reader.get_mark())
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
+class _BudgetComposer(Composer):
+    """ruamel's composer, metered: it refuses a document before its cost is paid, not after.
+
+    ruamel shares an anchored node between its aliases, but everything downstream (plain data,
+    pydantic, the validator) walks the expanded tree, so an alias is charged the weight of the
+    node it repeats. Recursive aliases, which would expand forever, are refused outright.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self._spent = 0
+        self._level = 0
+        self._weights: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:  # an undefined alias is ruamel's error to report
+                weight = self._weights.get(id(target))
+                if weight is None:
+                    raise _recursive(event.start_mark, event.anchor)
+                self._spend(weight, event.start_mark)
+            return super().compose_node(parent, index)
+        self._level += 1
+        if self._level > MAX_DEPTH:
+            raise _too_deep(event.start_mark)
+        start = self._spent
+        self._spend(1, event.start_mark)
+        node = super().compose_node(parent, index)
+        self._level -= 1
+        if event.anchor is not None:
+            self._weights[id(node)] = self._spent - start
+        return node
+
+    def compose_scalar_node(self, anchor: Any) -> Any:
+        node = super().compose_scalar_node(anchor)
+        if node.tag == _INT_TAG:
+            _check_int(node)
+        return node
+
+    def _spend(self, nodes: int, mark: Any) -> None:
+        self._spent += nodes
+        if self._spent > MAX_NODES:
+            raise _over_budget(mark)
+
+
+def _check_int(node: ScalarNode) -> None:
+    """Refuse integers beyond 64 bits before ruamel converts them (5,000 digits is a ValueError)."""
+    text = node.value.replace("_", "").lstrip("+-")
+    sign = -1 if node.value.startswith("-") else 1
+    value: int | None = None
+    if len(text) <= _MAX_INT_CHARS:
+        base = {"0x": 16, "0o": 8, "0b": 2}.get(text[:2].lower(), 10)
+        try:
+            value = sign * int(text[2:] if base != 10 else text, base)
+        except ValueError:
+            return  # a form ruamel reads its own way (e.g. 0755, 1:30); it stays small
+    if value is None or not INT64_MIN <= value <= INT64_MAX:
+        shown = node.value if len(node.value) <= 24 else f"{node.value[:20]}… ({len(text)} digits)"
+        raise _Refused(
+            node.start_mark,
+            f"the number {shown} is too large; numbers in a flow must fit in 64 bits",
+            "write a smaller number, or put it in quotes if it is text",
+        )
+
+
+def _measure(text: str) -> None:
+    """Enforce the budgets on libyaml's event stream before ruamel reads a byte.
+
+    ruamel needs about 50 us a value; libyaml about 1 us, so a 256 KiB document of junk is refused
+    in tens of milliseconds instead of seconds. Syntax errors are left to ruamel, whose messages
+    the brand sees. This mirrors `_BudgetComposer`, which stays as the guard if libyaml is absent.
+    """
+    if _FastParser is None:  # pragma: no cover
+        return
+    parser = _FastParser(text)
+    spent = 0
+    open_: list[tuple[str | None, int]] = []  # (anchor, values spent before it) per open container
+    weights: dict[str, int] = {}  # anchor -> values it expands to, once its node is complete
+    try:
+        while (event := parser.get_event()) is not None:
+            kind = type(event)
+            if kind is _fast_events.ScalarEvent:
+                spent += 1
+                if event.anchor is not None:
+                    weights[event.anchor] = 1
+            elif kind is _fast_events.AliasEvent:
+                if event.anchor in weights:
+                    spent += weights[event.anchor]
+                elif any(anchor == event.anchor for anchor, _ in open_):
+                    raise _recursive(event.start_mark, event.anchor)
+            elif kind in (_fast_events.SequenceStartEvent, _fast_events.MappingStartEvent):
+                if len(open_) >= MAX_DEPTH:
+                    raise _too_deep(event.start_mark)
+                if event.anchor is not None:
+                    weights.pop(event.anchor, None)  # an alias to it inside would be a loop
+                open_.append((event.anchor, spent))
+                spent += 1
+            elif kind in (_fast_events.SequenceEndEvent, _fast_events.MappingEndEvent):
+                anchor, before = open_.pop()
+                if anchor is not None:
+                    weights[anchor] = spent - before
+            elif kind is _fast_events.DocumentStartEvent:
+                weights.clear()
+            if spent > MAX_NODES:
+                raise _over_budget(event.start_mark)
+    except _FastYAMLError:
+        return
+    finally:
+        parser.dispose()
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError, source: str) -> FlowError:
+    """Name the first undecodable byte, so the brand can find it in an editor."""
+    at = exc.start
+    line = data.count(b"\n", 0, at) + 1
+    column = at - (data.rfind(b"\n", 0, at) + 1) + 1
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        hint = "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8"
+    else:
+        hint = f"the byte there is 0x{data[at]:02x}; save the file as UTF-8"
+    return FlowError(source, line, column, f"the flow is not valid UTF-8 at byte {at}", hint)
+
+
 def _parse(raw: bytes | str, source: str) -> Any:
-    data = raw.encode() if isinstance(raw, str) else raw
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if len(data) > MAX_FLOW_BYTES:
         raise FlowError(
             source,
@@ -160,11 +359,15 @@ def _parse(raw: bytes | str, source: str) -> Any:
         )
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FlowError(source, 1, 1, "the file is not UTF-8 text", "save it as UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(data, exc, source) from None
     yaml = YAML(typ="rt")
+    yaml.Scanner, yaml.Composer = _BudgetScanner, _BudgetComposer
     try:
+        _measure(text)
         doc = yaml.load(io.StringIO(text))
+    except _Refused as exc:
+        raise FlowError(source, exc.line, exc.column, exc.message, exc.hint) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -234,6 +437,11 @@ def _position(doc: Any, loc: tuple[Any, ...]) -> tuple[int, int]:
 
 def _hint(error: dict[str, Any]) -> str:
     kind = error["type"]
+    if tuple(error["loc"]) == ("version",):
+        return (
+            f"write the version as a whole number from 1 to {MAX_VERSION}, "
+            "one more than the live version"
+        )
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(str(error["loc"][-1]), KNOWN_KEYS, n=1, cutoff=0.6)
         if close:

@@ -25,6 +25,8 @@ IDENT = r"^[a-z][a-z0-9_]{0,62}$"
 MAX_STEPS = 500
 MAX_CHOICES = 20
 MAX_VARIANTS = 10
+# Versions are stored in a 32-bit column (PostgreSQL INTEGER); a larger one was a 500 at publish.
+MAX_VERSION = 2**31 - 1
 # The EU AI Act (Art. 50) wants the customer told they are talking to a machine.
 DISCLOSURE = re.compile(r"\b(bot|chatbot|assistant|automated|ai)\b", re.IGNORECASE)
 EMOTIONS: dict[str, str] = {
@@ -242,7 +244,7 @@ class Flow(_Strict):
     brand: Annotated[str, Field(pattern=SLUG)]
     # A brand may run several flows; answers record which one.
     id: Annotated[str, Field(pattern=SLUG)] = "main"
-    version: Annotated[int, Field(ge=1)]
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
     min_age: Annotated[int | None, Field(ge=13, le=21)] = None
     greeting: Variants

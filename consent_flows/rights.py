@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,6 +74,16 @@ _STOP = {
 }
 
 
+def has_words(text: str) -> bool:
+    """Whether typed text has a letter or a digit, the stuff every request is made of.
+
+    A classifier scores any string against its intents, and a run of emoji, symbols, zero-width
+    and direction marks can land on one at 0.99. None of those characters can say "forget me",
+    so text made only of them is the customer's answer, never a control or a rights request.
+    """
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
 def handle(
     flow: Flow, state: ConversationState, turn: UserTurn, *, threshold: float
 ) -> StepResult | None:
@@ -87,7 +98,7 @@ def handle(
         else:
             result.messages.append(OutboundMessage(text=KEPT))
         return result
-    confident = turn.via_button or turn.confidence >= threshold
+    confident = turn.via_button or (turn.confidence >= threshold and has_words(turn.text))
     intent = turn.intent if confident else None
     # "change my answer about X to Y" is unmistakable even when the classifier hesitates.
     if intent == "change_answer" or (_RECTIFY.search(turn.text) and _ANSWER.search(turn.text)):

@@ -1,33 +1,43 @@
 """Where stores live: SQLite files (the embedded default) or PostgreSQL schemas (at scale).
 
 SQLite: `registry.db`, `brands/<brand>.db` and `keys/<brand>.keys.db` under the data directory,
-plus Rasa's `rasa_tracker.db`.
+plus Rasa's `rasa_tracker.db`. Every file is 0600 in 0700 directories (`private_file`,
+`tighten`), whatever the umask: they hold answers, wrapped keys and whole conversations.
 
-PostgreSQL (`CANDOR_DATABASE_URL`): one database, one schema per store.
+PostgreSQL (`CANDOR_DATABASE_URL`): one database, one schema per store, and one LOGIN role per
+store, owner of its schema.
 
-| Store | Schema | Owner role (NOLOGIN) |
+| Store | Schema | Role it logs in as |
 |---|---|---|
 | shared registry | `candor_registry` | `candor_registry` |
 | a brand's data | `brand_<slug with - as _>` | `brand_<slug>` |
 | a brand's keys | `brand_<slug>_keys` | `brand_<slug>` |
-| Rasa's trackers | `candor_tracker` | the login role (Rasa connects as it) |
+| Rasa's trackers | `candor_tracker` | `candor_tracker` (the engine and the gateway) |
 
-Every connection of a brand's engine runs `SET ROLE brand_<slug>` and
-`SET search_path TO brand_<slug>` before it is used, so a query on brand A's connection runs
-with brand A's privileges only: schema B (and the registry) are not readable from it, whatever
-the query names. The login role creates the roles and schemas and is a member of every brand
-role; it never touches brand data itself. An optional prefix (`CANDOR_SCHEMA_PREFIX`) goes in
-front of every schema and role name, so several installations (or test runs) can share one
-database.
+A brand's connections log in as that brand's own role, which is a member of no other role and
+no superuser, so a query on brand A's connection runs with brand A's privileges only: schema B
+(and the registry) are not readable from it, whatever the query names, and a `SET ROLE` or
+`SET SESSION AUTHORIZATION` to any other role is refused by PostgreSQL itself. Each connection
+also runs `SET search_path TO <its schema>` before it is used. The role of the database URL
+(the owner) creates the roles and schemas and nothing else; it is a member of every role it
+created (PostgreSQL asks for that to create a schema owned by another role) and never touches
+brand data. Each role's password is derived from the installation secret (`role_password`)
+and given to PostgreSQL as a SCRAM verifier, never in clear; with `trust` authentication it is
+not asked for. An optional prefix (`CANDOR_SCHEMA_PREFIX`) goes in front of every schema and
+role name, so several installations (or test runs) can share one database.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
+import os
 import re
 import sqlite3
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -130,6 +140,70 @@ class Names:
         return self.brand(slug)
 
 
+# Owner-only: group and others get nothing (`tighten`, `private_dir`, `private_file`).
+PRIVATE_UMASK = 0o077
+_OTHERS = 0o077
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) readable by its owner only.
+
+    The mode is given at creation rather than fixed afterwards, so there is no moment when
+    another account could open the directory; an existing one is left to `tighten`.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create an empty `path` as 0600 if it is missing, before anything writes to it.
+
+    SQLite gives a database's `-wal` and `-shm` files the database file's own mode, so a
+    store created here keeps all three private even under a permissive umask.
+    """
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return path
+    os.close(fd)
+    return path
+
+
+def _tree(root: Path) -> Iterator[Path]:
+    yield root
+    for top, dirs, files in os.walk(root):  # never follows symbolic links
+        for name in dirs + files:
+            yield Path(top, name)
+
+
+def tighten(roots: Iterable[Path]) -> tuple[int, int, int]:
+    """Take group and other permissions off every file and directory under `roots`.
+
+    For installs made before Candor set its umask: their stores, keys, tracker and logs were
+    created 0644 in 0755 directories. Owner bits are kept; symbolic links are not followed
+    (their targets are not ours to change). Returns (files, directories, failures) changed.
+    """
+    files = dirs = failed = 0
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for path in _tree(root):
+            try:
+                info = path.lstat()
+                if stat.S_ISLNK(info.st_mode) or not info.st_mode & _OTHERS:
+                    continue
+                path.chmod(stat.S_IMODE(info.st_mode) & ~_OTHERS)
+            except OSError:
+                failed += 1
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                dirs += 1
+            else:
+                files += 1
+    return files, dirs, failed
+
+
 # Set on a pooled SQLite connection that deleted rows: it checkpoints when it goes back.
 _RECLAIM = "candor_reclaim"
 # How long a checkpoint waits for other connections' read transactions to end. A reader of the
@@ -146,9 +220,10 @@ def sqlite_engine(path: Path) -> Engine:
     (some builds, Debian's among them, turn it on by default; others do not, so it is set
     here). A connection that deleted rows checkpoints the log when the pool takes it back, so
     the old page images in the `-wal` file go too, whoever did the deleting (erasure by the
-    admin route, the CLI or the chat, withdrawal, retention).
+    admin route, the CLI or the chat, withdrawal, retention). The file is created 0600 first
+    (`private_file`), so it and its log are never readable by another account.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -220,7 +295,7 @@ class SqliteBackend:
         return self.data_dir / "keys" / f"{slug}.keys.db"
 
     def check(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
 
     def registry_engine(self) -> Engine:
         return sqlite_engine(self.data_dir / "registry.db")
@@ -248,14 +323,19 @@ class SqliteBackend:
 
 
 class PostgresBackend:
-    """One database; a schema per store; a NOLOGIN role per brand bound to each connection."""
+    """One database; a schema per store; each store's connections log in as its own role.
+
+    `role_secret` derives each role's password (`role_password`); without it the roles get no
+    password, so they can log in only where `pg_hba.conf` trusts them (a laptop, a test run).
+    """
 
     dialect = "postgresql"
 
-    def __init__(self, url: str | URL, prefix: str = "") -> None:
+    def __init__(self, url: str | URL, prefix: str = "", role_secret: bytes | None = None) -> None:
         self.url = postgres_url(url)
         self.names = Names(check_prefix(prefix))
-        # The login role, with no brand role: creates roles and schemas, nothing else.
+        self._role_secret = role_secret
+        # The owner (the URL's role): creates roles and schemas, nothing else.
         self._admin = create_engine(
             self.url, pool_pre_ping=True, pool_size=1, max_overflow=2, connect_args=_CONNECT
         )
@@ -264,19 +344,27 @@ class PostgresBackend:
     def safe_url(self) -> str:
         return safe_url(self.url)
 
+    def password(self, role: str) -> str | None:
+        """The password `role` logs in with (None: no password, trust authentication only)."""
+        return None if self._role_secret is None else role_password(self._role_secret, role)
+
+    def login_url(self, role: str) -> URL:
+        """The database URL with `role` (and its password) in place of the owner's."""
+        return self.url.set(username=role, password=self.password(role))
+
     def check(self) -> None:
         """Connect once and create the shared schemas: fail early, naming the URL safely."""
         try:
             with self._admin.begin() as conn:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_PROVISION})
-                _ensure_role(conn, self.names.registry)
-                _ensure_schema(conn, self.names.registry, owner=self.names.registry)
-                _ensure_schema(conn, self.names.tracker, owner=None)
+                for shared in (self.names.registry, self.names.tracker):
+                    _ensure_role(conn, shared, self.password(shared))
+                    _ensure_schema(conn, shared, owner=shared)
         except DBAPIError as exc:
             raise unavailable(self.url, exc) from None
 
-    def _bound(self, *, schema: str, role: str | None) -> Engine:
-        return bound_engine(self.url, schema=schema, role=role)
+    def _bound(self, *, schema: str, role: str) -> Engine:
+        return bound_engine(self.login_url(role), schema=schema, role=None)
 
     def registry_engine(self) -> Engine:
         return self._bound(schema=self.names.registry, role=self.names.registry)
@@ -286,7 +374,7 @@ class PostgresBackend:
         role = self.names.role(slug)
         with self._admin.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_PROVISION})
-            _ensure_role(conn, role)
+            _ensure_role(conn, role, self.password(role))
             _ensure_schema(conn, self.names.brand(slug), owner=role)
             _ensure_schema(conn, self.names.keys(slug), owner=role)
 
@@ -297,8 +385,8 @@ class PostgresBackend:
         return self._bound(schema=self.names.keys(slug), role=self.names.role(slug))
 
     def tracker_engine(self) -> Engine:
-        """Rasa's tracker tables, as the login role Rasa itself connects with."""
-        return self._bound(schema=self.names.tracker, role=None)
+        """Rasa's tracker tables, as the tracker role Rasa itself connects with."""
+        return self._bound(schema=self.names.tracker, role=self.names.tracker)
 
     def brand_location(self, slug: str) -> str:
         return f"{self.safe_url} schema {self.names.brand(slug)}"
@@ -310,16 +398,39 @@ class PostgresBackend:
         self._admin.dispose()
 
 
+def role_password(secret: bytes, role: str) -> str:
+    """A role's password, derived from the installation secret: every replica (and the engine)
+    computes the same one, and none is stored anywhere."""
+    return hmac.new(secret, f"candor postgres role {role}".encode(), hashlib.sha256).hexdigest()
+
+
+def scram_verifier(password: str, *, iterations: int = 4096) -> str:
+    """What PostgreSQL stores for a SCRAM-SHA-256 password (RFC 5803), computed here so the
+    password itself is never sent in a statement (statements can end up in the server log)."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", hashlib.sha256).digest()).digest()
+    server = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = base64.b64encode
+    return (
+        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}$"
+        f"{b64(stored).decode()}:{b64(server).decode()}"
+    )
+
+
 _CONNECT = {"connect_timeout": 5}
 
 
 def bound_engine(url: URL, *, schema: str, role: str | None, pool_size: int = 5) -> Engine:
     """An engine whose connections are bound to one schema (and role) every time they are used.
 
-    The binding (`SET ROLE`, `SET search_path`) runs when a connection is made and again each
-    time the pool hands it out, in autocommit, so nothing a previous user of the connection did
-    can carry over. That statement doubles as the liveness check: a connection that died with
-    the server is thrown away and replaced (SQLAlchemy's pessimistic disconnect handling).
+    The binding (`SET search_path`, and `SET ROLE` when `role` is given) runs when a connection
+    is made and again each time the pool hands it out, in autocommit, so nothing a previous user
+    of the connection did can carry over. That statement doubles as the liveness check: a
+    connection that died with the server is thrown away and replaced (SQLAlchemy's pessimistic
+    disconnect handling). Stores pass `role=None` and a URL that logs in as the store's own
+    role (`PostgresBackend.login_url`): a `SET ROLE` could be undone by the code it protects
+    against, a login cannot.
     """
     engine = create_engine(url, pool_size=pool_size, max_overflow=10, connect_args=_CONNECT)
     binding = "; ".join(
@@ -349,10 +460,23 @@ def bound_engine(url: URL, *, schema: str, role: str | None, pool_size: int = 5)
     return engine
 
 
-def _ensure_role(conn, role: str) -> None:  # type: ignore[no-untyped-def]
-    exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
-    if exists is None:
-        conn.execute(text(f"CREATE ROLE {_ident(role)} NOLOGIN"))
+def _ensure_role(conn, role: str, password: str | None) -> None:  # type: ignore[no-untyped-def]
+    """A LOGIN role that can become nothing else: no superuser, no member of any role.
+
+    A role from an install before brands logged in as themselves (NOLOGIN, switched to with
+    `SET ROLE` by a login role that was a member of every brand) gets LOGIN here. The owner
+    (current user) is made a member so it can create the role's schemas; the reverse never.
+    """
+    row = conn.execute(
+        text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": role}
+    ).first()
+    verifier = f" PASSWORD '{scram_verifier(password)}'" if password else ""
+    if row is None:
+        conn.exec_driver_sql(
+            f"CREATE ROLE {_ident(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE{verifier}"
+        )
+    elif not row.rolcanlogin:
+        conn.exec_driver_sql(f"ALTER ROLE {_ident(role)} LOGIN{verifier}")
     member = conn.execute(
         text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": role}
     ).scalar_one()
@@ -360,14 +484,32 @@ def _ensure_role(conn, role: str) -> None:  # type: ignore[no-untyped-def]
         conn.execute(text(f"GRANT {_ident(role)} TO CURRENT_USER"))
 
 
-def _ensure_schema(conn, schema: str, *, owner: str | None) -> None:  # type: ignore[no-untyped-def]
-    exists = conn.execute(
-        text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
-    ).first()
-    if exists is None:
-        owned = f" AUTHORIZATION {_ident(owner)}" if owner else ""
-        conn.execute(text(f"CREATE SCHEMA {_ident(schema)}{owned}"))
+def _ensure_schema(conn, schema: str, *, owner: str) -> None:  # type: ignore[no-untyped-def]
+    """The schema, owned by `owner` with everything in it (an older install's tracker schema
+    and Rasa's tables in it belonged to the login role: they move to the tracker role)."""
+    current = conn.execute(
+        text("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = :s"),
+        {"s": schema},
+    ).scalar_one_or_none()
+    if current is None:
+        conn.execute(text(f"CREATE SCHEMA {_ident(schema)} AUTHORIZATION {_ident(owner)}"))
         conn.execute(text(f"REVOKE ALL ON SCHEMA {_ident(schema)} FROM PUBLIC"))
+        return
+    if current != owner:
+        conn.execute(text(f"ALTER SCHEMA {_ident(schema)} OWNER TO {_ident(owner)}"))
+    # Tables first: ALTER TABLE also moves the sequences their columns own.
+    for kinds, verb in ((("r", "p", "v", "m", "f"), "TABLE"), (("S",), "SEQUENCE")):
+        for name in conn.scalars(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND c.relkind = ANY(:k) "
+                "AND pg_get_userbyid(c.relowner) <> :o"
+            ),
+            {"s": schema, "k": list(kinds), "o": owner},
+        ).all():
+            conn.execute(
+                text(f"ALTER {verb} {_ident(schema)}.{_ident(name)} OWNER TO {_ident(owner)}")
+            )
 
 
 def reclaim(engine: Engine, tables: Iterable[str] = (), *, full: bool = False) -> bool:
@@ -426,8 +568,11 @@ def unavailable(url: str | URL, exc: BaseException) -> StoreUnavailable:
 
 
 def open_backend(
-    data_dir: Path, database_url: str | URL | None, prefix: str = ""
+    data_dir: Path,
+    database_url: str | URL | None,
+    prefix: str = "",
+    role_secret: bytes | None = None,
 ) -> SqliteBackend | PostgresBackend:
     if database_url is None:
         return SqliteBackend(data_dir)
-    return PostgresBackend(database_url, prefix)
+    return PostgresBackend(database_url, prefix, role_secret)

@@ -23,7 +23,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrations, registry
-from storage.backends import PostgresBackend, SqliteBackend, StoreUnavailable, open_backend
+from storage.backends import (
+    PostgresBackend,
+    SqliteBackend,
+    StoreUnavailable,
+    open_backend,
+    private_file,
+)
 from storage.crypto import KeyShredded, MasterKeys, new_data_key, open_sealed, open_with, seal
 from storage.schema import KeyMeta, SubjectKey
 
@@ -54,8 +60,11 @@ class Stores:
         schema_prefix: str = "",
     ) -> None:
         self.data_dir = data_dir
+        self.master = master or MasterKeys.from_env(_local_secret(data_dir))
+        # On PostgreSQL each store's role logs in with a password derived from the same secret
+        # as the master keys, so every replica (and the engine, bot/engine.py) agrees on it.
         self.backend: SqliteBackend | PostgresBackend = open_backend(
-            data_dir, database_url, schema_prefix
+            data_dir, database_url, schema_prefix, role_secret=self.master.secret
         )
         self.backend.check()
         self.registry_engine = self.backend.registry_engine()
@@ -66,7 +75,6 @@ class Stores:
         self._tracker: Engine | None = None
         self._known_brands: set[str] = set()
         self._lock = threading.Lock()
-        self.master = master or MasterKeys.from_env(_local_secret(data_dir))
         # Close pooled connections even if the caller never calls dispose() (e.g. a CLI run).
         self._engines: list[Engine] = [self.registry_engine]
         weakref.finalize(self, _dispose, self._engines, self.backend)
@@ -199,9 +207,8 @@ def _local_secret(data_dir: Path) -> bytes:
     """The embedded default's installation secret (shared with `Settings.key`)."""
     path = data_dir / "secret.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before the secret is written into it
         path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
     return path.read_text().strip().encode()
 
 

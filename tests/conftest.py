@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,23 @@ from tests.channels.factories import Credentials
 from tests.channels.standins import StandIns, running_standins
 from tests.pg import pg_prefix, store_backend  # noqa: F401
 from tests.stack import Stack, start_stack
+
+# Abuse limits (bot/limits.py) stay on in the suite, at figures no test reaches by accident: it
+# runs many quick turns per customer, all from this machine. Set here, before any Settings is
+# made, so gateway processes the tests start inherit them; tests of the limits pass small ones.
+for _rule in (
+    "chat_ip",
+    "chat_customer",
+    "chat_brand",
+    "channel_brand",
+    "refused_ip",
+    "admin_ip",
+    "admin_brand",
+    "publish_brand",
+    "public_ip",
+):
+    os.environ.setdefault(f"CANDOR_LIMIT_{_rule.upper()}", "1000000/minute")
+os.environ.setdefault("CANDOR_WS_PER_IP", "10000")
 
 # The brand whose Telegram bot and Slack app point at the stand-ins (the small test survey).
 CHANNEL_BRAND = "basics-store"

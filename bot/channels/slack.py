@@ -17,9 +17,12 @@ buttons' block carries its question's token in its `block_id`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import logging
 import re
+import time
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Path, Request
@@ -27,6 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -37,7 +41,7 @@ from bot.channels.dispatch import (
     converse,
     not_configured,
 )
-from bot.errors import RESTARTING, EngineUnavailable, error_body
+from bot.errors import RESTARTING, EngineUnavailable, error_body, responses
 from bot.settings import BrandChannels
 from consent_flows.contract import InboundMessage, OutboundMessage
 
@@ -272,11 +276,80 @@ _BAD_SIGNATURE = (
 )
 
 
+_NOT_SLACK = (
+    "the body is not a Slack event or interactivity payload (UTF-8 JSON, or a form with a "
+    "JSON `payload`, holding an object)"
+)
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_WINDOW_S = 5 * 60
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+def _signed(request: Request, body: bytes, conf: BrandChannels) -> bool:
+    """Slack's v0 signature and 5-minute window, checked before anything parses the body.
+
+    Bolt checks them too, but only after it has parsed the body, and it compares the header as
+    text: a non-ASCII signature raised in `hmac.compare_digest`. Here both headers must have
+    Slack's exact shape first.
+    """
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return False
+    if abs(time.time() - int(timestamp)) > _WINDOW_S:
+        return False
+    assert conf.slack_signing_secret is not None
+    # Over the raw bytes, as Slack signs them (the SDK's verifier decodes them as UTF-8 first).
+    secret = conf.slack_signing_secret.get_secret_value().encode()
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode())
+
+
+def _payload(request: Request, body: bytes) -> dict[str, Any] | None:
+    """The body as bolt will read it (same parser), or None if bolt could not use it.
+
+    Refused here rather than inside bolt, where it raised: not UTF-8, not JSON, nested deeper
+    than the parser's recursion limit, or JSON that is not an object.
+    """
+    try:
+        parsed = parse_body(body.decode("utf-8"), request.headers.get("content-type"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(parsed, dict) or not _shaped(parsed):
+        return None
+    return parsed
+
+
+def _shaped(body: dict[str, Any]) -> bool:
+    """A `type` and, where the adapter and bolt read them, the types Slack sends."""
+    if not isinstance(body.get("type"), str):
+        return False
+    if body.get("event") is not None and not isinstance(body["event"], dict):
+        return False
+    actions = body.get("actions")
+    return actions is None or (
+        isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
+    )
+
+
 @router.post(
     "/{brand}/events",
     responses={
-        401: {"description": "Bad signature, or a timestamp older than 5 minutes"},
-        404: {"description": "Unknown brand, or no Slack app configured for it"},
+        200: {
+            "description": "Accepted (the reply is posted to Slack afterwards)",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **responses(
+            401,
+            404,
+            422,
+            notes={
+                401: "`invalid_signature`: bad signature, or a timestamp older than 5 minutes",
+                404: "`channel_not_configured`: unknown brand, or no Slack app for it",
+                422: "`invalid_request`: a signed body that is not a Slack payload",
+            },
+        ),
     },
 )
 async def slack_events(brand: BrandPath, request: Request) -> Response:
@@ -285,15 +358,29 @@ async def slack_events(brand: BrandPath, request: Request) -> Response:
     conf: BrandChannels | None = state.settings.channel(brand)
     if conf is None or not conf.slack or not brand_exists(state.stores, brand):
         return not_configured(brand, "Slack")
-    if not request.headers.get("x-slack-request-timestamp", "").isdigit():
-        return JSONResponse(error_body("invalid_signature", _BAD_SIGNATURE), 401)
     body = await request.body()
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return JSONResponse(error_body("invalid_request", "the body is not UTF-8"), 400)
+    if not _signed(request, body, conf):
+        return JSONResponse(error_body("invalid_signature", _BAD_SIGNATURE), 401)
+    if _payload(request, body) is None:
+        return JSONResponse(error_body("invalid_request", _NOT_SLACK), 422)
     app = state.slack_apps.app(brand, conf, state)
-    response = await app.async_dispatch(to_async_bolt_request(request, body))
+    try:
+        response = await app.async_dispatch(to_async_bolt_request(request, body))
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        # Bolt reads ids and types from the payload before any listener runs, and raises on a
+        # field of another type than Slack sends.
+        log.warning("slack payload unreadable brand=%s: %s", brand, type(exc).__name__)
+        return JSONResponse(error_body("invalid_request", _NOT_SLACK), 422)
+    if response.status >= 500:
+        # Bolt answers 500 when its middleware or a listener raised on the payload (it logged
+        # which): a signed payload of a shape this app cannot read.
+        log.warning("slack payload not handled brand=%s (bolt %d)", brand, response.status)
+        return JSONResponse(error_body("invalid_request", _NOT_SLACK), 422)
     if response.status == 401:
         return JSONResponse(error_body("invalid_signature", _BAD_SIGNATURE), 401)
+    if response.status == 404:
+        # Signed, but of a kind no listener takes (e.g. an event the app does not handle):
+        # acknowledged, so Slack does not retry it.
+        log.info("slack request not handled brand=%s", brand)
+        return Response(b"", 200, media_type="text/plain")
     return to_starlette_response(response)

@@ -35,7 +35,7 @@ from bot.channels.dispatch import (
     converse,
     not_configured,
 )
-from bot.errors import EngineUnavailable, error_body
+from bot.errors import EngineUnavailable, error_body, responses
 from bot.settings import BrandChannels
 from consent_flows.contract import InboundMessage, OutboundMessage
 
@@ -158,10 +158,19 @@ BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]
 @router.post(
     "/{brand}",
     responses={
-        403: {"description": "Missing or wrong X-Telegram-Bot-Api-Secret-Token"},
-        404: {"description": "Unknown brand, or no Telegram bot configured for it"},
-        422: {"description": "Not a Telegram update"},
-        503: {"description": "The assistant is restarting; Telegram redelivers the update"},
+        200: {"description": 'Handled (`{"ok": true}`), or a redelivery handled once already'},
+        **responses(
+            403,
+            404,
+            422,
+            503,
+            notes={
+                403: "`forbidden`: missing or wrong X-Telegram-Bot-Api-Secret-Token",
+                404: "`channel_not_configured`: unknown brand, or no Telegram bot for it",
+                422: "`invalid_request`: not a Telegram update",
+                503: "The assistant is restarting; Telegram redelivers the update",
+            },
+        ),
     },
 )
 async def telegram_webhook(brand: BrandPath, request: Request) -> JSONResponse:
@@ -212,9 +221,13 @@ async def telegram_webhook(brand: BrandPath, request: Request) -> JSONResponse:
 
 
 def _update_body(body: bytes) -> dict[str, Any] | None:
+    """The update as a JSON object with an `update_id`, or None for anything else.
+
+    RecursionError too: JSON nested deeper than the parser's limit (a few KiB of `[`) raised it.
+    """
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         return None

@@ -42,7 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.channels.dispatch import Refused, brand_exists, conversation_of, converse
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, kept
 from bot.errors import RESTARTING, EngineUnavailable
-from bot.settings import WidgetTheme
+from bot.limits import RateLimited, limits_of, rate_limited_body
+from bot.settings import Settings, WidgetTheme
 from consent_flows.contract import InboundMessage, OutboundMessage
 from storage import registry
 from storage.stores import UnknownBrand
@@ -54,6 +55,10 @@ _USER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 HELLO_TIMEOUT_S = 15.0
 # Application close codes (4000-4999): the widget shows why and does not reconnect.
 CLOSE_UNKNOWN_BRAND, CLOSE_FORBIDDEN, CLOSE_NO_HELLO = 4404, 4403, 4408
+# No customer message for `ws_idle_s` (a setting): the socket is closed; the widget reconnects.
+CLOSE_IDLE = 4000
+# This address already holds `ws_per_ip` sockets (sent before the handshake: HTTP 403).
+CLOSE_TRY_LATER = 1013
 
 
 class WidgetConfig(BaseModel):
@@ -120,11 +125,35 @@ async def widget_config(brand: BrandPath, request: Request) -> JSONResponse:
 @router.websocket("/ws/chat/{brand}")
 async def chat_socket(websocket: WebSocket, brand: str) -> None:
     state = websocket.app.state
-    conf = state.settings.channel(brand)
-    allowed = conf.widget.allowed_origins if conf is not None else ()
-    if allowed and websocket.headers.get("origin") not in allowed:
+    # Refused before the handshake completes (the client sees HTTP 403): a socket costs this
+    # process memory and a task for as long as it is open.
+    if not origin_allowed(state.settings, brand, websocket.headers.get("origin")):
         await websocket.close(code=CLOSE_FORBIDDEN)
         return
+    address = limits_of(state).address(websocket.scope)
+    if not state.sockets.take(address):
+        log.warning("widget sockets: an address reached its cap of %d", state.sockets.cap)
+        await websocket.close(code=CLOSE_TRY_LATER)
+        return
+    try:
+        await _serve(websocket, state, brand, address)
+    finally:
+        state.sockets.give_back(address)
+
+
+def origin_allowed(settings: Settings, brand: str, origin: str | None) -> bool:
+    """Whether a page may open this brand's socket: the brand's `allowed_origins` if it has
+    any, else `CANDOR_WIDGET_ORIGINS`; none configured (the demo on loopback) or '*' allows any.
+    """
+    conf = settings.channel(brand)
+    own = conf.widget.allowed_origins if conf is not None else ()
+    allowed = tuple(o.rstrip("/").lower() for o in own) or settings.widget_origin_list
+    if not allowed or "*" in allowed:
+        return True
+    return origin is not None and origin.rstrip("/").lower() in allowed
+
+
+async def _serve(websocket: WebSocket, state: Any, brand: str, address: str | None) -> None:
     await websocket.accept()
     if len(brand) > 63 or not brand_exists(state.stores, brand):
         await _error(websocket, None, "unknown_brand", f"there is no brand named '{brand[:80]}'")
@@ -138,10 +167,15 @@ async def chat_socket(websocket: WebSocket, brand: str) -> None:
     except WebSocketDisconnect:
         return
     await websocket.send_json({"type": "ready"})
+    idle_s = state.settings.ws_idle_s
     try:
         while True:
-            raw = await websocket.receive_text()
-            await _one(websocket, state, brand, user_id, raw)
+            try:
+                raw = await asyncio.wait_for(websocket.receive_text(), idle_s)
+            except TimeoutError:
+                await websocket.close(code=CLOSE_IDLE, reason="idle; reconnect to chat again")
+                return
+            await _one(websocket, state, brand, user_id, raw, address)
     except WebSocketDisconnect:
         return
 
@@ -157,8 +191,10 @@ async def _hello(websocket: WebSocket) -> str:
     return user_id
 
 
-async def _one(websocket: WebSocket, state: Any, brand: str, user_id: str, raw: str) -> None:
-    """Handle one frame: check it, claim its id, ask the engine, send the replies."""
+async def _one(
+    websocket: WebSocket, state: Any, brand: str, user_id: str, raw: str, address: str | None
+) -> None:
+    """Handle one frame: check it, count it, claim its id, ask the engine, send the replies."""
     limit = state.settings.max_body_bytes
     if len(raw.encode()) > limit:
         await _error(websocket, None, "invalid_request", f"the frame is larger than {limit} bytes")
@@ -175,6 +211,12 @@ async def _one(websocket: WebSocket, state: Any, brand: str, user_id: str, raw: 
         return
     if (frame.text is None) == (frame.payload is None):
         await _error(websocket, frame.id, "invalid_request", "send exactly one of text or payload")
+        return
+    try:
+        await limits_of(state).check_socket_message(address, brand, user_id)
+    except RateLimited as limited:
+        body = rate_limited_body(limited)
+        await _error(websocket, frame.id, body["error"], body["detail"], retry=True)
         return
 
     async def turn() -> list[OutboundMessage]:

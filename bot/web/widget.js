@@ -78,64 +78,16 @@
   host.dataset.brand = brand;
   document.body.appendChild(host);
   const root = host.attachShadow({ mode: "open" });
+  // The style is a file (widget.css), so no page needs 'unsafe-inline' styles in its CSP. The
+  // widget stays hidden until it is loaded, rather than flash unstyled.
+  host.style.display = "none";
+  const sheet = document.createElement("link");
+  sheet.rel = "stylesheet";
+  sheet.href = `${origin}/widget.css`;
+  const reveal = () => host.style.removeProperty("display");
+  sheet.addEventListener("load", reveal);
+  sheet.addEventListener("error", reveal);
   root.innerHTML = `
-<style>
-  :host { --p: #2f6b3a; --on-p: #fff; --bg: #fff; --fg: #1d1d1b; all: initial; }
-  * { box-sizing: border-box; font: 15px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; }
-  .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
-  button { cursor: pointer; border-radius: 8px; border: 1px solid var(--p); padding: .45rem .8rem;
-           background: var(--bg); color: var(--p); }
-  button:focus-visible, input:focus-visible, .log:focus-visible {
-    outline: 3px solid var(--p); outline-offset: 2px; }
-  button[disabled] { opacity: .55; cursor: default; }
-  .launcher { position: fixed; right: 1rem; bottom: 1rem; z-index: 2147483000; background: var(--p);
-              color: var(--on-p); border: 0; border-radius: 999px; padding: .8rem 1.1rem;
-              box-shadow: 0 4px 14px rgba(0,0,0,.25); display: flex; align-items: center;
-              gap: .4rem; }
-  .panel { position: fixed; right: 1rem; bottom: 4.5rem; z-index: 2147483001; width: 24rem;
-           max-width: calc(100vw - 2rem); height: 34rem; max-height: calc(100vh - 6rem);
-           display: flex; flex-direction: column; background: var(--bg); color: var(--fg);
-           border-radius: 14px; box-shadow: 0 8px 30px rgba(0,0,0,.3); overflow: hidden; }
-  .panel[hidden] { display: none; }
-  header { display: flex; align-items: center; gap: .4rem; padding: .6rem .8rem;
-           background: var(--p); color: var(--on-p); }
-  h2 { flex: 1; margin: 0; font-size: 1.05rem; font-weight: 600; color: var(--on-p); }
-  header button { background: transparent; color: var(--on-p); border-color: var(--on-p);
-                  padding: .25rem .55rem; }
-  .menuwrap { position: relative; }
-  [role=menu] { position: absolute; right: 0; top: 2.2rem; margin: 0; padding: .3rem; list-style: none;
-                background: var(--bg); border-radius: 10px; box-shadow: 0 6px 20px rgba(0,0,0,.25);
-                min-width: 15rem; z-index: 2; }
-  [role=menu][hidden] { display: none; }
-  [role=menu] button { display: block; width: 100%; text-align: left; border: 0; color: var(--fg);
-                       background: var(--bg); }
-  [role=menu] button:hover, [role=menu] button:focus { background: rgba(0,0,0,.07); }
-  .log { flex: 1; overflow-y: auto; padding: .8rem; display: flex; flex-direction: column;
-         gap: .5rem; }
-  .msg { max-width: 85%; padding: .5rem .75rem; border-radius: 12px; overflow-wrap: anywhere; }
-  .msg p { margin: 0; white-space: pre-wrap; }
-  .bot { background: rgba(0,0,0,.06); align-self: flex-start; }
-  .me { background: var(--p); color: var(--on-p); align-self: flex-end; }
-  .note { align-self: center; background: transparent; font-style: italic; opacity: .8; }
-  .msg time { display: block; margin-top: .2rem; font-size: .72rem; opacity: .7; }
-  .buttons { display: flex; flex-wrap: wrap; gap: .35rem; margin-top: .45rem; }
-  .buttons button[aria-pressed=true] { background: var(--p); color: var(--on-p); opacity: 1; }
-  .typing { padding: 0 .8rem .3rem; min-height: 1.2rem; }
-  .typing[hidden] { display: none; }
-  .dots::after { content: "\\2022\\2022\\2022"; letter-spacing: .15rem; animation: blink 1s infinite; }
-  @keyframes blink { 50% { opacity: .25; } }
-  .status { margin: 0; padding: 0 .8rem; font-size: .8rem; min-height: 1rem; }
-  form { display: flex; gap: .4rem; padding: .6rem; border-top: 1px solid rgba(0,0,0,.1); }
-  input { flex: 1; min-width: 0; padding: .5rem; border: 1px solid rgba(0,0,0,.3);
-          border-radius: 8px; color: var(--fg); background: var(--bg); }
-  form button { background: var(--p); color: var(--on-p); border: 0; }
-  @media (max-width: 480px) {
-    .panel { inset: 0; right: 0; bottom: 0; width: 100%; max-width: none; height: 100%;
-             max-height: none; border-radius: 0; }
-    .msg { max-width: 92%; }
-  }
-  @media (prefers-reduced-motion: reduce) { .dots::after { animation: none; } }
-</style>
 <button class="launcher" type="button" aria-expanded="false" aria-controls="panel">
   <svg aria-hidden="true" width="18" height="18" viewBox="0 0 24 24" fill="currentColor">
     <path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/>
@@ -162,6 +114,7 @@
     <button type="submit">Send</button>
   </form>
 </section>`;
+  root.prepend(sheet);
   const $ = (selector) => root.querySelector(selector);
   const launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), input = $("#input");
   const typing = $(".typing"), status = $(".status"), menu = $("#menu"), privacy = $(".privacy");
@@ -287,6 +240,13 @@
   }
   function flush() {
     typing.hidden = outbox.length === 0;
+    if (idle && outbox.length) {
+      // The gateway closed a quiet socket (4000): open a new one now that there is something
+      // to say, not before, so an open tab does not hold a socket it does not use.
+      idle = false;
+      connect();
+      return;
+    }
     if (!ready || outbox.length === 0) return;
     const head = outbox[0];
     if (inFlight && inFlight.id === head.id && inFlight.socket === socket) return;
@@ -345,6 +305,7 @@
       }
     }
   }
+  let idle = false;
   function connect() {
     const url = origin.replace(/^http/, "ws") + config.socket;
     const ws = new WebSocket(url);
@@ -364,6 +325,11 @@
       ready = false;
       if (event.code === 4403 || event.code === 4404) {
         status.textContent = "This chat is not available here.";
+        return;
+      }
+      if (event.code === 4000 && outbox.length === 0) {
+        idle = true; // closed for being quiet: reconnect on the next message
+        status.textContent = "";
         return;
       }
       const delay = Math.min(10000, 500 * 2 ** attempt++) * (0.75 + Math.random() / 2);

@@ -171,8 +171,10 @@ def test_keys(client: TestClient, crowd_settings: Settings, crowd: Crowd) -> Non
             assert refused.status_code == 403, route
             assert refused.json()["error"] == "forbidden"
             assert "trailhead" not in refused.text and "runners" not in refused.text
+    # A valid key on another brand's URL gets the same answer as a wrong key: no probing for
+    # which brands exist.
     unknown = client.get("/api/v1/brands/no-such-brand/insights")
-    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_brand"
+    assert unknown.status_code == 403 and unknown.json()["error"] == "forbidden"
     bad_format = client.get(f"{API}/insights/export", params={"format": "xlsx"})
     assert bad_format.status_code == 422 and bad_format.json()["error"] == "invalid_request"
 

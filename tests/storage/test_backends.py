@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from bot import engine
 from bot.cli import app
-from storage.backends import Names, StoreUnavailable, postgres_url, safe_url
+from storage.backends import Names, StoreUnavailable, postgres_url, role_password, safe_url
 from storage.stores import Stores
 from tests.stack import free_port, make_settings
 
@@ -73,7 +73,7 @@ def test_endpoints_use_postgresql_and_redis_without_writing_passwords(tmp_path: 
     tracker, lock = config["tracker_store"], config["lock_store"]
     assert tracker["type"] == "SQL" and tracker["dialect"] == "postgresql"
     assert (tracker["url"], tracker["port"], tracker["db"]) == ("db.internal", 6543, "candor")
-    assert tracker["username"] == "candor"
+    assert tracker["username"] == "prod_candor_tracker"  # its own role, not the owner's
     assert tracker["password"] == "${" + engine.DB_PASSWORD_VAR + "}"
     assert tracker["query"] == {
         "options": "-csearch_path=prod_candor_tracker",
@@ -87,7 +87,10 @@ def test_endpoints_use_postgresql_and_redis_without_writing_passwords(tmp_path: 
     assert lock["password"] == "${" + engine.REDIS_PASSWORD_VAR + "}"
     assert lock["key_prefix"].isalnum() and lock["use_ssl"] is False
     env = engine.engine_env(settings)
-    assert env[engine.DB_PASSWORD_VAR] == SECRET and env[engine.REDIS_PASSWORD_VAR] == SECRET
+    assert env[engine.DB_PASSWORD_VAR] == role_password(settings.key, "prod_candor_tracker")
+    assert env[engine.REDIS_PASSWORD_VAR] == SECRET
+    assert env[engine.AUTH_TOKEN_VAR] == settings.derived("rasa-http-api")
+    assert SECRET not in env[engine.DB_PASSWORD_VAR]
 
 
 def _closed_db_url() -> str:

@@ -5,26 +5,29 @@ Brand A is basics-store, brand B is trailhead-outfitters with two customers' ans
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from bot.app import create_app
 from bot.brands import create_brand
 from storage import records, registry
-from storage.backends import Names
+from storage.backends import Names, role_password, scram_verifier
 from storage.schema import ApiKey
 from storage.stores import Stores
 from tests.factories import EXAMPLES
 from tests.factories_store import BRAND as B
 from tests.factories_store import seeded
-from tests.pg import PG_URL
+from tests.pg import PG_URL, admin_engine
 from tests.stack import make_settings
 
 pytestmark = pytest.mark.postgres
@@ -175,3 +178,106 @@ def test_brand_a_connection_cannot_see_brand_b_schema(two_brands: TwoBrands) -> 
         _denied(conn, f'SELECT * FROM "{names.brand(B)}".answers')
     with stores.brand_engine(B).connect() as conn:  # B's own connection reads B, of course
         assert conn.execute(text("SELECT count(*) FROM answers")).scalar_one() == 4
+
+
+def _cannot_become(conn, role: str) -> None:  # type: ignore[no-untyped-def]
+    """`SET ROLE role` on this connection is refused, and the connection keeps its own role."""
+    me = conn.execute(text("SELECT current_user")).scalar_one()
+    try:
+        conn.execute(text(f'SET ROLE "{role}"'))
+    except ProgrammingError as exc:
+        assert "permission denied to set role" in str(exc)
+        conn.rollback()
+    else:
+        conn.rollback()
+        pytest.fail(f"a connection running as {me} could SET ROLE {role}")
+    assert conn.execute(text("SELECT current_user")).scalar_one() == me
+
+
+def test_no_connection_can_switch_to_another_brand(two_brands: TwoBrands) -> None:
+    """Code that runs `SET ROLE` itself (a bug, an injected statement) stays in its brand: each
+    brand logs in as its own role, which is a member of no other role and no superuser."""
+    names, stores = two_brands.names, two_brands.stores
+    login = make_url(PG_URL).username or ""
+    others = {
+        "brand A": (stores.brand_engine(A), [names.role(B), names.registry, names.tracker]),
+        "brand A keys": (stores.key_engine(A), [names.role(B), names.registry]),
+        "brand B": (stores.brand_engine(B), [names.role(A), names.registry, names.tracker]),
+        "registry": (stores.registry_engine, [names.role(A), names.role(B)]),
+        "tracker": (stores.tracker_engine(), [names.role(A), names.role(B), names.registry]),
+    }
+    for label, (engine, roles) in others.items():
+        with engine.connect() as conn:
+            session_user, superuser = conn.execute(
+                text("SELECT session_user, rolsuper FROM pg_roles WHERE rolname = session_user")
+            ).one()
+            assert session_user != login and not superuser, label
+            for role in [*roles, login]:
+                _cannot_become(conn, role)
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                conn.execute(text(f'SET SESSION AUTHORIZATION "{roles[0]}"'))
+            conn.rollback()
+            conn.execute(text("RESET ROLE"))  # back to its own login role, and no further
+            assert conn.execute(text("SELECT current_user")).scalar_one() == session_user
+            conn.rollback()
+    with stores.brand_engine(A).connect() as conn:
+        memberships = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+                "WHERE r.rolname = session_user"
+            )
+        ).scalar_one()
+        assert memberships == 0
+        _denied(conn, f'SELECT * FROM "{names.brand(B)}".answers')
+
+
+def test_an_older_install_moves_to_login_roles(tmp_path: Path, pg_prefix: str) -> None:
+    """Before: NOLOGIN roles switched to by a shared login role, which owned Rasa's tables."""
+    names = Names(pg_prefix)
+    old_tracker = names.tracker
+    admin = admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{names.role(A)}" NOLOGIN'))
+        conn.execute(text(f'CREATE SCHEMA "{names.brand(A)}" AUTHORIZATION "{names.role(A)}"'))
+        conn.execute(text(f'CREATE SCHEMA "{old_tracker}"'))
+        conn.execute(text(f'CREATE SEQUENCE "{old_tracker}".events_seq'))
+        conn.execute(text(f'CREATE TABLE "{old_tracker}".events (id serial, sender_id text)'))
+    admin.dispose()
+    settings = make_settings(tmp_path, database_url=PG_URL, schema_prefix=pg_prefix)
+    stores = settings.open_stores()
+    try:
+        with stores.brand_engine(A).connect() as conn:
+            assert conn.execute(text("SELECT session_user")).scalar_one() == names.role(A)
+        with stores.tracker_engine().begin() as conn:
+            conn.execute(text("INSERT INTO events (sender_id) VALUES ('x')"))
+            conn.execute(text("SELECT nextval('events_seq')"))
+            owners = conn.scalars(
+                text(
+                    "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class "
+                    "WHERE relnamespace = CAST(:s AS regnamespace)"
+                ),
+                {"s": old_tracker},
+            ).all()
+            assert owners == [names.tracker]
+    finally:
+        stores.dispose()
+
+
+def test_role_passwords_reach_postgresql_as_scram_verifiers(pg_prefix: str) -> None:
+    """The verifier computed here is the one PostgreSQL computes for the same password and salt,
+    so a role created with it logs in with its derived password under scram-sha-256."""
+    role = f"{pg_prefix}probe"
+    password = role_password(b"installation secret", role)
+    admin = admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SET password_encryption = 'scram-sha-256'"))
+            conn.execute(text(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'"))
+            theirs = conn.execute(
+                text("SELECT rolpassword FROM pg_authid WHERE rolname = :r"), {"r": role}
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    iterations, salt = theirs.split("$")[1].split(":")
+    with patch("storage.backends.os.urandom", return_value=base64.b64decode(salt)):
+        assert scram_verifier(password, iterations=int(iterations)) == theirs

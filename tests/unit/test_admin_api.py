@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from bot.app import create_app
 from bot.brands import create_brand
@@ -116,5 +117,76 @@ def test_flow_for_another_brand_is_422(admin: Admin) -> None:
     assert live_version(admin, "bean-there-coffee") == 1
 
 
-def test_unknown_brand_is_404(admin: Admin) -> None:
-    assert publish(admin, v2(), admin.key, brand="nobody").status_code == 404
+def test_unknown_brand_is_the_same_403_as_another_brand(admin: Admin) -> None:
+    # Not 404: that told a key holder which brands exist (issue 14).
+    unknown = publish(admin, v2(), admin.key, brand="nobody")
+    other = publish(admin, v2(), admin.key, brand="bean-there-coffee")
+    assert unknown.status_code == other.status_code == 403
+    assert unknown.json() == other.json()
+
+
+# --- issue 14: keys tell nothing about which brands exist -----------------------------------
+
+
+@pytest.mark.parametrize("key", ["cnd_not-a-real-key", "bogus", "cnd_" + "é" * 10])
+def test_a_wrong_key_gets_the_same_answer_whether_or_not_the_brand_exists(
+    admin: Admin, key: str
+) -> None:
+    headers = {"authorization": f"Bearer {key}".encode()}
+    answers = [
+        admin.client.get(f"/api/v1/brands/{brand}/consents", headers=headers)
+        for brand in ("basics-store", "no-such-brand")
+    ]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json()["error"] == "forbidden"
+
+
+def test_a_real_key_for_an_unknown_brand_is_the_same_403(admin: Admin) -> None:
+    headers = {"authorization": f"Bearer {admin.key}"}
+    unknown = admin.client.get("/api/v1/brands/no-such-brand/consents", headers=headers)
+    other = admin.client.get("/api/v1/brands/bean-there-coffee/consents", headers=headers)
+    assert unknown.status_code == other.status_code == 403
+    assert unknown.json() == other.json()
+
+
+@pytest.fixture
+def cli_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stores:
+    monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path / "data"))
+    settings = make_settings(tmp_path)
+    monkeypatch.setenv("CANDOR_SECRET_KEY", settings.secret_key.get_secret_value())
+    stores = Stores(tmp_path / "data")
+    create_brand(stores, BASICS)
+    return stores
+
+
+def _key_rows(stores: Stores) -> list[ApiKey]:
+    with stores.registry() as session:
+        return list(session.scalars(select(ApiKey).where(ApiKey.label == "issued with brands key")))
+
+
+@pytest.mark.parametrize("days", ["0", "-1"])
+def test_brands_key_refuses_a_lifetime_under_one_day(cli_data: Stores, days: str) -> None:
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, ["brands", "key", "basics-store", "--valid-days", days])
+    assert result.exit_code != 0
+    assert _key_rows(cli_data) == []
+
+
+def test_brands_key_expires_unless_no_expiry_is_asked_for_with_a_warning(
+    cli_data: Stores,
+) -> None:
+    from bot.cli import app
+
+    first = CliRunner().invoke(app, ["brands", "key", "basics-store", "--valid-days", "30"])
+    assert first.exit_code == 0, first.output
+    rows = _key_rows(cli_data)
+    assert len(rows) == 1 and rows[0].expires_at is not None
+    left = rows[0].expires_at.replace(tzinfo=UTC) - datetime.now(UTC)
+    assert timedelta(days=29) < left <= timedelta(days=30)
+
+    forever = CliRunner().invoke(app, ["brands", "key", "basics-store", "--no-expiry"])
+    assert forever.exit_code == 0, forever.output
+    assert "never expires" in forever.output
+    assert sorted(r.expires_at is None for r in _key_rows(cli_data)) == [False, True]

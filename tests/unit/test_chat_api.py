@@ -148,3 +148,99 @@ def test_openapi_documents_reply_to_message_id_and_question(client: TestClient) 
     assert "question" in schemas["ChatMessage"]["properties"]
     route = spec["paths"]["/api/v1/chat/{brand}"]["post"]
     assert {"200", "404", "409", "422", "503"} <= set(route["responses"])
+
+
+# --- issue 14: error shapes, the last resort and security headers --------------------------
+
+
+def test_an_undecodable_body_is_422_invalid_request(client: TestClient) -> None:
+    # Bytes that are not UTF-8 used to get FastAPI's `400 {"detail": ...}`.
+    response = client.post(
+        "/api/v1/chat/demo-outfitters",
+        content=b'\xff\xfe{"user_id": "u1"}',
+        headers={"content-type": "application/json"},
+    )
+    assert_clear(response, 422, "could not be read")
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_unknown_routes_and_methods_get_the_error_shape(client: TestClient) -> None:
+    assert_clear(client.get("/api/v1/nothing-here"), 404)
+    assert client.get("/api/v1/nothing-here").json()["error"] == "not_found"
+    assert_clear(client.get("/api/v1/chat/demo-outfitters"), 405)
+
+
+def test_a_bug_is_a_logged_internal_500_and_the_connection_stays_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path)
+    stores = Stores(settings.data_dir)
+    app = create_app(settings, stores=stores)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("customer said: my secret answer")
+
+    with TestClient(app) as c:  # raise_server_exceptions stays on: nothing may reach it
+        response = c.get("/boom")
+    stores.dispose()
+    assert_clear(response, 500)
+    assert response.json()["error"] == "internal"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "RuntimeError" in caplog.text
+    assert "secret answer" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_the_openapi_document_gives_every_error_the_error_shape(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status[0] in "45":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema.get("$ref", "").endswith("/ErrorBody"), (method, path, status)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/", "text/html"),
+        ("/docs", "text/html"),
+        ("/healthz", "application/json"),
+        ("/api/v1/chat/nope", "application/json"),
+    ],
+)
+def test_pages_and_json_get_a_policy_nosniff_and_no_framing(
+    client: TestClient, path: str, content_type: str
+) -> None:
+    response = client.post(path, json={}) if "chat" in path else client.get(path)
+    assert response.headers["content-type"].startswith(content_type)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_the_chat_page_has_no_inline_script_or_style(client: TestClient) -> None:
+    page = client.get("/").text
+    assert "<style" not in page and "style=" not in page
+    assert "<script>" not in page  # only <script src=...>
+    assert client.get("/index.css").status_code == 200
+
+
+def test_the_widget_stays_embeddable(client: TestClient) -> None:
+    for path in ("/widget.js", "/widget.css"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "x-frame-options" not in response.headers
+        assert "cross-origin-resource-policy" not in response.headers
+    assert "<style>" not in client.get("/widget.js").text  # its style is widget.css
+
+
+def test_the_docs_page_runs_only_its_own_inline_script(client: TestClient) -> None:
+    response = client.get("/docs")
+    policy = response.headers["content-security-policy"]
+    assert "'sha256-" in policy and "unsafe-inline" not in policy
+    assert client.get("/redoc").status_code == 404  # ReDoc needs inline styles: not served

@@ -329,3 +329,107 @@ def test_action_calls_carry_this_turns_events_and_the_same_state() -> None:
     assert result["full"] == 7
     assert result["slim"] == ["user", "slot"]
     assert result["text"] == "second" and result["slot"] == "now"
+
+
+LEASES = f"""
+import asyncio, json, sys
+sys.path.insert(0, {str(BOOT.parent)!r})
+import rasa_boot
+from rasa.core.lock_store import RedisLockStore
+rasa_boot.install_atomic_redis_locks()
+if hasattr(rasa_boot, "install_lock_leases"):
+    rasa_boot.install_lock_leases()
+mode, url, db, prefix = sys.argv[1:5]
+host, port = url.rsplit(":", 1)
+def store():
+    return RedisLockStore(host=host, port=int(port), db=int(db), key_prefix=prefix)
+async def hold():
+    async with store().lock("one-conversation"):
+        print(json.dumps("held"), flush=True)
+        await asyncio.sleep(3600)
+async def take_turns():
+    # Two engines: the first holds the conversation for three leases, the second waits.
+    order = []
+    async def turn(name, hold_s):
+        async with store().lock("one-conversation"):
+            order.append(name + " in")
+            await asyncio.sleep(hold_s)
+            order.append(name + " out")
+    first = asyncio.ensure_future(turn("first", 3.5))
+    await asyncio.sleep(0.3)
+    await asyncio.gather(first, turn("second", 0))
+    print(json.dumps(order))
+asyncio.run(hold() if mode == "hold" else take_turns())
+"""
+
+
+def _redis_args() -> list[str]:
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from tests.pg import REDIS_URL, need_redis
+
+    need_redis()
+    url = make_url(REDIS_URL)
+    return [f"{url.host}:{url.port or 6379}", str(url.database or 0), f"t{uuid.uuid4().hex[:8]}"]
+
+
+def test_a_killed_engines_conversation_locks_expire_with_it() -> None:
+    """An engine killed mid-turn leaves a lock that expires within one lease (2 s here) and a
+    key with an expiry, instead of a ticket that blocks the conversation for 60 s and a key
+    that stays until the conversation's next turn."""
+    import os
+    import signal
+
+    import redis
+
+    from tests.pg import REDIS_URL
+
+    python = RASA_VENV / "bin" / "python"
+    need(python.exists(), ".venv-rasa is missing (run `make setup`)")
+    args = _redis_args()
+    env = {**engine_env(), "CANDOR_LOCK_LEASE_S": "2"}
+    holder = subprocess.Popen(
+        [str(python), "-c", LEASES, "hold", *args], stdout=subprocess.PIPE, text=True, env=env
+    )
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"{args[2]}:lock:one-conversation"
+    try:
+        assert holder.stdout is not None
+        while json.loads(holder.stdout.readline() or '"gone"') != "held":
+            pass
+        os.kill(holder.pid, signal.SIGKILL)  # kill -9 in the middle of the turn
+        holder.wait(10)
+        lock = json.loads(client.get(key) or "{}")
+        expires = [json.loads(t)["expires"] for t in lock.get("tickets", [])]
+        now = float(client.time()[0])
+        assert expires and max(expires) <= now + 2 + 1, "the ticket outlives the lease"
+        assert 0 < client.pttl(key) <= 3000, "the lock key never expires"
+    finally:
+        holder.kill()
+        holder.wait(10)
+        assert holder.stdout is not None
+        holder.stdout.close()
+        client.delete(key)
+        client.close()
+
+
+def test_a_lease_is_renewed_while_its_turn_runs() -> None:
+    """A turn that takes longer than the lease keeps its conversation: the next one waits."""
+    import os
+
+    args = _redis_args()
+    python = RASA_VENV / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", LEASES, "turns", *args],
+        capture_output=True,
+        text=True,
+        env={**engine_env(), "CANDOR_LOCK_LEASE_S": "1"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    order = json.loads(done.stdout.strip().splitlines()[-1])
+    assert order == ["first in", "first out", "second in", "second out"]
+    assert os.environ.get("CANDOR_LOCK_LEASE_S") is None

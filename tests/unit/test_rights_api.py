@@ -140,3 +140,34 @@ def test_rights_routes_that_touch_the_database_run_off_the_event_loop() -> None:
     routes = {r.endpoint.__name__: r.endpoint for r in api_rights.router.routes}
     assert blocking <= set(routes)
     assert not [name for name in blocking if inspect.iscoroutinefunction(routes[name])]
+
+
+# --- issue 14: inputs that used to answer 500 -----------------------------------------------
+
+
+@pytest.mark.parametrize("after_seq", ["9223372036854775808", "1" + "0" * 30])
+def test_an_after_seq_beyond_int64_is_422(api: Api, after_seq: str) -> None:
+    response = api.client.get(url(f"/consents?after_seq={after_seq}"), headers=api.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert "after_seq" in response.json()["detail"]
+
+
+def test_the_largest_after_seq_is_an_empty_page(api: Api) -> None:
+    response = api.client.get(url("/consents?after_seq=9223372036854775807"), headers=api.headers)
+    assert response.status_code == 200 and response.json()["events"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/v1/me/export?token=abc.%C3%A9",
+        "/api/v1/me/receipts?token=x.%C3%BF",
+        "/api/v1/me/export?token=%C3%A9%C3%A9.%E2%9C%93",
+        "/api/v1/me/receipts?token=.",
+    ],
+)
+def test_a_self_service_link_with_any_characters_is_403_invalid_link(api: Api, query: str) -> None:
+    response = api.client.get(query)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "invalid_link"
