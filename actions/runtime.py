@@ -17,6 +17,7 @@ from actions import rights_edge
 from actions.audiences import Audiences
 from actions.consent_context import consent_context, purposes_summary
 from consent_flows.contract import (
+    ConversationState,
     CountStep,
     Effect,
     JoinAnswer,
@@ -29,7 +30,7 @@ from consent_flows.contract import (
 )
 from consent_flows.loader import load_flow_text
 from consent_flows.model import Flow, purpose_label
-from storage import funnel, records, registry, rights
+from storage import funnel, records, registry, rights, turns
 from storage.stores import Stores, UnknownBrand
 
 log = logging.getLogger("candor.actions")
@@ -86,16 +87,34 @@ class Runtime:
         subject_id: str,
         conversation_id: str,
         effects: list[Effect],
+        turn: str | None = None,
     ) -> Applied:
-        """Carry out the interpreter's effects in one transaction, committed before any reply."""
+        """Carry out the interpreter's effects in one transaction, committed before any reply.
+
+        `turn` (`turn_key` of the state the turn started from) makes a replay safe: when the
+        engine or the gateway died after this commit and before the engine saved its tracker,
+        the resent message replays the turn, and what its first attempt stored is skipped
+        (storage/turns.py). Without it every effect is carried out, as before.
+        """
         applied = Applied()
         if not effects:
             return applied
         keyring = self.stores.keyring(brand)
         with self.stores.brand(brand) as session:
             records.ensure_subject(session, subject_id=subject_id, channel=channel)
+            receipt = (
+                turns.receipt(session, conversation_id=conversation_id, turn=turn)
+                if turn is not None
+                else None
+            )
             for effect in effects:
                 flow = self.flow(brand, effect.flow_version)
+                signature = stored_once(effect)
+                if receipt is not None and signature is not None:
+                    if receipt.seen(signature):
+                        log.info("%s already stored by this turn's first attempt", effect.kind)
+                        continue
+                    receipt.add(signature)
                 if isinstance(effect, RecordConsent):
                     ctx = consent_context(
                         flow,
@@ -151,6 +170,8 @@ class Runtime:
                             brand,
                             effect.purpose,
                         )
+            if receipt is not None:
+                receipt.save()
             session.commit()
         return applied
 
@@ -165,6 +186,58 @@ class Runtime:
                 subject_id=subject_id,
                 purposes=purposes_summary(flow),
             )
+
+
+def turn_key(state: ConversationState | None) -> str:
+    """Names a turn by the state it started from: a replay starts from the same saved state.
+
+    Every field that a saved turn changes is in it (`last_seen` alone moves on every step), so
+    two real turns never share a key; the answers are not, so the key holds no customer words
+    and survives the tracker's later scrubbing of them.
+    """
+    if state is None:
+        return "new"
+    return "|".join(
+        str(part)
+        for part in (
+            state.response_id,
+            state.question,
+            state.asked,
+            state.status,
+            state.position,
+            len(state.history),
+            state.last_seen,
+            state.attempts,
+            state.confirming,
+            ",".join(state.granted),
+            ",".join(state.withdrawn),
+        )
+    )
+
+
+# Rights requests that write to the ledger or an answer; access, receipts and erasure may be
+# asked again at the same point of a conversation and must be answered each time.
+_LEDGER_RIGHTS = frozenset({"withdraw", "object", "rectify"})
+
+
+def stored_once(effect: Effect) -> str | None:
+    """What identifies an effect within its turn, for `turns` (None: carried out every time).
+
+    Never the customer's words: a resend carries the same ones, and a different message after a
+    503 is still the same answer to the same step (the first one stays, as `record_answer` keeps
+    it). A join adds words only once by itself; content is shown again with the replayed reply.
+    """
+    if isinstance(effect, RecordConsent):
+        return f"consent|{effect.purpose}|{effect.event}|{effect.step_id}"
+    if isinstance(effect, RecordAnswer):
+        return f"answer|{effect.response_id}|{effect.step_id}|{effect.occurrence}"
+    if isinstance(effect, RecordTags):
+        return f"tags|{effect.purpose}|{','.join(sorted(effect.tags))}"
+    if isinstance(effect, CountStep):
+        return f"count|{effect.flow_id}|{effect.step_id}|{effect.event}"
+    if isinstance(effect, RightsRequest) and effect.right in _LEDGER_RIGHTS:
+        return f"rights|{effect.right}|{','.join(effect.purposes)}|{effect.every}|{effect.step_id}"
+    return None
 
 
 def _end_use(

@@ -18,7 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.runtime import Runtime
+from actions.runtime import Runtime, turn_key
 from bot.engine_client import AFTER_TURN
 from bot.pseudonym import Sender, parse_sender
 from consent_flows import interpreter, rights
@@ -114,6 +114,8 @@ class _SurveyAction(Action):
             subject_id=sender.subject_id,
             conversation_id=tracker.sender_id,
             effects=result.effects,
+            # The state the turn started from: a replay after a crash stores nothing twice.
+            turn=turn_key(load_state(tracker)),
         )
         replies = list(result.messages)
         for position, message in sorted(applied.placed, key=lambda p: p[0], reverse=True):

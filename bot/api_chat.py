@@ -208,7 +208,12 @@ async def chat(
                 work=turn,
             )
         except AlreadyHandled:
-            return JSONResponse(error_body("duplicate_message", _ALREADY_HANDLED), 409)
+            if body.reply_to is None:
+                return JSONResponse(error_body("duplicate_message", _ALREADY_HANDLED), 409)
+            # Claimed elsewhere (another replica, or a gateway killed mid-turn) and no reply
+            # kept here: answering again is safe, because the message names its question (the
+            # bot never files it under a later one) and the store keeps a turn's effects once.
+            replies, repeated = await turn(), True
         except IdReused:
             return JSONResponse(error_body("invalid_request", _ID_REUSED), 422)
         if repeated:

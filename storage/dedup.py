@@ -66,6 +66,17 @@ def claim(session: Session, *, scope: str, key: str, ttl: timedelta) -> bool:
     return taken.rowcount == 1
 
 
+def extend(session: Session, *, scope: str, key: str, ttl: timedelta) -> None:
+    """Keep a mark for `ttl` from now: a claim taken as a short lease becomes the lasting record
+    once the work it guarded has finished."""
+    session.execute(
+        update(SeenDelivery)
+        .where(SeenDelivery.scope == scope, SeenDelivery.key == key)
+        .values(expires_at=utcnow() + ttl)
+    )
+    session.commit()
+
+
 def release(session: Session, *, scope: str, key: str) -> None:
     """Forget a mark, so a redelivery is handled (used when the engine could not take it)."""
     session.execute(

@@ -32,7 +32,9 @@ def mount(app: FastAPI) -> None:
     app.state.channel_dedup = SqlDeduplicator(stores)
     app.state.button_codec = ButtonCodec(stores)
     app.state.channel_jobs = Jobs()
-    app.state.replies = Replies(app.state.channel_dedup)
+    app.state.replies = Replies(
+        app.state.channel_dedup, lease_s=app.state.settings.engine_timeout_s + 15.0
+    )
     app.state.screens = Screens()
     app.state.telegram_bots = telegram.TelegramBots()
     app.state.slack_apps = slack.SlackApps()

@@ -21,8 +21,16 @@ _PURGE_EVERY_S = 600.0
 
 
 class Deduplicator(Protocol):
-    async def first(self, scope: str, delivery_id: str) -> bool:
-        """Claim a delivery; True the first time, False for every repeat until it expires."""
+    async def first(self, scope: str, delivery_id: str, lease: timedelta | None = None) -> bool:
+        """Claim a delivery; True the first time, False for every repeat until it expires.
+
+        With `lease`, the claim lasts only that long unless `keep` is called: a process killed
+        while it holds the claim does not make the client's resend "already handled" for days.
+        """
+        ...
+
+    async def keep(self, scope: str, delivery_id: str) -> None:
+        """Turn a leased claim into the lasting one, once its work has finished."""
         ...
 
     async def forget(self, scope: str, delivery_id: str) -> None:
@@ -42,19 +50,26 @@ class SqlDeduplicator:
         self._ttl = ttl
         self._purged_at = time.monotonic()
 
-    def _claim(self, scope: str, key: str) -> bool:
+    def _claim(self, scope: str, key: str, ttl: timedelta) -> bool:
         with self._stores.registry() as session:
             if time.monotonic() - self._purged_at > _PURGE_EVERY_S:
                 self._purged_at = time.monotonic()
                 dedup.purge_expired(session)
-            return dedup.claim(session, scope=scope, key=key, ttl=self._ttl)
+            return dedup.claim(session, scope=scope, key=key, ttl=ttl)
+
+    def _keep(self, scope: str, key: str) -> None:
+        with self._stores.registry() as session:
+            dedup.extend(session, scope=scope, key=key, ttl=self._ttl)
 
     def _release(self, scope: str, key: str) -> None:
         with self._stores.registry() as session:
             dedup.release(session, scope=scope, key=key)
 
-    async def first(self, scope: str, delivery_id: str) -> bool:
-        return await asyncio.to_thread(self._claim, scope, _key(delivery_id))
+    async def first(self, scope: str, delivery_id: str, lease: timedelta | None = None) -> bool:
+        return await asyncio.to_thread(self._claim, scope, _key(delivery_id), lease or self._ttl)
+
+    async def keep(self, scope: str, delivery_id: str) -> None:
+        await asyncio.to_thread(self._keep, scope, _key(delivery_id))
 
     async def forget(self, scope: str, delivery_id: str) -> None:
         await asyncio.to_thread(self._release, scope, _key(delivery_id))

@@ -30,6 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bot.channels.dedup import Deduplicator
@@ -70,10 +71,20 @@ class Replies:
     """The first reply to each named message, for repeats of it. See the module docstring."""
 
     def __init__(
-        self, claims: Deduplicator, *, ttl_s: float = REPLY_TTL_S, max_entries: int = MAX_REPLIES
+        self,
+        claims: Deduplicator,
+        *,
+        ttl_s: float = REPLY_TTL_S,
+        max_entries: int = MAX_REPLIES,
+        lease_s: float = 60.0,
     ) -> None:
         self._claims = claims
         self._ttl_s = ttl_s
+        # The shared claim first lasts only as long as a turn can (the engine's timeout and a
+        # margin), and becomes the lasting record once the turn is answered: a gateway killed
+        # mid-turn leaves a claim that lapses, so the client's resend is processed (safely: the
+        # store keeps a turn's effects once, storage/turns.py) instead of refused for days.
+        self._lease = timedelta(seconds=lease_s)
         self._max = max_entries
         self._entries: OrderedDict[str, _Reply] = OrderedDict()
         self._by_sender: dict[str, set[str]] = {}
@@ -121,7 +132,7 @@ class Replies:
 
     async def _first(self, scope: str, key: str, slot: str, work: Work) -> list[OutboundMessage]:
         try:
-            if not await self._claims.first(scope, key):
+            if not await self._claims.first(scope, key, lease=self._lease):
                 raise AlreadyHandled(key)
             try:
                 replies = await work()
@@ -129,6 +140,7 @@ class Replies:
                 # Not processed (engine restarting, unknown brand): the resend must be handled.
                 await self._claims.forget(scope, key)
                 raise
+            await self._claims.keep(scope, key)
         except BaseException:
             self._drop(slot)
             raise

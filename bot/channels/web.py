@@ -235,8 +235,18 @@ async def _one(
             work=turn,
         )
     except AlreadyHandled:
-        await websocket.send_json({"type": "duplicate", "id": frame.id})
-        return
+        if frame.reply_to is None:
+            await websocket.send_json({"type": "duplicate", "id": frame.id})
+            return
+        # As in the chat API: a message that names its question is safe to answer again.
+        try:
+            replies, repeated = await turn(), True
+        except UnknownBrand:
+            await _error(websocket, frame.id, "unknown_brand", f"there is no brand named '{brand}'")
+            return
+        except EngineUnavailable:
+            await _error(websocket, frame.id, "engine_unavailable", RESTARTING, retry=True)
+            return
     except IdReused:
         await _error(websocket, frame.id, "invalid_request", "that id was used for another message")
         return
