@@ -13,7 +13,9 @@ import ast
 import difflib
 import itertools
 from collections import deque
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from consent_flows import expressions
 from consent_flows.model import (
@@ -31,6 +33,7 @@ from consent_flows.model import (
 )
 
 MAX_STATES = 50_000
+Node = TypeVar("Node", bound=Hashable)
 Path = tuple[str | int, ...]
 
 
@@ -276,8 +279,10 @@ def _closure(start: set[int], edges: dict[int, list[int]]) -> set[int]:
     return seen
 
 
-def _silent_cycle(edges: dict[int, list[int]]) -> int | None:
-    colour: dict[int, int] = {}
+def _silent_cycle(edges: Mapping[Node, list[Node]]) -> Node | None:
+    """A node that silent moves lead back to (steps, or states of the proof): the interpreter
+    would spin there forever. A node with no silent moves of its own cannot be on a cycle."""
+    colour: dict[Node, int] = {}
     for root in edges:
         if colour.get(root):
             continue
@@ -370,7 +375,7 @@ def _prove_consent(c: _Checker, trees: dict[int, object]) -> None:
                 queue.append(move.to)
     if reported:
         return
-    looping = _silent_state_cycle(silent)
+    looping = _silent_cycle(silent)
     if looping is not None:
         why = _decided(looping)
         c.add(
@@ -488,28 +493,6 @@ def _known_outcome(flow: Flow, state: _State, tree: object) -> bool | None:
 def _at(state: _State, at: int | None, **changes: frozenset[str] | frozenset[int]) -> _State:
     assert at is not None
     return replace(state, at=at, **changes)  # type: ignore[arg-type]
-
-
-def _silent_state_cycle(edges: dict[_State, list[_State]]) -> _State | None:
-    """A state that silent moves lead back to: the interpreter would spin there forever."""
-    colour: dict[_State, int] = {}
-    for root in edges:
-        if colour.get(root):
-            continue
-        stack = [(root, iter(edges[root]))]
-        colour[root] = 1
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                colour[node] = 2
-                stack.pop()
-            elif colour.get(child) == 1:
-                return child
-            elif not colour.get(child):
-                colour[child] = 1
-                stack.append((child, iter(edges.get(child, []))))
-    return None
 
 
 def _describe(flow: Flow, parent: dict[_State, tuple[_State, str] | None], end: _State) -> str:
