@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from actions.applied import Applied, LinkMaker
 from actions.consent_context import consent_context, purposes_summary
 from consent_flows.contract import OutboundMessage, RightsRequest
 from consent_flows.model import Flow, TagStep, purpose_label
 from storage import ledger, records, rights
 from storage.stores import Keyring
-
-if TYPE_CHECKING:
-    from actions.runtime import Applied, LinkMaker
 
 log = logging.getLogger("candor.actions")
 

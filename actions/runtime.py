@@ -7,14 +7,13 @@ conversation keeps the version it started with while new conversations pick up t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from actions import rights_edge
-from actions.audiences import Audiences
+from actions.applied import Applied, LinkMaker
 from actions.consent_context import consent_context, purposes_summary
 from consent_flows.contract import (
     ConversationState,
@@ -31,20 +30,10 @@ from consent_flows.contract import (
 from consent_flows.loader import load_flow_text
 from consent_flows.model import Flow, purpose_label
 from storage import funnel, records, registry, rights, turns
+from storage.segments import Audiences
 from storage.stores import Stores, UnknownBrand
 
 log = logging.getLogger("candor.actions")
-LinkMaker = Callable[[str, str, str], str]
-
-
-@dataclass
-class Applied:
-    """What carrying out the effects produced: replies, and work for after the engine's turn."""
-
-    messages: list[OutboundMessage] = field(default_factory=list)
-    # Messages that belong at a given place among the interpreter's (content steps).
-    placed: list[tuple[int, OutboundMessage]] = field(default_factory=list)
-    after_turn: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -59,7 +48,7 @@ class Runtime:
     @property
     def audiences(self) -> Audiences:
         if self._audiences is None:
-            self._audiences = Audiences(self.stores, self)
+            self._audiences = Audiences(self.stores, self.flow)
         return self._audiences
 
     def flow(self, brand: str, version: int | None = None) -> Flow:

@@ -19,15 +19,16 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import Runtime, turn_key
-from bot.engine_client import AFTER_TURN
-from bot.pseudonym import Sender, parse_sender
 from consent_flows import interpreter, rights
 from consent_flows.contract import (
+    AFTER_TURN,
     QUESTION_TOKEN,
     ConversationState,
     OutboundMessage,
+    Sender,
     StepResult,
     UserTurn,
+    parse_sender,
 )
 
 log = logging.getLogger("candor.actions")

@@ -295,7 +295,7 @@ def _store_bytes(data_dir: Path) -> int:
 def measure(data_dir: Path, key: str, browser: bool) -> dict[str, Any]:
     import httpx
 
-    from bot.launcher import Gateway
+    from bot.engine.launcher import Gateway
 
     settings = _settings(data_dir)
     stores = settings.open_stores()

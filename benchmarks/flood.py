@@ -1,9 +1,10 @@
 """A second customer's turn time while one client floods the chat API (issue 14, item 4).
 
-Starts the real stack (Rasa engine and gateway, `bot.launcher`) with the shipped abuse limits,
+Starts the real stack (Rasa engine and gateway, `bot.engine.launcher`) with the shipped abuse
+limits,
 then measures one customer's turns three times: alone (baseline), while a flooder sends chat
 requests at concurrency 200 from one address with the limits on, and the same flood with the
-limits off (today's behaviour before bot/limits.py). The customer sends a new conversation's
+limits off (today's behaviour before bot/gateway/limits.py). The customer sends a new conversation's
 first message every 0.25 s, from its own address, each from a fresh user id (its own limits are
 never the ones tested). The flooder runs in its own process, so its client work does not share
 the gateway's interpreter.
@@ -89,7 +90,7 @@ def customer(url: str, turns: int, gap_s: float) -> dict[str, Any]:
 
 
 def measure(turns: int, concurrency: int, gap_s: float) -> dict[str, Any]:
-    from bot.launcher import launch
+    from bot.engine.launcher import launch
     from bot.settings import Settings
     from tests.stack import free_port
 

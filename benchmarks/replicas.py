@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/replicas.py --out benchmarks/results/replicas.json
 
-A replica is one Rasa engine and one gateway process (`bot/replicas.py`). For each replica
+A replica is one Rasa engine and one gateway process (`bot/engine/replicas.py`). For each replica
 count it starts the replicas on a fresh schema prefix in the local PostgreSQL
 (CANDOR_TEST_POSTGRES_URL) and Redis (CANDOR_TEST_REDIS_URL), warms them up, then drives
 closed-loop load: `C` conversations at a time, each a whole basics-store survey (6 turns),
@@ -30,8 +30,8 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import replicas  # noqa: E402
 from bot.bench.systems import free_ports, process_cpu_s  # noqa: E402
+from bot.engine import replicas  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage.backends import postgres_url  # noqa: E402
 

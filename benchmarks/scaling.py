@@ -388,7 +388,7 @@ async def _asgi_get(app: Any, path: str, query: str, headers: dict[str, str]) ->
 
 
 def op_export(data_dir: Path, key: str, fmt: str) -> dict[str, Any]:
-    from bot.app import create_app
+    from bot.gateway.app import create_app
 
     settings = _settings(data_dir)
     stores = settings.open_stores()
@@ -489,7 +489,7 @@ def _purge_now(stores: Any, runtime: Any) -> datetime:
 def op_purge(data_dir: Path, key: str, noop: bool) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from bot.housekeeping import purge_all
+    from bot.gateway.housekeeping import purge_all
     from storage.schema import Answer
 
     stores, runtime = _runtime(data_dir)
@@ -519,10 +519,9 @@ def op_purge(data_dir: Path, key: str, noop: bool) -> dict[str, Any]:
 
 
 def op_themes(data_dir: Path, key: str) -> dict[str, Any]:
-    from actions import insights
     from nlu.analysis.pii import redact
     from nlu.analysis.themes import find_themes
-    from storage import records
+    from storage import insights, records
     from storage.schema import Answer
 
     stores, _ = _runtime(data_dir)
@@ -556,14 +555,14 @@ def op_themes(data_dir: Path, key: str) -> dict[str, Any]:
 
 
 def op_dashboard(data_dir: Path, key: str) -> dict[str, Any]:
-    from actions import insights
+    from storage import insights
 
     stores, runtime = _runtime(data_dir)
     base = _rss_now_mb()
     with _Clock() as cold:
-        report = insights.compute(runtime, BRAND, fresh=True)
+        report = insights.compute(runtime.audiences, BRAND, fresh=True)
     with _Clock() as warm:
-        insights.compute(runtime, BRAND, fresh=True)
+        insights.compute(runtime.audiences, BRAND, fresh=True)
     stores.dispose()
     return {
         "wall_s": cold.wall,

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     schema_prefix: str = ""
     # Redis for Rasa's lock store, so several engines can serve one conversation in turn.
     redis_url: SecretStr | None = None
-    # Abuse limits (bot/limits.py, docs/deploy.md "Abuse limits"), in the `limits` notation:
+    # Abuse limits (bot/gateway/limits.py, docs/deploy.md "Abuse limits"), in the `limits` notation:
     # "N/second;M/minute" (every part applies). Counts are shared through Redis when
     # `redis_url` is set, so N gateway replicas allow N, not N times, the figures below.
     rate_limits: bool = True
@@ -152,7 +152,8 @@ class Settings(BaseSettings):
     # (listens beyond loopback or has a public_url); a brand's `allowed_origins` narrows it.
     widget_origins: str = ""
     # A request's headers must arrive within header_timeout_s of its first byte (or of the
-    # connection opening), and its body within body_timeout_s of its headers (bot/limits.py).
+    # connection opening), and its body within body_timeout_s of its headers
+    # (bot/gateway/limits.py).
     header_timeout_s: float = Field(default=10.0, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0)
 

@@ -6,7 +6,7 @@ none of them back, so the core stays free of Rasa, HTTP and database code.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,32 @@ CONTROL_INTENTS = frozenset(
 # answer is only ever filed under the question it answers (a resend or a message typed before
 # the next question arrived is recognised as such).
 QUESTION_TOKEN = "candor_question"
+# The custom message key under which the engine's actions hand the gateway the work to do after
+# a turn (deferred writes), and the key the engine sends when a turn failed and was not saved
+# (bot/engine/rasa_boot.py spells it again: it imports nothing from Candor).
+AFTER_TURN = "candor_after_turn"
+TURN_FAILED = "candor_turn_failed"
+
+
+class Sender(NamedTuple):
+    """Who a Rasa conversation belongs to: the sender id is `brand:channel:subject`, so the engine's
+    actions know the brand and the subject without another lookup."""
+
+    brand: str
+    channel: str
+    subject_id: str
+
+    def __str__(self) -> str:
+        return f"{self.brand}:{self.channel}:{self.subject_id}"
+
+
+def parse_sender(sender_id: str) -> Sender:
+    brand, channel, subject = sender_id.split(":", 2)
+    if not (brand and channel and subject):
+        raise ValueError("sender id must be brand:channel:subject")
+    return Sender(brand, channel, subject)
+
+
 # Requests a customer can make at any moment, inside or after a survey (GDPR Art. 7, 15-21).
 RIGHTS_INTENTS = frozenset(
     {"withdraw_consent", "forget_me", "show_my_data", "consent_receipt", "object_profiling"}

@@ -62,7 +62,8 @@ class Stores:
         self.data_dir = data_dir
         self.master = master or MasterKeys.from_env(_local_secret(data_dir))
         # On PostgreSQL each store's role logs in with a password derived from the same secret
-        # as the master keys, so every replica (and the engine, bot/engine.py) agrees on it.
+        # as the master keys, so every replica (and the engine, bot/engine/supervisor.py) agrees on
+        # it.
         self.backend: SqliteBackend | PostgresBackend = open_backend(
             data_dir, database_url, schema_prefix, role_secret=self.master.secret
         )

@@ -11,7 +11,8 @@ from tests.channels.standins import StandIns, running_standins
 from tests.pg import pg_prefix, store_backend  # noqa: F401
 from tests.stack import Stack, start_stack
 
-# Abuse limits (bot/limits.py) stay on in the suite, at figures no test reaches by accident: it
+# Abuse limits (bot/gateway/limits.py) stay on in the suite, at figures no test reaches by
+# accident: it
 # runs many quick turns per customer, all from this machine. Set here, before any Settings is
 # made, so gateway processes the tests start inherit them; tests of the limits pass small ones.
 for _rule in (

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.launcher import Running, launch
+from bot.engine.launcher import Running, launch
 from bot.settings import ROOT, Settings
 from storage.stores import Stores
 

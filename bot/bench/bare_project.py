@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from bot import engine
 from bot.bench.journeys import JOURNEYS
+from bot.engine import supervisor
 from bot.settings import ROOT
 
 CACHE = ROOT / ".candor" / "bench"
@@ -40,21 +40,21 @@ def _dump(path: Path, data: object) -> None:
 
 
 def _intents() -> list[str]:
-    domain = YAML(typ="safe").load(engine.DOMAIN.read_text())
+    domain = YAML(typ="safe").load(supervisor.DOMAIN.read_text())
     return list(domain["intents"])
 
 
 def config_text(variant: str) -> str:
     if variant == "bare":
         # Candor's fallback is one of its actions; without actions Rasa's own takes its place.
-        text = engine.CONFIG.read_text()
+        text = supervisor.CONFIG.read_text()
         if "core_fallback_action_name: action_control" not in text:
             raise BenchSetupError("config.yml no longer names action_control as the fallback")
         return text.replace(
             "core_fallback_action_name: action_control",
             "core_fallback_action_name: action_default_fallback",
         )
-    source = engine.RASA_VENV / RASA_INIT_CONFIG
+    source = supervisor.RASA_VENV / RASA_INIT_CONFIG
     if not source.exists():
         raise BenchSetupError(f"{source} is missing; run `make setup` to create .venv-rasa")
     return source.read_text()
@@ -64,7 +64,7 @@ def write_project(variant: str, directory: Path) -> None:
     intents = _intents()
     (directory / "data").mkdir(parents=True, exist_ok=True)
     (directory / "config.yml").write_text(config_text(variant))
-    shutil.copy(engine.DATA / "nlu.yml", directory / "data" / "nlu.yml")
+    shutil.copy(supervisor.DATA / "nlu.yml", directory / "data" / "nlu.yml")
     _dump(
         directory / "domain.yml",
         {
@@ -105,7 +105,7 @@ def write_project(variant: str, directory: Path) -> None:
 def fingerprint(variant: str) -> str:
     digest = hashlib.sha256(variant.encode())
     digest.update(config_text(variant).encode())
-    for path in (engine.DOMAIN, engine.DATA / "nlu.yml"):
+    for path in (supervisor.DOMAIN, supervisor.DATA / "nlu.yml"):
         digest.update(path.read_bytes())
     digest.update(json.dumps([[t.__dict__ for t in j.turns] for j in JOURNEYS]).encode())
     return digest.hexdigest()[:16]
@@ -122,7 +122,7 @@ def trained_model(variant: str, *, log: Path) -> Path:
     write_project(variant, directory)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        str(engine.RASA_VENV / "bin" / "rasa"),
+        str(supervisor.RASA_VENV / "bin" / "rasa"),
         "train",
         "--fixed-model-name",
         "model",
@@ -131,7 +131,7 @@ def trained_model(variant: str, *, log: Path) -> Path:
     ]
     with log.open("ab") as out:
         done = subprocess.run(
-            command, cwd=directory, env=engine.engine_env(), stdout=out, stderr=out, check=False
+            command, cwd=directory, env=supervisor.engine_env(), stdout=out, stderr=out, check=False
         )
     if done.returncode != 0 or not model.exists():
         raise BenchSetupError(f"training the {variant} comparison model failed; see {log}")

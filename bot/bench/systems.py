@@ -1,9 +1,9 @@
 """The three systems `candor bench` compares, each started privately on free loopback ports.
 
-(a) "candor": the whole product, one engine and one gateway process (bot/replicas.py) on a
+(a) "candor": the whole product, one engine and one gateway process (bot/engine/replicas.py) on a
     throw-away SQLite data directory, driven through `POST /api/v1/chat/{brand}`: engine,
     actions, every answer encrypted and committed with its ledger event before the reply.
-(b) "bare": the engine as Candor runs it (bot/rasa_boot.py, the same SQL tracker store on
+(b) "bare": the engine as Candor runs it (bot/engine/rasa_boot.py, the same SQL tracker store on
     SQLite) with Candor's config.yml, over Rasa's REST channel, replying with plain responses
     instead of calling actions (bot/bench/bare_project.py). a/b is Candor's own overhead.
 (c) "stock": `rasa run` as a user of stock Rasa 3.6 gets it: the pipeline and policies that
@@ -25,10 +25,10 @@ from types import TracebackType
 
 import httpx
 
-from bot import engine, replicas
 from bot.bench import bare_project
 from bot.bench.driver import Send
 from bot.bench.journeys import Turn
+from bot.engine import replicas, supervisor
 from bot.settings import ROOT, Settings
 
 BRAND = "basics-store"
@@ -150,7 +150,7 @@ class System(AbstractContextManager[Running]):
         if self._replicas is not None:
             self._replicas.stop()
         for process in self._stop:
-            engine.stop(process)
+            supervisor.stop(process)
         self._tmp.cleanup()
 
     def _start_candor(self) -> Running:
@@ -189,7 +189,7 @@ class System(AbstractContextManager[Running]):
         (port,) = free_ports(1)
         credentials = tmp / "credentials.yml"
         credentials.write_text("rest: {}\n")
-        log_path = tmp / "engine.log"
+        log_path = tmp / "supervisor.log"
         command = [
             *_rasa_command(variant, tmp),
             "--interface",
@@ -205,7 +205,7 @@ class System(AbstractContextManager[Running]):
             process = subprocess.Popen(
                 command,
                 cwd=tmp,
-                env=engine.engine_env(),
+                env=supervisor.engine_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -218,15 +218,23 @@ class System(AbstractContextManager[Running]):
 
 def _rasa_command(variant: str, tmp: Path) -> list[str]:
     if variant == "stock":
-        return [str(engine.RASA_VENV / "bin" / "rasa"), "run"]
+        return [str(supervisor.RASA_VENV / "bin" / "rasa"), "run"]
     settings = Settings(data_dir=tmp / "data", run_dir=tmp / "run")
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
-        "\n".join([*engine.tracker_store_lines(settings), *engine.lock_store_lines(settings)])
+        "\n".join(
+            [*supervisor.tracker_store_lines(settings), *supervisor.lock_store_lines(settings)]
+        )
         + "\n"
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return [str(engine.rasa_python()), str(engine.BOOT), "run", "--endpoints", str(endpoints)]
+    return [
+        str(supervisor.rasa_python()),
+        str(supervisor.BOOT),
+        "run",
+        "--endpoints",
+        str(endpoints),
+    ]
 
 
 def _wait_ready(
@@ -235,11 +243,13 @@ def _wait_ready(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise engine.EngineError(f"the engine exited with code {process.returncode}; see {log}")
+            raise supervisor.EngineError(
+                f"the engine exited with code {process.returncode}; see {log}"
+            )
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise engine.EngineError(f"the engine did not answer within {timeout_s:.0f}s; see {log}")
+    raise supervisor.EngineError(f"the engine did not answer within {timeout_s:.0f}s; see {log}")

@@ -5,7 +5,7 @@ platform clients, background jobs, kept replies and the question on each convers
 bot.channels.turns); `shutdown(app)` lets running replies finish and closes clients. Credentials
 come from `Settings.channels`, never from flow files, and never reach logs.
 
-The adapters are imported in `mount`, not here: the chat API (bot.api_chat) uses
+The adapters are imported in `mount`, not here: the chat API (bot.gateway.routes.chat) uses
 bot.channels.turns, and the adapters import the chat API's helpers.
 """
 

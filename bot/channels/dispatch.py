@@ -17,10 +17,10 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from starlette.datastructures import State
 
-from bot.api_chat import _clean, resolve_sender
-from bot.errors import error_body
-from bot.pseudonym import Sender, subject_id
-from consent_flows.contract import InboundMessage, OutboundMessage
+from bot.gateway.errors import error_body
+from bot.gateway.routes.chat import _clean, resolve_sender
+from bot.pseudonym import subject_id
+from consent_flows.contract import InboundMessage, OutboundMessage, Sender
 from storage.stores import Stores
 
 log = logging.getLogger("candor.channels")
@@ -68,7 +68,7 @@ async def converse(
 
     `reply_to` is the token of the question the customer was looking at when they wrote (None:
     unknown); the message that asks carries its token as `question` in the replies.
-    Raises `Refused` (send its reply), `UnknownBrand` and `EngineUnavailable` (bot.errors).
+    Raises `Refused` (send its reply), `UnknownBrand` and `EngineUnavailable` (bot.gateway.errors).
     """
     sender = resolve_sender(
         state.stores,

@@ -35,7 +35,7 @@ from bot.channels.dispatch import (
     converse,
     not_configured,
 )
-from bot.errors import EngineUnavailable, error_body, responses
+from bot.gateway.errors import EngineUnavailable, error_body, responses
 from bot.settings import BrandChannels
 from consent_flows.contract import InboundMessage, OutboundMessage
 

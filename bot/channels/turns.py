@@ -34,7 +34,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.channels.dedup import Deduplicator
-from bot.engine_client import TOKEN_PATTERN
+from bot.gateway.engine_client import TOKEN_PATTERN
 from consent_flows.contract import OutboundMessage
 
 __all__ = ["NOT_SEEN", "TOKEN_PATTERN", "AlreadyHandled", "IdReused", "Replies", "Screens"]
@@ -161,7 +161,8 @@ class Replies:
                 self._drop(slot)
 
     def after_turn(self, sender: str, tasks: list[dict[str, Any]]) -> None:
-        """The engine's after-turn work (bot.engine_client): an erasure forgets kept replies."""
+        """The engine's after-turn work (bot.gateway.engine_client): an erasure forgets kept
+        replies."""
         if any("erase_tracker" in task for task in tasks):
             self.forget_sender(sender)
 

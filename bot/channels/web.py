@@ -41,8 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels.dispatch import Refused, brand_exists, conversation_of, converse
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, kept
-from bot.errors import RESTARTING, EngineUnavailable
-from bot.limits import RateLimited, limits_of, rate_limited_body
+from bot.gateway.errors import RESTARTING, EngineUnavailable
+from bot.gateway.limits import RateLimited, limits_of, rate_limited_body
 from bot.settings import Settings, WidgetTheme
 from consent_flows.contract import InboundMessage, OutboundMessage
 from storage import registry

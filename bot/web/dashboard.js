@@ -1,5 +1,5 @@
 /*
- * Candor brand dashboard: bot/api_insights.py serves it at /brands/BRAND/dashboard.
+ * Candor brand dashboard: bot/gateway/routes/insights.py serves it at /brands/BRAND/dashboard.
  *
  * The page holds no data. It asks for the brand's API key, keeps it in sessionStorage (this tab
  * only; never in a URL), and calls GET /api/v1/brands/BRAND/insights with

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
 from bot.brands import publish_flow_file
+from bot.gateway.app import create_app
 from bot.pseudonym import subject_id
 from bot.settings import ROOT, Settings
 from storage import ledger, records

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from bot.app import create_app
 from bot.brands import publish_flow_file
+from bot.gateway.app import create_app
 from bot.settings import ROOT
 from storage.stores import Stores
 from tests.channels.factories import (

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from bot.brands import create_brand, publish_flow_file
-from bot.launcher import Gateway
+from bot.engine.launcher import Gateway
 from bot.settings import ROOT, Settings
 from storage.stores import Stores
 from tests.channels.conftest import BASICS_FLOW, BRAND, CREDS, gateway_settings, wait_until
@@ -326,7 +326,7 @@ def test_a_keep_alive_connection_still_works_after_a_request(serve: Any) -> None
 
 
 def test_replicas_share_counts_through_redis(tmp_path: Path) -> None:
-    from bot.limits import Limits
+    from bot.gateway.limits import Limits
 
     need_redis()
     settings = Settings(data_dir=tmp_path, redis_url=REDIS_URL, limit_chat_customer="2/minute")

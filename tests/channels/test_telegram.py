@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
+from bot.cli.app import app as cli
 from tests.channels.conftest import BRAND, Stored, delivery_marks, stored
 from tests.channels.factories import (
     Credentials,

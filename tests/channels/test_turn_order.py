@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
 from bot.channels.turns import NOT_SEEN, Screens
+from bot.gateway.app import create_app
 from consent_flows.contract import OutboundMessage
 from storage.stores import Stores
 from tests.channels.conftest import BRAND, Gateway, wait_until

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.brands import publish_flow_file
-from bot.launcher import Gateway as Server
+from bot.engine.launcher import Gateway as Server
 from storage.stores import Stores
 from tests.channels.conftest import BASICS_FLOW, BRAND, gateway_settings, wait_until
 from tests.channels.standins import EngineStandIn, StandIns

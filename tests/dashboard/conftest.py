@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.launcher import Gateway
+from bot.engine.launcher import Gateway
 from bot.settings import Settings
 from tests.dashboard.factories import Crowd, seed_crowd
 from tests.stack import make_settings

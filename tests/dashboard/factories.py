@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from actions.consent_context import consent_context
-from actions.insights import consent_rates
 from actions.runtime import Runtime
 from bot.brands import AUDIENCES, create_brand, publish_audiences
 from consent_flows.model import Flow
 from storage import funnel, records
+from storage.insights import consent_rates
 from storage.schema import Answer, Subject
 from storage.stores import Stores
 from tests.factories import EXAMPLES

@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from bot.app import create_app
 from bot.brands import create_brand
+from bot.gateway.app import create_app
 from bot.settings import Settings
 from nlu.analysis.themes import find_themes
 from tests.dashboard.factories import (
@@ -227,7 +227,7 @@ def test_a_small_brand_shows_no_people_figures(tmp_path: Path, store_backend: St
 
 @SQLITE_ONLY
 def test_store_errors_are_503_not_500(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from actions import insights
+    from storage import insights
 
     def down(*_: object, **__: object) -> None:
         raise OperationalError("SELECT 1", {}, Exception("database is locked"))
@@ -287,7 +287,7 @@ def test_one_computation_at_a_time(
     """Dashboards opened together wait for one computation instead of each doing it."""
     import threading
 
-    from actions import insights
+    from storage import insights
 
     calls: list[bool] = []
     real = insights._report
@@ -302,7 +302,7 @@ def test_one_computation_at_a_time(
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
     results: list[dict[str, Any]] = []
     threads = [
-        threading.Thread(target=lambda: results.append(insights.compute(runtime, BRAND)))
+        threading.Thread(target=lambda: results.append(insights.compute(runtime.audiences, BRAND)))
         for _ in range(3)
     ]
     for thread in threads:
@@ -312,5 +312,5 @@ def test_one_computation_at_a_time(
         thread.join(30)
     assert calls == [False] and len(results) == 3
     assert results[0] is results[1] is results[2]
-    insights.compute(runtime, BRAND, fresh=True)
+    insights.compute(runtime.audiences, BRAND, fresh=True)
     assert calls == [False, True], "fresh always recomputes"

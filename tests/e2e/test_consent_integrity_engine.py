@@ -139,7 +139,7 @@ def test_candor_chat_files_each_answer_under_its_question(stack: Stack) -> None:
     """The terminal chat is a client like the widget (it sends reply_to and message_id)."""
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.cli.app import app
 
     user = _user()
     result = CliRunner().invoke(

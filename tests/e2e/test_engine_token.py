@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.replicas import settings_env
+from bot.engine.replicas import settings_env
 from bot.settings import ROOT, Settings
 from tests.stack import Stack, make_settings
 

@@ -21,8 +21,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from bot import housekeeping
 from bot.brands import publish_flow_file
+from bot.gateway import housekeeping
 from bot.pseudonym import subject_id
 from storage import backends, registry, tracker_events
 from storage.backends import Names, postgres_url

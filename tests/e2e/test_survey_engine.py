@@ -143,7 +143,7 @@ def test_greeting_after_the_end_starts_a_new_survey(stack: Stack) -> None:
 def test_tracker_store_is_the_sql_file_from_settings(stack: Stack) -> None:
     from sqlalchemy import create_engine, text
 
-    from bot.engine import tracker_db
+    from bot.engine.supervisor import tracker_db
 
     db = create_engine(f"sqlite:///{tracker_db(stack.settings)}")
     with db.connect() as conn:

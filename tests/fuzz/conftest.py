@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from bot.app import create_app
 from bot.brands import create_brand
+from bot.gateway.app import create_app
 from bot.settings import Settings
 from storage.stores import Stores
 from tests.channels.factories import Credentials

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot import replicas
-from bot.replicas import Replicas
+from bot.engine import replicas
+from bot.engine.replicas import Replicas
 from bot.settings import ROOT, Settings
 from storage.stores import Stores
 from tests.pg import PG_URL, REDIS_URL, drop_prefix, need_postgres, need_redis, new_prefix

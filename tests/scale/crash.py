@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import httpx
 
-from bot import engine, replicas
+from bot.engine import replicas, supervisor
 from bot.settings import ROOT, Settings
 from storage import ledger
 from storage.stores import Stores
@@ -107,8 +107,8 @@ class Replica:
         if victim == "gateway":
             self.gateway = replicas.start_gateway(self.settings, self.log_dir / "gateway.log")
         else:
-            self.engine = engine.start_engine(
-                self.settings, self.model, self.log_dir / "engine.log"
+            self.engine = supervisor.start_engine(
+                self.settings, self.model, self.log_dir / "supervisor.log"
             )
 
     def wait_ready(self, victim: Victim) -> float:
@@ -116,12 +116,12 @@ class Replica:
         if victim == "gateway":
             replicas.wait_for_gateway(self.settings, self.gateway, self.log_dir / "gateway.log")
         else:
-            engine.wait_until_ready(self.settings, self.engine, self.log_dir / "engine.log")
+            supervisor.wait_until_ready(self.settings, self.engine, self.log_dir / "supervisor.log")
         return time.monotonic()
 
     def stop(self) -> None:
         for process in (self.gateway, self.engine):
-            engine.stop(process)
+            supervisor.stop(process)
         self.stores.dispose()
 
 
@@ -145,7 +145,7 @@ def replica(tmp: Path, store: Store) -> Iterator[Replica]:
         base, count=1, engine_ports=[engine_port], gateway_ports=[gateway_port], extra_flows=(FLOW,)
     )
     one = running.replicas[0]
-    model, _ = engine.train(base)
+    model, _ = supervisor.train(base)
     handle = Replica(one.settings, model, one.gateway, one.engine, base.open_stores())
     try:
         yield handle

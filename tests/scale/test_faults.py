@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot import engine
 from bot.brands import publish_flow_file
-from bot.launcher import Gateway
+from bot.engine import supervisor
+from bot.engine.launcher import Gateway
 from bot.settings import Settings
 from storage.stores import Stores
 from tests.pg import PG_URL, REDIS_URL, drop_prefix, new_prefix
@@ -61,21 +61,21 @@ def _start(tmp: Path, *, db_breaker: bool, redis_breaker: bool) -> Iterator[Outa
     gateway_settings = base.model_copy(
         update={"database_url": Settings(database_url=gateway_db).database_url}
     )
-    model, _ = engine.train(base)
+    model, _ = supervisor.train(base)
     direct = base.open_stores()
     publish_flow_file(direct, FLOW)
     stores = gateway_settings.open_stores()
     gateway = Gateway(gateway_settings, stores)
     gateway.start()
-    log = base.run_dir / "engine.log"
-    process = engine.start_engine(engine_settings, model, log)
+    log = base.run_dir / "supervisor.log"
+    process = supervisor.start_engine(engine_settings, model, log)
     try:
-        engine.wait_until_ready(engine_settings, process, log)
+        supervisor.wait_until_ready(engine_settings, process, log)
         stack = Stack(gateway_settings, stores)
         yield Outage(stack, direct, breaker, log)
         stack.http.close()
     finally:
-        engine.stop(process)
+        supervisor.stop(process)
         gateway.stop()
         stores.dispose()
         direct.dispose()

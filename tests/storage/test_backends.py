@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from bot import engine
-from bot.cli import app
+from bot.cli.app import app
+from bot.engine import supervisor
 from storage.backends import Names, StoreUnavailable, postgres_url, role_password, safe_url
 from storage.stores import Stores
 from tests.stack import free_port, make_settings
@@ -52,10 +52,10 @@ def test_schema_names_are_per_brand_and_never_truncated() -> None:
 
 
 def test_endpoints_default_to_sqlite_and_memory(tmp_path: Path) -> None:
-    endpoints, _ = engine.write_engine_config(make_settings(tmp_path))
+    endpoints, _ = supervisor.write_engine_config(make_settings(tmp_path))
     config = YAML(typ="safe").load(endpoints.read_text())
     assert config["tracker_store"]["dialect"] == "sqlite"
-    assert config["tracker_store"]["db"] == str(engine.tracker_db(make_settings(tmp_path)))
+    assert config["tracker_store"]["db"] == str(supervisor.tracker_db(make_settings(tmp_path)))
     assert config["lock_store"] == {"type": "in_memory"}
 
 
@@ -66,7 +66,7 @@ def test_endpoints_use_postgresql_and_redis_without_writing_passwords(tmp_path: 
         redis_url=f"redis://:{SECRET}@cache.internal:6380/3",
         schema_prefix="prod_",
     )
-    endpoints, _ = engine.write_engine_config(settings)
+    endpoints, _ = supervisor.write_engine_config(settings)
     text = endpoints.read_text()
     assert SECRET not in text
     config = YAML(typ="safe").load(text)
@@ -74,7 +74,7 @@ def test_endpoints_use_postgresql_and_redis_without_writing_passwords(tmp_path: 
     assert tracker["type"] == "SQL" and tracker["dialect"] == "postgresql"
     assert (tracker["url"], tracker["port"], tracker["db"]) == ("db.internal", 6543, "candor")
     assert tracker["username"] == "prod_candor_tracker"  # its own role, not the owner's
-    assert tracker["password"] == "${" + engine.DB_PASSWORD_VAR + "}"
+    assert tracker["password"] == "${" + supervisor.DB_PASSWORD_VAR + "}"
     assert tracker["query"] == {
         "options": "-csearch_path=prod_candor_tracker",
         "sslmode": "require",
@@ -84,13 +84,13 @@ def test_endpoints_use_postgresql_and_redis_without_writing_passwords(tmp_path: 
         6380,
         3,
     )
-    assert lock["password"] == "${" + engine.REDIS_PASSWORD_VAR + "}"
+    assert lock["password"] == "${" + supervisor.REDIS_PASSWORD_VAR + "}"
     assert lock["key_prefix"].isalnum() and lock["use_ssl"] is False
-    env = engine.engine_env(settings)
-    assert env[engine.DB_PASSWORD_VAR] == role_password(settings.key, "prod_candor_tracker")
-    assert env[engine.REDIS_PASSWORD_VAR] == SECRET
-    assert env[engine.AUTH_TOKEN_VAR] == settings.derived("rasa-http-api")
-    assert SECRET not in env[engine.DB_PASSWORD_VAR]
+    env = supervisor.engine_env(settings)
+    assert env[supervisor.DB_PASSWORD_VAR] == role_password(settings.key, "prod_candor_tracker")
+    assert env[supervisor.REDIS_PASSWORD_VAR] == SECRET
+    assert env[supervisor.AUTH_TOKEN_VAR] == settings.derived("rasa-http-api")
+    assert SECRET not in env[supervisor.DB_PASSWORD_VAR]
 
 
 def _closed_db_url() -> str:

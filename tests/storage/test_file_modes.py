@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from bot import preflight
-from bot.cli import app
+from bot.cli.app import app
+from bot.engine import preflight
 from storage.stores import Stores
 from tests.factories import EXAMPLES
 from tests.stack import Stack, make_settings

@@ -18,8 +18,8 @@ from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
-from bot.app import create_app
 from bot.brands import create_brand
+from bot.gateway.app import create_app
 from storage import records, registry
 from storage.backends import Names, role_password, scram_verifier
 from storage.schema import ApiKey

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, inspect
 from typer.testing import CliRunner
 
 from bot.brands import create_brand
-from bot.cli import app
+from bot.cli.app import app
 from storage import migrations
 from storage.schema import BrandStoreBase, KeyStoreBase, RegistryBase
 from tests.factories import EXAMPLES

@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
 from actions.runtime import Runtime
-from bot import housekeeping
 from bot.brands import publish_flow_file
+from bot.gateway import housekeeping
 from consent_flows.contract import CHANNELS, InboundMessage
 from storage import backends, rights, tracker_events
 from storage.backends import SqliteBackend, postgres_url
@@ -141,7 +141,7 @@ def test_the_scrub_resumes_after_its_mark_and_a_full_pass_finds_the_rest(tmp_pat
 # The tracker below is the embedded default's: a SQLite file under the data directory, opened by
 # the gateway's own engine (storage/backends.py), with Rasa's `events` table. A second, plain
 # sqlite3 connection stands in for the engine process, which writes the events (WAL mode and
-# secure_delete, as bot/rasa_boot.py sets them).
+# secure_delete, as bot/engine/rasa_boot.py sets them).
 
 BRAND, SUBJECT = "shop", "s1"
 

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from bot.app import create_app
 from bot.brands import create_brand
+from bot.gateway.app import create_app
 from storage import registry
 from storage.schema import ApiKey
 from storage.stores import Stores
@@ -167,7 +167,7 @@ def _key_rows(stores: Stores) -> list[ApiKey]:
 
 @pytest.mark.parametrize("days", ["0", "-1"])
 def test_brands_key_refuses_a_lifetime_under_one_day(cli_data: Stores, days: str) -> None:
-    from bot.cli import app
+    from bot.cli.app import app
 
     result = CliRunner().invoke(app, ["brands", "key", "basics-store", "--valid-days", days])
     assert result.exit_code != 0
@@ -177,7 +177,7 @@ def test_brands_key_refuses_a_lifetime_under_one_day(cli_data: Stores, days: str
 def test_brands_key_expires_unless_no_expiry_is_asked_for_with_a_warning(
     cli_data: Stores,
 ) -> None:
-    from bot.cli import app
+    from bot.cli.app import app
 
     first = CliRunner().invoke(app, ["brands", "key", "basics-store", "--valid-days", "30"])
     assert first.exit_code == 0, first.output

@@ -151,7 +151,7 @@ def write(path: Path, text: str) -> Path:
 def test_import_validates_every_row_and_imports_nothing_on_error(
     tmp_path: Path, crowd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.cli import app
+    from bot.cli.app import app
 
     _, data = crowd
     monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path / "data"))
@@ -176,7 +176,7 @@ def test_import_validates_every_row_and_imports_nothing_on_error(
 def test_import_links_only_consenting_customers(
     tmp_path: Path, crowd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.cli import app
+    from bot.cli.app import app
     from bot.settings import load_settings
 
     _, data = crowd

@@ -14,12 +14,12 @@ import httpx
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from bot import engine
 from bot.bench import customers_for, plots, ratios, targets
 from bot.bench.bare_project import config_text, write_project
 from bot.bench.driver import percentile, run_level
 from bot.bench.journeys import JOURNEYS, Turn, turns_per_round
-from bot.cli import app
+from bot.cli.app import app
+from bot.engine import supervisor
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -111,18 +111,20 @@ def test_the_comparison_projects_share_candors_intents_and_journeys(tmp_path: Pa
     yaml = YAML(typ="safe")
     write_project("stock", tmp_path)
     domain = yaml.load((tmp_path / "domain.yml").read_text())
-    candor = yaml.load(engine.DOMAIN.read_text())
+    candor = yaml.load(supervisor.DOMAIN.read_text())
     assert domain["intents"] == candor["intents"]
     assert "actions" not in domain  # replies are responses: no action server
     assert set(domain["responses"]) == {f"utter_{i}" for i in candor["intents"]}
     stories = yaml.load((tmp_path / "data" / "stories.yml").read_text())["stories"]
     assert [s["story"] for s in stories] == [j.name for j in JOURNEYS]
-    assert (tmp_path / "data" / "nlu.yml").read_bytes() == (engine.DATA / "nlu.yml").read_bytes()
+    assert (tmp_path / "data" / "nlu.yml").read_bytes() == (
+        supervisor.DATA / "nlu.yml"
+    ).read_bytes()
     # Stock is what `rasa init` writes: no pipeline or policies, so Rasa uses DIET and TED.
     stock = yaml.load(config_text("stock"))
     assert stock["pipeline"] is None and stock["policies"] is None
     bare = yaml.load(config_text("bare"))
-    ours = yaml.load(engine.CONFIG.read_text())
+    ours = yaml.load(supervisor.CONFIG.read_text())
     assert bare["pipeline"] == ours["pipeline"]
     assert bare["policies"][0]["core_fallback_action_name"] == "action_default_fallback"
 

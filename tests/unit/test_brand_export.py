@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.brands import create_brand
+from bot.gateway.app import create_app
 from storage import records
 from storage.schema import Answer
 from storage.stores import Keyring
@@ -99,9 +99,9 @@ def test_json_and_csv_are_the_bytes_the_in_memory_export_sent(api) -> None:
 
 
 def test_many_chunks_keep_the_document_whole(api, monkeypatch) -> None:
-    from bot import api_rights
+    from bot.gateway.routes import rights as rights_routes
 
-    monkeypatch.setattr(api_rights, "_CHUNK", 3)  # 11 answers: four chunks
+    monkeypatch.setattr(rights_routes, "_CHUNK", 3)  # 11 answers: four chunks
     monkeypatch.setattr(records, "EXPORT_BATCH", 2)
     client, data, headers = api
     body = client.get(URL, headers=headers).json()

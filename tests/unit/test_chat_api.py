@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
 from bot.brands import publish_flow_file
+from bot.gateway.app import create_app
 from storage.stores import Stores
 from tests.stack import make_settings
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.brands import publish_flow_file
-from bot.cli import app
+from bot.cli.app import app
 from tests.factories import EXAMPLES
 from tests.factories_store import BRAND, seeded
 

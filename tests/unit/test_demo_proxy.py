@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.demo_proxy import RoundRobinProxy
+from bot.engine.demo_proxy import RoundRobinProxy
 from tests.stack import free_port
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.app import app
 from consent_flows.graph import build, clip, dot_text, mermaid_text, to_dot, to_mermaid
 from consent_flows.loader import load_flow_file
 from consent_flows.model import BranchStep, ConsentStep, Flow, LabelStep

@@ -22,11 +22,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-import bot.api_admin
+import bot.gateway.routes.admin
 import consent_flows.loader as loader
-from bot.app import create_app
 from bot.brands import create_brand
-from bot.cli import app as cli_app
+from bot.cli.app import app as cli_app
+from bot.gateway.app import create_app
 from consent_flows.loader import FlowInvalid, load_flow_text
 from storage import registry
 from storage.stores import Stores
@@ -203,7 +203,7 @@ async def _publish_while_chatting(app: Any, key: str, bodies: list[bytes]) -> di
     loop = asyncio.get_running_loop()
     loop.slow_callback_duration = 60.0  # not while the app warms up (its first request builds it)
     parsing, chatted = threading.Event(), threading.Event()
-    real = bot.api_admin.publish_flow_source
+    real = bot.gateway.routes.admin.publish_flow_source
     calls = {"n": 0, "chat_first": False}
 
     def held(*args: Any, **kwargs: Any) -> Any:
@@ -213,7 +213,7 @@ async def _publish_while_chatting(app: Any, key: str, bodies: list[bytes]) -> di
             calls["chat_first"] = chatted.wait(timeout=10)  # a guard against hanging, not a timing
         return real(*args, **kwargs)
 
-    bot.api_admin.publish_flow_source = held  # type: ignore[assignment]
+    bot.gateway.routes.admin.publish_flow_source = held  # type: ignore[assignment]
     headers = {"content-type": "application/yaml", "authorization": f"Bearer {key}"}
     transport = httpx.ASGITransport(app=app)
     try:
@@ -237,7 +237,7 @@ async def _publish_while_chatting(app: Any, key: str, bodies: list[bytes]) -> di
             chatted.set()
             statuses = [r.status_code for r in await asyncio.gather(*publishes)]
     finally:
-        bot.api_admin.publish_flow_source = real  # type: ignore[assignment]
+        bot.gateway.routes.admin.publish_flow_source = real  # type: ignore[assignment]
     return {"chat": chat.status_code, "publishes": statuses, "chat_first": calls["chat_first"]}
 
 

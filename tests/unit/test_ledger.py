@@ -231,7 +231,7 @@ def test_cli_verify_exit_codes(
     data: Seeded, store_backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bot.brands import publish_flow_file
-    from bot.cli import app
+    from bot.cli.app import app
     from tests.factories import EXAMPLES
 
     for name, value in store_backend.env().items():

@@ -26,9 +26,9 @@ from typer.testing import CliRunner
 
 from actions.consent_context import consent_context
 from actions.runtime import Runtime
-from bot.app import create_app
 from bot.brands import create_brand
-from bot.cli import app as cli_app
+from bot.cli.app import app as cli_app
+from bot.gateway.app import create_app
 from consent_flows.loader import load_flow_file
 from storage import audience_facts, ledger, rights
 from storage.schema import ConsentEvent, LedgerHead
@@ -113,10 +113,10 @@ def book(
     _, key = create_brand(stores, FLOW)
     # The command opens the stores from the environment; here it gets these same stores (one
     # engine for the whole test, not one per invocation). `test_ledger.py` runs it for real.
-    import bot.cli_privacy
+    import bot.cli.privacy
 
     runtime = Runtime(stores=stores, control_threshold=0.5)
-    monkeypatch.setattr(bot.cli_privacy, "_runtime", lambda: runtime)
+    monkeypatch.setattr(bot.cli.privacy, "_runtime", lambda: runtime)
     application = create_app(make_settings(tmp_path, purge_interval_s=0), stores=stores)
     with TestClient(application, raise_server_exceptions=False) as client:
         book = Ledger(stores, client, {"authorization": f"Bearer {key}"}, seeded)

@@ -1,4 +1,4 @@
-"""bot/rasa_boot.py's fixes to the Rasa 3.6 engine, each checked in the engine's own Python."""
+"""bot/engine/rasa_boot.py's fixes to the Rasa 3.6 engine, each checked in the engine's Python."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine import BOOT, RASA_VENV, engine_env
+from bot.engine.supervisor import BOOT, RASA_VENV, engine_env
 from tests.stack import need
 
 pytestmark = pytest.mark.engine
@@ -111,7 +111,7 @@ def test_the_engine_and_the_gateway_agree_on_the_failed_turn_marker() -> None:
     """rasa_boot.py imports nothing from Candor, so the marker is spelled twice."""
     import importlib.util
 
-    from bot.engine_client import TURN_FAILED
+    from consent_flows.contract import TURN_FAILED
 
     spec = importlib.util.spec_from_file_location("rasa_boot_copy", BOOT)
     assert spec is not None and spec.loader is not None
@@ -277,7 +277,7 @@ print(json.dumps({{"same": before == after, "graph_runs": len(runs),
 
 def test_button_payloads_skip_nlu_and_parse_the_same(tmp_path) -> None:
 
-    from bot.engine import train
+    from bot.engine.supervisor import train
     from tests.stack import make_settings
 
     model, _ = train(make_settings(tmp_path))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
 from bot.brands import create_brand
+from bot.gateway.app import create_app
 from storage import records
 from tests.factories import EXAMPLES
 from tests.factories_store import BRAND, Seeded, seeded
@@ -126,7 +126,7 @@ def test_rights_routes_that_touch_the_database_run_off_the_event_loop() -> None:
     database work would hold up every customer's chat turn while it runs."""
     import inspect
 
-    from bot import api_rights
+    from bot.gateway.routes import rights as rights_routes
 
     blocking = {
         "lookup_subject",
@@ -137,7 +137,7 @@ def test_rights_routes_that_touch_the_database_run_off_the_event_loop() -> None:
         "object_to_profiling",
         "consents",
     }
-    routes = {r.endpoint.__name__: r.endpoint for r in api_rights.router.routes}
+    routes = {r.endpoint.__name__: r.endpoint for r in rights_routes.router.routes}
     assert blocking <= set(routes)
     assert not [name for name in blocking if inspect.iscoroutinefunction(routes[name])]
 

@@ -98,7 +98,7 @@ def test_json_output_of_the_cli_lists_every_error(tmp_path: Path) -> None:
 
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.cli.app import app
 
     result = CliRunner().invoke(
         app,
@@ -123,7 +123,7 @@ def test_json_output_of_the_cli_lists_every_error(tmp_path: Path) -> None:
 def test_valid_flow_exits_zero() -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.cli.app import app
 
     result = CliRunner().invoke(app, ["flows", "validate", *map(str, GOOD)])
     assert result.exit_code == 0, result.output

@@ -14,11 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from actions import insights
-from bot.auth import AuthorisedBrand
-from bot.errors import responses
-from bot.headers import PAGE_CSP
-from storage import registry
+from bot.gateway.auth import AuthorisedBrand
+from bot.gateway.errors import responses
+from bot.gateway.headers import PAGE_CSP
+from storage import insights, registry
 
 router = APIRouter(tags=["insights"])
 # The brand-key routes: a missing or wrong key (403), a malformed request (422), a store away.
@@ -63,7 +62,7 @@ async def segments(brand: AuthorisedBrand, request: Request) -> Any:
 async def brand_insights(brand: AuthorisedBrand, request: Request, fresh: bool = False) -> Any:
     """Funnel, consent rates, themes with redacted quotes, segments and emotions over time."""
     # Minutes of CPU on a large store: off the event loop, so chat traffic keeps flowing.
-    return await run_in_threadpool(insights.compute, request.app.state.runtime, brand, fresh=fresh)
+    return await run_in_threadpool(insights.compute, request.app.state.runtime.audiences, brand, fresh=fresh)
 
 
 @router.get(
@@ -85,7 +84,7 @@ async def export_insights(
     brand: AuthorisedBrand, request: Request, format: Literal["json", "csv", "parquet"] = "json"
 ) -> Response:
     """The dashboard's tables: one row per (table, key, measure)."""
-    report = await run_in_threadpool(insights.compute, request.app.state.runtime, brand)
+    report = await run_in_threadpool(insights.compute, request.app.state.runtime.audiences, brand)
     rows = _rows(report)
     name = f"{brand}-insights"
     if format == "json":

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
@@ -24,10 +24,8 @@ from sqlalchemy import func, select
 from storage import funnel, records
 from storage.crypto import KeyShredded
 from storage.schema import Answer, ConsentEvent, Subject
-
-if TYPE_CHECKING:
-    from actions.runtime import Runtime
-    from storage.stores import Stores
+from storage.segments import Audiences
+from storage.stores import Stores
 
 THEME_SAMPLE = 20_000  # the most recent free-text answers analysed for themes
 CACHE_S = 300.0
@@ -56,36 +54,36 @@ def consent_rates(session: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def compute(runtime: Runtime, brand: str, *, fresh: bool = False) -> dict[str, Any]:
+def compute(audiences: Audiences, brand: str, *, fresh: bool = False) -> dict[str, Any]:
     """The brand's report: cached for `CACHE_S`; `fresh` recomputes it.
 
     One computation per store and brand at a time: a request that arrives while another is
     computing waits for it and takes its result, instead of doing the same minute of work again.
     """
     asked = time.monotonic()
-    reports = _cache.setdefault(runtime.stores, {})
+    reports = _cache.setdefault(audiences.stores, {})
     cached = reports.get(brand)
     if cached and not fresh and asked - cached[0] < CACHE_S:
         return cached[1]
     with _guard:
-        lock = _locks.setdefault(runtime.stores, {}).setdefault(brand, threading.Lock())
+        lock = _locks.setdefault(audiences.stores, {}).setdefault(brand, threading.Lock())
     with lock:
         cached = reports.get(brand)
         if cached and (cached[0] >= asked or (not fresh and asked - cached[0] < CACHE_S)):
             return cached[1]  # computed while this request waited
         started = time.monotonic()
-        report = _report(runtime, brand, fresh=fresh)
+        report = _report(audiences, brand, fresh=fresh)
         reports[brand] = (started, report)
         return report
 
 
-def _report(runtime: Runtime, brand: str, *, fresh: bool) -> dict[str, Any]:
+def _report(audiences: Audiences, brand: str, *, fresh: bool) -> dict[str, Any]:
     from nlu.analysis.themes import find_themes  # spaCy and scikit-learn load on first use
 
     computed_at = datetime.now(UTC)
-    flow = runtime.flow(brand)
-    stores = runtime.stores
-    audience = runtime.audiences.compute(brand, fresh=fresh)
+    flow = audiences.flow(brand)
+    stores = audiences.stores
+    audience = audiences.compute(brand, fresh=fresh)
     k = audience.min_size if audience else 10
     keyring = stores.keyring(brand)
     keyring.preload()

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from bot import engine, preflight
 from bot.brands import publish_flow_file
+from bot.engine import preflight, supervisor
 from bot.settings import ROOT, Settings
 from storage.backends import private_file
 
@@ -85,15 +85,15 @@ class Replicas:
                     process.terminate()
         for replica in self.replicas:
             for process in (replica.gateway, replica.engine):
-                engine.stop(process)
+                supervisor.stop(process)
 
 
 def _die_with_parent() -> None:
-    engine._die_with_parent()
+    supervisor._die_with_parent()
 
 
 def start_gateway(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    if engine.port_in_use("127.0.0.1", settings.gateway_port):
+    if supervisor.port_in_use("127.0.0.1", settings.gateway_port):
         raise ScaleError(f"port {settings.gateway_port} is already in use")
     private_file(log_path)  # owner-only, like the stores (preflight.lock_down)
     env = {**os.environ, **settings_env(settings)}
@@ -143,7 +143,7 @@ def start(
         preflight.check(base)
     except preflight.ServiceUnavailable as exc:
         raise ScaleError(str(exc)) from None
-    model, _ = engine.train(base)
+    model, _ = supervisor.train(base)
     stores = base.open_stores()
     try:
         for flow in (base.demo_flow, *extra_flows):
@@ -157,12 +157,14 @@ def start(
                 base, index, engine_port=engine_ports[index], gateway_port=gateway_ports[index]
             )
             gateway = start_gateway(settings, settings.run_dir / "gateway.log")
-            process = engine.start_engine(settings, model, settings.run_dir / "engine.log")
+            process = supervisor.start_engine(settings, model, settings.run_dir / "supervisor.log")
             running.replicas.append(Replica(index, settings, gateway, process))
         for replica in running.replicas:
             run_dir = replica.settings.run_dir
             wait_for_gateway(replica.settings, replica.gateway, run_dir / "gateway.log")
-            engine.wait_until_ready(replica.settings, replica.engine, run_dir / "engine.log")
+            supervisor.wait_until_ready(
+                replica.settings, replica.engine, run_dir / "supervisor.log"
+            )
     except BaseException:
         running.stop()
         raise

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from actions.consent_context import data_categories
 from actions.runtime import Runtime
-from bot import housekeeping
+from bot.gateway import housekeeping
 from bot.settings import load_settings
 from storage import ledger, registry, rights, tracker_events
 from storage.schema import Subject
@@ -67,7 +67,7 @@ def purge(
     """Delete data past each purpose's retention period, for every brand."""
     from datetime import datetime
 
-    from bot.housekeeping import purge_all
+    from bot.gateway.housekeeping import purge_all
 
     runtime = _runtime()
     when = datetime.fromisoformat(now) if now else None

@@ -4,7 +4,7 @@ One flooding client must not slow every other brand's customers down (issue 14: 
 requests at concurrency 200 took a second customer's median turn from 35 ms to 833 ms). Counting
 is the `limits` library's moving window, in Redis when `CANDOR_REDIS_URL` is set (replicas share
 the counts) and in this process's memory otherwise. A refused request gets `429` with
-`Retry-After` and the error shape of bot.errors.
+`Retry-After` and the error shape of bot.gateway.errors.
 
 What is counted, and where (docs/deploy.md, "Abuse limits"):
 
@@ -76,7 +76,7 @@ class RateLimited(Exception):
 
 
 def rate_limited_body(exc: RateLimited) -> dict[str, str]:
-    # The shape of bot.errors.error_body, built here so this module owns its one error.
+    # The shape of bot.gateway.errors.error_body, built here so this module owns its one error.
     return {
         "error": "rate_limited",
         "detail": (

@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from bot import engine, preflight
 from bot.brands import AUDIENCES, publish_audiences, publish_flow_file
-from bot.channels.cli import telegram_app
+from bot.cli.telegram import telegram_app
+from bot.engine import preflight, supervisor
 from bot.settings import load_settings
 from consent_flows.loader import FlowInvalid, load_flow_file
 from storage import registry
@@ -54,12 +54,12 @@ def train(
     settings = load_settings()
     try:
         with console.status("Checking the Rasa model…") as status:
-            if not force and engine.model_path(settings).exists():
-                console.print(f"Model is up to date: {engine.model_path(settings).name}")
+            if not force and supervisor.model_path(settings).exists():
+                console.print(f"Model is up to date: {supervisor.model_path(settings).name}")
                 return
             status.update("Training the Rasa model (inputs changed; about a minute)…")
-            path, _ = engine.train(settings, force=force)
-    except engine.EngineError as exc:
+            path, _ = supervisor.train(settings, force=force)
+    except supervisor.EngineError as exc:
         raise _fail(str(exc)) from None
     console.print(f"[green]Trained[/] {path}")
 
@@ -69,14 +69,14 @@ def up() -> None:
     """Train if needed, then run the engine and the gateway with the demo brand."""
     import uvicorn
 
-    from bot.app import KEEP_ALIVE_S, create_app
-    from bot.body_limit import server_options
+    from bot.gateway.app import KEEP_ALIVE_S, create_app
+    from bot.gateway.body_limit import server_options
 
     settings = load_settings()
     # SIGTERM (e.g. from a process manager) stops both processes like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
-    if engine.port_in_use(settings.gateway_host, settings.gateway_port):
+    if supervisor.port_in_use(settings.gateway_host, settings.gateway_port):
         raise _fail(
             f"port {settings.gateway_port} is already in use; stop what runs there or "
             "set CANDOR_GATEWAY_PORT"
@@ -85,12 +85,12 @@ def up() -> None:
         preflight.check(settings)
     except preflight.ServiceUnavailable as exc:
         raise _fail(str(exc)) from None
-    log_path = settings.run_dir / "engine.log"
+    log_path = settings.run_dir / "supervisor.log"
     try:
         with console.status("Checking the Rasa model…") as status:
-            if not engine.model_path(settings).exists():
+            if not supervisor.model_path(settings).exists():
                 status.update("Training the Rasa model (inputs changed; about a minute)…")
-            model, trained = engine.train(settings)
+            model, trained = supervisor.train(settings)
             console.print(
                 f"[green]✓[/] model {'trained' if trained else 'up to date'}: {model.name}"
             )
@@ -100,12 +100,12 @@ def up() -> None:
             publish_audiences(stores, AUDIENCES)
             console.print(f"[green]✓[/] brand {flow.brand}, flow version {flow.version}")
             status.update(f"Starting the Rasa engine (log: {log_path})…")
-            process = engine.start_engine(settings, model, log_path)
-    except (engine.EngineError, FlowInvalid) as exc:
+            process = supervisor.start_engine(settings, model, log_path)
+    except (supervisor.EngineError, FlowInvalid) as exc:
         raise _fail(str(exc)) from None
     try:
         with console.status("Waiting for the engine to load the model…"):
-            engine.wait_until_ready(settings, process, log_path)
+            supervisor.wait_until_ready(settings, process, log_path)
         console.print(f"[green]✓[/] engine ready at {settings.rasa_url}")
         console.print(
             Panel(
@@ -122,11 +122,11 @@ def up() -> None:
             timeout_keep_alive=KEEP_ALIVE_S,
             **server_options(settings),
         )
-    except engine.EngineError as exc:
+    except supervisor.EngineError as exc:
         raise _fail(str(exc)) from None
     finally:
         with console.status("Stopping the engine…"):
-            engine.stop(process)
+            supervisor.stop(process)
         console.print("Stopped.")
 
 
@@ -445,18 +445,7 @@ def _brand_line(source: str) -> str:
     return ""
 
 
-from bot import cli_privacy  # noqa: E402  (registers its commands on the same app)
+from bot.cli import bench, insights, privacy, scale  # noqa: E402
 
-cli_privacy.register(app)
-
-from bot import cli_insights  # noqa: E402
-
-cli_insights.register(app)
-
-from bot import cli_scale  # noqa: E402  (migrate, gateway, engine, scale)
-
-cli_scale.register(app)
-
-from bot import cli_bench  # noqa: E402  (bench)
-
-cli_bench.register(app)
+for group in (privacy, insights, scale, bench):
+    group.register(app)

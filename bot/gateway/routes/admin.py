@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from bot.auth import AuthorisedBrand
 from bot.brands import BrandMismatch, publish_flow_source
+from bot.gateway.auth import AuthorisedBrand
 from consent_flows.loader import FlowInvalid
 from storage.registry import StaleVersion
 

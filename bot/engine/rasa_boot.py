@@ -1,7 +1,7 @@
 """Start the Rasa 3.6 engine with small fixes, each documented and tested.
 
-This file runs inside `.venv-rasa` (Python 3.10) as `python bot/rasa_boot.py run ...`, with the
-same arguments as the `rasa` command. It imports nothing from Candor.
+This file runs inside `.venv-rasa` (Python 3.10) as `python bot/engine/rasa_boot.py run ...`,
+with the same arguments as the `rasa` command. It imports nothing from Candor.
 
 1. A compiled validator for action server responses (`install`).
 2. A turn is all or nothing (`install_atomic_turns`): Rasa 3.6 swallows a failed custom action
@@ -573,7 +573,8 @@ def install_lock_leases() -> None:
 
 def main() -> None:
     # Least privilege: files the engine writes are its owner's only, and its API token comes
-    # from the environment (bot/engine.py), never the command line that `ps` shows to anyone.
+    # from the environment (bot/engine/supervisor.py), never the command line that `ps` shows to
+    # anyone.
     os.umask(0o077)
     token = os.environ.pop("CANDOR_ENGINE_AUTH_TOKEN", "")
     if token:

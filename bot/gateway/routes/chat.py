@@ -19,11 +19,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, kept
-from bot.errors import error_body
-from bot.limits import check_customer
-from bot.pseudonym import Sender, subject_id
+from bot.gateway.errors import error_body
+from bot.gateway.limits import check_customer
+from bot.pseudonym import subject_id
 from bot.settings import Settings
-from consent_flows.contract import Button, Channel, OutboundMessage
+from consent_flows.contract import Button, Channel, OutboundMessage, Sender
 from storage.stores import Stores, UnknownBrand
 
 MAX_TEXT_CHARS = 2000

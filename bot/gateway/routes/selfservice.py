@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from bot.errors import InvalidLink, responses
+from bot.gateway.errors import InvalidLink, responses
 from bot.settings import Settings
 
 TTL_S = 15 * 60

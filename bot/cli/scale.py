@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import Progress
 
-from bot import engine, preflight
+from bot.engine import preflight, supervisor
 from bot.settings import load_settings
 from storage import registry
 
@@ -54,8 +54,8 @@ def gateway() -> None:
     """Run one gateway (no engine): a replica behind a load balancer, or on its own machine."""
     import uvicorn
 
-    from bot.app import KEEP_ALIVE_S, create_app
-    from bot.body_limit import server_options
+    from bot.gateway.app import KEEP_ALIVE_S, create_app
+    from bot.gateway.body_limit import server_options
 
     settings = load_settings()
     try:
@@ -86,22 +86,22 @@ def engine_command() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         preflight.check(settings)
-        model, _ = engine.train(settings)
-        log_path = settings.run_dir / "engine.log"
-        process = engine.start_engine(settings, model, log_path)
-    except (preflight.ServiceUnavailable, engine.EngineError) as exc:
+        model, _ = supervisor.train(settings)
+        log_path = settings.run_dir / "supervisor.log"
+        process = supervisor.start_engine(settings, model, log_path)
+    except (preflight.ServiceUnavailable, supervisor.EngineError) as exc:
         raise _fail(str(exc)) from None
     try:
-        engine.wait_until_ready(settings, process, log_path)
+        supervisor.wait_until_ready(settings, process, log_path)
         console.print(
             f"[green]✓[/] engine ready at {settings.rasa_url}, actions at "
             f"{settings.action_endpoint} (log: {log_path}); Ctrl-C stops it"
         )
         process.wait()
-    except engine.EngineError as exc:
+    except supervisor.EngineError as exc:
         raise _fail(str(exc)) from None
     finally:
-        engine.stop(process)
+        supervisor.stop(process)
 
 
 def scale(
@@ -112,16 +112,16 @@ def scale(
     The proxy on CANDOR_GATEWAY_PORT (8000) stands in for a real load balancer; gateways listen
     on the next ports, engines on CANDOR_RASA_URL's port and the next ones.
     """
-    from bot import replicas as scaling
-    from bot.demo_proxy import RoundRobinProxy
+    from bot.engine import replicas as scaling
+    from bot.engine.demo_proxy import RoundRobinProxy
 
     settings = load_settings()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    base_port = engine.engine_port(settings)
+    base_port = supervisor.engine_port(settings)
     gateway_ports = [settings.gateway_port + 1 + i for i in range(replicas)]
     engine_ports = [base_port + i for i in range(replicas)]
     for port in (settings.gateway_port, *gateway_ports, *engine_ports):
-        if engine.port_in_use("127.0.0.1", port):
+        if supervisor.port_in_use("127.0.0.1", port):
             raise _fail(f"port {port} is already in use; stop what runs there")
     try:
         with console.status(
@@ -131,7 +131,7 @@ def scale(
             running = scaling.start(
                 settings, count=replicas, engine_ports=engine_ports, gateway_ports=gateway_ports
             )
-    except (scaling.ScaleError, engine.EngineError) as exc:
+    except (scaling.ScaleError, supervisor.EngineError) as exc:
         raise _fail(str(exc)) from None
     proxy = RoundRobinProxy([("127.0.0.1", port) for port in gateway_ports])
     try:

@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 
 from actions import rights_edge
 from actions.consent_context import consent_context
-from bot import housekeeping
-from bot.auth import AuthorisedBrand
-from bot.errors import responses
+from bot.gateway import housekeeping
+from bot.gateway.auth import AuthorisedBrand
+from bot.gateway.errors import responses
 from bot.pseudonym import subject_id as make_subject_id
 from consent_flows.contract import CHANNELS, Channel
 from storage import ledger, records, rights, tracker_events

@@ -25,7 +25,7 @@ from bot.settings import ROOT, Settings
 from storage.backends import PRIVATE_UMASK, Names, private_dir, private_file, role_password
 
 RASA_VENV = ROOT / ".venv-rasa"
-BOOT = ROOT / "bot" / "rasa_boot.py"
+BOOT = ROOT / "bot" / "engine" / "rasa_boot.py"
 DOMAIN = ROOT / "nlu" / "rasa" / "domain.yml"
 DATA = ROOT / "nlu" / "rasa" / "data"
 CONFIG = ROOT / "config.yml"

@@ -10,13 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.errors import EngineUnavailable
-from consent_flows.contract import QUESTION_TOKEN, Button, OutboundMessage
+from bot.gateway.errors import EngineUnavailable
+from consent_flows.contract import AFTER_TURN, QUESTION_TOKEN, TURN_FAILED, Button, OutboundMessage
 
-AFTER_TURN = "candor_after_turn"
-# Sent by the engine (bot/rasa_boot.py) when a turn failed and was not saved: nothing of it
-# counts, whatever else was collected, so the customer gets a 503 and resends.
-TURN_FAILED = "candor_turn_failed"
 AfterTurn = Callable[[str, list[dict[str, Any]]], None]
 # The metadata key the engine's actions read the customer's question token from.
 REPLY_TO = "reply_to"

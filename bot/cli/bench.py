@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot import engine
 from bot.bench.bare_project import BenchSetupError
 from bot.bench.systems import SYSTEMS
-from bot.replicas import ScaleError
+from bot.engine import supervisor
+from bot.engine.replicas import ScaleError
 
 console = Console()
 DEFAULT_OUT = Path("benchmarks/results/bench")
@@ -143,7 +143,7 @@ def bench(
                 progress=on_level,
                 on_system=on_system,
             )
-        except (engine.EngineError, BenchSetupError, ScaleError) as exc:
+        except (supervisor.EngineError, BenchSetupError, ScaleError) as exc:
             raise _fail(str(exc)) from None
 
     console.print(_table(result))
@@ -173,7 +173,7 @@ def _hold(n: int, out_dir: Path) -> None:
         task = progress.add_task("opening conversations", total=n)
         try:
             result = hold.run(n, on_open=lambda: progress.advance(task))
-        except (engine.EngineError, ScaleError, RuntimeError) as exc:
+        except (supervisor.EngineError, ScaleError, RuntimeError) as exc:
             raise _fail(str(exc)) from None
     console.print(
         f"{result['open']} conversations open at once ({result['failed_to_open']} failed to "

@@ -10,16 +10,15 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from actions import insights
-from actions.audiences import purposes_allowing
 from actions.runtime import Runtime
+from bot.cli.transactions_csv import CsvInvalid, read_mapping, read_purchases
 from bot.pseudonym import subject_id
 from bot.settings import load_settings
-from bot.transactions_csv import CsvInvalid, read_mapping, read_purchases
 from consent_flows.audiences import ContentLibrary, Segments, check_content, check_segments
 from consent_flows.loader import FlowInvalid, load_document
-from storage import commerce, registry
+from storage import commerce, insights, registry
 from storage.registry import StaleVersion
+from storage.segments import purposes_allowing
 
 console = Console()
 err = Console(stderr=True)
@@ -116,7 +115,7 @@ def insights_command(brand: str) -> None:
     runtime = _runtime()
     _known(runtime, brand)
     with console.status("Analysing answers (themes, segments)…"):
-        report = insights.compute(runtime, brand, fresh=True)
+        report = insights.compute(runtime.audiences, brand, fresh=True)
     funnel = Table(title="Funnel")
     for column in ("step", "reached", "answered", "skipped", "dropped"):
         funnel.add_column(column, justify="right" if column != "step" else "left")

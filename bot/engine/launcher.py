@@ -14,10 +14,10 @@ from pathlib import Path
 
 import uvicorn
 
-from bot import engine, preflight
-from bot.app import KEEP_ALIVE_S, create_app
-from bot.body_limit import server_options
 from bot.brands import AUDIENCES, publish_audiences, publish_flow_file
+from bot.engine import preflight, supervisor
+from bot.gateway.app import KEEP_ALIVE_S, create_app
+from bot.gateway.body_limit import server_options
 from bot.settings import Settings
 from storage.stores import Stores
 
@@ -43,7 +43,7 @@ class Gateway:
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise engine.EngineError("the gateway did not start")
+                raise supervisor.EngineError("the gateway did not start")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -59,7 +59,7 @@ class Running:
     process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        engine.stop(self.process)
+        supervisor.stop(self.process)
         self.gateway.stop()
         self.stores.dispose()
 
@@ -67,19 +67,19 @@ class Running:
 def launch(settings: Settings, *, extra_flows: tuple[Path, ...] = ()) -> Running:
     """Train if needed, publish the demo flow, start gateway and engine, wait for both."""
     preflight.lock_down(settings)  # owner-only files, before the first one is created
-    model, _ = engine.train(settings)
+    model, _ = supervisor.train(settings)
     stores = settings.open_stores()
     for flow in (settings.demo_flow, *extra_flows):
         publish_flow_file(stores, flow)
     publish_audiences(stores, AUDIENCES)
     gateway = Gateway(settings, stores)
     gateway.start()
-    log_path = settings.run_dir / "engine.log"
-    process = engine.start_engine(settings, model, log_path)
+    log_path = settings.run_dir / "supervisor.log"
+    process = supervisor.start_engine(settings, model, log_path)
     try:
-        engine.wait_until_ready(settings, process, log_path)
-    except engine.EngineError:
-        engine.stop(process)
+        supervisor.wait_until_ready(settings, process, log_path)
+    except supervisor.EngineError:
+        supervisor.stop(process)
         gateway.stop()
         raise
     return Running(settings, stores, gateway, process)

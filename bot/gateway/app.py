@@ -14,21 +14,14 @@ from rasa_sdk.executor import ActionExecutor
 
 from actions.runtime import Runtime
 from actions.survey import all_actions
-from bot import (
-    api_actions,
-    api_admin,
-    api_chat,
-    api_insights,
-    api_rights,
-    channels,
-    housekeeping,
-    limits,
-    selfservice,
-)
-from bot.body_limit import BodyLimit
-from bot.engine_client import EngineClient
-from bot.errors import LastResort, install_error_handlers
-from bot.headers import SecurityHeaders, mount_docs
+from bot import channels
+from bot.gateway import housekeeping, limits
+from bot.gateway.body_limit import BodyLimit
+from bot.gateway.engine_client import EngineClient
+from bot.gateway.errors import LastResort, install_error_handlers
+from bot.gateway.headers import SecurityHeaders, mount_docs
+from bot.gateway.routes import actions as action_routes
+from bot.gateway.routes import admin, chat, insights, rights, selfservice
 from bot.settings import Settings
 from storage.stores import Stores
 
@@ -71,7 +64,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="Consent-first conversational surveys.",
-        docs_url=None,  # bot.headers serves /docs under a policy without 'unsafe-inline'
+        docs_url=None,  # bot.gateway.headers serves /docs under a policy without 'unsafe-inline'
         redoc_url=None,
     )
     app.state.settings = settings
@@ -91,12 +84,12 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.state.runtime = runtime
 
     install_error_handlers(app)
-    app.include_router(api_chat.router)
-    app.include_router(api_actions.router)
-    app.include_router(api_admin.router)
-    app.include_router(api_rights.router)
+    app.include_router(chat.router)
+    app.include_router(action_routes.router)
+    app.include_router(admin.router)
+    app.include_router(rights.router)
     app.include_router(selfservice.router)
-    app.include_router(api_insights.router)
+    app.include_router(insights.router)
     channels.mount(app)
 
     page = resources.files("bot").joinpath("web/index.html").read_text()
@@ -119,7 +112,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
 
     limits.install(app, settings)  # 429s before a body is read or a key checked
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, prefixes=("/api/", "/channels/"))
-    # Outermost of ours: a bug anywhere inside is a logged 500 (bot.errors), with the headers.
+    # Outermost of ours: a bug anywhere inside is a logged 500 (bot.gateway.errors), with the
+    # headers.
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
     logging.getLogger("candor").setLevel(settings.log_level)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,8 +29,8 @@ from storage import audience_facts, ledger, records, registry
 from storage.schema import Answer, ContentSent, Subject, SubjectTag, Transaction
 from storage.stores import Keyring, Stores
 
-if TYPE_CHECKING:
-    from actions.runtime import Runtime
+# The brand's current flow: the runtime's cache of parsed versions, or any other lookup.
+FlowLookup = Callable[[str], Flow]
 
 
 @dataclass
@@ -57,8 +57,8 @@ def purposes_allowing(flow: Flow, use: str) -> tuple[str, ...]:
 
 
 class Audiences:
-    def __init__(self, stores: Stores, runtime: Runtime, ttl_s: float = 60.0) -> None:
-        self.stores, self.runtime, self.ttl_s = stores, runtime, ttl_s
+    def __init__(self, stores: Stores, flow: FlowLookup, ttl_s: float = 60.0) -> None:
+        self.stores, self.flow, self.ttl_s = stores, flow, ttl_s
         self._cache: dict[str, tuple[float, Audience]] = {}
 
     def documents(self, brand: str) -> tuple[Segments | None, ContentLibrary | None]:
@@ -66,7 +66,7 @@ class Audiences:
             seg = registry.latest_document(session, brand=brand, kind="segments")
             lib = registry.latest_document(session, brand=brand, kind="content")
             sources = (seg.source if seg else None, lib.source if lib else None)
-        flow = self.runtime.flow(brand)
+        flow = self.flow(brand)
         segments = (
             load_document(
                 sources[0],
@@ -96,7 +96,7 @@ class Audiences:
         segments, _ = self.documents(brand)
         if segments is None:
             return None
-        flow = self.runtime.flow(brand)
+        flow = self.flow(brand)
         keyring = self.stores.keyring(brand)
         with self.stores.brand(brand) as session:
             subjects = audience_facts.eligible(session, purposes_allowing(flow, "segmentation"))

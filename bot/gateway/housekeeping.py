@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from actions.consent_context import consent_context
 from actions.runtime import Runtime
-from bot.pseudonym import parse_sender
+from consent_flows.contract import parse_sender
 from consent_flows.loader import FlowError, FlowInvalid
 from consent_flows.model import Flow, TagStep
 from storage import backends, registry, rights, tracker_events

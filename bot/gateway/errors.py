@@ -24,7 +24,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.auth import Forbidden, NotAuthenticated
+from bot.gateway.auth import Forbidden, NotAuthenticated
 from storage.stores import StoreUnavailable, UnknownBrand
 
 log = logging.getLogger("candor.gateway")

@@ -1,0 +1,1 @@
+"""The Rasa engine as Candor runs it: training, supervision, replicas and the engine-side boot."""
