@@ -23,7 +23,7 @@ help:
 	@echo "make fuzz   the HTTP fuzzing suite at length (schemathesis, hostile webhook bodies)"
 	@echo "make fuzz-flows   the flow property tests at length (3,000 flows x 20 customers)"
 	@echo "make crash  kill -9 of gateway and engine under load, 20 trials each (SQLite, PostgreSQL)"
-	@echo "make lint   ruff check + format check      make format   ruff format"
+	@echo "make lint   ruff + mypy                    make format   ruff format"
 	@echo "make lock   re-freeze requirements.lock    make clean    remove venvs and state"
 
 setup: .venv/.done .venv-rasa/.done
@@ -85,6 +85,7 @@ fuzz-flows: .venv/.done
 lint: .venv/.done
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy
 
 format: .venv/.done
 	@.venv/bin/ruff format .

@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from actions import rights_edge
+from actions import rights_chat
 from actions.applied import Applied, LinkMaker
-from actions.consent_context import consent_context, purposes_summary
+from actions.consent_context import consent_context
+from actions.rights_service import Forgetting, RightsService
 from consent_flows.contract import (
     ConversationState,
     CountStep,
@@ -68,7 +69,7 @@ class Runtime:
             self._flows[key] = load_flow_text(source, source=f"{brand} v{key[1]}")
         return self._flows[key]
 
-    def apply(
+    def apply(  # noqa: C901 - a branch per effect kind, in one transaction
         self,
         *,
         brand: str,
@@ -137,7 +138,7 @@ class Runtime:
                     if text:
                         applied.placed.append((effect.position, OutboundMessage(text=text)))
                 elif isinstance(effect, RightsRequest):
-                    rights_edge.carry_out(
+                    rights_chat.carry_out(
                         session,
                         keyring,
                         effect,
@@ -164,17 +165,14 @@ class Runtime:
             session.commit()
         return applied
 
+    @property
+    def rights(self) -> RightsService:
+        """Data-subject rights carried out whole, for the admin API and the CLI."""
+        return RightsService(self.stores, self.flow)
+
     def export(self, brand: str, subject_id: str) -> dict[str, Any]:
-        """The subject's whole record (Art. 15/20), for the self-service link and admin API."""
-        flow = self.flow(brand)
-        with self.stores.brand(brand) as session:
-            return rights.export_subject(
-                session,
-                self.stores.keyring(brand),
-                brand=brand,
-                subject_id=subject_id,
-                purposes=purposes_summary(flow),
-            )
+        """The subject's whole record (Art. 15/20), for the self-service link."""
+        return self.rights.export(brand, subject_id, missing_ok=True)
 
 
 def turn_key(state: ConversationState | None) -> str:
@@ -249,7 +247,7 @@ def _end_use(
             erased.tags,
             erased.content,
         )
-        applied.after_turn.append(rights_edge.forget_purposes(flow, [purpose]))
+        applied.after_turn.append(Forgetting.of(flow, [purpose]).task())
         # The customer should see it happen: a refusal now also ends an earlier survey's data.
         applied.messages.append(
             OutboundMessage(

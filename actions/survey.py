@@ -2,8 +2,10 @@
 
 The engine runs one form, `survey_form`, whose single slot takes the customer's whole message.
 `validate_survey_form` hands that message to the interpreter, commits what it decided, and shows
-whatever the conversation now waits on: one action call per turn. Logs name brands and steps,
-never what customers typed.
+whatever the conversation now waits on: one action call per turn. Messages outside the form go
+to `action_control`, which asks consent_flows.outside. What to say and when is decided there,
+never here: this module converts Rasa's tracker to contract types and the results back. Logs
+name brands and steps, never what customers typed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import Runtime, turn_key
-from consent_flows import interpreter, rights
+from consent_flows import interpreter, outside
 from consent_flows.contract import (
     AFTER_TURN,
     QUESTION_TOKEN,
@@ -40,19 +42,6 @@ DONE = "__done__"
 # Outside the form nothing else should run after action_control: without this, the engine's
 # fallback (which is action_control) would be predicted again for the same message.
 LISTEN = "action_listen"
-_QUIET = frozenset(
-    {
-        "stop",
-        "goodbye",
-        "help",
-        "why",
-        "forget_me",
-        "show_my_data",
-        "withdraw_consent",
-        "change_answer",
-        "bot_challenge",
-    }
-)
 
 
 def turn_from(tracker: Tracker) -> UserTurn:
@@ -165,9 +154,7 @@ class ValidateSurveyForm(_SurveyAction):
         sender = parse_sender(tracker.sender_id)
         state = load_state(tracker)
         turn = turn_from(tracker)
-        if state is None or (state.status == "ended" and state.confirming is None):
-            # The message that (re)activated the form is not an answer: a fresh survey starts
-            # with its greeting.
+        if state is None or outside.begins_survey(state):
             result = self.begin(sender, tracker, turn.at, dispatcher)
         else:
             flow = self.runtime.flow(sender.brand, state.flow_version)
@@ -216,7 +203,7 @@ class SurveyDone(_SurveyAction):
 
 
 class Control(_SurveyAction):
-    """A message outside the survey form: rights requests, or begin/resume the survey."""
+    """A message outside the survey form: consent_flows.outside decides, this carries it out."""
 
     def name(self) -> str:
         return "action_control"
@@ -226,32 +213,15 @@ class Control(_SurveyAction):
     ) -> list[EventType]:
         sender = parse_sender(tracker.sender_id)
         state = load_state(tracker)
-        turn = turn_from(tracker)
-        if state is not None and state.status != "ended":
-            return [FollowupAction(FORM)]  # resume where the customer left off
         flow = self.runtime.flow(sender.brand, state.flow_version if state else None)
-        base = state or interpreter.start(flow).state.model_copy(update={"status": "ended"})
-        handled = rights.handle(flow, base, turn, threshold=self.runtime.control_threshold)
-        if handled is not None:
-            self.carry_out(sender, tracker, handled, dispatcher)
-            return [dump_state(handled.state), ActiveLoop(None), FollowupAction(LISTEN)]
-        if interpreter.is_bot_question(turn, self.runtime.control_threshold):
-            dispatcher.utter_message(text=interpreter.BOT_TEXT)
-            return [ActiveLoop(None), FollowupAction(LISTEN)]
-        if state is None and turn.intent not in _QUIET:
-            return [FollowupAction(FORM)]  # the first message of a conversation
-        if turn.intent in ("stop", "goodbye"):
-            dispatcher.utter_message(text=interpreter.GOODBYE_TEXT)
-        elif turn.intent in ("help", "why"):
-            dispatcher.utter_message(text=interpreter.HELP_TEXT)
-        elif turn.intent == "change_answer":
-            dispatcher.utter_message(
-                text="To change an answer, say for example 'change my "
-                "answer about what I need to boots'."
-            )
-        else:
-            dispatcher.utter_message(text=interpreter.ENDED_TEXT)
-        return [ActiveLoop(None), FollowupAction(LISTEN)]
+        decided = outside.answer(
+            flow, state, turn_from(tracker), threshold=self.runtime.control_threshold
+        )
+        if decided is None:
+            return [FollowupAction(FORM)]  # the survey takes it: resumed, or started
+        self.carry_out(sender, tracker, decided.result, dispatcher)
+        kept = [dump_state(decided.result.state)] if decided.keep_state else []
+        return [*kept, ActiveLoop(None), FollowupAction(LISTEN)]
 
 
 def all_actions(runtime: Runtime) -> list[Action]:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "analysis.json"
@@ -64,9 +65,11 @@ def _peak_rss_mb() -> float:
 
 def part_analyse(n: int, model: str) -> dict[str, object]:
     """Verbatims per second through analyse_many, after a warm-up batch."""
-    os.environ["CANDOR_SPACY_MODEL"] = model
     from nlu.analysis.analyse import analyse_many
+    from nlu.analysis.config import AnalysisConfig, configure
     from nlu.analysis.pipeline import get_pipeline
+
+    configure(AnalysisConfig(spacy_model=model))  # what CANDOR_SPACY_MODEL does in the gateway
     from nlu.analysis.taxonomy import Taxonomy
 
     taxonomy = Taxonomy.from_mapping(
@@ -160,7 +163,7 @@ def main() -> int:
         f"{themes['seconds']} s ({themes['cpu_seconds']} CPU-s), "
         f"peak RSS {themes['peak_rss_mb']} MB"
     )
-    for t in themes["largest"]:  # type: ignore[union-attr]
+    for t in cast("list[dict[str, Any]]", themes["largest"]):
         print(f"  {t['size']:>6}  {t['label']}")
 
     import sklearn

@@ -38,8 +38,6 @@ import json
 import os
 import platform
 import random
-import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,65 +49,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import answer_mix as mix  # noqa: E402  (the answer mix scaling.py builds too)
+
 RESULTS = ROOT / "benchmarks" / "results" / "dashboard.json"
-BRAND = "trailhead-outfitters"
+BRAND = mix.BRAND
 CHROMIUM = Path("/usr/bin/chromium")
-END = datetime(2026, 11, 23, 12, tzinfo=UTC)
 WEEKS = 26
-CONVERSATIONS = 4  # per subject
 CHUNK = 1000  # subjects per transaction
-
-ACTIVITIES = ["hiking", "running", "climbing", "camping"]
-PRIORITIES = ["price", "durability", "weight", "sustainability"]
-EMOTIONS = ["happy", "excited", "calm", "neutral", "confused", "worried", "frustrated", "sad"]
-EMOTION_WEIGHTS = [20, 8, 12, 25, 8, 8, 12, 4]
-ITEMS = [
-    "rain jacket", "hiking boots", "trail shoes", "tent", "sleeping bag", "backpack",
-    "head torch", "merino base layer", "climbing shoes", "chalk bag", "trekking poles",
-    "down jacket", "water filter", "camping stove", "running vest", "gaiters",
-]  # fmt: skip
-NEED_TEMPLATES = [
-    "a {adj} {item}", "looking for a {adj} {item}", "{item}, something {adj}",
-    "I need a {item} for {place}", "maybe a {item}?", "a {item} that is {adj}",
-    "new {item} for {place}, {adj} if possible", "{item} tbh",
-]  # fmt: skip
-ADJECTIVES = ["light", "waterproof", "cheap", "warm", "durable", "comfy", "packable", "sturdy"]
-PLACES = ["the Alps", "winter", "weekends", "my commute", "a long trip", "wet days", "the kids"]
-FRUSTRATIONS = [
-    "long queue at the till", "my size is out of stock", "the website is slow",
-    "delivery took two weeks", "staff don't know the gear", "prices keep changing",
-    "returns are a hassle", "nowhere to park", "too much plastic packaging",
-    "the app keeps logging me out", "no fitting room for boots", "click and collect never ready",
-]  # fmt: skip
-FRUSTRATION_TAILS = ["", "", " every time", ", honestly", " again", " at weekends", "!", "..."]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _settings(data_dir: Path, port: int = 0) -> Any:
-    from bot.settings import Settings
-
-    return Settings(
-        data_dir=data_dir / "data",
-        run_dir=data_dir / "run",
-        gateway_port=port or _free_port(),
-        purge_interval_s=0,
-        log_level="WARNING",
-    )
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _need(rng: random.Random) -> str:
-    return rng.choice(NEED_TEMPLATES).format(
-        adj=rng.choice(ADJECTIVES), item=rng.choice(ITEMS), place=rng.choice(PLACES)
-    )
 
 
 # --- build ----------------------------------------------------------------------------------
@@ -122,54 +69,21 @@ def build(data_dir: Path, answers: int, seed: int = 6) -> dict[str, Any]:
     from actions.consent_context import consent_context
     from bot.brands import AUDIENCES, create_brand, publish_audiences
     from bot.settings import ROOT as REPO
-    from storage import ledger
-    from storage.records import _aad  # the AAD every stored answer is sealed with
     from storage.schema import Answer, FunnelCount, Subject, SubjectTag
 
     started = time.perf_counter()
-    settings = _settings(data_dir)
+    settings = mix.settings(data_dir)
     stores = settings.open_stores()
     flow, key = create_brand(stores, REPO / "consent_flows" / "examples" / f"{BRAND}.yaml")
     publish_audiences(stores, AUDIENCES)
-    keyring = stores.keyring(BRAND)
+    answer_rows = mix.AnswerRows(stores.keyring(BRAND), flow)
     contexts = {
         p: consent_context(flow, p, step_id=f"consent_{p}", channel="web", method="button")
         for p in flow.purposes
     }
-    asks = flow.asks()
     rng = random.Random(seed)
     written = subjects = events = 0
-    funnel: dict[tuple[str, str, str], int] = {}
     span = timedelta(weeks=WEEKS).total_seconds()
-
-    def seal(subject: str, conversation: str, step: str, verbatim: str, value: Any) -> dict:
-        nonlocal written
-        ask = asks[step]
-        when = END - timedelta(seconds=rng.random() * span)
-        written += 1
-        for event in ("reached", "answered"):
-            day = (when.date().isoformat(), step, event)
-            funnel[day] = funnel.get(day, 0) + 1
-        return {
-            "subject_id": subject,
-            "conversation_id": conversation,
-            "flow_brand": BRAND,
-            "flow_id": flow.id,
-            "flow_version": flow.version,
-            "step_id": step,
-            "ask_type": ask.kind.value,
-            "purpose": ask.purpose,
-            "verbatim_enc": keyring.encrypt(
-                subject, verbatim, _aad(conversation, flow.id, step, "verbatim")
-            ),
-            "value_enc": keyring.encrypt(
-                subject,
-                json.dumps(value, ensure_ascii=False),
-                _aad(conversation, flow.id, step, "value"),
-            ),
-            "created_at": when,
-            "updated_at": when,
-        }
 
     while written < answers:
         with stores.brand(BRAND) as session:
@@ -185,70 +99,28 @@ def build(data_dir: Path, answers: int, seed: int = 6) -> dict[str, Any]:
                     insert(Subject),
                     [{"subject_id": subject, "channel": "web", "objects_to_profiling": objects}],
                 )
-                given: dict[str, int] = {}
-                decisions = {
-                    "needs": "given",
-                    "frustrations": "given" if rng.random() < 0.9 else "refused",
-                    "tailored_content": "given" if rng.random() < 0.7 else "refused",
-                }
-                for purpose, decision in decisions.items():
-                    ledger.append(
-                        session, subject_id=subject, event="requested", ctx=contexts[purpose]
-                    )
-                    row = ledger.append(
-                        session, subject_id=subject, event=decision, ctx=contexts[purpose]
-                    )
-                    events += 2
-                    if decision == "given":
-                        given[purpose] = row.id
-                if "tailored_content" in given and rng.random() < 0.05:
-                    ledger.append(
-                        session,
-                        subject_id=subject,
-                        event="withdrawn",
-                        ctx=contexts["tailored_content"],
-                    )
-                    events += 1
-                activity = rng.choice(ACTIVITIES)
+                given, appended = _consents(session, subject, rng, contexts)
+                events += appended
+                activity = rng.choice(mix.ACTIVITIES)
                 if activity == "running":
-                    tags.append(
-                        {
-                            "subject_id": subject,
-                            "tag": "runner",
-                            "purpose": "needs",
-                            "flow_id": flow.id,
-                            "flow_version": flow.version,
-                            "consent_event_id": given["needs"],
-                        }
-                    )
-                for c in range(CONVERSATIONS):
+                    tags.append(mix.runner_tag(flow, subject, given["needs"]))
+                for c in range(mix.CONVERSATIONS):
                     conversation = f"{BRAND}:web:{subject}:c{c}"
-                    picks = sorted(rng.sample(PRIORITIES, rng.randint(1, 2)))
-                    need_step = "need_running" if activity == "running" else "need"
-                    survey = [
-                        ("activity", activity, activity, "needs"),
-                        (need_step, _need(rng), None, "needs"),
-                        ("priorities", ", ".join(picks), picks, "needs"),
-                    ]
-                    if "frustrations" in given:
-                        feeling = rng.choices(EMOTIONS, EMOTION_WEIGHTS)[0]
-                        moan = rng.choice(FRUSTRATIONS) + rng.choice(FRUSTRATION_TAILS)
-                        survey += [
-                            ("frustration", moan, None, "frustrations"),
-                            ("shopping_feeling", feeling, feeling, "frustrations"),
-                        ]
-                    for step, verbatim, value, purpose in survey:
+                    survey = mix.conversation(rng, activity, frustrations="frustrations" in given)
+                    for answer in survey:
                         if written >= answers:
                             break
-                        row = seal(
-                            subject,
-                            conversation,
-                            step,
-                            verbatim,
-                            verbatim if value is None else value,
+                        when = mix.END - timedelta(seconds=rng.random() * span)
+                        rows.append(
+                            answer_rows.row(
+                                subject,
+                                conversation,
+                                answer,
+                                when=when,
+                                consent_event_id=given[answer[3]],
+                            )
                         )
-                        row["consent_event_id"] = given[purpose]
-                        rows.append(row)
+                        written += 1
             if rows:
                 session.execute(insert(Answer), rows)
             if tags:
@@ -258,20 +130,7 @@ def build(data_dir: Path, answers: int, seed: int = 6) -> dict[str, Any]:
         sys.stdout.flush()
     print()
     with stores.brand(BRAND) as session:
-        session.execute(
-            insert(FunnelCount),
-            [
-                {
-                    "flow_id": flow.id,
-                    "flow_version": flow.version,
-                    "step_id": step,
-                    "event": event,
-                    "day": day,
-                    "count": n if event == "answered" else round(n * 1.08),
-                }
-                for (day, step, event), n in funnel.items()
-            ],
-        )
+        session.execute(insert(FunnelCount), answer_rows.funnel_rows())
         session.commit()
         stored = session.scalar(select(func.count()).select_from(Answer))
     stores.dispose()
@@ -281,12 +140,31 @@ def build(data_dir: Path, answers: int, seed: int = 6) -> dict[str, Any]:
         "consent_events": events,
         "key": key,
         "build_s": round(time.perf_counter() - started, 1),
-        "store_mb": round(_store_bytes(data_dir) / 2**20, 1),
+        "store_mb": round(mix.store_bytes(data_dir) / 2**20, 1),
     }
 
 
-def _store_bytes(data_dir: Path) -> int:
-    return sum(p.stat().st_size for p in (data_dir / "data").rglob("*") if p.is_file())
+def _consents(
+    session: Any, subject: str, rng: random.Random, contexts: dict[str, Any]
+) -> tuple[dict[str, int], int]:
+    """One subject's consent events, appended one by one to the real hash-chained ledger;
+    returns the id of each given consent by purpose, and how many events were appended."""
+    from storage import ledger
+
+    given: dict[str, int] = {}
+    events = 0
+    for purpose, decision in mix.consent_decisions(rng).items():
+        ledger.append(session, subject_id=subject, event="requested", ctx=contexts[purpose])
+        row = ledger.append(session, subject_id=subject, event=decision, ctx=contexts[purpose])
+        events += 2
+        if decision == "given":
+            given[purpose] = row.id
+    if "tailored_content" in given and rng.random() < 0.05:
+        ledger.append(
+            session, subject_id=subject, event="withdrawn", ctx=contexts["tailored_content"]
+        )
+        events += 1
+    return given, events
 
 
 # --- measure (child process) ------------------------------------------------------------------
@@ -296,12 +174,13 @@ def measure(data_dir: Path, key: str, browser: bool) -> dict[str, Any]:
     import httpx
 
     from bot.engine.launcher import Gateway
+    from bot.gateway.state import gateway_of
 
-    settings = _settings(data_dir)
+    settings = mix.settings(data_dir)
     stores = settings.open_stores()
     gateway = Gateway(settings, stores)
     gateway.start()
-    out: dict[str, Any] = {"rss_before_mb": _peak_rss_mb()}
+    out: dict[str, Any] = {"rss_before_mb": mix.peak_rss_mb()}
     api = f"/api/v1/brands/{BRAND}/insights"
     headers = {"authorization": f"Bearer {key}"}
     try:
@@ -332,12 +211,12 @@ def measure(data_dir: Path, key: str, browser: bool) -> dict[str, Any]:
                 out[f"export_{fmt}_s"], _, _ = timed(f"{api}/export", format=fmt)
         if browser and CHROMIUM.exists():
             out["browser_ready_s"] = _browser(settings.gateway_url, key)
-        runtime = gateway.server.config.app.state.runtime
+        runtime = gateway_of(gateway.app).runtime
         started, cpu = time.perf_counter(), time.process_time()
         runtime.audiences.compute(BRAND, fresh=True)
         out["segments_only_s"] = time.perf_counter() - started
         out["segments_only_cpu_s"] = time.process_time() - cpu
-        out["peak_rss_mb"] = _peak_rss_mb()
+        out["peak_rss_mb"] = mix.peak_rss_mb()
         out["figures"] = {
             "themes": [(t["label"], t["size"]) for t in report["themes"]],
             "segments": report["segments"]["sizes"] if report["segments"] else None,

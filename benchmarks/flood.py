@@ -91,6 +91,7 @@ def customer(url: str, turns: int, gap_s: float) -> dict[str, Any]:
 
 def measure(turns: int, concurrency: int, gap_s: float) -> dict[str, Any]:
     from bot.engine.launcher import launch
+    from bot.gateway.state import gateway_of
     from bot.settings import Settings
     from tests.stack import free_port
 
@@ -104,7 +105,7 @@ def measure(turns: int, concurrency: int, gap_s: float) -> dict[str, Any]:
             purge_interval_s=0,
         )
         running = launch(settings)
-        limits = running.gateway.server.config.app.state.limits
+        limits = gateway_of(running.gateway.app).limits
         url = settings.gateway_url
         try:
             customer(url, 5, gap_s)  # warm-up: model, flow cache, connections

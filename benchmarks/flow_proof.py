@@ -45,7 +45,8 @@ def _old_validator(revision: str) -> ModuleType:
     path = Path(tempfile.mkdtemp()) / "old_validator.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("old_validator", path)
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["old_validator"] = module  # dataclasses look their module up while defining
     spec.loader.exec_module(module)
@@ -69,7 +70,7 @@ def main() -> None:
 
     @settings(max_examples=args.flows, deadline=None, suppress_health_check=list(HealthCheck))
     @given(flows(allow_loops=True), st.integers(0, 2**32 - 1))
-    def explore(flow, seed: int) -> None:  # type: ignore[no-untyped-def]
+    def explore(flow, seed: int) -> None:
         stats["flows"] += 1
         rng = random.Random(seed)
         if _accepted(validate(flow)):

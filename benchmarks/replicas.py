@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -34,21 +35,13 @@ from bot.bench.systems import free_ports, process_cpu_s  # noqa: E402
 from bot.engine import replicas  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage.backends import postgres_url  # noqa: E402
+from tests.scale.driver import BRAND, SCRIPT  # noqa: E402  (the survey the scale tests drive)
 
 PG_URL = os.environ.get(
     "CANDOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("CANDOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-BRAND = "basics-store"
 FLOW = ROOT / "consent_flows" / "examples" / f"{BRAND}.yaml"
-SCRIPT = [
-    {"payload": "/greet"},
-    {"payload": "/affirm"},
-    {"payload": '/choose{"choice": "hiking"}'},
-    {"text": "a light rain jacket, maybe boots"},
-    {"payload": "/affirm"},
-    {"text": "stop-start deliveries and no stock in my size"},
-]
 
 
 def service_pids(name: str) -> list[int]:
@@ -79,7 +72,7 @@ def pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000, 1)
 
 
-async def level(urls: list[str], concurrency: int, conversations: int) -> dict[str, object]:
+async def level(urls: list[str], concurrency: int, conversations: int) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     gate = asyncio.Semaphore(concurrency)
@@ -134,7 +127,7 @@ def drop(prefix: str) -> None:
     engine.dispose()
 
 
-def measure(count: int, levels: list[tuple[int, int]]) -> dict[str, object]:
+def measure(count: int, levels: list[tuple[int, ...]]) -> dict[str, object]:
     prefix = f"bench{uuid.uuid4().hex[:6]}_"
     with tempfile.TemporaryDirectory(prefix="candor-replicas-") as tmp:
         ports = free_ports(2 * count + 2)
@@ -167,8 +160,7 @@ def measure(count: int, levels: list[tuple[int, int]]) -> dict[str, object]:
                 after = cpu_snapshot(running)
                 # CPU milliseconds per turn, by component (all replicas together).
                 result["cpu_ms_per_turn"] = {
-                    k: round((after[k] - before[k]) * 1000 / result["turns"], 1)  # type: ignore[operator]
-                    for k in before
+                    k: round((after[k] - before[k]) * 1000 / result["turns"], 1) for k in before
                 }
                 results.append(result)
         finally:
@@ -184,7 +176,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
     levels = [tuple(int(x) for x in pair.split(":")) for pair in args.levels.split(",")]
-    runs = [measure(int(n), levels) for n in args.replicas.split(",")]  # type: ignore[arg-type]
+    runs = [measure(int(n), levels) for n in args.replicas.split(",")]
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "note": "engines, gateways, PostgreSQL, Redis and the load driver share these CPUs",
@@ -195,7 +187,7 @@ def main() -> None:
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'load':>9}"
     )
     for run in runs:
-        for lv in run["levels"]:  # type: ignore[union-attr]
+        for lv in cast("list[dict[str, Any]]", run["levels"]):
             print(
                 f"{run['replicas']:>8} {lv['concurrency']:>5} {lv['turns']:>6} {lv['errors']:>4} "
                 f"{lv['turns_per_s']:>8} {lv['p50_ms']:>8} {lv['p95_ms']:>8} {lv['p99_ms']:>8}"

@@ -59,7 +59,6 @@ import math
 import os
 import platform
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -71,24 +70,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import dashboard as dash  # noqa: E402  (the same brand, vocabulary and answer mix)
+from benchmarks import answer_mix as mix  # noqa: E402  (the dashboard benchmark's answer mix)
 
 RESULTS = ROOT / "benchmarks" / "results" / "scaling.json"
 DATA = ROOT / ".candor" / "bench-data" / "scaling"
-BRAND = dash.BRAND
-END = dash.END
+BRAND = mix.BRAND
+END = mix.END
 SPAN_DAYS = 405  # each subject starts somewhere in these days before END
 ACTIVE_DAYS = 14  # and has their four conversations within this many days
 CHUNK = 1000  # subjects per transaction
 OPS = ("export_json", "export_csv", "erase", "themes", "dashboard", "purge_10pct", "purge_noop")
 READ_ONLY = ("export_json", "export_csv", "themes", "dashboard")
 ERASE_N = 5
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _rss_now_mb() -> float:
@@ -98,10 +92,6 @@ def _rss_now_mb() -> float:
 
 def _mb(n: int) -> float:
     return round(n / 2**20, 1)
-
-
-def _settings(data_dir: Path) -> Any:
-    return dash._settings(data_dir)
 
 
 # --- build ----------------------------------------------------------------------------------
@@ -116,7 +106,6 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
     from bot.settings import ROOT as REPO
     from storage import ledger
     from storage.crypto import new_data_key, seal
-    from storage.records import _aad  # the AAD every stored answer is sealed with
     from storage.schema import (
         Answer,
         ConsentEvent,
@@ -128,76 +117,32 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
     )
 
     started = time.perf_counter()
-    settings = _settings(data_dir)
+    settings = mix.settings(data_dir)
     stores = settings.open_stores()
     flow, key = create_brand(stores, REPO / "consent_flows" / "examples" / f"{BRAND}.yaml")
     publish_audiences(stores, AUDIENCES)
     keyring = stores.keyring(BRAND)
+    answer_rows = mix.AnswerRows(keyring, flow)
     contexts = {
         p: consent_context(flow, p, step_id=f"consent_{p}", channel="web", method="button")
         for p in flow.purposes
     }
-    asks = flow.asks()
     rng = random.Random(seed)
+    # Keys are wrapped as the keyring wraps them, a thousand per insert (one commit each
+    # through the keyring's public methods is what made the dashboard builder slow).
     with stores.keys(BRAND) as ks:
         version = keyring._master_version(ks)
     master = stores.master.key(BRAND, version)
-
-    # Events are chained by the ledger's own function, continuing from its head; it gives every
-    # column, `id` (always equal to `seq`) and `redacted` included.
     with stores.brand(BRAND) as session:
-        head = session.get(LedgerHead, 1)
-        seq, prev = (head.seq, head.hash) if head else (0, ledger.GENESIS)
-
-    def event_row(subject: str, event: str, purpose: str, when: datetime) -> dict[str, Any]:
-        nonlocal seq, prev
-        ctx = contexts[purpose]
-        record_id = f"{rng.getrandbits(128):032x}"
-        record_id = "-".join(
-            (record_id[:8], record_id[8:12], record_id[12:16], record_id[16:20], record_id[20:])
-        )
-        seq += 1
-        row = ledger.chained_event(seq, prev, subject, event, ctx, when, record_id=record_id)
-        prev = row["hash"]
-        return row
+        chain = _Chain(session.get(LedgerHead, 1), contexts, rng)
 
     written = subjects = events = 0
-    funnel: dict[tuple[str, str, str], int] = {}
-
-    def answer_row(
-        subject: str, conversation: str, step: str, verbatim: str, value: Any, when: datetime
-    ) -> dict[str, Any]:
-        ask = asks[step]
-        for event in ("reached", "answered"):
-            day = (when.date().isoformat(), step, event)
-            funnel[day] = funnel.get(day, 0) + 1
-        return {
-            "subject_id": subject,
-            "conversation_id": conversation,
-            "flow_brand": BRAND,
-            "flow_id": flow.id,
-            "flow_version": flow.version,
-            "step_id": step,
-            "ask_type": ask.kind.value,
-            "purpose": ask.purpose,
-            "verbatim_enc": keyring.encrypt(
-                subject, verbatim, _aad(conversation, flow.id, step, "verbatim")
-            ),
-            "value_enc": keyring.encrypt(
-                subject,
-                json.dumps(value, ensure_ascii=False),
-                _aad(conversation, flow.id, step, "value"),
-            ),
-            "created_at": when,
-            "updated_at": when,
-        }
-
     while written < answers:
-        people: list[dict[str, Any]] = []
         keys: list[dict[str, Any]] = []
-        ledger_rows: list[dict[str, Any]] = []
-        rows: list[dict[str, Any]] = []
-        tags: list[dict[str, Any]] = []
+        # The brand store's rows of this chunk, by table, in the order they can be inserted.
+        batch: dict[Any, list[dict[str, Any]]] = {
+            table: [] for table in (Subject, ConsentEvent, Answer, SubjectTag)
+        }
         for _ in range(CHUNK):
             if written >= answers:
                 break
@@ -213,7 +158,7 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
             )
             keyring._cache[subject] = data_key  # what Keyring.data_key would have unwrapped
             start = END - timedelta(days=rng.random() * SPAN_DAYS)
-            people.append(
+            batch[Subject].append(
                 {
                     "subject_id": subject,
                     "channel": "web",
@@ -221,100 +166,32 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
                     "created_at": start,
                 }
             )
-            given: dict[str, int] = {}
-            decisions = {
-                "needs": "given",
-                "frustrations": "given" if rng.random() < 0.9 else "refused",
-                "tailored_content": "given" if rng.random() < 0.7 else "refused",
-            }
-            for i, (purpose, decision) in enumerate(decisions.items()):
-                at = start + timedelta(seconds=10 * i)
-                ledger_rows.append(event_row(subject, "requested", purpose, at))
-                ledger_rows.append(event_row(subject, decision, purpose, at))
-                events += 2
-                if decision == "given":
-                    given[purpose] = ledger_rows[-1]["id"]
-            if "tailored_content" in given and rng.random() < 0.05:
-                at = start + timedelta(days=rng.random() * ACTIVE_DAYS)
-                ledger_rows.append(event_row(subject, "withdrawn", "tailored_content", at))
-                events += 1
-            activity = rng.choice(dash.ACTIVITIES)
+            consents, given = _consents(chain, rng, subject, start)
+            batch[ConsentEvent] += consents
+            events += len(consents)
+            activity = rng.choice(mix.ACTIVITIES)
             if activity == "running":
-                tags.append(
-                    {
-                        "subject_id": subject,
-                        "tag": "runner",
-                        "purpose": "needs",
-                        "flow_id": flow.id,
-                        "flow_version": flow.version,
-                        "consent_event_id": given["needs"],
-                        "created_at": start,
-                    }
+                batch[SubjectTag].append(
+                    mix.runner_tag(flow, subject, given["needs"], created_at=start)
                 )
-            for c in range(dash.CONVERSATIONS):
-                conversation = f"{BRAND}:web:{subject}:c{c}"
-                when = min(END, start + timedelta(seconds=60 + rng.random() * ACTIVE_DAYS * 86400))
-                picks = sorted(rng.sample(dash.PRIORITIES, rng.randint(1, 2)))
-                need_step = "need_running" if activity == "running" else "need"
-                survey = [
-                    ("activity", activity, activity, "needs"),
-                    (need_step, dash._need(rng), None, "needs"),
-                    ("priorities", ", ".join(picks), picks, "needs"),
-                ]
-                if "frustrations" in given:
-                    feeling = rng.choices(dash.EMOTIONS, dash.EMOTION_WEIGHTS)[0]
-                    moan = rng.choice(dash.FRUSTRATIONS) + rng.choice(dash.FRUSTRATION_TAILS)
-                    survey += [
-                        ("frustration", moan, None, "frustrations"),
-                        ("shopping_feeling", feeling, feeling, "frustrations"),
-                    ]
-                for n, (step, verbatim, value, purpose) in enumerate(survey):
-                    if written >= answers:
-                        break
-                    row = answer_row(
-                        subject,
-                        conversation,
-                        step,
-                        verbatim,
-                        verbatim if value is None else value,
-                        when + timedelta(seconds=20 * n),
-                    )
-                    row["consent_event_id"] = given[purpose]
-                    rows.append(row)
-                    written += 1
+            room = answers - written
+            answered = _answers(answer_rows, rng, subject, activity, start, given, room)
+            batch[Answer] += answered
+            written += len(answered)
         with stores.keys(BRAND) as ks:
             ks.execute(insert(SubjectKey), keys)
             ks.commit()
         with stores.brand(BRAND) as session:
-            session.execute(insert(Subject), people)
-            session.execute(insert(ConsentEvent), ledger_rows)
-            head = session.get(LedgerHead, 1)
-            if head is None:
-                session.add(LedgerHead(id=1, seq=seq, hash=prev))
-            else:
-                head.seq, head.hash = seq, prev
-            session.execute(insert(Answer), rows)
-            if tags:
-                session.execute(insert(SubjectTag), tags)
+            for table, rows in batch.items():
+                if rows:
+                    session.execute(insert(table), rows)
+            chain.save(session)
             session.commit()
         keyring._cache.clear()
         print(f"\r  built {written:,} / {answers:,} answers", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     with stores.brand(BRAND) as session:
-        session.execute(
-            insert(FunnelCount),
-            [
-                {
-                    "flow_id": flow.id,
-                    "flow_version": flow.version,
-                    "step_id": step,
-                    "event": event,
-                    "day": day,
-                    "count": n if event == "answered" else round(n * 1.08),
-                }
-                for (day, step, event), n in funnel.items()
-            ],
-        )
+        session.execute(insert(FunnelCount), answer_rows.funnel_rows())
         session.commit()
         stored = session.scalar(select(func.count()).select_from(Answer))
         build_s = time.perf_counter() - started
@@ -329,8 +206,92 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
         "key": key,
         "build_s": round(build_s, 1),
         # SQLite files only: a PostgreSQL store is schemas in the server's own files.
-        "store_mb": None if stores.dialect == "postgresql" else _mb(dash._store_bytes(data_dir)),
+        "store_mb": None if stores.dialect == "postgresql" else _mb(mix.store_bytes(data_dir)),
     }
+
+
+class _Chain:
+    """Consent events hash-chained by the ledger's own `chained_event` (what `ledger.append`
+    writes, every column included), continuing from the ledger's head, for a bulk insert."""
+
+    def __init__(self, head: Any, contexts: dict[str, Any], rng: random.Random) -> None:
+        from storage import ledger
+
+        self.seq: int = head.seq if head else 0
+        self.prev: str = head.hash if head else ledger.GENESIS
+        self.contexts, self.rng = contexts, rng
+
+    def event(self, subject: str, event: str, purpose: str, when: datetime) -> dict[str, Any]:
+        from storage import ledger
+
+        record_id = f"{self.rng.getrandbits(128):032x}"
+        record_id = "-".join(
+            (record_id[:8], record_id[8:12], record_id[12:16], record_id[16:20], record_id[20:])
+        )
+        self.seq += 1
+        row = ledger.chained_event(
+            self.seq, self.prev, subject, event, self.contexts[purpose], when, record_id=record_id
+        )
+        self.prev = row["hash"]
+        return row
+
+    def save(self, session: Any) -> None:
+        """Move the ledger's head to the last event built (inserted in the same transaction)."""
+        from storage.schema import LedgerHead
+
+        head = session.get(LedgerHead, 1)
+        if head is None:
+            session.add(LedgerHead(id=1, seq=self.seq, hash=self.prev))
+        else:
+            head.seq, head.hash = self.seq, self.prev
+
+
+def _consents(
+    chain: _Chain, rng: random.Random, subject: str, start: datetime
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One subject's consent events, and the id of each given consent by purpose."""
+    rows: list[dict[str, Any]] = []
+    given: dict[str, int] = {}
+    for i, (purpose, decision) in enumerate(mix.consent_decisions(rng).items()):
+        at = start + timedelta(seconds=10 * i)
+        rows.append(chain.event(subject, "requested", purpose, at))
+        rows.append(chain.event(subject, decision, purpose, at))
+        if decision == "given":
+            given[purpose] = rows[-1]["id"]
+    if "tailored_content" in given and rng.random() < 0.05:
+        at = start + timedelta(days=rng.random() * ACTIVE_DAYS)
+        rows.append(chain.event(subject, "withdrawn", "tailored_content", at))
+    return rows, given
+
+
+def _answers(
+    answer_rows: mix.AnswerRows,
+    rng: random.Random,
+    subject: str,
+    activity: str,
+    start: datetime,
+    given: dict[str, int],
+    room: int,
+) -> list[dict[str, Any]]:
+    """One subject's conversations, each within ACTIVE_DAYS of `start`; at most `room` rows."""
+    rows: list[dict[str, Any]] = []
+    for c in range(mix.CONVERSATIONS):
+        conversation = f"{BRAND}:web:{subject}:c{c}"
+        when = min(END, start + timedelta(seconds=60 + rng.random() * ACTIVE_DAYS * 86400))
+        survey = mix.conversation(rng, activity, frustrations="frustrations" in given)
+        for n, answer in enumerate(survey):
+            if len(rows) >= room:
+                break
+            rows.append(
+                answer_rows.row(
+                    subject,
+                    conversation,
+                    answer,
+                    when=when + timedelta(seconds=20 * n),
+                    consent_event_id=given[answer[3]],
+                )
+            )
+    return rows
 
 
 # --- operations (each in a fresh child process) -------------------------------------------
@@ -390,7 +351,7 @@ async def _asgi_get(app: Any, path: str, query: str, headers: dict[str, str]) ->
 def op_export(data_dir: Path, key: str, fmt: str) -> dict[str, Any]:
     from bot.gateway.app import create_app
 
-    settings = _settings(data_dir)
+    settings = mix.settings(data_dir)
     stores = settings.open_stores()
     app = create_app(settings, stores=stores)
     stores.brand_engine(BRAND)
@@ -425,7 +386,7 @@ def op_erase(data_dir: Path, key: str) -> dict[str, Any]:
     from storage import rights, tracker_events
     from storage.schema import Subject
 
-    settings = _settings(data_dir)
+    settings = mix.settings(data_dir)
     stores = settings.open_stores()
     tracker = stores.tracker_engine()
     stores.brand_engine(BRAND)
@@ -442,7 +403,8 @@ def op_erase(data_dir: Path, key: str) -> dict[str, Any]:
             started = time.perf_counter()
             tracker_events.delete_subject(tracker, brand=BRAND, subject_id=subject)
             tracker_s.append(time.perf_counter() - started)
-        assert erased.key and erased.subject == 1
+        assert erased.key
+        assert erased.subject == 1
         times.append(clock.wall)
         cpus.append(clock.cpu)
         answers.append(erased.answers)
@@ -461,7 +423,7 @@ def op_erase(data_dir: Path, key: str) -> dict[str, Any]:
 def _runtime(data_dir: Path) -> tuple[Any, Any]:
     from actions.runtime import Runtime
 
-    settings = _settings(data_dir)
+    settings = mix.settings(data_dir)
     stores = settings.open_stores()
     stores.brand_engine(BRAND)
     stores.key_engine(BRAND)
@@ -588,7 +550,7 @@ def run_op(op: str, data_dir: Path, key: str) -> dict[str, Any]:
         out = op_dashboard(data_dir, key)
     else:
         raise SystemExit(f"unknown operation {op}")
-    out["peak_rss_mb"] = _peak_rss_mb()
+    out["peak_rss_mb"] = mix.peak_rss_mb()
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
@@ -688,58 +650,12 @@ def main() -> None:
     }
     for size in sizes:
         store = args.data_dir / (f"pg-{size}" if postgres else f"{size}")
-        manifest = store / "bench-store.json"
-        built = json.loads(manifest.read_text()) if manifest.exists() else None
-        if postgres:  # a schema prefix per build: a used store is never built over
-            os.environ["CANDOR_SCHEMA_PREFIX"] = (
-                built["pg_prefix"] if built else f"sc{size}_{int(time.time()) % 10**6}_"
-            )
-        if built is None:
-            if store.exists():
-                shutil.rmtree(store)
-            print(f"building {size:,} answers in {store} ...")
-            # In a child too: a child's ru_maxrss starts at its parent's RSS when it forks.
-            child = subprocess.run(
-                [sys.executable, __file__, "--data-dir", str(store), "--build", str(size)],
-                stdout=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-                check=True,
-            )
-            built = json.loads(child.stdout.strip().splitlines()[-1])
-            if postgres:
-                built["pg_prefix"] = os.environ["CANDOR_SCHEMA_PREFIX"]
-            manifest.write_text(json.dumps(built))
-            print(f"  built in {built['build_s']} s, {built['store_mb']} MB")
-        else:
-            print(f"reusing {store} ({built['answers']:,} answers)")
+        built = _built(store, size, postgres)
         entry = {k: v for k, v in built.items() if k != "key"}
         entry["ops"] = {}
         result["sizes"][str(size)] = entry
-        if args.build_only:
-            continue
-        for op in [o for o in ops if o in READ_ONLY]:
-            print(f"  {op} ...", end="", flush=True)
-            entry["ops"][op] = _child(op, store, built["key"])
-            print(f" {_fmt_s(entry['ops'][op]['wall_s'])}")
-        for op in [o for o in ops if o not in READ_ONLY]:
-            # Changes the store: on a copy (SQLite), or on the store itself, rebuilt next time.
-            scratch = store
-            if not postgres:
-                scratch = args.data_dir / f"scratch-{size}"
-                if scratch.exists():
-                    shutil.rmtree(scratch)
-                shutil.copytree(store, scratch)
-            elif manifest.exists():  # erasure first, then the 10% purge, then the no-op one
-                manifest.unlink()
-                print(f"  (PostgreSQL: schemas {built['pg_prefix']}* are used up; drop them)")
-            try:
-                print(f"  {op} ...", end="", flush=True)
-                entry["ops"][op] = _child(op, scratch, built["key"], built.get("purge_now"))
-                print(f" {_fmt_s(entry['ops'][op]['wall_s'])}")
-            finally:
-                if scratch != store:
-                    shutil.rmtree(scratch)
+        if not args.build_only:
+            _measure(entry["ops"], ops, store, built, postgres, args.data_dir / f"scratch-{size}")
     result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     loads = [x for e in result["sizes"].values() for o in e["ops"].values() for x in o["load_1m"]]
     result["machine"]["contended"] = bool(loads) and max(loads) > 1.5
@@ -750,7 +666,75 @@ def main() -> None:
         result["growth"][op] = _growth(points)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    _print_table(result, ops)
+    print(f"load average max {max(loads, default=0):.2f}; wrote {args.out}")
 
+
+def _built(store: Path, size: int, postgres: bool) -> dict[str, Any]:
+    """The manifest of the store of `size` answers, built first (in a child) if missing."""
+    manifest = store / "bench-store.json"
+    built = json.loads(manifest.read_text()) if manifest.exists() else None
+    if postgres:  # a schema prefix per build: a used store is never built over
+        os.environ["CANDOR_SCHEMA_PREFIX"] = (
+            built["pg_prefix"] if built else f"sc{size}_{int(time.time()) % 10**6}_"
+        )
+    if built is not None:
+        print(f"reusing {store} ({built['answers']:,} answers)")
+        return built
+    if store.exists():
+        shutil.rmtree(store)
+    print(f"building {size:,} answers in {store} ...")
+    # In a child too: a child's ru_maxrss starts at its parent's RSS when it forks.
+    child = subprocess.run(
+        [sys.executable, __file__, "--data-dir", str(store), "--build", str(size)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    built = json.loads(child.stdout.strip().splitlines()[-1])
+    if postgres:
+        built["pg_prefix"] = os.environ["CANDOR_SCHEMA_PREFIX"]
+    manifest.write_text(json.dumps(built))
+    print(f"  built in {built['build_s']} s, {built['store_mb']} MB")
+    return built
+
+
+def _measure(
+    out: dict[str, Any],
+    ops: list[str],
+    store: Path,
+    built: dict[str, Any],
+    postgres: bool,
+    scratch_dir: Path,
+) -> None:
+    """Each operation in its own child: the read-only ones on the store, the others on a copy
+    (SQLite) or on the store itself, which is then rebuilt next time (PostgreSQL)."""
+    manifest = store / "bench-store.json"
+    for op in [o for o in ops if o in READ_ONLY]:
+        print(f"  {op} ...", end="", flush=True)
+        out[op] = _child(op, store, built["key"])
+        print(f" {_fmt_s(out[op]['wall_s'])}")
+    for op in [o for o in ops if o not in READ_ONLY]:
+        scratch = store
+        if not postgres:
+            scratch = scratch_dir
+            if scratch.exists():
+                shutil.rmtree(scratch)
+            shutil.copytree(store, scratch)
+        elif manifest.exists():  # erasure first, then the 10% purge, then the no-op one
+            manifest.unlink()
+            print(f"  (PostgreSQL: schemas {built['pg_prefix']}* are used up; drop them)")
+        try:
+            print(f"  {op} ...", end="", flush=True)
+            out[op] = _child(op, scratch, built["key"], built.get("purge_now"))
+            print(f" {_fmt_s(out[op]['wall_s'])}")
+        finally:
+            if scratch != store:
+                shutil.rmtree(scratch)
+
+
+def _print_table(result: dict[str, Any], ops: list[str]) -> None:
     header = ["operation", *(f"{int(n):,}" for n in result["sizes"]), "exponent"]
     table = [header]
     for op in ops:
@@ -763,7 +747,6 @@ def main() -> None:
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"load average max {max(loads, default=0):.2f}; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def build(path: Path, events: int) -> list[str]:
             for i, subject in enumerate(subjects)
             for n in range(PER_CONVERSATION)
         )
-        batch: list[dict[str, str]] = []
+        batch: list[dict[str, object]] = []
         for row in rows:
             batch.append(row)
             if len(batch) == 50_000:

@@ -82,7 +82,10 @@ def publish_audiences(stores: Stores, folder: Path) -> list[str]:
             continue
         source = path.read_text(encoding="utf-8")
         _check_audience(stores, match["brand"], match["kind"], source, str(path))
-        version = int(re.search(r"^version:\s*(\d+)", source, re.M).group(1))  # type: ignore[union-attr]
+        found = re.search(r"^version:\s*(\d+)", source, re.M)
+        if found is None:
+            raise ValueError(f"{path}: write a 'version: N' line at the top level")
+        version = int(found.group(1))
         with stores.registry() as session:
             if registry.get_brand(session, slug=match["brand"]) is None:
                 continue

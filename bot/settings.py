@@ -1,5 +1,10 @@
 """One settings object, read once from `CANDOR_*` variables and passed to whatever needs it.
 
+It owns every variable and every secret: no other module of the gateway, the actions, storage
+or `nlu` reads the environment; they take values as parameters (storage and `nlu` may not
+import `bot`). The exceptions are processes of their own: the engine's `rasa_boot.py` (another
+Python) reads what its supervisor put in its environment, and child processes inherit one.
+
 Nothing is built at import time: `load_settings()` is called by the CLI and by `create_app`'s
 caller, and tests build their own `Settings(...)`.
 """
@@ -10,13 +15,15 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from storage.stores import Stores
 
 ROOT = Path(__file__).resolve().parent.parent
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "dev", "test", "password"}
@@ -123,6 +130,12 @@ class Settings(BaseSettings):
     schema_prefix: str = ""
     # Redis for Rasa's lock store, so several engines can serve one conversation in turn.
     redis_url: SecretStr | None = None
+    # Per-brand master keys (docs/privacy.md): JSON {"brand": ["<base64 of 32 bytes>", ...]}, the
+    # last one current. Unset: every brand's key is derived from the installation key.
+    master_keys: SecretStr | None = None
+    # The spaCy pipeline verbatim analysis runs on (docs/analysis.md): "auto" (the best
+    # installed), "blank", or an installed package's name.
+    spacy_model: str = "auto"
     # Abuse limits (bot/gateway/limits.py, docs/deploy.md "Abuse limits"), in the `limits` notation:
     # "N/second;M/minute" (every part applies). Counts are shared through Redis when
     # `redis_url` is set, so N gateway replicas allow N, not N times, the figures below.
@@ -186,6 +199,21 @@ class Settings(BaseSettings):
         from storage.backends import check_prefix
 
         return check_prefix(value)
+
+    @field_validator("master_keys")
+    @classmethod
+    def _master_keys_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from storage.crypto import MasterKeys
+
+        MasterKeys.parse(b"", value.get_secret_value())  # a clear ValueError for anything else
+        return value
+
+    @field_validator("spacy_model")
+    @classmethod
+    def _spacy_choice(cls, value: str) -> str:
+        return value.strip().lower() or "auto"
 
     @field_validator("redis_url")
     @classmethod
@@ -303,23 +331,20 @@ class Settings(BaseSettings):
         """The installation's secret. Embedded default: created once, kept in the data dir."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            from storage.backends import private_file
+        from storage.crypto import installation_secret
 
-            private_file(path)  # 0600 in a 0700 directory before the secret is written
-            path.write_text(secrets.token_hex(32))
-        return path.read_text().strip().encode()
+        return installation_secret(self.data_dir)
 
-    def open_stores(self):  # -> storage.stores.Stores (imported lazily: settings stay light)
+    def open_stores(self) -> Stores:
         """The stores for this installation, with master keys from CANDOR_MASTER_KEYS or the
-        installation key."""
+        installation key (storage imported here, so that reading settings stays light)."""
         from storage.crypto import MasterKeys
         from storage.stores import Stores
 
+        configured = self.master_keys.get_secret_value() if self.master_keys else None
         return Stores(
             self.data_dir,
-            master=MasterKeys.from_env(self.key),
+            master=MasterKeys.parse(self.key, configured),
             database_url=self.database_url.get_secret_value() if self.database_url else None,
             schema_prefix=self.schema_prefix,
         )
@@ -353,5 +378,14 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def load_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+def load_settings(**overrides: Any) -> Settings:
+    """The settings of this process (the CLI, `candor up`, a replica), read at its start.
+
+    Also hands the process-wide analysis choices down to `nlu`, which cannot ask for them:
+    its spaCy pipeline and classifier load once per process, so they are chosen once, here.
+    """
+    settings = Settings(**overrides)
+    from nlu.analysis.config import AnalysisConfig, configure
+
+    configure(AnalysisConfig(spacy_model=settings.spacy_model, model_dir=settings.model_dir))
+    return settings

@@ -246,13 +246,16 @@ class SendContent(BaseModel):
     position: int = 0
 
 
+StepEvent = Literal["reached", "answered", "skipped"]
+
+
 class CountStep(BaseModel):
     """Bump an anonymous funnel counter: a step was reached, answered or skipped."""
 
     kind: Literal["count_step"] = "count_step"
     flow_id: str
     step_id: str
-    event: Literal["reached", "answered", "skipped"]
+    event: StepEvent
     flow_version: int
 
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import ast
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 MAX_LENGTH = 300
 MAX_NODES = 60
 TAGS = "tags"
 
-_OPS = {
+_OPS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: lambda a, b: a == b,
     ast.NotEq: lambda a, b: a != b,
     ast.Lt: lambda a, b: a < b,
@@ -142,7 +143,8 @@ def _literal(node: ast.AST) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.List | ast.Tuple):
-        return [e.value for e in node.elts]  # type: ignore[attr-defined]
+        # parse() lets only literals into a list (_allowed).
+        return [cast(ast.Constant, e).value for e in node.elts]
     return MISSING
 
 
@@ -162,7 +164,7 @@ def _check_compare(node: ast.Compare, kinds: dict[str, Kind]) -> None:
         name, other = (left, right) if _is_answer(left) else (right, left)
         if not _is_answer(name):
             continue
-        kind = kinds[name.id]  # type: ignore[attr-defined]
+        kind = kinds[name.id]
         value = _literal(other)
         if value is MISSING:
             continue  # name against name: types are checked at run time
@@ -170,18 +172,17 @@ def _check_compare(node: ast.Compare, kinds: dict[str, Kind]) -> None:
         if membership and name is right:  # 'x' in tags / 'hiking' in sports
             if kind.type not in ("list", "set"):
                 raise ExpressionError(
-                    f"'{name.id}' holds one {kind.type} value, not several; "  # type: ignore[attr-defined]
-                    f"use == instead of 'in'"
+                    f"'{name.id}' holds one {kind.type} value, not several; use == instead of 'in'"
                 )
-            _check_choice(name.id, kind, value)  # type: ignore[attr-defined]
+            _check_choice(name.id, kind, value)
             continue
         if membership:  # answer in ['a', 'b']
             if not isinstance(value, list):
                 raise ExpressionError("after 'in', write a list such as ['a', 'b']")
             for item in value:
-                _check_scalar(name.id, kind, item, op)  # type: ignore[attr-defined]
+                _check_scalar(name.id, kind, item, op)
             continue
-        _check_scalar(name.id, kind, value, op)  # type: ignore[attr-defined]
+        _check_scalar(name.id, kind, value, op)
 
 
 def _check_scalar(name: str, kind: Kind, value: Any, op: ast.cmpop) -> None:
@@ -208,7 +209,7 @@ def _check_choice(name: str, kind: Kind, value: Any) -> None:
         raise ExpressionError(f"'{value}' is not a choice of '{name}'; {hint}")
 
 
-def _is_answer(node: ast.AST) -> bool:
+def _is_answer(node: ast.AST) -> TypeGuard[ast.Name]:
     return isinstance(node, ast.Name) and node.id not in _BOOL_NAMES
 
 

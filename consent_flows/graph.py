@@ -156,7 +156,7 @@ def _lines(flow: Flow, index: int) -> tuple[str, ...]:
         )
     if isinstance(step, AskStep):
         ask = step.ask
-        lines = (f"{n}. ask {ask.id}", f"{ask.kind.value} · purpose {ask.purpose}")
+        lines: tuple[str, ...] = (f"{n}. ask {ask.id}", f"{ask.kind.value} · purpose {ask.purpose}")
         lines += _variants(ask.text)
         if ask.choices:
             lines += (clip("choices: " + ", ".join(ask.choices)),)

@@ -42,6 +42,7 @@ from consent_flows.contract import (
     RecordConsent,
     RecordTags,
     SendContent,
+    StepEvent,
     StepResult,
     UserTurn,
 )
@@ -254,7 +255,7 @@ def is_bot_question(turn: UserTurn, threshold: float = DEFAULT_THRESHOLD) -> boo
     ) or _BOT_QUESTION.search(turn.text) is not None
 
 
-def _step(
+def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step), in order
     flow: Flow,
     state: ConversationState,
     turn: UserTurn,
@@ -549,7 +550,7 @@ def _advance(flow: Flow, result: StepResult) -> None:
     _settle(flow, result)
 
 
-def _settle(flow: Flow, result: StepResult) -> None:
+def _settle(flow: Flow, result: StepResult) -> None:  # noqa: C901 - a branch per step kind
     """Run the steps that need no reply, stopping at the next consent or ask to show."""
     s = result.state
     labels = flow.labels()
@@ -618,8 +619,8 @@ def _settle(flow: Flow, result: StepResult) -> None:
         elif isinstance(current, BranchStep):
             values = {**s.answers, expressions.TAGS: set(s.tags)}
             taken = expressions.evaluate(expressions.parse(current.branch.if_), values)
-            target = current.branch.then if taken else current.branch.else_
-            s.position = labels[target] if target else s.position + 1
+            label = current.branch.then if taken else current.branch.else_
+            s.position = labels[label] if label else s.position + 1
             continue
         elif isinstance(current, GotoStep):
             s.position = labels[current.goto]
@@ -702,11 +703,11 @@ def needed_answers(flow: Flow) -> frozenset[str]:
     return _NEEDED[key]
 
 
-def _count(flow: Flow, step_id: str, event: str) -> CountStep:
+def _count(flow: Flow, step_id: str, event: StepEvent) -> CountStep:
     return CountStep(
         flow_id=flow.id,
         step_id=step_id,
-        event=event,  # type: ignore[arg-type]
+        event=event,
         flow_version=flow.version,
     )
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
@@ -30,7 +31,9 @@ from consent_flows.model import MAX_VERSION, STEP_KEYS, Flow
 try:  # libyaml through PyYAML (installed with the gateway): the same events at C speed
     from yaml import YAMLError as _FastYAMLError
     from yaml import events as _fast_events
-    from yaml._yaml import CParser as _FastParser
+    from yaml._yaml import CParser
+
+    _FastParser: type[CParser] | None = CParser
 except ImportError:  # pragma: no cover - without libyaml the metered ruamel composer still holds
     _FastParser = None
 from consent_flows.validator import Issue, validate
@@ -176,6 +179,9 @@ def load_document(
 class _Refused(Exception):
     """A document over one of the parsing budgets, raised mid-composition with its position."""
 
+    line: int
+    column: int
+
     def __init__(self, mark: Any, message: str, hint: str) -> None:
         super().__init__(message)
         self.line, self.column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -191,7 +197,7 @@ def _too_deep(mark: Any) -> _Refused:
     )
 
 
-def _recursive(mark: Any, anchor: str) -> _Refused:
+def _recursive(mark: Any, anchor: str | None) -> _Refused:
     return _Refused(
         mark,
         f"the alias *{anchor} is inside the value it refers to",
@@ -289,7 +295,7 @@ def _check_int(node: ScalarNode) -> None:
         )
 
 
-def _measure(text: str) -> None:
+def _measure(text: str) -> None:  # noqa: C901 - one branch per YAML event kind, one hot loop
     """Enforce the budgets on libyaml's event stream before ruamel reads a byte.
 
     ruamel needs about 50 us a value; libyaml about 1 us, so a 256 KiB document of junk is refused
@@ -304,28 +310,27 @@ def _measure(text: str) -> None:
     weights: dict[str, int] = {}  # anchor -> values it expands to, once its node is complete
     try:
         while (event := parser.get_event()) is not None:
-            kind = type(event)
-            if kind is _fast_events.ScalarEvent:
+            if isinstance(event, _fast_events.ScalarEvent):
                 spent += 1
                 if event.anchor is not None:
                     weights[event.anchor] = 1
-            elif kind is _fast_events.AliasEvent:
+            elif isinstance(event, _fast_events.AliasEvent):
                 if event.anchor in weights:
                     spent += weights[event.anchor]
                 elif any(anchor == event.anchor for anchor, _ in open_):
                     raise _recursive(event.start_mark, event.anchor)
-            elif kind in (_fast_events.SequenceStartEvent, _fast_events.MappingStartEvent):
+            elif isinstance(event, _fast_events.CollectionStartEvent):  # sequence or mapping
                 if len(open_) >= MAX_DEPTH:
                     raise _too_deep(event.start_mark)
                 if event.anchor is not None:
                     weights.pop(event.anchor, None)  # an alias to it inside would be a loop
                 open_.append((event.anchor, spent))
                 spent += 1
-            elif kind in (_fast_events.SequenceEndEvent, _fast_events.MappingEndEvent):
+            elif isinstance(event, _fast_events.CollectionEndEvent):
                 anchor, before = open_.pop()
                 if anchor is not None:
                     weights[anchor] = spent - before
-            elif kind is _fast_events.DocumentStartEvent:
+            elif isinstance(event, _fast_events.DocumentStartEvent):
                 weights.clear()
             if spent > MAX_NODES:
                 raise _over_budget(event.start_mark)
@@ -420,11 +425,11 @@ def _position(doc: Any, loc: tuple[Any, ...]) -> tuple[int, int]:
         if _is_union_tag(part):
             continue
         try:
-            if isinstance(node, dict) and part in node:
+            if isinstance(node, CommentedMap) and part in node:
                 line, col = node.lc.key(part)
                 line, col = line + 1, col + 1
                 node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
                 line, col = node.lc.item(part)
                 line, col = line + 1, col + 1
                 node = node[part]

@@ -198,9 +198,9 @@ def _check_targets(c: _Checker) -> None:
             target(i, ("consent",), step.consent.declined)
 
 
-def _check_expressions(c: _Checker) -> dict[int, object]:
+def _check_expressions(c: _Checker) -> dict[int, ast.Expression]:
     kinds = answer_kinds(c.flow)
-    trees: dict[int, object] = {}
+    trees: dict[int, ast.Expression] = {}
     for i, step in enumerate(c.flow.steps):
         if isinstance(step, BranchStep):
             try:
@@ -234,7 +234,9 @@ def _check_graph(c: _Checker) -> None:
                 )
     if c.issues:
         return
-    reachable = _closure({0}, edges)
+    # No step runs past the end (checked just above): every target is a step.
+    graph = {i: [j for j in targets if j is not None] for i, targets in edges.items()}
+    reachable = _closure({0}, graph)
     for i in range(n):
         if i not in reachable:
             c.add(
@@ -244,9 +246,9 @@ def _check_graph(c: _Checker) -> None:
             )
     ends = {i for i, s in enumerate(flow.steps) if isinstance(s, EndStep)}
     reverse: dict[int, list[int]] = {i: [] for i in range(n)}
-    for i, targets in edges.items():
-        for j in targets:
-            reverse[j].append(i)  # type: ignore[index]
+    for i, steps in graph.items():
+        for j in steps:
+            reverse[j].append(i)
     can_end = _closure(ends, reverse)
     stuck = sorted(reachable - can_end)
     if stuck:
@@ -258,7 +260,7 @@ def _check_graph(c: _Checker) -> None:
         )
     interactive = {i for i, s in enumerate(flow.steps) if isinstance(s, AskStep | ConsentStep)}
     silent = {
-        i: [j for j in edges[i] if j not in interactive] for i in range(n) if i not in interactive
+        i: [j for j in graph[i] if j not in interactive] for i in range(n) if i not in interactive
     }
     loop = _silent_cycle(silent)
     if loop is not None:
@@ -273,7 +275,7 @@ def _closure(start: set[int], edges: dict[int, list[int]]) -> set[int]:
     seen, todo = set(start), list(start)
     while todo:
         for j in edges.get(todo.pop(), []):
-            if j is not None and j not in seen:
+            if j not in seen:
                 seen.add(j)
                 todo.append(j)
     return seen
@@ -321,7 +323,7 @@ class _Move:
     silent: bool  # taken with no customer input (a loop of these never ends)
 
 
-def _prove_consent(c: _Checker, trees: dict[int, object]) -> None:
+def _prove_consent(c: _Checker, trees: dict[int, ast.Expression]) -> None:
     """Explore every state a customer can bring the conversation to, and prove two things:
     no ask or tag runs without its purpose in force, and no loop runs without their input.
 
@@ -393,7 +395,7 @@ def _decided(state: _State) -> str:
     return f" once consent {', '.join(parts)}" if parts else ""
 
 
-def _moves(flow: Flow, state: _State, trees: dict[int, object]) -> list[_Move]:
+def _moves(flow: Flow, state: _State, trees: dict[int, ast.Expression]) -> list[_Move]:
     step = flow.steps[state.at]
     if isinstance(step, EndStep):
         return []
@@ -456,14 +458,14 @@ def _customer_moves(flow: Flow, state: _State) -> list[_Move]:
     return moves
 
 
-def _known_outcome(flow: Flow, state: _State, tree: object) -> bool | None:
+def _known_outcome(flow: Flow, state: _State, tree: ast.Expression) -> bool | None:
     """A branch's outcome when the state decides it, else None (both ways are possible).
 
     The interpreter keeps answers only of purposes in force and tags only that a tag step of a
     purpose in force can add, so those are the only unknowns: a branch that reads nothing
     else is decided, trying every set of the tags it names that could be present.
     """
-    names = expressions.names(tree)  # type: ignore[arg-type]
+    names = expressions.names(tree)
     asks = flow.asks()
     missing = {name for name in names if name in asks and asks[name].purpose not in state.granted}
     if names - missing - {expressions.TAGS}:
@@ -476,23 +478,36 @@ def _known_outcome(flow: Flow, state: _State, tree: object) -> bool | None:
     }
     named = {
         node.value
-        for node in ast.walk(tree)  # type: ignore[arg-type]
+        for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     }
     possible = sorted(addable & named)
     if expressions.TAGS in names and addable - named:
         return None  # the condition may look at tags it does not name (e.g. "tags")
     outcomes = {
-        expressions.evaluate(tree, {expressions.TAGS: set(chosen)})  # type: ignore[arg-type]
+        expressions.evaluate(tree, {expressions.TAGS: set(chosen)})
         for size in range(len(possible) + 1)
         for chosen in itertools.combinations(possible, size)
     }
     return outcomes.pop() if len(outcomes) == 1 else None
 
 
-def _at(state: _State, at: int | None, **changes: frozenset[str] | frozenset[int]) -> _State:
+def _at(
+    state: _State,
+    at: int | None,
+    *,
+    granted: frozenset[str] | None = None,
+    refused: frozenset[str] | None = None,
+    answered: frozenset[int] | None = None,
+) -> _State:
     assert at is not None
-    return replace(state, at=at, **changes)  # type: ignore[arg-type]
+    return _State(
+        at,
+        state.granted if granted is None else granted,
+        state.refused if refused is None else refused,
+        state.withdrawn,
+        state.answered if answered is None else answered,
+    )
 
 
 def _describe(flow: Flow, parent: dict[_State, tuple[_State, str] | None], end: _State) -> str:

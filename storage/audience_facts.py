@@ -15,7 +15,7 @@ import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,7 +83,7 @@ def facts(
         .execution_options(yield_per=5000)
     )
     for row in answers:
-        view = records.view(row, keyring)
+        view = records.view(cast(Answer, row), keyring)  # a row of Answer's table
         out[row.subject_id][row.step_id] = view.value
         out[row.subject_id]["words"] |= words_of(view.verbatim)
     for subject, tag in session.execute(

@@ -37,16 +37,22 @@ import os
 import re
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 _PREFIX = re.compile(r"^(?!pg_)[a-z][a-z0-9_]{0,19}$")
 _MAX_IDENT = 63  # PostgreSQL truncates longer identifiers silently; never let it
@@ -227,7 +233,7 @@ def sqlite_engine(path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _pragmas(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -236,12 +242,21 @@ def sqlite_engine(path: Path) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _note_deletes(conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+    def _note_deletes(
+        conn: Connection,
+        _cursor: DBAPICursor,
+        statement: str,
+        _params: Any,
+        _context: ExecutionContext | None,
+        _many: bool,
+    ) -> None:
         if statement.lstrip()[:6].upper() == "DELETE":
             conn.info[_RECLAIM] = True
 
     @event.listens_for(engine, "checkin")
-    def _checkpoint_after_deletes(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    def _checkpoint_after_deletes(
+        dbapi_conn: sqlite3.Connection | None, record: ConnectionPoolEntry
+    ) -> None:
         # The pool has rolled back or the caller committed by now: no transaction is open.
         if dbapi_conn is None or not record.info.pop(_RECLAIM, False):
             return
@@ -437,7 +452,7 @@ def bound_engine(url: URL, *, schema: str, role: str | None, pool_size: int = 5)
         ([f"SET ROLE {_ident(role)}"] if role else []) + [f"SET search_path TO {_ident(schema)}"]
     )
 
-    def bind(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
+    def bind(dbapi_conn: psycopg.Connection[Any]) -> None:
         autocommit = dbapi_conn.autocommit
         dbapi_conn.autocommit = True
         try:
@@ -447,11 +462,15 @@ def bound_engine(url: URL, *, schema: str, role: str | None, pool_size: int = 5)
 
     # insert=True: bind before SQLAlchemy's first-connect checks read current_schema().
     @event.listens_for(engine, "connect", insert=True)
-    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: psycopg.Connection[Any], _record: ConnectionPoolEntry) -> None:
         bind(dbapi_conn)
 
     @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    def _on_checkout(
+        dbapi_conn: psycopg.Connection[Any],
+        _record: ConnectionPoolEntry,
+        _proxy: PoolProxiedConnection,
+    ) -> None:
         try:
             bind(dbapi_conn)
         except psycopg.OperationalError as exc:  # the pool retries with a new connection
@@ -460,7 +479,7 @@ def bound_engine(url: URL, *, schema: str, role: str | None, pool_size: int = 5)
     return engine
 
 
-def _ensure_role(conn, role: str, password: str | None) -> None:  # type: ignore[no-untyped-def]
+def _ensure_role(conn: Connection, role: str, password: str | None) -> None:
     """A LOGIN role that can become nothing else: no superuser, no member of any role.
 
     A role from an install before brands logged in as themselves (NOLOGIN, switched to with
@@ -484,7 +503,7 @@ def _ensure_role(conn, role: str, password: str | None) -> None:  # type: ignore
         conn.execute(text(f"GRANT {_ident(role)} TO CURRENT_USER"))
 
 
-def _ensure_schema(conn, schema: str, *, owner: str) -> None:  # type: ignore[no-untyped-def]
+def _ensure_schema(conn: Connection, schema: str, *, owner: str) -> None:
     """The schema, owned by `owner` with everything in it (an older install's tracker schema
     and Rasa's tables in it belonged to the login role: they move to the tracker role)."""
     current = conn.execute(
@@ -527,7 +546,7 @@ def reclaim(engine: Engine, tables: Iterable[str] = (), *, full: bool = False) -
     """
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
-            return checkpoint_sqlite(conn.connection.dbapi_connection)  # type: ignore[arg-type]
+            return checkpoint_sqlite(cast(sqlite3.Connection, conn.connection.dbapi_connection))
     verb = "VACUUM (FULL)" if full else "VACUUM"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         present = set(
@@ -541,17 +560,19 @@ def reclaim(engine: Engine, tables: Iterable[str] = (), *, full: bool = False) -
     return True
 
 
-def upsert_insert(session: Session):  # type: ignore[no-untyped-def]
+def upsert_insert(session: Session) -> Callable[[type[Any]], postgresql.Insert | sqlite.Insert]:
     """`INSERT` with `ON CONFLICT` for the session's database (SQLite or PostgreSQL).
 
     Several gateway replicas write to one brand's store at once: a "read, then insert or
     update" would let two of them insert the same key (an IntegrityError) or lose an update.
     """
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def unavailable(url: str | URL, exc: BaseException) -> StoreUnavailable:

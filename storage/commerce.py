@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -76,7 +76,7 @@ def import_purchases(
     secret: bytes,
     brand: str,
     linking_purposes: tuple[str, ...],
-    progress: callable | None = None,
+    progress: Callable[[], object] | None = None,
 ) -> ImportReport:
     """Store the purchases of linked, consenting subjects; count the rest. Caller commits."""
     report = ImportReport()

@@ -5,23 +5,26 @@ separate key store. Erasing a subject deletes their wrapped key, so every copy o
 (backups of the data store included) becomes unreadable: crypto-shredding. Master keys are
 versioned; `candor keys rotate BRAND` re-wraps every data key under a new version.
 
-Master keys come from `CANDOR_MASTER_KEYS` (JSON: {"brand": ["<base64 32 bytes>", ...]}, the
-last one current) or, in the embedded default, are derived with HKDF from the installation key.
+Master keys are configured (`CANDOR_MASTER_KEYS`, JSON: {"brand": ["<base64 32 bytes>", ...]},
+the last one current) or, in the embedded default, derived with HKDF from the installation key.
+Storage reads no environment: `bot.settings.Settings` owns both values and passes them in.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from storage.backends import private_file
 
 NONCE_BYTES = 12
 FORMAT = "v1"
@@ -43,8 +46,9 @@ class MasterKeys:
     configured: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, secret: bytes, raw: str | None = None) -> MasterKeys:
-        raw = raw if raw is not None else os.environ.get("CANDOR_MASTER_KEYS")
+    def parse(cls, secret: bytes, raw: str | None = None) -> MasterKeys:
+        """Keys from their configured JSON (`Settings.master_keys`); without any, every brand's
+        key is derived from `secret`. Raises ValueError saying what the JSON should look like."""
         if not raw:
             return cls(secret)
         try:
@@ -77,6 +81,19 @@ class MasterKeys:
             salt=None,
             info=f"candor master key {brand} v{version}".encode(),
         ).derive(self.secret)
+
+
+def installation_secret(data_dir: Path) -> bytes:
+    """The embedded default's installation secret: created once, kept in the data directory.
+
+    The one copy of this logic: `Settings.key` uses it when `CANDOR_SECRET_KEY` is unset, and
+    `Stores` when it is given no master keys, so both derive from the same file.
+    """
+    path = data_dir / "secret.key"
+    if not path.exists():
+        private_file(path)  # 0600 in a 0700 directory before the secret is written into it
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def new_data_key() -> bytes:

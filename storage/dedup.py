@@ -20,7 +20,7 @@ from sqlalchemy import DateTime, String, Text, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from storage.schema import RegistryBase, utcnow
+from storage.schema import RegistryBase, rowcount, utcnow
 
 
 class SeenDelivery(RegistryBase):
@@ -63,7 +63,7 @@ def claim(session: Session, *, scope: str, key: str, ttl: timedelta) -> bool:
         .values(expires_at=now + ttl)
     )
     session.commit()
-    return taken.rowcount == 1
+    return rowcount(taken) == 1
 
 
 def extend(session: Session, *, scope: str, key: str, ttl: timedelta) -> None:
@@ -89,7 +89,7 @@ def purge_expired(session: Session) -> int:
     """Delete marks past their expiry; returns how many went."""
     gone = session.execute(delete(SeenDelivery).where(SeenDelivery.expires_at < utcnow()))
     session.commit()
-    return gone.rowcount
+    return rowcount(gone)
 
 
 def remember_payload(session: Session, *, digest: str, payload: str) -> None:

@@ -166,7 +166,9 @@ def _head(session: Session) -> LedgerHead:
     return head
 
 
-def _chained(seq: int, previous: str, body: dict[str, Any], columns: dict[str, Any]) -> dict:
+def _chained(
+    seq: int, previous: str, body: dict[str, Any], columns: dict[str, Any]
+) -> dict[str, Any]:
     text = canonical(body)
     payload_digest = digest(text)
     return {

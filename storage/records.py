@@ -78,18 +78,45 @@ def current_consent(session: Session, *, subject_id: str, purpose: str) -> Conse
 
 def _aad(conversation_id: str, flow_id: str, step_id: str, field: str) -> str:
     """What a ciphertext is bound to. The response is not part of it: rows sealed before
-    responses existed must stay readable, and every reader (insights, benchmarks) builds it."""
+    responses existed must stay readable. Writers outside storage use `sealed_answer`."""
     return f"answer|{conversation_id}|{flow_id}|{step_id}|{field}"
+
+
+def sealed_answer(
+    keyring: Keyring,
+    *,
+    subject_id: str,
+    conversation_id: str,
+    flow_id: str,
+    step_id: str,
+    verbatim: str,
+    value: object,
+) -> dict[str, str]:
+    """An answer's two encrypted columns, `verbatim_enc` and `value_enc`, exactly as
+    `record_answer` stores them. Also for loaders that insert answer rows in bulk (the
+    benchmarks): what they write stays readable by every reader here, whatever the layout."""
+    context = (conversation_id, flow_id, step_id)
+    return {
+        "verbatim_enc": keyring.encrypt(subject_id, verbatim, _aad(*context, "verbatim")),
+        "value_enc": keyring.encrypt(
+            subject_id, json.dumps(value, ensure_ascii=False), _aad(*context, "value")
+        ),
+    }
 
 
 def _seal(
     row: Answer, keyring: Keyring, *, verbatim: str, value: object, consent: ConsentEvent
 ) -> None:
-    context = (row.conversation_id, row.flow_id, row.step_id)
-    row.verbatim_enc = keyring.encrypt(row.subject_id, verbatim, _aad(*context, "verbatim"))
-    row.value_enc = keyring.encrypt(
-        row.subject_id, json.dumps(value, ensure_ascii=False), _aad(*context, "value")
+    sealed = sealed_answer(
+        keyring,
+        subject_id=row.subject_id,
+        conversation_id=row.conversation_id,
+        flow_id=row.flow_id,
+        step_id=row.step_id,
+        verbatim=verbatim,
+        value=value,
     )
+    row.verbatim_enc, row.value_enc = sealed["verbatim_enc"], sealed["value_enc"]
     row.consent_event_id = consent.id
     row.updated_at = utcnow()
 

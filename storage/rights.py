@@ -1,5 +1,6 @@
 """Data-subject rights on a brand's store: access, erasure, withdrawal, rectification,
-objection, and retention.
+objection, and retention. The store's part only: the rights service (actions/rights_service.py)
+adds the ledger context, the tracker and the transaction, and is what callers use.
 
 Every table with a `subject_id` column is listed in `SUBJECT_TABLES`, which export and erasure
 both walk; `tests/unit/test_rights_coverage.py` fails when a new table is not listed.
@@ -8,6 +9,7 @@ both walk; `tests/unit/test_rights_coverage.py` fails when a new table is not li
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage import ledger, records
+from storage import backends, ledger, records
 from storage.ledger import ConsentContext
 from storage.schema import (
     Answer,
@@ -26,9 +28,12 @@ from storage.schema import (
     Subject,
     SubjectTag,
     Transaction,
+    rowcount,
     utcnow,
 )
-from storage.stores import Keyring
+from storage.stores import Keyring, Stores
+
+log = logging.getLogger("candor.storage")
 
 # Every brand-store table that can reference a subject, and how each right treats it.
 SUBJECT_TABLES: dict[str, str] = {
@@ -40,6 +45,9 @@ SUBJECT_TABLES: dict[str, str] = {
     "transactions": "exported; deleted",
     "content_sent": "exported; deleted (and with any purpose it was derived from)",
 }
+
+# The key store's table of data keys: an erased subject's wrapped key must not stay on disk.
+KEY_TABLES = ("subject_keys",)
 
 RIGHTS = [
     {"right": "access and portability (Art. 15, 20)", "how": "say 'what do you know about me?'"},
@@ -62,7 +70,6 @@ class Erased:
     consent_events: int = 0
     subject: int = 0
     key: bool = False
-    tracker_events: int = 0
     details: list[str] = field(default_factory=list)
 
 
@@ -148,22 +155,41 @@ def export_subject(
 def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Erased:
     """Delete everything about a subject in the brand store and shred their key.
 
-    The caller commits, then removes the subject's Rasa tracker events (`tracker_events`).
+    The caller commits, then removes the subject's Rasa tracker events (`tracker_events`) and
+    reclaims the disk (`reclaim`); the rights service (actions/rights_service.py) does all three.
     """
     erased = Erased()
-    erased.answers = session.execute(delete(Answer).where(Answer.subject_id == subject_id)).rowcount
-    erased.tags = session.execute(
-        delete(SubjectTag).where(SubjectTag.subject_id == subject_id)
-    ).rowcount
+    erased.answers = rowcount(
+        session.execute(delete(Answer).where(Answer.subject_id == subject_id))
+    )
+    erased.tags = rowcount(
+        session.execute(delete(SubjectTag).where(SubjectTag.subject_id == subject_id))
+    )
     for table in (ContentSent, Transaction, CustomerLink):
         session.execute(delete(table).where(table.subject_id == subject_id))
     erased.consent_events = ledger.redact_subject(session, subject_id=subject_id)
-    erased.subject = session.execute(
-        delete(Subject).where(Subject.subject_id == subject_id)
-    ).rowcount
+    erased.subject = rowcount(
+        session.execute(delete(Subject).where(Subject.subject_id == subject_id))
+    )
     session.flush()
     erased.key = keyring.shred(subject_id)
     return erased
+
+
+def reclaim(stores: Stores, brand: str) -> bool:
+    """After an erasure, a withdrawal or a purge in a brand's store: reclaim what it deleted.
+
+    A row that SQL no longer returns can still be in a freed page or the log. On SQLite the
+    connection that deleted has checkpointed already (storage/backends.py); this also covers a
+    checkpoint a reader held up. On PostgreSQL it VACUUMs every table that holds subject data,
+    and the key store's data keys, outside the erasure's transaction, so callers run it once
+    they have committed. False when a reader held the log: the next reclaim finishes it.
+    """
+    done = backends.reclaim(stores.brand_engine(brand), SUBJECT_TABLES)
+    done = backends.reclaim(stores.key_engine(brand), KEY_TABLES) and done
+    if not done:
+        log.warning("brand store log not truncated yet brand=%s (a reader held it)", brand)
+    return done
 
 
 def derived_from(purpose: str) -> ColumnElement[bool]:
@@ -186,18 +212,24 @@ def erase_purpose(session: Session, keyring: Keyring, *, subject_id: str, purpos
     mine = (Answer.subject_id == subject_id, Answer.purpose == purpose)
     for row in session.scalars(select(Answer).where(*mine).order_by(Answer.id)):
         erased.details.append(records.view(row, keyring).verbatim)
-    erased.answers = session.execute(delete(Answer).where(*mine)).rowcount
-    erased.tags = session.execute(
-        delete(SubjectTag).where(SubjectTag.subject_id == subject_id, SubjectTag.purpose == purpose)
-    ).rowcount
+    erased.answers = rowcount(session.execute(delete(Answer).where(*mine)))
+    erased.tags = rowcount(
+        session.execute(
+            delete(SubjectTag).where(
+                SubjectTag.subject_id == subject_id, SubjectTag.purpose == purpose
+            )
+        )
+    )
     session.execute(
         delete(Transaction).where(
             Transaction.subject_id == subject_id, Transaction.purpose == purpose
         )
     )
-    erased.content = session.execute(
-        delete(ContentSent).where(ContentSent.subject_id == subject_id, derived_from(purpose))
-    ).rowcount
+    erased.content = rowcount(
+        session.execute(
+            delete(ContentSent).where(ContentSent.subject_id == subject_id, derived_from(purpose))
+        )
+    )
     return erased
 
 
@@ -303,12 +335,18 @@ def purge(
     purged = Purged()
     for purpose, days in retention_days.items():
         cutoff = now - timedelta(days=days)
-        purged.answers += session.execute(
-            delete(Answer).where(Answer.purpose == purpose, Answer.updated_at < cutoff)
-        ).rowcount
-        purged.tags += session.execute(
-            delete(SubjectTag).where(SubjectTag.purpose == purpose, SubjectTag.created_at < cutoff)
-        ).rowcount
+        purged.answers += rowcount(
+            session.execute(
+                delete(Answer).where(Answer.purpose == purpose, Answer.updated_at < cutoff)
+            )
+        )
+        purged.tags += rowcount(
+            session.execute(
+                delete(SubjectTag).where(
+                    SubjectTag.purpose == purpose, SubjectTag.created_at < cutoff
+                )
+            )
+        )
         session.execute(
             delete(Transaction).where(
                 Transaction.purpose == purpose, Transaction.purchased_at < cutoff
@@ -325,14 +363,18 @@ def purge(
         purged.expired_consents += expired
         if expired:
             subjects = _last_events(session, expired)
-            purged.answers += session.execute(
-                delete(Answer).where(Answer.purpose == purpose, Answer.subject_id.in_(subjects))
-            ).rowcount
-            purged.tags += session.execute(
-                delete(SubjectTag).where(
-                    SubjectTag.purpose == purpose, SubjectTag.subject_id.in_(subjects)
+            purged.answers += rowcount(
+                session.execute(
+                    delete(Answer).where(Answer.purpose == purpose, Answer.subject_id.in_(subjects))
                 )
-            ).rowcount
+            )
+            purged.tags += rowcount(
+                session.execute(
+                    delete(SubjectTag).where(
+                        SubjectTag.purpose == purpose, SubjectTag.subject_id.in_(subjects)
+                    )
+                )
+            )
             session.execute(
                 delete(Transaction).where(
                     Transaction.purpose == purpose, Transaction.subject_id.in_(subjects)

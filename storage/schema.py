@@ -7,13 +7,24 @@ and export can be checked to cover them all.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows a bulk UPDATE or DELETE run through `Session.execute` matched.
+
+    SQLAlchemy 2.0 types `Session.execute` as returning a `Result`; for these statements it is a
+    `CursorResult`, which carries the count.
+    """
+    return cast(CursorResult[Any], result).rowcount
 
 
 class RegistryBase(DeclarativeBase):

@@ -9,7 +9,6 @@ brought to the latest migration (`storage/migrations`) the first time a process 
 from __future__ import annotations
 
 import re
-import secrets
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -28,10 +27,17 @@ from storage.backends import (
     SqliteBackend,
     StoreUnavailable,
     open_backend,
-    private_file,
 )
-from storage.crypto import KeyShredded, MasterKeys, new_data_key, open_sealed, open_with, seal
-from storage.schema import KeyMeta, SubjectKey
+from storage.crypto import (
+    KeyShredded,
+    MasterKeys,
+    installation_secret,
+    new_data_key,
+    open_sealed,
+    open_with,
+    seal,
+)
+from storage.schema import KeyMeta, SubjectKey, rowcount
 
 __all__ = ["Keyring", "StoreUnavailable", "Stores", "UnknownBrand"]
 
@@ -49,6 +55,8 @@ class Stores:
 
     `database_url` (a PostgreSQL URL) selects one schema per store in that database instead of
     files under `data_dir`; `schema_prefix` goes in front of every schema and role name there.
+    Without `master`, keys derive from the installation secret in `data_dir` (the embedded
+    default); configured master keys come from `Settings.open_stores`, never the environment.
     """
 
     def __init__(
@@ -60,7 +68,7 @@ class Stores:
         schema_prefix: str = "",
     ) -> None:
         self.data_dir = data_dir
-        self.master = master or MasterKeys.from_env(_local_secret(data_dir))
+        self.master = master or MasterKeys(installation_secret(data_dir))
         # On PostgreSQL each store's role logs in with a password derived from the same secret
         # as the master keys, so every replica (and the engine, bot/engine/supervisor.py) agrees on
         # it.
@@ -172,6 +180,14 @@ class Stores:
         self._known_brands.add(brand)
         return True
 
+    def know_brands(self) -> int:
+        """Remember every brand registered now (one query), so `brand_exists` answers them
+        without one: a gateway calls it at start, off its event loop. Returns how many."""
+        with self.registry() as session:
+            slugs = {brand.slug for brand in registry.list_brands(session)}
+        self._known_brands |= slugs
+        return len(slugs)
+
     def reachable(self) -> bool:
         """Whether the registry's database answers now: tells a store outage from an engine one
         when a turn fails (checked only then, never on the hot path)."""
@@ -202,15 +218,6 @@ def _dispose(engines: list[Engine], backend: SqliteBackend | PostgresBackend) ->
     for engine in engines:
         engine.dispose()
     backend.dispose()
-
-
-def _local_secret(data_dir: Path) -> bytes:
-    """The embedded default's installation secret (shared with `Settings.key`)."""
-    path = data_dir / "secret.key"
-    if not path.exists():
-        private_file(path)  # 0600 before the secret is written into it
-        path.write_text(secrets.token_hex(32))
-    return path.read_text().strip().encode()
 
 
 class Keyring:
@@ -304,9 +311,9 @@ class Keyring:
         if self._aead is not None and self._aead[0] == subject_id:
             self._aead = None
         with self.stores.keys(self.brand) as session:
-            deleted = session.execute(
-                delete(SubjectKey).where(SubjectKey.subject_id == subject_id)
-            ).rowcount
+            deleted = rowcount(
+                session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id))
+            )
             session.commit()
         return bool(deleted)
 

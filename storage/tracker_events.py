@@ -150,7 +150,7 @@ class _Forget:
         if event.get("name") == STATE_SLOT:
             value = event.get("value")
             as_text = isinstance(value, str)
-            state = json.loads(value) if as_text else value
+            state = json.loads(value) if isinstance(value, str) else value
             if not isinstance(state, dict) or not self.state(state):
                 return False
             event["value"] = json.dumps(state) if as_text else state
@@ -206,10 +206,11 @@ def count_subject(engine: Engine, *, brand: str, subject_id: str) -> int:
     if not _has_events(engine):
         return 0
     with engine.connect() as conn:
-        return conn.execute(
+        left: int = conn.execute(
             text("SELECT count(*) FROM events WHERE sender_id LIKE :pattern ESCAPE '\\'"),
             {"pattern": f"{_escape(brand)}:%:{_escape(subject_id)}"},
         ).scalar_one()
+    return left
 
 
 def _escape(value: str) -> str:

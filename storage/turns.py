@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import DateTime, String, Text, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from storage.schema import BrandStoreBase, utcnow
+from storage.schema import BrandStoreBase, rowcount, utcnow
 
 # A client resends within seconds (503 has `Retry-After: 5`), an engine restarts in well under a
 # minute: an hour is generous, and short enough that receipts never pile up.
@@ -107,12 +107,12 @@ def receipt(session: Session, *, conversation_id: str, turn: str) -> Receipt:
 def purge(session: Session, *, now: datetime | None = None) -> int:
     """Delete receipts past the replay window; returns how many went (the caller commits)."""
     cutoff = (now or utcnow()) - REPLAY_WINDOW
-    return session.execute(delete(TurnReceipt).where(TurnReceipt.at < cutoff)).rowcount
+    return rowcount(session.execute(delete(TurnReceipt).where(TurnReceipt.at < cutoff)))
 
 
 def _maybe_purge(session: Session) -> None:
     """Purge now and then, per store, inside a turn's transaction: no housekeeping job needed."""
-    bind = str(session.get_bind().url)
+    bind = str(session.get_bind().engine.url)
     now = time.monotonic()
     if now - _purged_at.get(bind, 0.0) > _PURGE_EVERY_S:
         _purged_at[bind] = now

@@ -5,16 +5,23 @@ from collections.abc import Iterator
 
 import pytest
 
+from nlu.analysis.config import configure, current
+from tests import environment
 from tests.browser import browser  # noqa: F401  (fixtures for every suite)
 from tests.channels.factories import Credentials
 from tests.channels.standins import StandIns, running_standins
 from tests.pg import pg_prefix, store_backend  # noqa: F401
 from tests.stack import Stack, start_stack
 
-# Abuse limits (bot/gateway/limits.py) stay on in the suite, at figures no test reaches by
-# accident: it
-# runs many quick turns per customer, all from this machine. Set here, before any Settings is
-# made, so gateway processes the tests start inherit them; tests of the limits pass small ones.
+# A clean CANDOR_* environment (tests/environment.py): nothing from the developer's shell
+# changes a test's settings, nor those of the processes the tests start. Done when pytest loads
+# this file, before any test module is imported or any Settings is made.
+environment.clean(os.environ)
+
+# Then what the suite needs. Abuse limits (bot/gateway/limits.py) stay on, at figures no test
+# reaches by accident: the suite runs many quick turns per customer, all from this machine.
+# Set in the environment so gateway processes the tests start inherit them; tests of the
+# limits pass small ones.
 for _rule in (
     "chat_ip",
     "chat_customer",
@@ -26,8 +33,24 @@ for _rule in (
     "publish_brand",
     "public_ip",
 ):
-    os.environ.setdefault(f"CANDOR_LIMIT_{_rule.upper()}", "1000000/minute")
-os.environ.setdefault("CANDOR_WS_PER_IP", "10000")
+    os.environ[f"CANDOR_LIMIT_{_rule.upper()}"] = "1000000/minute"
+os.environ["CANDOR_WS_PER_IP"] = "10000"
+# Every CANDOR_* setting a test starts with (the suite's knobs are not settings).
+SUITE_SETTINGS = {
+    k: v
+    for k, v in os.environ.items()
+    if k.startswith(environment.PREFIX) and k not in environment.SUITE_KNOBS
+}
+
+
+@pytest.fixture(autouse=True)
+def _analysis_choices() -> Iterator[None]:
+    """Undo a test's `load_settings()` (CLI tests call it): it sets the process's analysis
+    choices (nlu/analysis/config.py), which would otherwise follow into the next test."""
+    before = current()
+    yield
+    configure(before)
+
 
 # The brand whose Telegram bot and Slack app point at the stand-ins (the small test survey).
 CHANNEL_BRAND = "basics-store"

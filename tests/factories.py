@@ -13,7 +13,7 @@ EXAMPLES = ROOT / "consent_flows" / "examples"
 BASICS_FLOW = EXAMPLES / "basics-store.yaml"
 
 
-def said(text: str, intent: str = "inform", confidence: float = 0.95) -> UserTurn:
+def said(text: str, intent: str | None = "inform", confidence: float = 0.95) -> UserTurn:
     return UserTurn(text=text, intent=intent, confidence=confidence)
 
 

@@ -61,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out
 
-    timings = read_timings(out)
     pipelines = sorted(p.name for p in (out / "cv").iterdir() if p.is_dir())
     reports: dict[str, dict[str, dict]] = {}
     for p in pipelines:
@@ -69,19 +68,31 @@ def main(argv: list[str] | None = None) -> int:
             d.name: json.loads((d / "intent_report.json").read_text(encoding="utf-8"))
             for d in sorted((out / "cv" / p).glob("seed*"))
         }
+    print_run_info(out, reports)
+    print_results(out, reports)
+    if args.baseline in pipelines:
+        print_paired(out, reports, args.baseline)
+    intents = print_per_intent(reports)
+    print_confusions(out, reports, intents)
+    return 0
 
+
+def print_run_info(out: Path, reports: dict[str, dict[str, dict]]) -> None:
     for step in ("cv", "train", "latency"):
         info = out / f"run_{step}.txt"
         if info.exists():
             lines = info.read_text(encoding="utf-8").strip().splitlines()
             print(f"- {step}: " + "; ".join(lines))
     supports = {
-        p: {s: r["weighted avg"]["support"] for s, r in reports[p].items()} for p in pipelines
+        p: {s: r["weighted avg"]["support"] for s, r in per.items()} for p, per in reports.items()
     }
     if len({n for per in supports.values() for n in per.values()}) > 1:
         print(f"- WARNING: the pipelines were evaluated on different data sizes: {supports}")
     print()
 
+
+def print_results(out: Path, reports: dict[str, dict[str, dict]]) -> None:
+    timings = read_timings(out)
     latency_rounds: dict[str, list[dict]] = {}
     print("## Results\n")
     print(
@@ -89,15 +100,15 @@ def main(argv: list[str] | None = None) -> int:
         "| train time (s) | CV wall (s) | p50 (ms) | p95 (ms) | mean (ms) | model load (s) |"
     )
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-    for p in pipelines:
-        reps = list(reports[p].values())
+    for p, per in reports.items():
+        reps = list(per.values())
         acc = [r["accuracy"] for r in reps]
         wf1 = [r["weighted avg"]["f1-score"] for r in reps]
         mf1 = [r["macro avg"]["f1-score"] for r in reps]
         per_seed = "; ".join(
             f"{s}: {r['accuracy']:.3f} / {r['weighted avg']['f1-score']:.3f} / "
             f"{r['macro avg']['f1-score']:.3f}"
-            for s, r in reports[p].items()
+            for s, r in per.items()
         )
         train = timings.get(("train", p))
         cv = timings.get(("cv", p))
@@ -128,27 +139,31 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"- {p}: {cells}")
 
-    # Paired comparison with the baseline on identical folds (same seed => same folds).
-    if args.baseline in pipelines:
-        print(f"\n## Paired comparison with {args.baseline} (same folds, all seeds pooled)\n")
-        print(f"| pipeline | only {args.baseline} right | only other right | sign-test p |")
-        print("|---|---:|---:|---:|")
-        for p in pipelines:
-            if p == args.baseline:
-                continue
-            b_only = o_only = 0
-            for seed in reports[p]:
-                base = predictions(out / "cv" / args.baseline / seed)
-                other = predictions(out / "cv" / p / seed)
-                for key in base.keys() & other.keys():
-                    b_ok = base[key][0] == key[1]
-                    o_ok = other[key][0] == key[1]
-                    b_only += b_ok and not o_ok
-                    o_only += o_ok and not b_ok
-            p_value = binom_two_sided(min(b_only, o_only), b_only + o_only)
-            print(f"| {p} | {b_only} | {o_only} | {p_value:.3f} |")
 
-    # Per-intent F1 and confusions.
+def print_paired(out: Path, reports: dict[str, dict[str, dict]], baseline: str) -> None:
+    """Each pipeline against the baseline on identical folds (same seed => same folds)."""
+    print(f"\n## Paired comparison with {baseline} (same folds, all seeds pooled)\n")
+    print(f"| pipeline | only {baseline} right | only other right | sign-test p |")
+    print("|---|---:|---:|---:|")
+    for p in reports:
+        if p == baseline:
+            continue
+        b_only = o_only = 0
+        for seed in reports[p]:
+            base = predictions(out / "cv" / baseline / seed)
+            other = predictions(out / "cv" / p / seed)
+            for key in base.keys() & other.keys():
+                b_ok = base[key][0] == key[1]
+                o_ok = other[key][0] == key[1]
+                b_only += b_ok and not o_ok
+                o_only += o_ok and not b_ok
+        p_value = binom_two_sided(min(b_only, o_only), b_only + o_only)
+        print(f"| {p} | {b_only} | {o_only} | {p_value:.3f} |")
+
+
+def print_per_intent(reports: dict[str, dict[str, dict]]) -> list[str]:
+    """Per-intent F1, mean over seeds; returns the intents."""
+    pipelines = list(reports)
     print("\n## Per-intent F1 (mean over seeds)\n")
     intents = sorted(
         {k for per in reports.values() for r in per.values() for k in r} - SUMMARY_KEYS
@@ -164,26 +179,28 @@ def main(argv: list[str] | None = None) -> int:
             for p in pipelines
         ]
         print(f"| {i} | {support} | " + " | ".join(f1s) + " |")
+    return intents
 
+
+def print_confusions(out: Path, reports: dict[str, dict[str, dict]], intents: list[str]) -> None:
     print("\n## Confusions (true intent -> predicted, summed over seeds)\n")
-    for p in pipelines:
+    for p, per in reports.items():
         print(f"### {p}\n")
         print("| intent | recall | precision | confused with |")
         print("|---|---:|---:|---|")
         for i in intents:
-            if not all(i in r for r in reports[p].values()):
+            if not all(i in r for r in per.values()):
                 continue
             conf: Counter[str] = Counter()
-            for seed in reports[p]:
+            for seed in per:
                 for (_text, true), (pred, _c) in predictions(out / "cv" / p / seed).items():
                     if true == i and pred != i:
                         conf[pred] += 1
-            rec = fmean(r[i]["recall"] for r in reports[p].values())
-            prec = fmean(r[i]["precision"] for r in reports[p].values())
+            rec = fmean(r[i]["recall"] for r in per.values())
+            prec = fmean(r[i]["precision"] for r in per.values())
             top = ", ".join(f"{k} {v}" for k, v in conf.most_common(5))
             print(f"| {i} | {rec:.2f} | {prec:.2f} | {top} |")
         print()
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Control-intent confidence threshold, from `rasa test nlu --cross-validation --successes` output.
 
 Candor lets a control intent (stop, skip, why, ...; CONTROL_INTENTS in consent_flows/contract.py,
-read from there when run from the repo root) interrupt a survey question only if its
+always read from there) interrupt a survey question only if its
 confidence is >= the threshold (consent_flows/interpreter.py); otherwise the message is kept as
 the customer's answer. For each threshold this prints, over the held-out predictions:
 
@@ -13,7 +13,8 @@ the customer's answer. For each threshold this prints, over the held-out predict
   control intent at >= threshold (e.g. "stop" acted on as "withdraw_consent"), and the share of
   true affirm/deny/greet examples (replies to consent questions) that would interrupt.
 
-Stdlib only. Usage:
+Stdlib only, for the engine's Python 3.10, which has no Candor installed: the intents are parsed
+from the contract's source, never copied here, so they cannot go stale. Usage:
 
     python benchmarks/nlu_pipelines/threshold.py CV_DIR [CV_DIR ...] [--json-out FILE]
                                                  [--control stop,skip,...]
@@ -31,21 +32,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-CONTRACT = Path("consent_flows/contract.py")
-# Fallback when consent_flows/contract.py cannot be read (e.g. not run from the repo root).
-DEFAULT_CONTROL_INTENTS = frozenset(
-    {
-        "stop",
-        "skip",
-        "why",
-        "help",
-        "withdraw_consent",
-        "forget_me",
-        "show_my_data",
-        "change_answer",
-        "goodbye",
-    }
-)
+CONTRACT = Path(__file__).resolve().parents[2] / "consent_flows" / "contract.py"
 CONSENT_REPLIES = frozenset({"affirm", "deny", "greet"})
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -57,11 +44,15 @@ def control_intents_from(contract: Path) -> frozenset[str] | None:
     except (OSError, SyntaxError):
         return None
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-        if isinstance(target, ast.Name) and target.id == "CONTROL_INTENTS" and node.value:
-            value = node.value
+        target: ast.expr
+        value: ast.expr | None
+        if isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == "CONTROL_INTENTS" and value:
             if isinstance(value, ast.Call) and value.args:  # frozenset({...})
                 value = value.args[0]
             try:
@@ -160,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", metavar="FILE", help="also write the table as JSON")
     parser.add_argument(
         "--control",
-        help="comma-separated control intents (default: CONTROL_INTENTS parsed from "
-        f"{CONTRACT}, else the 9 original ones)",
+        help=f"comma-separated control intents (default: CONTROL_INTENTS parsed from {CONTRACT})",
     )
     args = parser.parse_args(argv)
 
@@ -170,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         source = "--control"
     else:
         parsed = control_intents_from(CONTRACT)
-        control = parsed or DEFAULT_CONTROL_INTENTS
-        source = str(CONTRACT) if parsed else "built-in default"
+        if not parsed:
+            parser.error(f"cannot read CONTROL_INTENTS from {CONTRACT}; name them with --control")
+        control, source = parsed, str(CONTRACT)
 
     rows: list[tuple[str, str, float]] = []
     for d in args.cv_dirs:

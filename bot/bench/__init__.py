@@ -103,15 +103,16 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
         name: next((lv for lv in data["levels"] if lv["concurrency"] == 8), None)
         for name, data in systems.items()
     }
+    candor, bare, stock = (at8.get(name) for name in ("candor", "bare", "stock"))
     out: dict[str, Any] = {}
-    if at8.get("candor") and at8.get("stock"):
-        ratio = at8["candor"]["turns_per_s"] / at8["stock"]["turns_per_s"]
+    if candor and stock:
+        ratio = candor["turns_per_s"] / stock["turns_per_s"]
         out["a_over_c_at_8"] = {"value": round(ratio, 2), "target": ">= 5", "met": ratio >= 5}
-    if at8.get("candor") and at8.get("bare"):
-        ratio = at8["candor"]["turns_per_s"] / at8["bare"]["turns_per_s"]
+    if candor and bare:
+        ratio = candor["turns_per_s"] / bare["turns_per_s"]
         out["a_over_b_at_8"] = {"value": round(ratio, 2), "target": ">= 0.7", "met": ratio >= 0.7}
-    if at8.get("candor"):
-        p99 = at8["candor"]["p99_ms"]
+    if candor:
+        p99 = candor["p99_ms"]
         out["candor_p99_ms_at_8"] = {"value": p99, "target": "<= 50", "met": p99 <= 50}
     return out
 

@@ -88,7 +88,11 @@ async def _hold(
     await asyncio.gather(*(one() for _ in range(n)))
     opened_s = time.perf_counter() - started
     await asyncio.sleep(5)  # let the gateway settle (queues drained) before reading memory
-    held = {"open": len(sockets), "failed_to_open": failures, "open_seconds": round(opened_s, 1)}
+    held: dict[str, Any] = {
+        "open": len(sockets),
+        "failed_to_open": failures,
+        "open_seconds": round(opened_s, 1),
+    }
     held["rss_mb"] = running.rss()
 
     sample = random.Random(7).sample(sockets, min(SAMPLE, len(sockets)))

@@ -1,14 +1,20 @@
-"""PNG plots of a `candor bench` run (matplotlib, no display needed)."""
+"""PNG plots of a `candor bench` run (matplotlib, no display needed).
+
+matplotlib is the `bench` extra, not a dependency of the gateway: it is imported when a plot is
+drawn, and `candor bench` calls `require_matplotlib` before it starts measuring, so a missing
+install is said at once, not after the run.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+INSTALL_HINT = (
+    "candor bench draws its plots with matplotlib, which is not installed: `make setup` "
+    "installs it, or `pip install -e '.[bench]'`"
+)
 
 LABELS = {
     "candor": "(a) Candor end to end",
@@ -17,11 +23,28 @@ LABELS = {
 }
 
 
+class PlotsUnavailable(RuntimeError):
+    """matplotlib is missing; the message says how to install it."""
+
+
+def require_matplotlib() -> ModuleType:
+    """matplotlib.pyplot, drawing to files only (Agg), or `PlotsUnavailable`."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotsUnavailable(INSTALL_HINT) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _by_system(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {name: data["levels"] for name, data in result["systems"].items()}
 
 
 def latency_histogram(result: dict[str, Any], path: Path, concurrency: int) -> None:
+    plt = require_matplotlib()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, levels in _by_system(result).items():
         level = next((lv for lv in levels if lv["concurrency"] == concurrency), None)
@@ -43,6 +66,7 @@ def latency_histogram(result: dict[str, Any], path: Path, concurrency: int) -> N
 
 
 def against_concurrency(result: dict[str, Any], path: Path) -> None:
+    plt = require_matplotlib()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, levels in _by_system(result).items():
         xs = [lv["concurrency"] for lv in levels]

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import tempfile
-import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from bot.bench import bare_project
 from bot.bench.driver import Send
 from bot.bench.journeys import Turn
 from bot.engine import replicas, supervisor
+from bot.engine.process import Child, answers_200, spawn, stop, wait_healthy
 from bot.settings import ROOT, Settings
 
 BRAND = "basics-store"
@@ -131,7 +130,7 @@ class System(AbstractContextManager[Running]):
         self.name = name
         self.stock_validator = stock_validator
         self._tmp = tempfile.TemporaryDirectory(prefix=f"candor-bench-{name}-")
-        self._stop: list[subprocess.Popen[bytes]] = []
+        self._stop: list[Child] = []
         self._replicas: replicas.Replicas | None = None
 
     def __enter__(self) -> Running:
@@ -150,7 +149,7 @@ class System(AbstractContextManager[Running]):
         if self._replicas is not None:
             self._replicas.stop()
         for process in self._stop:
-            supervisor.stop(process)
+            stop(process)
         self._tmp.cleanup()
 
     def _start_candor(self) -> Running:
@@ -162,6 +161,8 @@ class System(AbstractContextManager[Running]):
             gateway_port=gateway_port,
             rasa_url=f"http://127.0.0.1:{engine_port}",
         )
+        # Read only by the engine's own Python (rasa_boot.py), which inherits this environment
+        # through the replica's supervisor: not a setting of this process.
         os.environ["CANDOR_STOCK_VALIDATOR"] = "1" if self.stock_validator else "0"
         try:
             self._replicas = replicas.start(
@@ -201,18 +202,17 @@ class System(AbstractContextManager[Running]):
             "--credentials",
             str(credentials),
         ]
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=tmp,
-                env=supervisor.engine_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        process = spawn(command, log_path=log_path, env=supervisor.engine_env(), cwd=tmp)
         self._stop.append(process)
         base_url = f"http://127.0.0.1:{port}"
-        _wait_ready(f"{base_url}/", process, log_path)
+        wait_healthy(
+            process,
+            answers_200(f"{base_url}/"),
+            what="the engine",
+            log_path=log_path,
+            timeout_s=240,
+            error=supervisor.EngineError,
+        )
         return Running(self.name, base_url, _send_rest, {"engine": process.pid})
 
 
@@ -235,21 +235,3 @@ def _rasa_command(variant: str, tmp: Path) -> list[str]:
         "--endpoints",
         str(endpoints),
     ]
-
-
-def _wait_ready(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 240
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise supervisor.EngineError(
-                f"the engine exited with code {process.returncode}; see {log}"
-            )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise supervisor.EngineError(f"the engine did not answer within {timeout_s:.0f}s; see {log}")

@@ -1,9 +1,10 @@
 """Channels: the web widget, Slack and Telegram, each a thin adapter onto one dispatch path.
 
-`mount(app)` adds their routes and the state they share (delivery dedup, button codec, per-brand
-platform clients, background jobs, kept replies and the question on each conversation's screen,
-bot.channels.turns); `shutdown(app)` lets running replies finish and closes clients. Credentials
-come from `Settings.channels`, never from flow files, and never reach logs.
+`registries(...)` makes what they share (delivery dedup, button codec, per-brand platform
+clients, background jobs, kept replies and the question on each conversation's screen,
+bot.channels.turns), which the gateway keeps in its typed state (`Gateway.channels`);
+`mount(app)` adds their routes and `shutdown(channels)` lets running replies finish and closes
+clients. Credentials come from `Settings.channels`, never from flow files, and never reach logs.
 
 The adapters are imported in `mount`, not here: the chat API (bot.gateway.routes.chat) uses
 bot.channels.turns, and the adapters import the chat API's helpers.
@@ -12,32 +13,48 @@ bot.channels.turns, and the adapters import the chat API's helpers.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-__all__ = ["mount", "shutdown"]
+if TYPE_CHECKING:
+    from bot.gateway.engine_client import EngineClient
+    from bot.gateway.state import Channels
+    from bot.settings import Settings
+    from storage.stores import Stores
+
+__all__ = ["mount", "registries", "shutdown"]
 
 # Their DEBUG output carries bot tokens in URLs and customers' messages in bodies.
 _CHATTY = ("telegram", "slack_bolt", "slack_sdk", "aiohttp", "websockets")
 
 
-def mount(app: FastAPI) -> None:
-    from bot.channels import slack, telegram, web
+def registries(settings: Settings, stores: Stores, engine: EngineClient) -> Channels:
+    """The channels' shared state for one gateway; kept replies hear of erasures from `engine`."""
+    from bot.channels import slack, telegram
     from bot.channels.buttons import ButtonCodec
     from bot.channels.dedup import SqlDeduplicator
     from bot.channels.dispatch import Jobs
     from bot.channels.turns import Replies, Screens
+    from bot.gateway.state import Channels
 
-    stores = app.state.stores
-    app.state.channel_dedup = SqlDeduplicator(stores)
-    app.state.button_codec = ButtonCodec(stores)
-    app.state.channel_jobs = Jobs()
-    app.state.replies = Replies(
-        app.state.channel_dedup, lease_s=app.state.settings.engine_timeout_s + 15.0
+    dedup = SqlDeduplicator(stores)
+    replies = Replies(dedup, lease_s=settings.engine_timeout_s + 15.0)
+    engine.listen(replies.after_turn)
+    return Channels(
+        dedup=dedup,
+        buttons=ButtonCodec(stores),
+        jobs=Jobs(),
+        replies=replies,
+        screens=Screens(),
+        telegram=telegram.TelegramBots(),
+        slack=slack.SlackApps(),
     )
-    app.state.screens = Screens()
-    app.state.telegram_bots = telegram.TelegramBots()
-    app.state.slack_apps = slack.SlackApps()
+
+
+def mount(app: FastAPI) -> None:
+    from bot.channels import slack, telegram, web
+
     app.include_router(web.router)
     app.include_router(telegram.router)
     app.include_router(slack.router)
@@ -46,6 +63,6 @@ def mount(app: FastAPI) -> None:
         logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
 
 
-async def shutdown(app: FastAPI) -> None:
-    await app.state.channel_jobs.drain()
-    await app.state.telegram_bots.aclose()
+async def shutdown(channels: Channels) -> None:
+    await channels.jobs.drain()
+    await channels.telegram.aclose()

@@ -1,94 +1,65 @@
 """The one path from a channel to the engine: `InboundMessage` in, `OutboundMessage`s out.
 
-Adapters (web, Slack, Telegram) only translate platform payloads; everything they share lives
-here: the pseudonymous sender, the rule that typed text never acts as a command, the engine call
-(with the token of the question the customer was answering, `reply_to`), and background jobs for
-channels that must answer the platform before the bot has replied.
+Every channel is an adapter onto `converse`: the chat API (bot.gateway.routes.chat), the web
+widget, Slack and Telegram only translate their payloads. What they share lives here and in
+bot.channels.inbound: the message check (limits, typed text never acting as a command), the
+pseudonymous sender, the engine call (with the token of the question the customer was answering,
+`reply_to`), and background jobs for channels that must answer the platform before the bot has
+replied.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Coroutine
 from typing import Any
 
-from fastapi.responses import JSONResponse
-from starlette.datastructures import State
-
-from bot.gateway.errors import error_body
-from bot.gateway.routes.chat import _clean, resolve_sender
+from bot.channels.inbound import admit
+from bot.gateway.state import Gateway
 from bot.pseudonym import subject_id
 from consent_flows.contract import InboundMessage, OutboundMessage, Sender
-from storage.stores import Stores
+from storage.stores import Stores, UnknownBrand
 
 log = logging.getLogger("candor.channels")
-
-# What a button payload may look like: a Rasa intent, optionally with JSON entities. The same
-# shape the chat API accepts.
-PAYLOAD = re.compile(r"^/[a-z_]+(\{.*\})?$")
-
-
-class Refused(ValueError):
-    """A message the gateway will not forward; `reply` tells the customer what to do instead."""
-
-    def __init__(self, reply: str) -> None:
-        super().__init__(reply)
-        self.reply = reply
-
-
-STALE_BUTTON = "That button no longer works; please type your answer instead."
-
-
-def is_payload(value: str) -> bool:
-    return len(value) <= 500 and PAYLOAD.match(value) is not None
 
 
 def brand_exists(stores: Stores, brand: str) -> bool:
     return stores.brand_exists(brand)
 
 
-def conversation_of(state: State, inbound: InboundMessage) -> str:
-    """The conversation a message belongs to, as the engine names it (pseudonymous).
+def sender_of(gateway: Gateway, inbound: InboundMessage) -> Sender:
+    """Who the engine talks to: brand, channel and a pseudonym, never the platform's user id.
 
-    For the gateway's own bookkeeping (bot.channels.turns); unlike `converse` it does not look
-    the brand up, so it costs one HMAC.
+    It does not look the brand up, so it costs one HMAC (the gateway's own bookkeeping, e.g.
+    bot.channels.turns, names conversations by it before the turn).
     """
     user = subject_id(
-        state.settings.key, brand=inbound.brand, channel=inbound.channel, user_id=inbound.user_id
+        gateway.settings.key, brand=inbound.brand, channel=inbound.channel, user_id=inbound.user_id
     )
-    return str(Sender(inbound.brand, inbound.channel, user))
+    return Sender(inbound.brand, inbound.channel, user)
+
+
+def conversation_of(gateway: Gateway, inbound: InboundMessage) -> str:
+    """The conversation a message belongs to, as the engine names it (its sender id)."""
+    return str(sender_of(gateway, inbound))
 
 
 async def converse(
-    state: State, inbound: InboundMessage, *, reply_to: str | None = None
+    gateway: Gateway, inbound: InboundMessage, *, reply_to: str | None = None
 ) -> list[OutboundMessage]:
     """Send one customer message to the engine under its pseudonymous sender; return the replies.
 
     `reply_to` is the token of the question the customer was looking at when they wrote (None:
     unknown); the message that asks carries its token as `question` in the replies.
-    Raises `Refused` (send its reply), `UnknownBrand` and `EngineUnavailable` (bot.gateway.errors).
+    Raises `Refused` (bot.channels.inbound: a chat shows the customer its `reply`, an API names
+    its `field`), `UnknownBrand` and `EngineUnavailable` (bot.gateway.errors).
     """
-    sender = resolve_sender(
-        state.stores,
-        state.settings,
-        brand=inbound.brand,
-        channel=inbound.channel,
-        user_id=inbound.user_id,
-    )
-    limit = state.settings.max_message_chars
-    if inbound.payload is not None:
-        if not is_payload(inbound.payload):
-            raise Refused(STALE_BUTTON)
-        message = inbound.payload
-    elif len(inbound.text or "") > limit:
-        raise Refused(f"That message is longer than {limit} characters; please send a shorter one.")
-    elif not (inbound.text or "").strip():
-        raise Refused("I can only read text messages; please type your answer.")
-    else:
-        message = _clean(inbound.text or "")
-    return await state.engine.send(
+    message = admit(inbound, max_chars=gateway.settings.max_message_chars)
+    if not brand_exists(gateway.stores, inbound.brand):
+        raise UnknownBrand(inbound.brand)
+    sender = sender_of(gateway, inbound)
+    return await gateway.engine.send(
         sender=str(sender),
         message=message,
         metadata={"brand": sender.brand, "channel": sender.channel},
@@ -130,15 +101,3 @@ class Jobs:
             task.cancel()
         if late:
             await asyncio.wait(late)
-
-
-def not_configured(brand: str, channel: str) -> JSONResponse:
-    """404 for an unknown brand or one that has not connected this channel (no secret leaks)."""
-    return JSONResponse(
-        error_body(
-            "channel_not_configured",
-            f"brand '{brand[:80]}' has no {channel} channel configured; "
-            "see docs/channels.md to connect one",
-        ),
-        404,
-    )

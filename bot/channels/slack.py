@@ -23,25 +23,34 @@ import html
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.dispatch import (
-    Refused,
     brand_exists,
     conversation_of,
     converse,
-    not_configured,
 )
-from bot.gateway.errors import RESTARTING, EngineUnavailable, error_body, responses
+from bot.channels.inbound import Refused
+from bot.gateway.errors import (
+    RESTARTING,
+    BadSlackSignature,
+    ChannelNotConfigured,
+    EngineUnavailable,
+    NotSlackPayload,
+    responses,
+)
+from bot.gateway.state import Gateway, GatewayDep
 from bot.settings import BrandChannels
 from consent_flows.contract import InboundMessage, OutboundMessage
 
@@ -184,15 +193,16 @@ class SlackApps:
     def __init__(self) -> None:
         self._apps: dict[str, AsyncApp] = {}
 
-    def app(self, brand: str, conf: BrandChannels, state: Any) -> AsyncApp:
+    def app(self, brand: str, conf: BrandChannels, gateway: Gateway) -> AsyncApp:
         app = self._apps.get(brand)
         if app is None:
-            app = self._apps[brand] = build_app(brand, conf, state)
+            app = self._apps[brand] = build_app(brand, conf, gateway)
         return app
 
 
-def build_app(brand: str, conf: BrandChannels, state: Any) -> AsyncApp:
-    assert conf.slack_bot_token is not None and conf.slack_signing_secret is not None
+def build_app(brand: str, conf: BrandChannels, gateway: Gateway) -> AsyncApp:
+    assert conf.slack_bot_token is not None
+    assert conf.slack_signing_secret is not None
     client = AsyncWebClient(
         token=conf.slack_bot_token.get_secret_value(), base_url=conf.slack_api_url, logger=_bolt_log
     )
@@ -205,28 +215,31 @@ def build_app(brand: str, conf: BrandChannels, state: Any) -> AsyncApp:
         logger=_bolt_log,
     )
     scope = f"slack:{brand}"
+    channels = gateway.channels
 
-    async def once(body: dict[str, Any], next: Any) -> BoltResponse | None:
+    async def once(
+        body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None:
         delivery = delivery_id(body)
-        if delivery is not None and not await state.channel_dedup.first(scope, delivery):
+        if delivery is not None and not await channels.dedup.first(scope, delivery):
             log.info("slack delivery repeated brand=%s: handled once already", brand)
             return BoltResponse(status=200, body="", headers={"x-candor-dedup": "duplicate"})
         return await next()
 
     def start(inbound: InboundMessage, where: Where, pressed: str | None = None) -> None:
         # The question on screen is read when the message arrives, before any await.
-        conversation = conversation_of(state, inbound)
-        on_screen = state.screens.arrive(conversation)
+        conversation = conversation_of(gateway, inbound)
+        on_screen = channels.screens.arrive(conversation)
         reply_to = pressed or on_screen
-        work = _reply(state, client, inbound, where, conversation, reply_to)
-        state.channel_jobs.spawn(work, name=f"slack:{brand}")
+        work = _reply(gateway, client, inbound, where, conversation, reply_to)
+        channels.jobs.spawn(work, name=f"slack:{brand}")
 
     async def on_event(body: dict[str, Any]) -> None:
         found = event_to_inbound(brand, body)
         if found is not None:
             start(*found)
 
-    async def on_button(ack: Any, body: dict[str, Any]) -> None:
+    async def on_button(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         found = action_to_inbound(brand, body)
         if found is not None:
@@ -240,7 +253,7 @@ def build_app(brand: str, conf: BrandChannels, state: Any) -> AsyncApp:
 
 
 async def _reply(
-    state: Any,
+    gateway: Gateway,
     client: AsyncWebClient,
     inbound: InboundMessage,
     where: Where,
@@ -251,7 +264,7 @@ async def _reply(
     try:
         answered = False
         try:
-            replies = await converse(state, inbound, reply_to=reply_to)
+            replies = await converse(gateway, inbound, reply_to=reply_to)
             answered = True
         except Refused as refused:
             replies = [OutboundMessage(text=refused.reply)]
@@ -266,20 +279,10 @@ async def _reply(
             log.warning("slack reply not delivered brand=%s: %s", inbound.brand, type(exc).__name__)
     finally:
         # Only what reached Slack is on the customer's screen.
-        state.screens.leave(conversation, delivered)
+        gateway.channels.screens.leave(conversation, delivered)
 
 
 BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]
-_BAD_SIGNATURE = (
-    "the Slack signature is missing or wrong, or its timestamp is older than 5 minutes; "
-    "check the app's signing secret and the server clock"
-)
-
-
-_NOT_SLACK = (
-    "the body is not a Slack event or interactivity payload (UTF-8 JSON, or a form with a "
-    "JSON `payload`, holding an object)"
-)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _WINDOW_S = 5 * 60
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
@@ -352,32 +355,31 @@ def _shaped(body: dict[str, Any]) -> bool:
         ),
     },
 )
-async def slack_events(brand: BrandPath, request: Request) -> Response:
+async def slack_events(brand: BrandPath, request: Request, gateway: GatewayDep) -> Response:
     """Receive Slack Events API deliveries and interactivity payloads for a brand's app."""
-    state = request.app.state
-    conf: BrandChannels | None = state.settings.channel(brand)
-    if conf is None or not conf.slack or not brand_exists(state.stores, brand):
-        return not_configured(brand, "Slack")
+    conf = gateway.settings.channel(brand)
+    if conf is None or not conf.slack or not brand_exists(gateway.stores, brand):
+        raise ChannelNotConfigured(brand, "Slack")
     body = await request.body()
     if not _signed(request, body, conf):
-        return JSONResponse(error_body("invalid_signature", _BAD_SIGNATURE), 401)
+        raise BadSlackSignature()
     if _payload(request, body) is None:
-        return JSONResponse(error_body("invalid_request", _NOT_SLACK), 422)
-    app = state.slack_apps.app(brand, conf, state)
+        raise NotSlackPayload()
+    app = gateway.channels.slack.app(brand, conf, gateway)
     try:
         response = await app.async_dispatch(to_async_bolt_request(request, body))
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
         # Bolt reads ids and types from the payload before any listener runs, and raises on a
         # field of another type than Slack sends.
         log.warning("slack payload unreadable brand=%s: %s", brand, type(exc).__name__)
-        return JSONResponse(error_body("invalid_request", _NOT_SLACK), 422)
+        raise NotSlackPayload() from None
     if response.status >= 500:
         # Bolt answers 500 when its middleware or a listener raised on the payload (it logged
         # which): a signed payload of a shape this app cannot read.
         log.warning("slack payload not handled brand=%s (bolt %d)", brand, response.status)
-        return JSONResponse(error_body("invalid_request", _NOT_SLACK), 422)
+        raise NotSlackPayload()
     if response.status == 401:
-        return JSONResponse(error_body("invalid_signature", _BAD_SIGNATURE), 401)
+        raise BadSlackSignature()
     if response.status == 404:
         # Signed, but of a kind no listener takes (e.g. an event the app does not handle):
         # acknowledged, so Slack does not retry it.

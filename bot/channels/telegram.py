@@ -19,6 +19,7 @@ import asyncio
 import hmac
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Path, Request
@@ -29,13 +30,20 @@ from telegram.ext import Application
 
 from bot.channels.buttons import ButtonCodec
 from bot.channels.dispatch import (
-    Refused,
     brand_exists,
     conversation_of,
     converse,
-    not_configured,
 )
-from bot.gateway.errors import EngineUnavailable, error_body, responses
+from bot.channels.inbound import Refused
+from bot.gateway.errors import (
+    ChannelNotConfigured,
+    EngineUnavailable,
+    NotTelegramUpdate,
+    UnreadableUpdate,
+    WrongTelegramSecret,
+    responses,
+)
+from bot.gateway.state import Gateway, GatewayDep
 from bot.settings import BrandChannels
 from consent_flows.contract import InboundMessage, OutboundMessage
 
@@ -173,50 +181,43 @@ BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]
         ),
     },
 )
-async def telegram_webhook(brand: BrandPath, request: Request) -> JSONResponse:
+async def telegram_webhook(brand: BrandPath, request: Request, gateway: GatewayDep) -> JSONResponse:
     """Receive one Telegram update (Bot API webhook)."""
-    state = request.app.state
-    conf = state.settings.channel(brand)
+    conf = gateway.settings.channel(brand)
     if conf is None or conf.telegram_secret_token is None:
-        return not_configured(brand, "Telegram")
+        raise ChannelNotConfigured(brand, "Telegram")
     given = request.headers.get(SECRET_HEADER, "").encode()
     if not hmac.compare_digest(given, conf.telegram_secret_token.get_secret_value().encode()):
-        return JSONResponse(
-            error_body("forbidden", f"the {SECRET_HEADER} header is missing or wrong"), 403
-        )
-    if not brand_exists(state.stores, brand):
-        return not_configured(brand, "Telegram")
+        raise WrongTelegramSecret(SECRET_HEADER)
+    if not brand_exists(gateway.stores, brand):
+        raise ChannelNotConfigured(brand, "Telegram")
     data = _update_body(await request.body())
     if data is None:
-        return JSONResponse(
-            error_body(
-                "invalid_request", "the body is not a Telegram update (JSON with update_id)"
-            ),
-            422,
-        )
-    bot = await _bot_or_unavailable(state, brand, conf)
+        raise NotTelegramUpdate()
+    bot = await _bot_or_unavailable(gateway, brand, conf)
     try:
         update = Update.de_json(data, bot)
     except (AttributeError, KeyError, TypeError, ValueError):
-        return JSONResponse(error_body("invalid_request", "the update could not be read"), 422)
+        raise UnreadableUpdate() from None
     scope = f"telegram:{brand}"
-    arrival = await _arrive(state, brand, update)
+    channels = gateway.channels
+    arrival = await _arrive(gateway, brand, update)
     delivered: list[OutboundMessage] | None = None
     try:
-        if not await state.channel_dedup.first(scope, str(update.update_id)):
+        if not await channels.dedup.first(scope, str(update.update_id)):
             log.info("telegram update repeated brand=%s: handled once already", brand)
             return JSONResponse({"ok": True, "duplicate": True})
         if arrival is None:
             return JSONResponse({"ok": True})
         try:
-            delivered = await _handle(state, brand, bot, update, arrival)
+            delivered = await _handle(gateway, brand, bot, update, arrival)
         except EngineUnavailable:
-            await state.channel_dedup.forget(scope, str(update.update_id))
+            await channels.dedup.forget(scope, str(update.update_id))
             raise
     finally:
         if arrival is not None:
             # Only what reached Telegram is on the customer's screen.
-            state.screens.leave(arrival.conversation, delivered)
+            channels.screens.leave(arrival.conversation, delivered)
     return JSONResponse({"ok": True})
 
 
@@ -234,9 +235,9 @@ def _update_body(body: bytes) -> dict[str, Any] | None:
     return data
 
 
-async def _bot_or_unavailable(state: Any, brand: str, conf: BrandChannels) -> Bot:
+async def _bot_or_unavailable(gateway: Gateway, brand: str, conf: BrandChannels) -> Bot:
     try:
-        return await state.telegram_bots.bot(brand, conf)
+        return await gateway.channels.telegram.bot(brand, conf)
     except TelegramError as exc:
         log.warning("telegram bot for brand=%s not ready: %s", brand, type(exc).__name__)
         raise EngineUnavailable("Telegram Bot API unreachable") from None
@@ -251,33 +252,34 @@ class Arrival(NamedTuple):
     reply_to: str | None
 
 
-async def _arrive(state: Any, brand: str, update: Update) -> Arrival | None:
+async def _arrive(gateway: Gateway, brand: str, update: Update) -> Arrival | None:
     """Read the customer's message and, at once, the question they were looking at; the turn
     counts as in flight from here (the caller calls `screens.leave`). None: nothing to answer."""
     chat_id = reply_chat(update)
-    inbound = await to_inbound(brand, update, state.button_codec)
+    screens = gateway.channels.screens
+    inbound = await to_inbound(brand, update, gateway.channels.buttons)
     if inbound is None or chat_id is None:
         return None
-    conversation = conversation_of(state, inbound)
-    on_screen = state.screens.arrive(conversation)
+    conversation = conversation_of(gateway, inbound)
+    on_screen = screens.arrive(conversation)
     pressed = None
     query = update.callback_query
     if query is not None and query.message is not None:
         key = message_key(brand, query.message.chat.id, query.message.message_id)
-        pressed = state.screens.question_of_message(key)
+        pressed = screens.question_of_message(key)
     return Arrival(inbound, chat_id, conversation, pressed or on_screen)
 
 
 async def _handle(
-    state: Any, brand: str, bot: Bot, update: Update, arrival: Arrival
+    gateway: Gateway, brand: str, bot: Bot, update: Update, arrival: Arrival
 ) -> list[OutboundMessage] | None:
     """Answer one message; return the engine's replies once they reached the chat (else None)."""
-    codec: ButtonCodec = state.button_codec
+    codec = gateway.channels.buttons
     if update.callback_query is not None:
         await _quietly(update.callback_query.answer())  # stops the button's spinner
     answered = False
     try:
-        replies = await converse(state, arrival.inbound, reply_to=arrival.reply_to)
+        replies = await converse(gateway, arrival.inbound, reply_to=arrival.reply_to)
         answered = True
     except Refused as refused:
         replies = [OutboundMessage(text=refused.reply)]
@@ -290,11 +292,11 @@ async def _handle(
     for reply, message in zip(replies, sent, strict=True):
         if reply.question and reply.buttons:
             key = message_key(brand, arrival.chat_id, message.message_id)
-            state.screens.remember_message(key, reply.question)
+            gateway.channels.screens.remember_message(key, reply.question)
     return replies if answered else None
 
 
-async def _quietly(call: Any) -> None:
+async def _quietly(call: Awaitable[object]) -> None:
     try:
         await call
     except TelegramError as exc:  # e.g. "query is too old" on a redelivered press
@@ -303,7 +305,8 @@ async def _quietly(call: Any) -> None:
 
 async def set_webhook(conf: BrandChannels, url: str) -> bool:
     """Register `url` with Telegram for this brand's bot, with the secret token (CLI command)."""
-    assert conf.telegram_token is not None and conf.telegram_secret_token is not None
+    assert conf.telegram_token is not None
+    assert conf.telegram_secret_token is not None
     async with Bot(conf.telegram_token.get_secret_value(), base_url=conf.telegram_base_url) as bot:
         return await bot.set_webhook(
             url=url,

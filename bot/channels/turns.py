@@ -278,14 +278,3 @@ class Screens:
             if len(self._screens) <= self._max:
                 return
             del self._screens[sender]
-
-
-def kept(state: Any) -> Replies:
-    """The gateway's kept replies (made by `bot.channels.mount`), told about erasures.
-
-    The engine client is made when the app starts, after `mount`, so the store starts listening
-    to it on first use.
-    """
-    replies: Replies = state.replies
-    state.engine.listen(replies.after_turn)
-    return replies

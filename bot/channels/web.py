@@ -35,18 +35,19 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.dispatch import Refused, brand_exists, conversation_of, converse
-from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, kept
-from bot.gateway.errors import RESTARTING, EngineUnavailable
-from bot.gateway.limits import RateLimited, limits_of, rate_limited_body
+from bot.channels.dispatch import brand_exists, conversation_of, converse
+from bot.channels.inbound import Refused
+from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused
+from bot.gateway.errors import RESTARTING, EngineUnavailable, RateLimited, describe
+from bot.gateway.state import Gateway, GatewayDep
 from bot.settings import Settings, WidgetTheme
 from consent_flows.contract import InboundMessage, OutboundMessage
 from storage import registry
-from storage.stores import UnknownBrand
+from storage.stores import Stores, UnknownBrand
 
 log = logging.getLogger("candor.channels.web")
 router = APIRouter(tags=["web widget"])
@@ -97,15 +98,13 @@ async def widget_js() -> Response:
     response_model=WidgetConfig,
     responses={404: {"description": "Unknown brand"}},
 )
-async def widget_config(brand: BrandPath, request: Request) -> JSONResponse:
+async def widget_config(brand: BrandPath, gateway: GatewayDep) -> JSONResponse:
     """The widget's public look for a brand: title and colours. Any page may read it."""
-    state = request.app.state
-    with state.stores.registry() as session:
-        row = registry.get_brand(session, slug=brand)
-        if row is None:
-            raise UnknownBrand(brand)
-        display_name = row.display_name
-    conf = state.settings.channel(brand)
+    # A registry query: in a worker thread, so no conversation waits on the database.
+    display_name = await asyncio.to_thread(_display_name, gateway.stores, brand)
+    if display_name is None:
+        raise UnknownBrand(brand)
+    conf = gateway.settings.channel(brand)
     theme = conf.widget if conf is not None else WidgetTheme()
     title = theme.title if "title" in theme.model_fields_set else display_name
     body = WidgetConfig(
@@ -122,23 +121,28 @@ async def widget_config(brand: BrandPath, request: Request) -> JSONResponse:
     )
 
 
+def _display_name(stores: Stores, brand: str) -> str | None:
+    with stores.registry() as session:
+        row = registry.get_brand(session, slug=brand)
+        return row.display_name if row is not None else None
+
+
 @router.websocket("/ws/chat/{brand}")
-async def chat_socket(websocket: WebSocket, brand: str) -> None:
-    state = websocket.app.state
+async def chat_socket(websocket: WebSocket, brand: str, gateway: GatewayDep) -> None:
     # Refused before the handshake completes (the client sees HTTP 403): a socket costs this
     # process memory and a task for as long as it is open.
-    if not origin_allowed(state.settings, brand, websocket.headers.get("origin")):
+    if not origin_allowed(gateway.settings, brand, websocket.headers.get("origin")):
         await websocket.close(code=CLOSE_FORBIDDEN)
         return
-    address = limits_of(state).address(websocket.scope)
-    if not state.sockets.take(address):
-        log.warning("widget sockets: an address reached its cap of %d", state.sockets.cap)
+    address = gateway.limits.address(websocket.scope)
+    if not gateway.sockets.take(address):
+        log.warning("widget sockets: an address reached its cap of %d", gateway.sockets.cap)
         await websocket.close(code=CLOSE_TRY_LATER)
         return
     try:
-        await _serve(websocket, state, brand, address)
+        await _serve(websocket, gateway, brand, address)
     finally:
-        state.sockets.give_back(address)
+        gateway.sockets.give_back(address)
 
 
 def origin_allowed(settings: Settings, brand: str, origin: str | None) -> bool:
@@ -153,9 +157,9 @@ def origin_allowed(settings: Settings, brand: str, origin: str | None) -> bool:
     return origin is not None and origin.rstrip("/").lower() in allowed
 
 
-async def _serve(websocket: WebSocket, state: Any, brand: str, address: str | None) -> None:
+async def _serve(websocket: WebSocket, gateway: Gateway, brand: str, address: str | None) -> None:
     await websocket.accept()
-    if len(brand) > 63 or not brand_exists(state.stores, brand):
+    if len(brand) > 63 or not brand_exists(gateway.stores, brand):
         await _error(websocket, None, "unknown_brand", f"there is no brand named '{brand[:80]}'")
         await websocket.close(code=CLOSE_UNKNOWN_BRAND)
         return
@@ -167,7 +171,7 @@ async def _serve(websocket: WebSocket, state: Any, brand: str, address: str | No
     except WebSocketDisconnect:
         return
     await websocket.send_json({"type": "ready"})
-    idle_s = state.settings.ws_idle_s
+    idle_s = gateway.settings.ws_idle_s
     try:
         while True:
             try:
@@ -175,7 +179,7 @@ async def _serve(websocket: WebSocket, state: Any, brand: str, address: str | No
             except TimeoutError:
                 await websocket.close(code=CLOSE_IDLE, reason="idle; reconnect to chat again")
                 return
-            await _one(websocket, state, brand, user_id, raw, address)
+            await _one(websocket, gateway, brand, user_id, raw, address)
     except WebSocketDisconnect:
         return
 
@@ -192,61 +196,29 @@ async def _hello(websocket: WebSocket) -> str:
 
 
 async def _one(
-    websocket: WebSocket, state: Any, brand: str, user_id: str, raw: str, address: str | None
+    websocket: WebSocket,
+    gateway: Gateway,
+    brand: str,
+    user_id: str,
+    raw: str,
+    address: str | None,
 ) -> None:
     """Handle one frame: check it, count it, claim its id, ask the engine, send the replies."""
-    limit = state.settings.max_body_bytes
-    if len(raw.encode()) > limit:
-        await _error(websocket, None, "invalid_request", f"the frame is larger than {limit} bytes")
+    parsed = await _parse(websocket, gateway, brand, user_id, raw)
+    if parsed is None:
         return
+    frame, inbound = parsed
     try:
-        frame = Frame.model_validate_json(raw)
-        inbound = InboundMessage(
-            brand=brand, channel="web", user_id=user_id, text=frame.text, payload=frame.payload
-        )
-    except ValidationError:
-        await _error(
-            websocket, None, "invalid_request", "send {type: message, id, text|payload, reply_to}"
-        )
-        return
-    if (frame.text is None) == (frame.payload is None):
-        await _error(websocket, frame.id, "invalid_request", "send exactly one of text or payload")
-        return
-    try:
-        await limits_of(state).check_socket_message(address, brand, user_id)
+        await gateway.limits.check_socket_message(address, brand, user_id)
     except RateLimited as limited:
-        body = rate_limited_body(limited)
-        await _error(websocket, frame.id, body["error"], body["detail"], retry=True)
+        code, detail = describe(limited)
+        await _error(websocket, frame.id, code, detail, retry=True)
         return
-
-    async def turn() -> list[OutboundMessage]:
-        try:
-            return await converse(state, inbound, reply_to=frame.reply_to)
-        except Refused as refused:
-            return [OutboundMessage(text=refused.reply)]
-
-    kind, words = ("payload", frame.payload) if frame.payload is not None else ("text", frame.text)
     try:
-        replies, repeated = await kept(state).once(
-            scope=f"web:{brand}",
-            key=f"{user_id}:{frame.id}",
-            sender=conversation_of(state, inbound),
-            message=f"{kind}\n{words}",
-            work=turn,
-        )
+        replies, repeated = await _answer(gateway, brand, user_id, frame, inbound)
     except AlreadyHandled:
-        if frame.reply_to is None:
-            await websocket.send_json({"type": "duplicate", "id": frame.id})
-            return
-        # As in the chat API: a message that names its question is safe to answer again.
-        try:
-            replies, repeated = await turn(), True
-        except UnknownBrand:
-            await _error(websocket, frame.id, "unknown_brand", f"there is no brand named '{brand}'")
-            return
-        except EngineUnavailable:
-            await _error(websocket, frame.id, "engine_unavailable", RESTARTING, retry=True)
-            return
+        await websocket.send_json({"type": "duplicate", "id": frame.id})
+        return
     except IdReused:
         await _error(websocket, frame.id, "invalid_request", "that id was used for another message")
         return
@@ -265,6 +237,61 @@ async def _one(
     if repeated:
         reply["repeat"] = True
     await websocket.send_json(reply)
+
+
+async def _parse(
+    websocket: WebSocket, gateway: Gateway, brand: str, user_id: str, raw: str
+) -> tuple[Frame, InboundMessage] | None:
+    """The frame and the customer's message in it; None once the client was told what is wrong."""
+    limit = gateway.settings.max_body_bytes
+    if len(raw.encode()) > limit:
+        await _error(websocket, None, "invalid_request", f"the frame is larger than {limit} bytes")
+        return None
+    try:
+        frame = Frame.model_validate_json(raw)
+        inbound = InboundMessage(
+            brand=brand, channel="web", user_id=user_id, text=frame.text, payload=frame.payload
+        )
+    except ValidationError:
+        await _error(
+            websocket, None, "invalid_request", "send {type: message, id, text|payload, reply_to}"
+        )
+        return None
+    if (frame.text is None) == (frame.payload is None):
+        await _error(websocket, frame.id, "invalid_request", "send exactly one of text or payload")
+        return None
+    return frame, inbound
+
+
+async def _answer(
+    gateway: Gateway, brand: str, user_id: str, frame: Frame, inbound: InboundMessage
+) -> tuple[list[OutboundMessage], bool]:
+    """The replies to a frame, and whether they are a repeat's (a resent id).
+
+    Raises `AlreadyHandled` (the id was handled and its reply is not kept here, and the frame
+    names no question), `IdReused`, `UnknownBrand` and `EngineUnavailable`.
+    """
+
+    async def turn() -> list[OutboundMessage]:
+        try:
+            return await converse(gateway, inbound, reply_to=frame.reply_to)
+        except Refused as refused:
+            return [OutboundMessage(text=refused.reply)]
+
+    kind, words = ("payload", frame.payload) if frame.payload is not None else ("text", frame.text)
+    try:
+        return await gateway.channels.replies.once(
+            scope=f"web:{brand}",
+            key=f"{user_id}:{frame.id}",
+            sender=conversation_of(gateway, inbound),
+            message=f"{kind}\n{words}",
+            work=turn,
+        )
+    except AlreadyHandled:
+        if frame.reply_to is None:
+            raise
+        # As in the chat API: a message that names its question is safe to answer again.
+        return await turn(), True
 
 
 async def _error(

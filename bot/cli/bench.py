@@ -8,31 +8,26 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.bench.bare_project import BenchSetupError
 from bot.bench.systems import SYSTEMS
+from bot.cli.common import console, fail
 from bot.engine import supervisor
 from bot.engine.replicas import ScaleError
 
-console = Console()
 DEFAULT_OUT = Path("benchmarks/results/bench")
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(1)
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
     try:
         values = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise _fail(f"{what} must be whole numbers separated by commas, e.g. 1,2,4,8") from None
+        raise fail(f"{what} must be whole numbers separated by commas, e.g. 1,2,4,8") from None
     if not values or min(values) < 1:
-        raise _fail(f"{what} must be at least 1")
+        raise fail(f"{what} must be at least 1")
     return values
 
 
@@ -116,10 +111,14 @@ def bench(
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     unknown = [s for s in chosen if s not in SYSTEMS]
     if unknown or not chosen:
-        raise _fail(f"unknown system {unknown or systems!r}; choose from {','.join(SYSTEMS)}")
+        raise fail(f"unknown system {unknown or systems!r}; choose from {','.join(SYSTEMS)}")
     levels = _ints(concurrency, "--concurrency")
     if customers < 1 or max_seconds <= 0 or think_ms < 0:
-        raise _fail("--customers and --max-seconds must be positive, --think-ms at least 0")
+        raise fail("--customers and --max-seconds must be positive, --think-ms at least 0")
+    try:  # before the run, not after it
+        plots.require_matplotlib()
+    except plots.PlotsUnavailable as exc:
+        raise fail(escape(str(exc))) from None
 
     with _progress() as progress:
         starting = progress.add_task("starting", total=None)
@@ -144,7 +143,7 @@ def bench(
                 on_system=on_system,
             )
         except (supervisor.EngineError, BenchSetupError, ScaleError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
 
     console.print(_table(result))
     for key, values in result["ratios"].items():
@@ -168,13 +167,13 @@ def _hold(n: int, out_dir: Path) -> None:
     from bot.bench import hold
 
     if n < 1:
-        raise _fail("--hold must be at least 1")
+        raise fail("--hold must be at least 1")
     with _progress() as progress:
         task = progress.add_task("opening conversations", total=n)
         try:
             result = hold.run(n, on_open=lambda: progress.advance(task))
         except (supervisor.EngineError, ScaleError, RuntimeError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     console.print(
         f"{result['open']} conversations open at once ({result['failed_to_open']} failed to "
         f"open) in {result['open_seconds']} s; a sample's next turn: "

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from actions.runtime import Runtime
+from bot.cli.common import console, err, fail, known, open_runtime, print_errors
 from bot.cli.transactions_csv import CsvInvalid, read_mapping, read_purchases
 from bot.pseudonym import subject_id
 from bot.settings import load_settings
@@ -20,25 +20,11 @@ from storage import commerce, insights, registry
 from storage.registry import StaleVersion
 from storage.segments import purposes_allowing
 
-console = Console()
-err = Console(stderr=True)
-
-
-def _runtime() -> Runtime:
-    settings = load_settings()
-    return Runtime(stores=settings.open_stores(), control_threshold=settings.control_threshold)
-
-
-def _known(runtime: Runtime, brand: str) -> None:
-    with runtime.stores.registry() as session:
-        if registry.get_brand(session, slug=brand) is None:
-            err.print(f"[red]error:[/] there is no brand named '{brand}'; see `candor brands list`")
-            raise typer.Exit(1)
-
 
 def _publish(runtime: Runtime, brand: str, kind: str, path: Path) -> None:
     flow = runtime.flow(brand)
     source = path.read_text(encoding="utf-8")
+    doc: Segments | ContentLibrary
     try:
         if kind == "segments":
             doc = load_document(
@@ -50,20 +36,17 @@ def _publish(runtime: Runtime, brand: str, kind: str, path: Path) -> None:
                 source, ContentLibrary, source=str(path), check=lambda c: check_content(c, segments)
             )
     except FlowInvalid as exc:
-        for error in exc.errors:
-            err.print(f"[red]✗[/] {error}", highlight=False)
+        print_errors(exc.errors)
         raise typer.Exit(1) from None
     if doc.brand != brand:
-        err.print(f"[red]error:[/] the file is for '{doc.brand}', not '{brand}'")
-        raise typer.Exit(1)
+        raise fail(f"the file is for '{doc.brand}', not '{brand}'")
     with runtime.stores.registry() as session:
         try:
             registry.publish_document(
                 session, brand=brand, kind=kind, version=doc.version, source=source
             )
         except StaleVersion as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+            raise fail(str(exc)) from None
         session.commit()
     console.print(f"[green]✓[/] {brand}: {kind} version {doc.version} published")
 
@@ -75,8 +58,8 @@ def segments(
     ] = None,
 ) -> None:
     """Show a brand's segments and their sizes (only those with at least k members)."""
-    runtime = _runtime()
-    _known(runtime, brand)
+    runtime = open_runtime()
+    known(runtime, brand)
     if publish:
         _publish(runtime, brand, "segments", publish)
     audience = runtime.audiences.compute(brand, fresh=True)
@@ -105,15 +88,15 @@ def content(
     publish: Annotated[Path, typer.Option(help="Validate and publish a content library file.")],
 ) -> None:
     """Publish a brand's content library (items targeted at segments and tags)."""
-    runtime = _runtime()
-    _known(runtime, brand)
+    runtime = open_runtime()
+    known(runtime, brand)
     _publish(runtime, brand, "content", publish)
 
 
 def insights_command(brand: str) -> None:
     """Summarise a brand's insights: funnel, consent rates, themes, segments."""
-    runtime = _runtime()
-    _known(runtime, brand)
+    runtime = open_runtime()
+    known(runtime, brand)
     with console.status("Analysing answers (themes, segments)…"):
         report = insights.compute(runtime.audiences, brand, fresh=True)
     funnel = Table(title="Funnel")
@@ -146,25 +129,23 @@ def import_transactions(
     ] = None,
 ) -> None:
     """Import purchases (CSV); only customers who consented to linking them are kept."""
-    runtime = _runtime()
-    _known(runtime, brand)
+    runtime = open_runtime()
+    known(runtime, brand)
     settings = load_settings()
     try:
         links = read_mapping(mapping) if mapping else []
         purchases = read_purchases(file)
     except CsvInvalid as exc:
-        for error in exc.errors:
-            err.print(f"[red]✗[/] {error}")
+        print_errors(exc.errors)
         err.print("[red]Nothing was imported.[/] Fix the rows above and run again.")
         raise typer.Exit(1) from None
     flow = runtime.flow(brand)
     linking = purposes_allowing(flow, "purchase_linking")
     if not linking:
-        err.print(
-            f"[red]error:[/] {brand}'s flow has no purpose that allows "
+        raise fail(
+            f"{brand}'s flow has no purpose that allows "
             "'purchase_linking', so no customer can have agreed to it; nothing imported"
         )
-        raise typer.Exit(1)
     with runtime.stores.brand(brand) as session:
         linked = sum(
             commerce.link(

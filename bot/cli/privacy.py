@@ -4,35 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from actions.consent_context import data_categories
-from actions.runtime import Runtime
-from bot.gateway import housekeeping
-from bot.settings import load_settings
-from storage import ledger, registry, rights, tracker_events
-from storage.schema import Subject
+from actions.rights_service import UnknownSubject
+from bot.cli.common import console, err, fail
+from bot.cli.common import known as _known
+from bot.cli.common import open_runtime as _runtime  # a name tests replace (their own stores)
+from storage import ledger
 
-console = Console()
-err = Console(stderr=True)
 consents_app = typer.Typer(help="The consent ledger.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
-
-
-def _runtime() -> Runtime:
-    settings = load_settings()
-    return Runtime(stores=settings.open_stores(), control_threshold=settings.control_threshold)
-
-
-def _known(runtime: Runtime, brand: str) -> None:
-    with runtime.stores.registry() as session:
-        if registry.get_brand(session, slug=brand) is None:
-            err.print(f"[red]error:[/] there is no brand named '{brand}'; see `candor brands list`")
-            raise typer.Exit(1)
 
 
 @consents_app.command("verify")
@@ -83,7 +68,7 @@ def records(brand: str, output: Annotated[str, typer.Option("--format")] = "text
     runtime = _runtime()
     _known(runtime, brand)
     flow = runtime.flow(brand)
-    record = {
+    record: dict[str, Any] = {
         "controller": brand,
         "processor": "Candor (hosting the conversation service; no other use of the data)",
         "flow": f"{flow.id} v{flow.version}",
@@ -140,11 +125,11 @@ def export(
     """Export everything kept about one subject (Art. 15 and 20) as JSON."""
     runtime = _runtime()
     _known(runtime, brand)
-    with runtime.stores.brand(brand) as session:
-        if session.get(Subject, subject) is None:
-            err.print(f"[red]error:[/] {brand} keeps nothing about subject '{subject}'")
-            raise typer.Exit(1)
-    data = json.dumps(runtime.export(brand, subject), indent=2, ensure_ascii=False)
+    try:
+        record = runtime.rights.export(brand, subject)
+    except UnknownSubject:
+        raise _unknown_subject(brand, subject) from None
+    data = json.dumps(record, indent=2, ensure_ascii=False)
     if out:
         out.write_text(data)
         console.print(f"[green]✓[/] written to {out}")
@@ -160,23 +145,23 @@ def erase(
     """Erase one subject: rows, derived data, data key and engine history. Cannot be undone."""
     runtime = _runtime()
     _known(runtime, brand)
-    with runtime.stores.brand(brand) as session:
-        if session.get(Subject, subject) is None:
-            err.print(f"[red]error:[/] {brand} keeps nothing about subject '{subject}'")
-            raise typer.Exit(1)
-        if not yes:
-            typer.confirm(f"Erase everything about {subject} in {brand}?", abort=True)
-        erased = rights.erase_subject(session, runtime.stores.keyring(brand), subject_id=subject)
-        session.commit()
-    events = tracker_events.delete_subject(
-        runtime.stores.tracker_engine(), brand=brand, subject_id=subject
-    )
-    housekeeping.reclaim_brand(runtime.stores, brand)
+    if not runtime.rights.knows(brand, subject):
+        raise _unknown_subject(brand, subject)
+    if not yes:
+        typer.confirm(f"Erase everything about {subject} in {brand}?", abort=True)
+    try:
+        erased = runtime.rights.erase(brand, subject)
+    except UnknownSubject:  # erased by someone else while we asked
+        raise _unknown_subject(brand, subject) from None
     console.print(
         f"[green]✓[/] erased: {erased.answers} answer(s), {erased.tags} tag(s), "
         f"{erased.consent_events} ledger event(s) redacted, key shredded: "
-        f"{erased.key}, {events} engine event(s)"
+        f"{erased.key_shredded}, {erased.tracker_events} engine event(s)"
     )
+
+
+def _unknown_subject(brand: str, subject: str) -> typer.Exit:
+    return fail(f"{brand} keeps nothing about subject '{subject}'")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.progress import Progress
 
+from bot.cli.common import console, exit_on_sigterm, fail, log_to_console, until_stopped
 from bot.engine import preflight, supervisor
+from bot.engine.process import port_in_use
 from bot.settings import load_settings
 from storage import registry
-
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(1)
 
 
 def migrate() -> None:
@@ -32,7 +23,7 @@ def migrate() -> None:
     try:
         preflight.check_database(settings)
     except preflight.ServiceUnavailable as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     stores = settings.open_stores()
     try:
         with stores.registry() as session:
@@ -52,54 +43,43 @@ def migrate() -> None:
 
 def gateway() -> None:
     """Run one gateway (no engine): a replica behind a load balancer, or on its own machine."""
-    import uvicorn
-
-    from bot.gateway.app import KEEP_ALIVE_S, create_app
-    from bot.gateway.body_limit import server_options
+    from bot.engine import launcher  # the gateway app: not loaded by the other commands
 
     settings = load_settings()
     try:
         preflight.check(settings)
     except preflight.ServiceUnavailable as exc:
-        raise _fail(str(exc)) from None
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+        raise fail(str(exc)) from None
+    exit_on_sigterm()
+    log_to_console(settings)
     logging.getLogger("candor").info(
         "gateway on %s, engine %s, stores %s",
         settings.gateway_url,
         settings.rasa_url,
         settings.database_label,
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        log_level="warning",
-        timeout_keep_alive=KEEP_ALIVE_S,
-        **server_options(settings),
-    )
+    launcher.serve(settings)
 
 
 def engine_command() -> None:
     """Run one Rasa engine (no gateway) with endpoints generated from the CANDOR_* settings."""
+    from bot.engine import launcher
+
     settings = load_settings()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()
+    log_path = settings.run_dir / "supervisor.log"
     try:
         preflight.check(settings)
         model, _ = supervisor.train(settings)
-        log_path = settings.run_dir / "supervisor.log"
-        process = supervisor.start_engine(settings, model, log_path)
+        process = launcher.ready_engine(settings, model, log_path)
     except (preflight.ServiceUnavailable, supervisor.EngineError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
-        supervisor.wait_until_ready(settings, process, log_path)
         console.print(
             f"[green]✓[/] engine ready at {settings.rasa_url}, actions at "
             f"{settings.action_endpoint} (log: {log_path}); Ctrl-C stops it"
         )
         process.wait()
-    except supervisor.EngineError as exc:
-        raise _fail(str(exc)) from None
     finally:
         supervisor.stop(process)
 
@@ -116,13 +96,13 @@ def scale(
     from bot.engine.demo_proxy import RoundRobinProxy
 
     settings = load_settings()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()
     base_port = supervisor.engine_port(settings)
     gateway_ports = [settings.gateway_port + 1 + i for i in range(replicas)]
     engine_ports = [base_port + i for i in range(replicas)]
     for port in (settings.gateway_port, *gateway_ports, *engine_ports):
-        if supervisor.port_in_use("127.0.0.1", port):
-            raise _fail(f"port {port} is already in use; stop what runs there")
+        if port_in_use("127.0.0.1", port):
+            raise fail(f"port {port} is already in use; stop what runs there")
     try:
         with console.status(
             f"Starting {replicas} engine(s) and {replicas} gateway(s) on "
@@ -132,26 +112,22 @@ def scale(
                 settings, count=replicas, engine_ports=engine_ports, gateway_ports=gateway_ports
             )
     except (scaling.ScaleError, supervisor.EngineError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     proxy = RoundRobinProxy([("127.0.0.1", port) for port in gateway_ports])
-    try:
-        console.print(
-            Panel(
-                f"Chat at [bold]{settings.gateway_url}/[/] (round-robin over gateways "
-                f"{', '.join(map(str, gateway_ports))}; engines on "
-                f"{', '.join(map(str, engine_ports))})\nStores: {settings.database_label}; "
-                f"locks: {settings.redis_label}\nLogs: {settings.run_dir}/replica-*/\n"
-                "Press Ctrl-C to stop everything.",
-                title=f"Candor is running with {replicas} replica(s)",
-            )
-        )
-        asyncio.run(proxy.serve_forever(settings.gateway_host, settings.gateway_port))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        with console.status("Stopping engines and gateways…"):
-            running.stop()
-        console.print("Stopped.")
+    banner = Panel(
+        f"Chat at [bold]{settings.gateway_url}/[/] (round-robin over gateways "
+        f"{', '.join(map(str, gateway_ports))}; engines on "
+        f"{', '.join(map(str, engine_ports))})\nStores: {settings.database_label}; "
+        f"locks: {settings.redis_label}\nLogs: {settings.run_dir}/replica-*/\n"
+        "Press Ctrl-C to stop everything.",
+        title=f"Candor is running with {replicas} replica(s)",
+    )
+    until_stopped(
+        banner,
+        lambda: asyncio.run(proxy.serve_forever(settings.gateway_host, settings.gateway_port)),
+        running.stop,
+        stopping="Stopping engines and gateways…",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,15 +6,13 @@ import asyncio
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from telegram.error import TelegramError
 
 from bot.channels.telegram import set_webhook
+from bot.cli.common import console, err, fail
 from bot.settings import load_settings
 
 telegram_app = typer.Typer(help="Connect brands' Telegram bots.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 
 
 def webhook_url(url: str, brand: str) -> str:
@@ -33,21 +31,22 @@ def telegram_set_webhook(
     """Register this gateway with Telegram as BRAND's webhook, with the brand's secret token."""
     conf = load_settings().channel(brand)
     if conf is None or not conf.telegram:
-        err.print(
-            f"[bold red]error:[/] brand '{brand}' has no telegram_token and "
+        raise fail(
+            f"brand '{brand}' has no telegram_token and "
             "telegram_secret_token in CANDOR_CHANNELS or CANDOR_CHANNELS_FILE; "
             "see docs/channels.md"
         )
-        raise typer.Exit(1)
     target = webhook_url(url, brand)
     if not target.startswith("https://"):
         err.print("[yellow]warning:[/] Telegram only delivers to https:// URLs")
     try:
         done = asyncio.run(set_webhook(conf, target))
     except TelegramError as exc:
-        err.print(f"[bold red]error:[/] Telegram refused: {exc.message}")
-        raise typer.Exit(1) from None
+        raise fail(f"Telegram refused: {exc.message}") from None
     if not done:
-        err.print("[bold red]error:[/] Telegram did not accept the webhook")
-        raise typer.Exit(1)
+        raise fail("Telegram did not accept the webhook")
     console.print(f"[green]✓[/] {brand}'s Telegram bot now posts updates to {target}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(telegram_app, name="telegram")

@@ -107,7 +107,10 @@ def _check(number: int, row: dict[str, str | None]) -> list[RowError]:
         )
     try:
         amount = Decimal(row["amount"] or "")
-        if amount < 0 or amount > Decimal("10000000") or amount.as_tuple().exponent < -2:
+        exponent = amount.as_tuple().exponent  # a letter for NaN and infinities
+        if amount < 0 or amount > Decimal("10000000") or not isinstance(exponent, int):
+            raise InvalidOperation
+        if exponent < -2:
             raise InvalidOperation
     except InvalidOperation:
         errors.append(

@@ -101,8 +101,8 @@ def install() -> None:
             )
             raise e
 
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
-    RemoteAction._candor_compiled_validator = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = _validate_action_result
+    RemoteAction._candor_compiled_validator = True
 
 
 def install_atomic_turns() -> None:
@@ -155,9 +155,9 @@ def install_atomic_turns() -> None:
         finally:
             _failures.reset(token)
 
-    RemoteAction.run = run  # type: ignore[method-assign]
-    MessageProcessor._run_action = _run_action  # type: ignore[method-assign]
-    Agent.handle_message = handle  # type: ignore[method-assign]
+    RemoteAction.run = run
+    MessageProcessor._run_action = _run_action
+    Agent.handle_message = handle
 
 
 def install_tracker_pre_ping() -> None:
@@ -275,9 +275,9 @@ def install_tracker_event_counts() -> None:
             session.commit()
         setattr(tracker, mark, len(tracker.events))
 
-    SQLTrackerStore._retrieve = _retrieve  # type: ignore[method-assign]
-    SQLTrackerStore._additional_events = _additional_events  # type: ignore[method-assign]
-    SQLTrackerStore.save = saved  # type: ignore[method-assign]
+    SQLTrackerStore._retrieve = _retrieve
+    SQLTrackerStore._additional_events = _additional_events
+    SQLTrackerStore.save = saved
 
 
 def install_event_type_cache() -> None:
@@ -295,7 +295,7 @@ def install_event_type_cache() -> None:
                 known[type_name] = cls
         return cls
 
-    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]
+    Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
 def install_pooled_endpoint_sessions() -> None:
@@ -341,7 +341,7 @@ def install_pooled_endpoint_sessions() -> None:
             )
         return Lent(current)
 
-    EndpointConfig.session = session  # type: ignore[method-assign]
+    EndpointConfig.session = session
 
 
 def install_payloads_skip_nlu() -> None:
@@ -386,7 +386,7 @@ def install_payloads_skip_nlu() -> None:
                 return parse_data
         return through_graph(self, message, tracker, only_output_properties)
 
-    MessageProcessor._parse_message_with_graph = _parse_message_with_graph  # type: ignore[method-assign]
+    MessageProcessor._parse_message_with_graph = _parse_message_with_graph
 
 
 def install_slim_action_calls() -> None:
@@ -423,7 +423,7 @@ def install_slim_action_calls() -> None:
             result["domain"] = domain.as_dict()
         return result
 
-    RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
+    RemoteAction._action_call_format = _action_call_format
 
 
 def change_lock(store: Any, conversation_id: str, edit: Callable[[Any], Any]) -> Any:
@@ -478,13 +478,15 @@ def install_atomic_redis_locks() -> None:
     def update_lock(self: RedisLockStore, conversation_id: str) -> None:
         change(self, conversation_id, lambda lock: lock.remove_expired_tickets())
 
-    RedisLockStore.issue_ticket = issue_ticket  # type: ignore[method-assign]
-    RedisLockStore.cleanup = cleanup  # type: ignore[method-assign]
-    RedisLockStore.update_lock = update_lock  # type: ignore[method-assign]
-    RedisLockStore._candor_atomic = True  # type: ignore[attr-defined]
+    RedisLockStore.issue_ticket = issue_ticket
+    RedisLockStore.cleanup = cleanup
+    RedisLockStore.update_lock = update_lock
+    RedisLockStore._candor_atomic = True
 
 
 def lease_seconds() -> float:
+    # This Python (the engine's) cannot read Candor's Settings: the supervisor puts what the
+    # engine needs in its environment, so reading it here is the one legitimate place.
     try:
         lease = float(os.environ.get(LEASE_VAR, DEFAULT_LEASE_S))
     except ValueError:
@@ -566,9 +568,9 @@ def install_lock_leases() -> None:
             raise TurnFailed(lapsed[0])
         await save_tracker(self, tracker)
 
-    RedisLockStore.lock = lock  # type: ignore[method-assign]
-    MessageProcessor.save_tracker = save_if_held  # type: ignore[method-assign]
-    RedisLockStore._candor_lease = lease  # type: ignore[attr-defined]
+    RedisLockStore.lock = lock
+    MessageProcessor.save_tracker = save_if_held
+    RedisLockStore._candor_lease = lease
 
 
 def main() -> None:

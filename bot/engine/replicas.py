@@ -10,19 +10,17 @@ the demo; `tests/scale` and `benchmarks/replicas.py` drive it. Several machines:
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from pydantic import SecretStr
 
 from bot.brands import publish_flow_file
 from bot.engine import preflight, supervisor
+from bot.engine.process import Child, answers_200, port_in_use, spawn, wait_healthy
+from bot.engine.process import stop as stop_child
 from bot.settings import ROOT, Settings
-from storage.backends import private_file
 
 
 class ScaleError(RuntimeError):
@@ -61,8 +59,8 @@ def replica_settings(
 class Replica:
     index: int
     settings: Settings
-    gateway: subprocess.Popen[bytes]
-    engine: subprocess.Popen[bytes]
+    gateway: Child
+    engine: Child
 
     @property
     def gateway_url(self) -> str:
@@ -79,50 +77,40 @@ class Replicas:
         return [r.gateway_url for r in self.replicas]
 
     def stop(self) -> None:
-        for replica in self.replicas:
-            for process in (replica.gateway, replica.engine):
-                if process.poll() is None:
-                    process.terminate()
-        for replica in self.replicas:
-            for process in (replica.gateway, replica.engine):
-                supervisor.stop(process)
+        """SIGTERM to every child first, so that they all shut down at the same time."""
+        children = [c for r in self.replicas for c in (r.gateway, r.engine)]
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            stop_child(child)
 
 
-def _die_with_parent() -> None:
-    supervisor._die_with_parent()
-
-
-def start_gateway(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    if supervisor.port_in_use("127.0.0.1", settings.gateway_port):
+def start_gateway(settings: Settings, log_path: Path) -> Child:
+    if port_in_use("127.0.0.1", settings.gateway_port):
         raise ScaleError(f"port {settings.gateway_port} is already in use")
-    private_file(log_path)  # owner-only, like the stores (preflight.lock_down)
-    env = {**os.environ, **settings_env(settings)}
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", "gateway"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
+    return spawn(
+        [sys.executable, "-m", "bot", "gateway"],
+        log_path=log_path,
+        # A child's environment, not a read of configuration: the replica reads its own
+        # Settings from these CANDOR_* variables; PATH and the like pass through.
+        env={**os.environ, **settings_env(settings)},
+        cwd=ROOT,
+    )
 
 
 def wait_for_gateway(
-    settings: Settings, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 60
+    settings: Settings, process: Child, log_path: Path, timeout_s: float = 60
 ) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ScaleError(f"a gateway exited with code {process.returncode}; see {log_path}")
-        try:
-            if httpx.get(f"{settings.gateway_url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise ScaleError(f"a gateway did not answer within {timeout_s:.0f}s; see {log_path}")
+    wait_healthy(
+        process,
+        answers_200(f"{settings.gateway_url}/healthz"),
+        what="a gateway",
+        log_path=log_path,
+        timeout_s=timeout_s,
+        error=ScaleError,
+        interval_s=0.3,
+    )
 
 
 def start(

@@ -6,23 +6,21 @@ the NLU/rule data names the model file, so an existing file with that name is up
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlencode, urlsplit
 
 import httpx
 from sqlalchemy.engine import make_url
 
+from bot.engine.process import Child, port_in_use, spawn, wait_healthy
+from bot.engine.process import stop as stop  # the engine's callers stop it here
 from bot.settings import ROOT, Settings
-from storage.backends import PRIVATE_UMASK, Names, private_dir, private_file, role_password
+from storage.backends import Names, private_dir, private_file, role_password
 
 RASA_VENV = ROOT / ".venv-rasa"
 BOOT = ROOT / "bot" / "engine" / "rasa_boot.py"
@@ -59,6 +57,8 @@ def rasa_python() -> Path:
 def engine_env(settings: Settings | None = None) -> dict[str, str]:
     """The engine's environment. Passwords and its API token reach it here, never in the
     generated files or its command line; the gateway's own secrets are left out."""
+    # A child's environment, not a read of configuration (Settings owns that): PATH and the
+    # like pass through to the engine's Python.
     env = {k: v for k, v in os.environ.items() if k not in _NOT_FOR_THE_ENGINE}
     env.update(
         RASA_TELEMETRY_ENABLED="false",
@@ -248,57 +248,29 @@ def engine_command(settings: Settings, model: Path) -> list[str]:
     ]
 
 
-def _die_with_parent() -> None:
-    """Linux: the engine gets SIGTERM if the process that started it dies without cleaning up.
-
-    Also the engine's umask: its tracker database (with -wal and -shm) and anything else it
-    writes are its owner's only, whatever the umask of whoever started Candor.
-    """
-    os.umask(PRIVATE_UMASK)
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def start_engine(settings: Settings, model: Path, log_path: Path) -> subprocess.Popen[bytes]:
+def start_engine(settings: Settings, model: Path, log_path: Path) -> Child:
     port = engine_port(settings)
     if port_in_use("127.0.0.1", port):
         raise EngineError(
             f"port {port} is already in use (another Candor engine?); stop it or "
             "set CANDOR_RASA_URL to another port"
         )
-    private_file(log_path)
-    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            engine_command(settings, model),
-            cwd=ROOT,
-            env=engine_env(settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
+    return spawn(
+        engine_command(settings, model), log_path=log_path, env=engine_env(settings), cwd=ROOT
+    )
 
 
 def wait_until_ready(
-    settings: Settings, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 240.0
+    settings: Settings, process: Child, log_path: Path, timeout_s: float = 240.0
 ) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise EngineError(f"the engine exited with code {process.returncode}; see {log_path}")
-        if _status_ok(settings):
-            return
-        time.sleep(0.5)
-    raise EngineError(f"the engine did not answer within {timeout_s:.0f}s; see {log_path}")
+    wait_healthy(
+        process,
+        lambda: _status_ok(settings),
+        what="the engine",
+        log_path=log_path,
+        timeout_s=timeout_s,
+        error=EngineError,
+    )
 
 
 def _status_ok(settings: Settings) -> bool:
@@ -319,13 +291,3 @@ def _status_ok(settings: Settings) -> bool:
         return False
     finally:
         connection.close()
-
-
-def stop(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -7,10 +7,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import cast, get_args
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from rasa_sdk.executor import ActionExecutor
 
 from actions.runtime import Runtime
 from actions.survey import all_actions
@@ -22,6 +23,7 @@ from bot.gateway.errors import LastResort, install_error_handlers
 from bot.gateway.headers import SecurityHeaders, mount_docs
 from bot.gateway.routes import actions as action_routes
 from bot.gateway.routes import admin, chat, insights, rights, selfservice
+from bot.gateway.state import Gateway
 from bot.settings import Settings
 from storage.stores import Stores
 
@@ -32,18 +34,16 @@ KEEP_ALIVE_S = 75
 
 
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
-    stores = stores or settings.open_stores()
+    gateway = build_gateway(settings, stores or settings.open_stores())
+    stores = gateway.stores
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = EngineClient(
-            settings.rasa_url,
-            settings.engine_timeout_s,
-            after_turn=lambda sender, tasks: housekeeping.after_turn(stores, sender, tasks),
-        )
+        # Before the first request: its one-off work would otherwise hold the event loop.
+        await run_in_threadpool(housekeeping.warm_up, app, stores)
         purging = (
             asyncio.create_task(
-                housekeeping.purge_every(stores, runtime, settings.purge_interval_s)
+                housekeeping.purge_every(stores, gateway.runtime, settings.purge_interval_s)
             )
             if settings.purge_interval_s
             else None
@@ -55,9 +55,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             scrubbing.cancel()
             if purging is not None:
                 purging.cancel()
-            await channels.shutdown(app)
-            await app.state.engine.aclose()
-            await app.state.limits.aclose()
+            await channels.shutdown(gateway.channels)
+            await gateway.engine.aclose()
+            await gateway.limits.aclose()
 
     app = FastAPI(
         title="Candor",
@@ -67,23 +67,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         docs_url=None,  # bot.gateway.headers serves /docs under a policy without 'unsafe-inline'
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.stores = stores
-    app.state.action_token = settings.derived("rasa-action-endpoint")
-    executor = ActionExecutor()
-    runtime = Runtime(
-        stores=stores,
-        control_threshold=settings.control_threshold,
-        link=lambda brand, subject, kind: selfservice.link(
-            settings, brand=brand, subject_id=subject, kind=kind
-        ),
-    )
-    for action in all_actions(runtime):
-        executor.register_action(action)
-    app.state.executor = executor
-    app.state.runtime = runtime
+    app.state.gateway = gateway  # the only thing on app.state (bot.gateway.state)
 
-    install_error_handlers(app)
+    install_error_handlers(app, stores)
     app.include_router(chat.router)
     app.include_router(action_routes.router)
     app.include_router(admin.router)
@@ -108,9 +94,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, bool]:
         """Whether the gateway is up and whether it can reach the engine."""
-        return {"gateway": True, "engine": await app.state.engine.alive()}
+        return {"gateway": True, "engine": await gateway.engine.alive()}
 
-    limits.install(app, settings)  # 429s before a body is read or a key checked
+    limits.install(app, gateway.limits)  # 429s before a body is read or a key checked
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, prefixes=("/api/", "/channels/"))
     # Outermost of ours: a bug anywhere inside is a logged 500 (bot.gateway.errors), with the
     # headers.
@@ -119,6 +105,42 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     logging.getLogger("candor").setLevel(settings.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return app
+
+
+def build_gateway(settings: Settings, stores: Stores) -> Gateway:
+    """Everything the routes use, made once; nothing here touches the network or a loop.
+
+    The engine client opens its connections in the running loop on first use, and the limits
+    their storage, so one app can be served by several event loops in turn (the test client
+    runs each session in its own).
+    """
+
+    def link(brand: str, subject: str, kind: str) -> str:
+        # The actions name the kind as text; only the kinds a link can open are made.
+        if kind not in get_args(selfservice.Kind):
+            raise ValueError(f"no self-service link of kind {kind!r}")
+        return selfservice.link(
+            settings, brand=brand, subject_id=subject, kind=cast(selfservice.Kind, kind)
+        )
+
+    runtime = Runtime(stores=stores, control_threshold=settings.control_threshold, link=link)
+    executor = action_routes.executor_for(all_actions(runtime))
+    engine = EngineClient(
+        settings.rasa_url,
+        settings.engine_timeout_s,
+        after_turn=lambda sender, tasks: housekeeping.after_turn(stores, sender, tasks),
+    )
+    return Gateway(
+        settings=settings,
+        stores=stores,
+        runtime=runtime,
+        engine=engine,
+        executor=executor,
+        action_token=settings.derived("rasa-action-endpoint"),
+        limits=limits.Limits(settings),
+        sockets=limits.Sockets(settings.ws_per_ip),
+        channels=channels.registries(settings, stores, engine),
+    )
 
 
 def _style_sheet(css: str) -> Callable[[], Awaitable[Response]]:

@@ -13,24 +13,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from bot.gateway.errors import Forbidden, NotAuthenticated
+from bot.gateway.state import StoresDep
 from storage import registry
-from storage.stores import Stores
 
 
-class NotAuthenticated(Exception):
-    """No usable credentials: 403 with `not_authenticated`."""
-
-
-class Forbidden(Exception):
-    """Credentials that do not open this brand: 403."""
-
-
-def require_brand_key(brand: str, request: Request) -> str:
+def require_brand_key(brand: str, request: Request, stores: StoresDep) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise NotAuthenticated()
-    stores: Stores = request.app.state.stores
     # Only the key is looked up, never the brand: a wrong key gets the same 403 whether or not
     # the brand exists, so probing with bogus keys cannot list brands.
     with stores.registry() as session:

@@ -4,17 +4,18 @@ slowly before they hold a connection for long."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.gateway.errors import BodyTooLarge, RequestTooSlow, body_of, send_answer
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 
 class BodyLimit:
-    """ASGI middleware: a body over `limit` bytes gets a 422 with the reason, unread.
+    """ASGI middleware: a body over `limit` bytes gets `BodyTooLarge`'s answer (422), unread.
 
     Only public routes (`prefixes`) are limited; the engine's action calls carry whole trackers.
     """
@@ -30,44 +31,23 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+            await send_answer(BodyTooLarge(self.limit), scope, receive, send)
             return
         seen = 0
-        refused = False
 
         async def limited() -> Message:
-            nonlocal seen, refused
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    refused = True
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "invalid_request",
-                "detail": f"the body is larger than {self.limit} bytes; send a shorter message",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 422,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            await send_answer(BodyTooLarge(self.limit), scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -87,7 +67,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {"http": deadline_protocol(settings.header_timeout_s, settings.body_timeout_s)}
 
 
-def deadline_protocol(header_s: float, body_s: float) -> type[asyncio.Protocol]:
+# The count is the nested class's eight small methods; the class lives in here so that uvicorn
+# is imported only where the gateway is served.
+def deadline_protocol(header_s: float, body_s: float) -> type[asyncio.Protocol]:  # noqa: C901
     """uvicorn's httptools protocol, with deadlines for a request's headers and its body.
 
     The header deadline runs from the connection opening (or a keep-alive request's first
@@ -151,12 +133,8 @@ def deadline_protocol(header_s: float, body_s: float) -> type[asyncio.Protocol]:
 
 
 def _timeout_response(phase: str) -> bytes:
-    body = json.dumps(
-        {
-            "error": "request_timeout",
-            "detail": f"the request's {phase} arrived too slowly; send the whole request at once",
-        }
-    ).encode()
+    # Written by the protocol, below the app: the body comes from `ERRORS`' row all the same.
+    body = body_of(RequestTooSlow(phase))
     head = (
         b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
         b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"

@@ -25,6 +25,14 @@ PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data: blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+# The headers of the dashboard's page (and of its "unknown brand" page): it runs only its own
+# scripts and talks only to this origin; data is never HTML.
+PAGE_HEADERS = {
+    "Content-Security-Policy": PAGE_CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 # JSON, CSV and other downloads: nothing in them may run, load or be framed.
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 _SUBRESOURCES = ("text/javascript", "application/javascript", "text/css")
@@ -80,7 +88,7 @@ def mount_docs(app: FastAPI, title: str) -> None:
     allowed by its hash instead. (ReDoc is not served: it injects style elements at run time.)
     """
     page = get_swagger_ui_html(openapi_url=app.openapi_url or "", title=f"{title} - API").body
-    html = page.decode()
+    html = bytes(page).decode()
     policy = (
         f"default-src 'none'; script-src {_DOCS_CDN} {' '.join(script_hashes(html))}; "
         f"style-src {_DOCS_CDN}; img-src 'self' data: {_DOCS_ICON}; connect-src 'self'; "

@@ -1,5 +1,9 @@
 """Work the gateway does besides answering: after-turn tracker erasure, forgetting withdrawn
-or expired purposes in the engine's tracker, and retention purges.
+or expired purposes in the engine's tracker, retention purges, and the warm-up at start.
+
+All of it blocks (database work, VACUUM, file reads), so callers run it in a worker thread
+(`asyncio.to_thread`, `run_in_threadpool`), never on the event loop, where every other
+conversation would wait for it.
 
 Whatever is deleted or rewritten here is then reclaimed on disk (`storage.backends.reclaim`):
 no copy of an erased customer's words may stay in a freed page or a log file.
@@ -8,30 +12,53 @@ no copy of an erased customer's words may stay in a freed page or a log file.
 from __future__ import annotations
 
 import asyncio
+import linecache
 import logging
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from actions.consent_context import consent_context
+from actions.rights_service import Forgetting, erase_in_tracker, forget_in_tracker
 from actions.runtime import Runtime
 from consent_flows.contract import parse_sender
 from consent_flows.loader import FlowError, FlowInvalid
 from consent_flows.model import Flow, TagStep
-from storage import backends, registry, rights, tracker_events
+from storage import registry, rights, tracker_events
 from storage.schema import FlowVersion
-from storage.stores import Stores
+from storage.stores import Stores, StoreUnavailable
 
 log = logging.getLogger("candor.gateway")
-# The key store's table of data keys: an erased subject's wrapped key must not stay on disk.
-KEY_TABLES = ("subject_keys",)
+
+
+def warm_up(app: FastAPI, stores: Stores) -> None:
+    """Do at start, in a worker thread, what the first requests would do on the event loop.
+
+    FastAPI builds each route's models on its first request (`openapi()` builds them all,
+    and the schema then is ready for /docs too), and reads each endpoint's source file to
+    name it in error messages (linecache keeps the files once read). Each brand's first
+    message would look the brand up in the registry.
+    """
+    try:
+        stores.know_brands()
+    except (DBAPIError, StoreUnavailable) as exc:  # the first messages will ask instead
+        log.warning("brands not preloaded: %s", type(exc).__name__)
+    app.openapi()
+    for module in list(sys.modules.values()):
+        name, path = getattr(module, "__name__", ""), getattr(module, "__file__", None)
+        if path and name.partition(".")[0] == "bot":
+            linecache.getlines(path)
 
 
 def after_turn(stores: Stores, sender_id: str, tasks: list[dict[str, Any]]) -> None:
-    """Run what actions asked for once the engine has saved the turn."""
+    """Run what actions asked for once the engine has saved the turn (in a worker thread:
+    `EngineClient.send` hands it over)."""
     sender = parse_sender(sender_id)
     for task in tasks:
         spec = task.get("forget_purposes")
@@ -40,10 +67,7 @@ def after_turn(stores: Stores, sender_id: str, tasks: list[dict[str, Any]]) -> N
             continue
         scope = task.get("erase_tracker")
         if scope == "subject":
-            removed = tracker_events.delete_subject(
-                stores.tracker_engine(), brand=sender.brand, subject_id=sender.subject_id
-            )
-            reclaim_brand(stores, sender.brand)
+            removed = erase_in_tracker(stores, sender.brand, sender.subject_id)
         elif scope == "conversation":
             removed = tracker_events.delete_conversation(
                 stores.tracker_engine(), sender_id=sender_id
@@ -55,39 +79,24 @@ def after_turn(stores: Stores, sender_id: str, tasks: list[dict[str, Any]]) -> N
 
 def forget(stores: Stores, brand: str, subject_id: str, spec: dict[str, Any]) -> int:
     """Carry out a `forget_purposes` task (`{"purposes", "asks", "tags"}`, as
-    `actions.rights_edge.forget_purposes` builds it) once the store has deleted what the
-    purposes covered: the engine's tracker forgets it too, and both are reclaimed on disk.
-    For any withdrawal, whichever way it arrives; returns how many events were rewritten."""
-    rewritten = tracker_events.forget_purposes(
-        stores.tracker_engine(),
-        brand=brand,
-        subject_id=subject_id,
+    `actions.rights_service.Forgetting.task` writes it); returns how many events were
+    rewritten."""
+    forgetting = Forgetting(
         purposes=_names(spec.get("purposes")),
         asks=_names(spec.get("asks")),
         tags=_names(spec.get("tags")),
     )
-    reclaim_brand(stores, brand)
-    log.info("tracker events forgotten brand=%s events=%d", brand, rewritten)
-    return rewritten
+    return forget_in_tracker(stores, brand, subject_id, forgetting)
 
 
-def _names(value: object) -> list[str]:
+def _names(value: object) -> tuple[str, ...]:
     """A task's list of ids; anything else in it is ignored (a task never carries text)."""
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def reclaim_brand(stores: Stores, brand: str) -> None:
-    """After an erasure, a withdrawal or a purge in a brand's store: reclaim what it deleted.
-
-    On SQLite the connection that deleted has checkpointed already (storage/backends.py); this
-    also covers a checkpoint a reader held up. On PostgreSQL it VACUUMs every table that holds
-    subject data, and the key store's data keys, outside the erasure's transaction. Callers of
-    `rights.erase_subject` and `rights.withdraw` run it once they have committed.
-    """
-    done = backends.reclaim(stores.brand_engine(brand), rights.SUBJECT_TABLES)
-    done = backends.reclaim(stores.key_engine(brand), KEY_TABLES) and done
-    if not done:
-        log.warning("brand store log not truncated yet brand=%s (a reader held it)", brand)
+    """After an erasure or a purge in a brand's store: reclaim what it deleted on disk."""
+    rights.reclaim(stores, brand)
 
 
 def forget_expired(

@@ -4,7 +4,7 @@ One flooding client must not slow every other brand's customers down (issue 14: 
 requests at concurrency 200 took a second customer's median turn from 35 ms to 833 ms). Counting
 is the `limits` library's moving window, in Redis when `CANDOR_REDIS_URL` is set (replicas share
 the counts) and in this process's memory otherwise. A refused request gets `429` with
-`Retry-After` and the error shape of bot.gateway.errors.
+`Retry-After` and the error shape of bot.gateway.errors (`RateLimited`, raised here).
 
 What is counted, and where (docs/deploy.md, "Abuse limits"):
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import math
 import re
@@ -37,20 +36,27 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.gateway.errors import RateLimited, send_answer
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
+
+__all__ = ["Limits", "RateLimited", "RateLimits", "Sockets", "install"]
 
 log = logging.getLogger("candor.limits")
 
 Items = tuple[RateLimitItem, ...]
+# One request's use of a budget: (who, items, key), counted once its status is known.
+Spend = tuple[str, Items, tuple[str, ...]]
 _REFUSED = frozenset({401, 403, 404})
 _CHAT = re.compile(r"^/api/v1/chat/([^/]+)$")
 _PUBLISH = re.compile(r"^/api/v1/brands/([^/]+)/flows$")
@@ -58,36 +64,6 @@ _WIDGET_CONFIG = re.compile(r"^/api/v1/brands/[^/]+/widget-config$")
 _ADMIN = re.compile(r"^(?:/api/v1)?/brands/([^/]+)(?:/|$)")
 _CHANNEL = re.compile(r"^/channels/[^/]+/([^/]+)")
 _PUBLIC = ("/api/v1/me/",)
-_WHO = {
-    "ip": "from this address",
-    "customer": "for this customer",
-    "brand": "for this brand",
-    "refused": "with refused credentials from this address",
-}
-
-
-class RateLimited(Exception):
-    """Too many requests; `retry_after` seconds until one more would be allowed."""
-
-    def __init__(self, who: str, retry_after: int) -> None:
-        super().__init__(who)
-        self.who = who
-        self.retry_after = retry_after
-
-
-def rate_limited_body(exc: RateLimited) -> dict[str, str]:
-    # The shape of bot.gateway.errors.error_body, built here so this module owns its one error.
-    return {
-        "error": "rate_limited",
-        "detail": (
-            f"too many requests {_WHO.get(exc.who, '')}; wait {exc.retry_after} s and try "
-            "again (see the Retry-After header)"
-        ),
-    }
-
-
-def rate_limited_response(exc: RateLimited) -> JSONResponse:
-    return JSONResponse(rate_limited_body(exc), 429, headers={"Retry-After": str(exc.retry_after)})
 
 
 @dataclass(frozen=True)
@@ -130,7 +106,7 @@ class Limits:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter: MovingWindowRateLimiter | None = None
         self._failing_since = 0.0
-        self._pool: Any = None
+        self._pool: ConnectionPool | None = None
 
     def _strategy(self) -> MovingWindowRateLimiter:
         loop = asyncio.get_running_loop()
@@ -144,7 +120,8 @@ class Limits:
                     "async+" + self._redis,
                     implementation="redispy",
                     key_prefix="candor-limits",
-                    connection_pool=self._pool,
+                    # Typed `float | str | bool` by the library; it passes the pool to redis.
+                    connection_pool=self._pool,  # type: ignore[arg-type]
                 )
             else:
                 storage = MemoryStorage()
@@ -245,15 +222,6 @@ class Sockets:
             del self.open[address]
 
 
-def limits_of(state: object) -> Limits:
-    return state.limits  # type: ignore[attr-defined]
-
-
-async def check_customer(request: Request, brand: str, channel: str, user_id: str) -> None:
-    """For routes: count this customer's message (raises `RateLimited`, answered 429)."""
-    await limits_of(request.app.state).check_customer(brand, channel, user_id)
-
-
 class RateLimits:
     """ASGI middleware: the per-address and per-brand limits, decided from the path alone.
 
@@ -270,39 +238,10 @@ class RateLimits:
         if scope["type"] != "http" or not self.limits.enabled:
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        limits, rules, ip = self.limits, self.limits.rules, self.limits.address(scope)
-        # What to count once the status is known: (who, items, key) for accepted, for refused.
-        after: tuple[tuple[str, Items, tuple[str, ...]], ...] = ()
-        refused_after: tuple[str, Items, tuple[str, ...]] | None = None
         try:
-            if (match := _CHAT.match(path)) and scope["method"] == "POST":
-                if ip is not None:
-                    await limits.hit("ip", rules.chat_ip, "chat", ip)
-                await limits.hit("brand", rules.chat_brand, "chat", match[1][:80])
-            elif match := _CHANNEL.match(path):
-                brand = match[1][:80]
-                refused_key = ("channel", ip or "-", brand)
-                await limits.admits("refused", rules.refused_ip, *refused_key)
-                await limits.admits("brand", rules.channel_brand, "channel", brand)
-                after = (("brand", rules.channel_brand, ("channel", brand)),)
-                refused_after = ("refused", rules.refused_ip, refused_key)
-            elif _WIDGET_CONFIG.match(path) or path.startswith(_PUBLIC):
-                if ip is not None:
-                    await limits.hit("ip", rules.public_ip, "public", ip)
-            elif match := _ADMIN.match(path):
-                brand = match[1][:80]
-                if ip is not None:
-                    await limits.hit("ip", rules.admin_ip, "admin", ip)
-                    await limits.admits("refused", rules.refused_ip, "admin", ip)
-                    refused_after = ("refused", rules.refused_ip, ("admin", ip))
-                await limits.admits("brand", rules.admin_brand, "admin", brand)
-                after = (("brand", rules.admin_brand, ("admin", brand)),)
-                if _PUBLISH.match(path) and scope["method"] == "POST":
-                    await limits.admits("brand", rules.publish_brand, "publish", brand)
-                    after += (("brand", rules.publish_brand, ("publish", brand)),)
+            after, refused_after = await self._admit(scope)
         except RateLimited as exc:
-            await _refuse(send, exc)
+            await send_answer(exc, scope, receive, send)
             return
         if not after and refused_after is None:
             await self.app(scope, receive, send)
@@ -316,11 +255,50 @@ class RateLimits:
 
         await self.app(scope, receive, counted)
 
+    async def _admit(self, scope: Scope) -> tuple[tuple[Spend, ...], Spend | None]:
+        """Count or test a request against its path's limits (raises `RateLimited`).
+
+        Returns what to count once the status says whose request it was: for an accepted one,
+        and for a refused one (a wrong key or signature).
+        """
+        path: str = scope["path"]
+        limits, rules, ip = self.limits, self.limits.rules, self.limits.address(scope)
+        if (match := _CHAT.match(path)) and scope["method"] == "POST":
+            if ip is not None:
+                await limits.hit("ip", rules.chat_ip, "chat", ip)
+            await limits.hit("brand", rules.chat_brand, "chat", match[1][:80])
+        elif match := _CHANNEL.match(path):
+            brand = match[1][:80]
+            refused_key = ("channel", ip or "-", brand)
+            await limits.admits("refused", rules.refused_ip, *refused_key)
+            await limits.admits("brand", rules.channel_brand, "channel", brand)
+            after = (("brand", rules.channel_brand, ("channel", brand)),)
+            return after, ("refused", rules.refused_ip, refused_key)
+        elif _WIDGET_CONFIG.match(path) or path.startswith(_PUBLIC):
+            if ip is not None:
+                await limits.hit("ip", rules.public_ip, "public", ip)
+        elif match := _ADMIN.match(path):
+            return await self._admit_admin(scope, match[1][:80], ip)
+        return (), None
+
+    async def _admit_admin(
+        self, scope: Scope, brand: str, ip: str | None
+    ) -> tuple[tuple[Spend, ...], Spend | None]:
+        limits, rules = self.limits, self.limits.rules
+        refused_after: Spend | None = None
+        if ip is not None:
+            await limits.hit("ip", rules.admin_ip, "admin", ip)
+            await limits.admits("refused", rules.refused_ip, "admin", ip)
+            refused_after = ("refused", rules.refused_ip, ("admin", ip))
+        await limits.admits("brand", rules.admin_brand, "admin", brand)
+        after: tuple[Spend, ...] = (("brand", rules.admin_brand, ("admin", brand)),)
+        if _PUBLISH.match(scope["path"]) and scope["method"] == "POST":
+            await limits.admits("brand", rules.publish_brand, "publish", brand)
+            after += (("brand", rules.publish_brand, ("publish", brand)),)
+        return after, refused_after
+
     async def _count(
-        self,
-        status: int,
-        after: Iterable[tuple[str, Items, tuple[str, ...]]],
-        refused_after: tuple[str, Items, tuple[str, ...]] | None,
+        self, status: int, after: Iterable[Spend], refused_after: Spend | None
     ) -> None:
         """Spend the budget a request used once its status says whose it was."""
         if status in _REFUSED:
@@ -333,31 +311,6 @@ class RateLimits:
                 await self.limits.hit(who, items, *key)
 
 
-async def _refuse(send: Send, exc: RateLimited) -> None:
-    body = json.dumps(rate_limited_body(exc)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(exc.retry_after).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def install(app: FastAPI, settings: Settings) -> Limits:
-    """Give the app its counters, the 429 answer and the middleware; returns the counters."""
-    limits = Limits(settings)
-    app.state.limits = limits
-    app.state.sockets = Sockets(settings.ws_per_ip)
-
-    @app.exception_handler(RateLimited)
-    async def _limited(_: Request, exc: RateLimited) -> JSONResponse:
-        return rate_limited_response(exc)
-
+def install(app: FastAPI, limits: Limits) -> None:
+    """Count requests before a body is read or a key checked (the 429 is `ERRORS`' row)."""
     app.add_middleware(RateLimits, limits=limits)
-    return limits

@@ -3,7 +3,8 @@
 A spaCy ``textcat_multilabel`` trained from the labelled survey answers in ``data/``. It runs on
 its own blank English pipeline, so its scores are identical with or without the
 ``en_core_web_sm`` weights, and it is small enough to train from scratch on first use (a few
-seconds on two cores). The trained pipeline is cached under ``.candor/models/textcat/``, in a
+seconds on two cores). The trained pipeline is cached under ``<model dir>/textcat/`` (the
+process's ``model_dir``, :mod:`nlu.analysis.config`; by default ``.candor/models``), in a
 folder named by a hash of the training data, the model config and the spaCy version: editing the
 data retrains, nothing stale is ever loaded. Training is seeded, so the same inputs give the
 same model and the same published precision and recall (``python -m nlu.analysis.train``).
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import shutil
 import tempfile
@@ -27,17 +27,20 @@ from pathlib import Path
 
 import spacy
 from spacy.language import Language
+from spacy.pipeline import TextCategorizer
 from spacy.training import Example
 from spacy.util import fix_random_seed, minibatch
+
+from nlu.analysis.config import current
 
 __all__ = [
     "LABELS",
     "THRESHOLD",
     "Classifier",
     "Labelled",
+    "cache_dir",
     "get_classifier",
     "load_examples",
-    "model_dir",
     "train",
 ]
 
@@ -47,7 +50,6 @@ THRESHOLD = 0.4
 DATA_DIR = Path(__file__).parent / "data"
 TRAIN_FILE = DATA_DIR / "train.jsonl"
 TEST_FILE = DATA_DIR / "test.jsonl"
-ROOT = Path(__file__).resolve().parents[2]
 
 SEED = 7
 EPOCHS = 40
@@ -87,10 +89,9 @@ def load_examples(path: Path) -> list[Labelled]:
     return rows
 
 
-def model_dir() -> Path:
-    """Where trained classifiers are cached: ``$CANDOR_MODEL_DIR/textcat`` or ``.candor/...``."""
-    base = os.environ.get("CANDOR_MODEL_DIR")
-    return (Path(base) if base else ROOT / ".candor" / "models") / "textcat"
+def cache_dir(model_dir: Path | None = None) -> Path:
+    """Where trained classifiers are cached: under `model_dir`, else the process's."""
+    return (current().model_dir if model_dir is None else model_dir) / "textcat"
 
 
 def fingerprint(train_file: Path = TRAIN_FILE) -> str:
@@ -114,6 +115,7 @@ def train(rows: Sequence[Labelled], *, seed: int = SEED, epochs: int | None = No
     fix_random_seed(seed)
     nlp = spacy.blank("en")
     textcat = nlp.add_pipe("textcat_multilabel", config={"model": MODEL_CONFIG})
+    assert isinstance(textcat, TextCategorizer)
     for label in LABELS:
         textcat.add_label(label)
     examples = [_example(nlp, row) for row in rows]
@@ -173,6 +175,6 @@ def _cached(train_file: Path, cache_root: Path) -> Classifier:
     return _load_or_train(train_file, cache_root)
 
 
-def get_classifier() -> Classifier:
+def get_classifier(model_dir: Path | None = None) -> Classifier:
     """The classifier for the current training data, trained on first use and cached."""
-    return _cached(TRAIN_FILE, model_dir())
+    return _cached(TRAIN_FILE, cache_dir(model_dir))

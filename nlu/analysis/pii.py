@@ -19,7 +19,7 @@ Detectors, in priority order (an earlier kind wins where spans overlap):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 
 from spacy.tokens import Doc
@@ -161,7 +161,7 @@ def _emails(text: str) -> Iterable[PiiSpan]:
         yield PiiSpan(m.start(), m.end(), "EMAIL")
 
 
-def _cue_names(text: str, stop_words: frozenset[str]) -> Iterable[PiiSpan]:
+def _cue_names(text: str, stop_words: Set[str]) -> Iterable[PiiSpan]:
     for pattern in _NAME_CUES:
         for m in pattern.finditer(text):
             words = m.group(1).split()

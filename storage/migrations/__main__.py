@@ -33,7 +33,8 @@ def revision(target: str, message: str) -> Path:
                 config(target, conn), message=message, autogenerate=True, rev_id=rev_id
             )
         engine.dispose()
-    assert script is not None and not isinstance(script, list)
+    assert script is not None
+    assert not isinstance(script, list)
     path = Path(script.path)
     for fix in (["check", "--fix", "-q"], ["format", "-q"]):  # autogenerate's style, then ours
         subprocess.run([sys.executable, "-m", "ruff", *fix, str(path)], check=False)

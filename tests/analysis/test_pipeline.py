@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.analysis.pipeline import MODEL_ENV, Pipeline, clear_cache, get_pipeline, norm_lemma
+from nlu.analysis.pipeline import Pipeline, clear_cache, get_pipeline, norm_lemma
+from tests.analysis.conftest import choosing
 
 
 def test_full_pipeline_has_every_feature(full: Pipeline) -> None:
@@ -10,13 +11,11 @@ def test_full_pipeline_has_every_feature(full: Pipeline) -> None:
     assert "core_web_sm" in full.name
 
 
-def test_blank_is_forced_by_the_environment_and_says_what_it_lacks(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(MODEL_ENV, "blank")
+def test_blank_is_forced_by_the_choice_and_says_what_it_lacks() -> None:
     clear_cache()
     try:
-        loaded = get_pipeline()
+        with choosing("blank") as loaded:
+            assert get_pipeline() is loaded
         assert loaded.name == "blank:en"
         assert loaded.features == {"parser": False, "lemmas": False, "ner": False}
         doc = loaded.nlp("First sentence. Second one!")
@@ -25,11 +24,9 @@ def test_blank_is_forced_by_the_environment_and_says_what_it_lacks(
         clear_cache()
 
 
-def test_a_missing_model_falls_back_to_blank_instead_of_downloading(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(MODEL_ENV, "en_core_web_xx_not_installed")
-    assert get_pipeline().name == "blank:en"
+def test_a_missing_model_falls_back_to_blank_instead_of_downloading() -> None:
+    with choosing("en_core_web_xx_not_installed") as loaded:
+        assert loaded.name == "blank:en"
 
 
 def test_pipelines_are_built_once(blank: Pipeline) -> None:

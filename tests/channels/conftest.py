@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from bot.brands import publish_flow_file
 from bot.gateway.app import create_app
+from bot.gateway.state import gateway_of
 from bot.pseudonym import subject_id
 from bot.settings import ROOT, Settings
 from storage import ledger, records
@@ -27,7 +28,7 @@ BASICS_FLOW = ROOT / "consent_flows" / "examples" / "basics-store.yaml"
 @dataclass(frozen=True)
 class Stored:
     answers: list[tuple[str, str, object]]  # (step_id, verbatim, normalised value)
-    consents: list[tuple[str, str, str]]  # (purpose, event, method)
+    consents: list[tuple[str | None, str | None, str]]  # (purpose, event, method)
 
 
 def stored(stack: Stack, channel: str, user_id: str) -> Stored:
@@ -56,7 +57,7 @@ def delivery_marks(stack: Stack) -> int:
 
 def wait_idle(stack: Stack, timeout_s: float = 30.0) -> None:
     """Wait until the gateway has no background channel job running (Slack replies)."""
-    jobs = stack.app.state.channel_jobs
+    jobs = gateway_of(stack.app).channels.jobs
     deadline = time.monotonic() + timeout_s
     while jobs.pending:
         if time.monotonic() > deadline:
@@ -90,7 +91,7 @@ class Gateway:
     creds: Credentials
 
     def jobs_idle(self) -> None:
-        wait_until(lambda: not self.app.state.channel_jobs.pending, "Slack reply jobs")
+        wait_until(lambda: not gateway_of(self.app).channels.jobs.pending, "Slack reply jobs")
 
 
 @pytest.fixture

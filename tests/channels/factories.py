@@ -14,12 +14,19 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
-import httpx
-
 from tests.channels.standins import BOT_USER, SLACK_BOT_USER, SLACK_TEAM, StandIns
+
+Response = TypeVar("Response", covariant=True)
+
+
+class Http(Protocol[Response]):
+    """A live server's client (httpx) or the in-process TestClient (httpx2)."""
+
+    def post(self, url: str, *, content: str | bytes, headers: dict[str, str]) -> Response: ...
+
 
 _ids = itertools.count(int(time.time()) % 100_000 * 1000)
 
@@ -114,8 +121,8 @@ def tg_sticker(user_id: int) -> dict[str, Any]:
 
 
 def tg_post(
-    http: httpx.Client, brand: str, update: dict[str, Any], secret: str | None
-) -> httpx.Response:
+    http: Http[Response], brand: str, update: dict[str, Any], secret: str | None
+) -> Response:
     headers = {"content-type": "application/json"}
     if secret is not None:
         headers["X-Telegram-Bot-Api-Secret-Token"] = secret
@@ -244,16 +251,16 @@ def slack_headers(
 
 
 def slack_post_event(
-    http: httpx.Client, brand: str, event: dict[str, Any], secret: str, **sign: Any
-) -> httpx.Response:
+    http: Http[Response], brand: str, event: dict[str, Any], secret: str, **sign: Any
+) -> Response:
     body = json.dumps(event).encode()
     headers = {"content-type": "application/json", **slack_headers(secret, body, **sign)}
     return http.post(f"/channels/slack/{brand}/events", content=body, headers=headers)
 
 
 def slack_post_action(
-    http: httpx.Client, brand: str, payload: dict[str, Any], secret: str, **sign: Any
-) -> httpx.Response:
+    http: Http[Response], brand: str, payload: dict[str, Any], secret: str, **sign: Any
+) -> Response:
     body = urlencode({"payload": json.dumps(payload)}).encode()
     headers = {
         "content-type": "application/x-www-form-urlencoded",

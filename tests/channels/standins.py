@@ -59,7 +59,7 @@ class StandIn:
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = self._runner.addresses[0][1]
             ready.set()
 
         def run() -> None:
@@ -74,7 +74,9 @@ class StandIn:
             raise RuntimeError(f"{type(self).__name__} did not start")
 
     def stop(self) -> None:
-        assert self._loop is not None and self._thread is not None and self._runner is not None
+        assert self._loop is not None
+        assert self._thread is not None
+        assert self._runner is not None
         future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
         future.result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -37,18 +37,34 @@ def tg(update: dict, codec: ButtonCodec) -> InboundMessage | None:
     return asyncio.run(telegram.to_inbound("acme", Update.de_json(update, bot), codec))
 
 
+def tg_one(update: dict, codec: ButtonCodec) -> InboundMessage:
+    inbound = tg(update, codec)
+    assert inbound is not None
+    return inbound
+
+
+def slack_one(
+    inbound: tuple[InboundMessage, slack.Where] | None,
+) -> tuple[InboundMessage, slack.Where]:
+    assert inbound is not None
+    return inbound
+
+
 def test_telegram_start_text_and_presses(codec: ButtonCodec) -> None:
     assert tg(tg_message(42, "/start"), codec) == InboundMessage(
         brand="acme", channel="telegram", user_id="42", payload="/greet"
     )
-    assert tg(tg_message(42, "/start@candor_test_bot ref"), codec).payload == "/greet"
-    typed = tg(tg_message(42, "/affirm"), codec)
-    assert typed.text == "/affirm" and typed.payload is None, "typed text stays text"
+    assert tg_one(tg_message(42, "/start@candor_test_bot ref"), codec).payload == "/greet"
+    typed = tg_one(tg_message(42, "/affirm"), codec)
+    assert typed.text == "/affirm", "typed text stays text"
+    assert typed.payload is None, "typed text stays text"
     sent = {"chat_id": 42, "text": "Okay?"}
-    pressed = tg(tg_callback(42, "/affirm", bot_message=bot_message_from(sent)), codec)
-    assert pressed.payload == "/affirm" and pressed.user_id == "42"
+    pressed = tg_one(tg_callback(42, "/affirm", bot_message=bot_message_from(sent)), codec)
+    assert pressed.payload == "/affirm"
+    assert pressed.user_id == "42"
     sticker = tg(tg_sticker(42), codec)
-    assert sticker is not None and not sticker.text
+    assert sticker is not None
+    assert not sticker.text
 
 
 def test_telegram_keyboard_is_inline_with_short_data(codec: ButtonCodec) -> None:
@@ -62,23 +78,32 @@ def test_telegram_keyboard_is_inline_with_short_data(codec: ButtonCodec) -> None
         ),
     )
     markup = asyncio.run(telegram.keyboard(message, codec))
+    assert markup is not None
     rows = [[key.text for key in row] for row in markup.inline_keyboard]
     assert rows == [["Yes", "No"], [long_choice]]
-    data = [key.callback_data for row in markup.inline_keyboard for key in row]
+    data: list[str] = []
+    for key in (key for row in markup.inline_keyboard for key in row):
+        assert isinstance(key.callback_data, str)
+        data.append(key.callback_data)
     assert data[:2] == ["/affirm", "/deny"]
     assert all(len(d.encode()) <= 64 for d in data)
     assert asyncio.run(codec.decode(data[2])) == message.buttons[2].payload
 
 
 def test_slack_direct_messages_and_mentions() -> None:
-    inbound, where = slack.event_to_inbound("acme", slack_dm("U1", "D1", "a &lt;b&gt; &amp; c"))
+    inbound, where = slack_one(
+        slack.event_to_inbound("acme", slack_dm("U1", "D1", "a &lt;b&gt; &amp; c"))
+    )
     assert inbound == InboundMessage(
         brand="acme", channel="slack", user_id=f"{SLACK_TEAM}:U1", text="a <b> & c"
     )
     assert where == slack.Where("D1")
-    mention, where = slack.event_to_inbound("acme", slack_mention("U1", "C1", "boots please"))
-    assert mention.text == "boots please" and where.channel == "C1"
-    bare, _ = slack.event_to_inbound("acme", slack_mention("U1", "C1", ""))
+    mention, where = slack_one(
+        slack.event_to_inbound("acme", slack_mention("U1", "C1", "boots please"))
+    )
+    assert mention.text == "boots please"
+    assert where.channel == "C1"
+    bare, _ = slack_one(slack.event_to_inbound("acme", slack_mention("U1", "C1", "")))
     assert bare.payload == "/greet"
 
 
@@ -100,8 +125,9 @@ def test_slack_events_that_are_not_a_customer_message(change: dict) -> None:
 
 def test_slack_button_presses_and_delivery_ids() -> None:
     action = slack_block_action("U1", "D1", action_id="candor:0", value="/affirm", title="Yes")
-    inbound, where = slack.action_to_inbound("acme", action)
-    assert inbound.payload == "/affirm" and where.channel == "D1"
+    inbound, where = slack_one(slack.action_to_inbound("acme", action))
+    assert inbound.payload == "/affirm"
+    assert where.channel == "D1"
     assert slack.delivery_id(action) == f"action:{action['trigger_id']}"
     event = slack_dm("U1", "D1", "hi", event_id="Ev42")
     assert slack.delivery_id(event) == "event:Ev42"

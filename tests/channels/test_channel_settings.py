@@ -24,7 +24,9 @@ def test_json_variable_gives_each_brand_its_channels(
     monkeypatch.setenv("CANDOR_CHANNELS", json.dumps({"acme": {**GOOD, "widget": {"title": "Hi"}}}))
     settings = make_settings(tmp_path)
     acme = settings.channel("acme")
-    assert acme is not None and acme.telegram and acme.slack
+    assert acme is not None
+    assert acme.telegram
+    assert acme.slack
     assert acme.widget.title == "Hi"
     assert settings.channel("other") is None
     for shown in (repr(settings), str(settings), repr(acme)):
@@ -45,8 +47,11 @@ def test_private_file_is_read_and_the_variable_wins(
     path.chmod(0o600)
     monkeypatch.setenv("CANDOR_CHANNELS", json.dumps({"beta": {"widget": {"title": "Env"}}}))
     settings = make_settings(tmp_path, channels_file=path)
-    assert settings.channel("acme") is not None and settings.channel("acme").telegram
-    assert settings.channel("beta").widget.title == "Env"
+    acme, beta = settings.channel("acme"), settings.channel("beta")
+    assert acme is not None
+    assert acme.telegram
+    assert beta is not None
+    assert beta.widget.title == "Env"
 
 
 def test_a_file_others_can_read_is_refused(tmp_path: Path) -> None:

@@ -77,7 +77,8 @@ def test_widget_keeps_the_message_for_a_retry(client: tuple[TestClient, Credenti
         for _ in range(2):  # the same id again: not a duplicate, since nothing was processed
             socket.send_text(json.dumps({"type": "message", "id": "m1", "text": "hi"}))
             answer = socket.receive_json()
-            assert answer["error"] == "engine_unavailable" and answer["retry"] is True
+            assert answer["error"] == "engine_unavailable"
+            assert answer["retry"] is True
 
 
 def test_widget_socket_refuses_other_origins(client: tuple[TestClient, Credentials]) -> None:

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from bot.brands import create_brand, publish_flow_file
 from bot.engine.launcher import Gateway
@@ -58,12 +59,13 @@ class Served:
     def widget(
         self, address: str, *, origin: str | None = None, user_id: str | None = None
     ) -> Iterator[ClientConnection]:
-        with connect(
+        ws = connect(
             self.ws_url(),
             open_timeout=10,
-            origin=origin,  # type: ignore[arg-type]
+            origin=None if origin is None else Origin(origin),
             additional_headers={"x-forwarded-for": address},
-        ) as ws:
+        )
+        with ws:
             ws.send(json.dumps({"type": "hello", "user_id": user_id or uuid.uuid4().hex}))
             assert json.loads(ws.recv(timeout=10)) == {"type": "ready"}
             yield ws
@@ -143,7 +145,8 @@ def test_webhooks_per_brand_and_forgers_cannot_spend_the_brand_budget(serve: Any
         return tg_post(gw.http, BRAND, tg_message(4242, "hello"), secret)
 
     forger = [post("192.0.2.66", "forged-secret-" + "x" * 20).status_code for _ in range(4)]
-    assert forger[:3] == [403, 403, 403] and forger[3] == 429
+    assert forger[:3] == [403, 403, 403]
+    assert forger[3] == 429
     # Telegram's own address still gets through: refused requests spent nothing of the brand's.
     assert post("149.154.167.220", CREDS.telegram_secret).status_code == 200
     assert post("149.154.167.221", CREDS.telegram_secret).status_code == 200
@@ -165,7 +168,8 @@ def test_admin_routes_per_address_per_brand_and_publishing(serve: Any) -> None:
     assert_limited(get("192.0.2.1", "cnd_guess"))  # a key guesser stops here
     assert get("192.0.2.2", gw.key).status_code == 200
     statuses = [get("192.0.2.3", gw.key).status_code for _ in range(6)]
-    assert statuses[:5] == [200] * 5 and statuses[5] == 429
+    assert statuses[:5] == [200] * 5
+    assert statuses[5] == 429
 
     def publish(address: str) -> httpx.Response:
         return gw.http.post(
@@ -242,7 +246,8 @@ def test_an_idle_socket_is_closed(serve: Any) -> None:
     gw = serve(ws_idle_s=0.5)
     with gw.widget("203.0.113.50") as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=30)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4000
 
 
 def test_socket_messages_are_limited_per_customer(serve: Any) -> None:
@@ -252,7 +257,9 @@ def test_socket_messages_are_limited_per_customer(serve: Any) -> None:
         assert json.loads(ws.recv(timeout=30))["type"] == "reply"
         ws.send(json.dumps({"type": "message", "id": "m2", "text": "hello again"}))
         error = json.loads(ws.recv(timeout=30))
-    assert error["type"] == "error" and error["error"] == "rate_limited" and error["retry"]
+    assert error["type"] == "error"
+    assert error["error"] == "rate_limited"
+    assert error["retry"]
 
 
 # --- slow requests ----------------------------------------------------------------------------
@@ -379,4 +386,5 @@ def test_a_flood_is_refused_while_another_customer_is_served(serve: Any) -> None
         customer = [gw.post_chat("192.0.2.200", "steady-customer").status_code for _ in range(5)]
         list(flood)
     assert customer == [200] * 5
-    assert statuses.count(429) > 0 and set(statuses) <= {200, 429}
+    assert statuses.count(429) > 0
+    assert set(statuses) <= {200, 429}

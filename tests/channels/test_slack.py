@@ -178,9 +178,11 @@ def test_own_messages_url_verification_and_unknown_brands(user: SlackUser) -> No
     assert user.deliver(own) == []
     challenge = {"token": "legacy", "challenge": "c-123", "type": "url_verification"}
     response = slack_post_event(user.stack.http, BRAND, challenge, user.secret)
-    assert response.status_code == 200 and "c-123" in response.text
+    assert response.status_code == 200
+    assert "c-123" in response.text
     missing = slack_post_event(user.stack.http, "no-such-brand", challenge, user.secret)
-    assert missing.status_code == 404 and missing.json()["error"] == "channel_not_configured"
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "channel_not_configured"
 
 
 def test_block_actions_are_acknowledged_before_the_engine_answers(user: SlackUser) -> None:
@@ -192,8 +194,10 @@ def test_block_actions_are_acknowledged_before_the_engine_answers(user: SlackUse
     import asyncio
     import threading
 
+    from bot.gateway.state import gateway_of
+
     hello = user.say("hello")
-    engine = user.stack.app.state.engine
+    engine = gateway_of(user.stack.app).engine
     original = engine.send
     release = threading.Event()
 
@@ -201,7 +205,7 @@ def test_block_actions_are_acknowledged_before_the_engine_answers(user: SlackUse
         await asyncio.to_thread(release.wait, 20)
         return await original(**kwargs)
 
-    engine.send = held
+    engine.send = held  # type: ignore[method-assign]
     try:
         button = next(b for b in buttons_of(hello[-1]) if b["text"]["text"] == "Yes")
         action = slack_block_action(
@@ -218,6 +222,6 @@ def test_block_actions_are_acknowledged_before_the_engine_answers(user: SlackUse
         assert len(user.replies()) == before, "nothing was answered while the engine was held"
     finally:
         release.set()
-        engine.send = original
+        engine.send = original  # type: ignore[method-assign]
     wait_idle(user.stack)
     assert len(user.replies()) > before

@@ -91,7 +91,8 @@ def test_every_button_press_is_answered(user: TelegramUser) -> None:
     before = len(user.api.sent("answerCallbackQuery"))
     user.press(hello[-1], "Yes")
     calls = user.api.sent("answerCallbackQuery")
-    assert len(calls) == before + 1 and calls[-1].body["callback_query_id"]
+    assert len(calls) == before + 1
+    assert calls[-1].body["callback_query_id"]
 
 
 def test_typed_slash_text_is_never_a_button(user: TelegramUser) -> None:
@@ -131,16 +132,19 @@ def test_wrong_secret_token_is_refused_and_nothing_happens(
 
 def test_unknown_brand_and_broken_updates_get_clear_4xx(user: TelegramUser) -> None:
     response = tg_post(user.stack.http, "no-such-brand", tg_message(user.id, "hi"), user.secret)
-    assert response.status_code == 404 and response.json()["error"] == "channel_not_configured"
+    assert response.status_code == 404
+    assert response.json()["error"] == "channel_not_configured"
     broken = user.stack.http.post(
         f"/channels/telegram/{BRAND}",
         content=b"{not json",
         headers={"X-Telegram-Bot-Api-Secret-Token": user.secret},
     )
-    assert broken.status_code == 422 and "Traceback" not in broken.text
+    assert broken.status_code == 422
+    assert "Traceback" not in broken.text
     huge = tg_message(user.id, "x" * 20_000)
     too_big = tg_post(user.stack.http, BRAND, huge, user.secret)
-    assert too_big.status_code == 422 and "larger than" in too_big.json()["detail"]
+    assert too_big.status_code == 422
+    assert "larger than" in too_big.json()["detail"]
 
 
 def test_non_text_message_gets_a_hint_and_stale_button_an_answer(user: TelegramUser) -> None:

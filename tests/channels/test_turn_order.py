@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
 from fastapi.testclient import TestClient
 
 from bot.channels.turns import NOT_SEEN, Screens
 from bot.gateway.app import create_app
+from bot.gateway.state import gateway_of
 from consent_flows.contract import OutboundMessage
 from storage.stores import Stores
 from tests.channels.conftest import BRAND, Gateway, wait_until
@@ -39,13 +39,16 @@ from tests.channels.standins import EngineStandIn, StandIns
 CHAT = f"/api/v1/chat/{BRAND}"
 
 
-def in_background(call: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
+R = TypeVar("R")
+
+
+def in_background(call: Callable[[], R]) -> Callable[[], R]:
     """Start `call` in a thread; the returned function waits for its response."""
-    out: list[httpx.Response] = []
+    out: list[R] = []
     thread = threading.Thread(target=lambda: out.append(call()), daemon=True)
     thread.start()
 
-    def result() -> httpx.Response:
+    def result() -> R:
         thread.join(60)
         assert out, "the request did not finish"
         return out[0]
@@ -60,8 +63,8 @@ def metadata(engine: EngineStandIn) -> list[dict[str, Any]]:
 def repeat_arrived(gateway: Gateway) -> bool:
     """A repeat sent while the first is held has arrived: it reached the engine as a second
     turn (the fault), or it waits in the gateway for the first one's reply."""
-    replies = getattr(gateway.app.state, "replies", None)
-    return gateway.engine.turns > 1 or (replies is not None and replies.waiting == 1)
+    replies = gateway_of(gateway.app).channels.replies
+    return gateway.engine.turns > 1 or replies.waiting == 1
 
 
 # --- the engine client: the question token -----------------------------------------------------
@@ -112,7 +115,8 @@ def test_a_repeated_message_id_gets_the_first_reply_and_reaches_the_engine_once(
     assert again.headers["idempotent-replayed"] == "true"
     assert gateway.engine.turns == 1
     other_user = http.post(CHAT, json=body | {"user_id": "u-other"})
-    assert other_user.status_code == 200 and "idempotent-replayed" not in other_user.headers
+    assert other_user.status_code == 200
+    assert "idempotent-replayed" not in other_user.headers
     no_id = {"user_id": "u-repeat", "text": "a tent"}
     http.post(CHAT, json=no_id)
     http.post(CHAT, json=no_id)
@@ -139,9 +143,11 @@ def test_a_message_the_engine_did_not_take_is_processed_when_resent(gateway: Gat
     engine.down = 1
     body = {"user_id": "u-retry", "text": "a tent", "message_id": "m-retry"}
     refused = http.post(CHAT, json=body)
-    assert refused.status_code == 503 and refused.json()["error"] == "engine_unavailable"
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "engine_unavailable"
     resent = http.post(CHAT, json=body)
-    assert resent.status_code == 200 and "idempotent-replayed" not in resent.headers
+    assert resent.status_code == 200
+    assert "idempotent-replayed" not in resent.headers
     assert engine.turns == 2
 
 
@@ -175,7 +181,7 @@ def test_a_repeat_on_another_replica_is_not_processed_again(gateway: Gateway) ->
 
 
 def test_kept_replies_are_bounded(gateway: Gateway) -> None:
-    replies = gateway.app.state.replies
+    replies = gateway_of(gateway.app).channels.replies
     replies._max = 3  # the real cap is 20,000: the same code path, a smaller number
     for n in range(6):
         body = {"user_id": "u-cap", "text": f"answer {n}", "message_id": f"m-{n}"}
@@ -229,7 +235,8 @@ def test_widget_frames_carry_reply_to_and_a_resend_gets_the_first_reply(
         hello(socket, "browser-turns-1")
         socket.send_text(json.dumps(frame))
         again = socket.receive_json()
-    assert again["type"] == "reply" and again["repeat"] is True
+    assert again["type"] == "reply"
+    assert again["repeat"] is True
     assert again["messages"] == first["messages"]
     assert engine.turns == 2
     assert metadata(engine)[1]["reply_to"] == "q1"
@@ -399,4 +406,5 @@ def test_screens_are_bounded() -> None:
     assert screens.arrive("a") is None, "the least recently used conversation was dropped"
     for n in range(5):
         screens.remember_message(f"m{n}", f"q{n}")
-    assert screens.question_of_message("m0") is None and screens.question_of_message("m4")
+    assert screens.question_of_message("m0") is None
+    assert screens.question_of_message("m4")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bot.gateway.state import gateway_of
 from tests.channels.conftest import BRAND, stored, wait_until
 from tests.channels.factories import (
     Credentials,
@@ -51,7 +52,8 @@ def test_the_question_token_rides_on_the_prompt_and_is_never_shown(stack: Stack)
     assert all(m["question"] is None for m in messages[:-1])
     assert all(token not in m["text"] for m in messages)
     again = stack.say(BRAND, user, text="hiking")
-    assert again[-1]["question"] and again[-1]["question"] != token, "a new question, a new token"
+    assert again[-1]["question"], "a new question, a new token"
+    assert again[-1]["question"] != token, "a new question, a new token"
 
 
 def test_a_message_sent_twice_with_its_id_is_answered_and_stored_once(stack: Stack) -> None:
@@ -93,7 +95,7 @@ def delivery_held(stack: Stack) -> Iterator[tuple[threading.Event, threading.Eve
     """The gateway gets the engine's answer to the next message but holds it before delivering
     it, until the test sets `release`: the customer has not seen the next question yet.
     `answered` is set once the engine has answered that message."""
-    engine = stack.app.state.engine
+    engine = gateway_of(stack.app).engine
     original, release = engine.send, threading.Event()
     first = threading.Event()
 
@@ -104,12 +106,12 @@ def delivery_held(stack: Stack) -> Iterator[tuple[threading.Event, threading.Eve
             await asyncio.to_thread(release.wait, 60)
         return replies
 
-    engine.send = held
+    engine.send = held  # type: ignore[method-assign]
     try:
         yield first, release
     finally:
         release.set()
-        engine.send = original
+        engine.send = original  # type: ignore[method-assign]
 
 
 def test_telegram_two_quick_messages_are_not_filed_under_the_unseen_question(

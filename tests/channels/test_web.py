@@ -44,7 +44,8 @@ class WebUser:
 def widget(stack: Stack, brand: str = BRAND, user_id: str | None = None) -> Iterator[WebUser]:
     url = stack.settings.gateway_url.replace("http", "ws") + f"/ws/chat/{brand}"
     user_id = user_id or uuid.uuid4().hex
-    with connect(url, open_timeout=10) as socket:
+    socket = connect(url, open_timeout=10)
+    with socket:
         socket.send(json.dumps({"type": "hello", "user_id": user_id}))
         assert json.loads(socket.recv(timeout=10)) == {"type": "ready"}
         yield WebUser(stack, socket, user_id)
@@ -54,7 +55,8 @@ def test_script_and_public_theme(stack: Stack) -> None:
     script = stack.http.get("/widget.js")
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("application/javascript")
-    assert "attachShadow" in script.text and "data-brand" in script.text
+    assert "attachShadow" in script.text
+    assert "data-brand" in script.text
     config = stack.http.get(f"/api/v1/brands/{BRAND}/widget-config")
     assert config.status_code == 200
     assert config.headers["access-control-allow-origin"] == "*"
@@ -66,9 +68,11 @@ def test_script_and_public_theme(stack: Stack) -> None:
         "text": "#1d1d1b",
         "socket": f"/ws/chat/{BRAND}",
     }
-    assert "token" not in config.text and "secret" not in config.text
+    assert "token" not in config.text
+    assert "secret" not in config.text
     unknown = stack.http.get("/api/v1/brands/no-such-brand/widget-config")
-    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_brand"
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "unknown_brand"
     page = stack.http.get("/")
     assert '<script src="/widget.js" data-brand="' in page.text
 
@@ -95,7 +99,8 @@ def test_a_resent_frame_is_answered_once_with_the_first_reply(stack: Stack) -> N
         assert first["type"] == "reply"
     with widget(stack, user_id=web.user_id) as again:  # a reconnect resends the same id
         repeat = again.send("frame-1", payload="/affirm")
-    assert repeat["type"] == "reply" and repeat["repeat"] is True
+    assert repeat["type"] == "reply"
+    assert repeat["repeat"] is True
     assert repeat["messages"] == first["messages"]
     consents = stored(stack, "web", web.user_id).consents
     assert consents.count(("needs", "given", "button")) == 1
@@ -106,9 +111,11 @@ def test_bad_frames_get_reasons_and_the_socket_stays_open(stack: Stack) -> None:
         web.socket.send("{not json")
         assert json.loads(web.socket.recv(timeout=10))["error"] == "invalid_request"
         both = web.send(text="a", payload="/affirm")
-        assert both["error"] == "invalid_request" and "exactly one" in both["detail"]
+        assert both["error"] == "invalid_request"
+        assert "exactly one" in both["detail"]
         huge = web.send(text="x" * 20_000)
-        assert huge["error"] == "invalid_request" and "larger than" in huge["detail"]
+        assert huge["error"] == "invalid_request"
+        assert "larger than" in huge["detail"]
         long_text = web.say("x" * 2_001)
         assert "longer than 2000" in long_text[0]["text"]
         forged = web.press("/greet; drop")
@@ -122,9 +129,11 @@ def test_unknown_brand_and_missing_hello_close_with_a_code(stack: Stack) -> None
         assert json.loads(socket.recv(timeout=10))["error"] == "unknown_brand"
         with pytest.raises(ConnectionClosed) as closed:
             socket.recv(timeout=10)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4404
     with connect(f"{base}/ws/chat/{BRAND}", open_timeout=10) as socket:
         socket.send(json.dumps({"type": "hello", "user_id": "x"}))
         with pytest.raises(ConnectionClosed) as closed:
             socket.recv(timeout=10)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4408

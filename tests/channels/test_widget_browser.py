@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,8 +17,11 @@ from tests.browser import ARTIFACTS
 from tests.channels.conftest import BRAND, stored
 from tests.stack import Stack
 
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
+
 pytestmark = [pytest.mark.engine, pytest.mark.browser]
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -70,7 +74,8 @@ def test_whole_survey_with_clicks_typing_and_a_reload(
         expect(dialog).to_be_visible()
         expect(log).to_contain_text("a bot")
         box = dialog.bounding_box()
-        assert box is not None and box["width"] == PHONE["width"], "full screen at phone width"
+        assert box is not None
+        assert box["width"] == PHONE["width"], "full screen at phone width"
         header = page.locator("header")
         assert header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(122, 31, 92)"
 

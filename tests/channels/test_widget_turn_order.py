@@ -97,7 +97,8 @@ def test_each_message_carries_the_question_it_answers(
         ("a stove", "q5"),  # the resend after "restarting": the same id and token
     ]
     ids = [f["id"] for f in sent]
-    assert ids[5] == ids[6] and len(set(ids)) == 6, "a fresh id per message, reused to resend"
+    assert ids[5] == ids[6], "a message's id is reused to resend it"
+    assert len(set(ids)) == 6, "a fresh id per message"
     reached = [turn["metadata"].get("reply_to") for turn in engine.turns_sent()]
     assert reached == [None, "q1", "q2", "q2", "q4", "q5", "q5"]
 

@@ -275,7 +275,7 @@ def expected(stores: Stores) -> dict[tuple[str, str, str], float | None]:
         out[("totals", "answers", "count")] = session.scalar(
             select(func.count()).select_from(Answer)
         )
-        people = session.scalar(select(func.count()).select_from(Subject))
+        people = session.execute(select(func.count()).select_from(Subject)).scalar_one()
     out[("totals", "people", "count")] = people if people >= K else None
     out[("totals", "segment_eligible", "count")] = audience.eligible
     for name, members in audience.members.items():

@@ -54,7 +54,7 @@ def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> Non
     authorised: list[str] = []
     try:
         page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
 
         def seen(request: Any) -> None:
@@ -89,16 +89,19 @@ def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> Non
         }
         assert not extra, extra
         for (_, week, _), total in ((w, v) for w, v in shown.items() if w[2] == "total"):
-            assert total == sum(v for w, v in truth.items() if w[:2] == ("emotions", week))
+            assert total == sum(
+                v for w, v in truth.items() if w[:2] == ("emotions", week) and v is not None
+            )
         for (_, step, _), rate in ((w, v) for w, v in shown.items() if w[2] == "answer_rate"):
             answered, reached = (
                 truth[("funnel", step, "answered")],
                 truth[("funnel", step, "reached")],
             )
+            assert answered is not None
+            assert reached is not None
             assert rate == pytest.approx(answered / reached)
-        assert (
-            truth[("funnel", "activity", "dropped")] == 5 and truth[("totals", "people", "count")]
-        )
+        assert truth[("funnel", "activity", "dropped")] == 5
+        assert truth[("totals", "people", "count")]
         assert not any(w[1] == "2026-W47" for w in shown), "a week below k is not shown"
 
         # Segments below k: named, never sized.
@@ -121,7 +124,8 @@ def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> Non
 
         # The key went only into the Authorization header: never a URL, never localStorage.
         key = served.crowd.key
-        assert authorised and all(h == f"Bearer {key}" for h in authorised)
+        assert authorised
+        assert all(h == f"Bearer {key}" for h in authorised)
         assert not [u for u in urls if key in u]
         assert page.evaluate("Object.keys(localStorage).length") == 0
         assert page.evaluate(f"sessionStorage.getItem('candor:dashboard:{BRAND}:key')") == key
@@ -169,7 +173,8 @@ def test_phone_width(served: Served, browser: Any) -> None:
         assert width <= PHONE["width"], "no sideways scrolling at phone width"
         for name in ("funnel", "emotions"):
             box = page.locator(f"#chart-{name}").bounding_box()
-            assert box is not None and 250 < box["width"] <= PHONE["width"]
+            assert box is not None
+            assert 250 < box["width"] <= PHONE["width"]
         page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
     finally:
         context.close()
@@ -235,7 +240,8 @@ def test_unknown_brand_page(served: Served, browser: Any) -> None:
     page = browser.new_page()
     try:
         response = page.goto(f"{served.url}/brands/no-such-brand/dashboard")
-        assert response is not None and response.status == 404
+        assert response is not None
+        assert response.status == 404
         assert "There is no brand named" in page.text_content("body")
     finally:
         page.close()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.brands import create_brand
 from bot.gateway.app import create_app
+from bot.gateway.state import gateway_of
 from bot.settings import Settings
 from nlu.analysis.themes import find_themes
 from tests.dashboard.factories import (
@@ -170,13 +171,16 @@ def test_keys(client: TestClient, crowd_settings: Settings, crowd: Crowd) -> Non
             refused = client.get(route, headers={"authorization": f"Bearer {wrong}"})
             assert refused.status_code == 403, route
             assert refused.json()["error"] == "forbidden"
-            assert "trailhead" not in refused.text and "runners" not in refused.text
+            assert "trailhead" not in refused.text
+            assert "runners" not in refused.text
     # A valid key on another brand's URL gets the same answer as a wrong key: no probing for
     # which brands exist.
     unknown = client.get("/api/v1/brands/no-such-brand/insights")
-    assert unknown.status_code == 403 and unknown.json()["error"] == "forbidden"
+    assert unknown.status_code == 403
+    assert unknown.json()["error"] == "forbidden"
     bad_format = client.get(f"{API}/insights/export", params={"format": "xlsx"})
-    assert bad_format.status_code == 422 and bad_format.json()["error"] == "invalid_request"
+    assert bad_format.status_code == 422
+    assert bad_format.json()["error"] == "invalid_request"
 
 
 def test_nothing_below_k_appears(client: TestClient, crowd: Crowd) -> None:
@@ -217,7 +221,8 @@ def test_a_small_brand_shows_no_people_figures(tmp_path: Path, store_backend: St
     finally:
         stores.dispose()
     assert report["totals"]["people"] is None
-    assert report["themes"] == [] and report["emotions"] == []
+    assert report["themes"] == []
+    assert report["emotions"] == []
     assert report["segments"]["sizes"] == {}
     assert set(report["segments"]["suppressed"]) >= {"runners", "hikers", "queue_haters"}
     assert report["consent"]["needs"]["given"] == 5  # counts of decisions are not people
@@ -247,29 +252,36 @@ def test_the_page_and_its_files(client: TestClient) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     policy = page.headers["content-security-policy"]
-    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
     assert page.headers["cache-control"] == "no-store"
-    assert "{{BRAND}}" not in page.text and f'data-brand="{BRAND}"' in page.text
-    assert 'type="password"' in page.text and "https://" not in page.text  # no CDN
+    assert "{{BRAND}}" not in page.text
+    assert f'data-brand="{BRAND}"' in page.text
+    assert 'type="password"' in page.text
+    assert "https://" not in page.text
     for name, kind in (
         ("dashboard.js", "text/javascript"),
         ("dashboard.css", "text/css"),
         ("chart.umd.min.js", "text/javascript"),
     ):
         asset = client.get(f"/static/dashboard/{name}")
-        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        assert asset.status_code == 200
+        assert asset.headers["content-type"].startswith(kind)
         again = client.get(
             f"/static/dashboard/{name}", headers={"if-none-match": asset.headers["etag"]}
         )
         assert again.status_code == 304
     chart = client.get("/static/dashboard/chart.umd.min.js").text
-    assert chart.startswith("/*!\n * Chart.js v4.") and "Released under the MIT License" in chart
+    assert chart.startswith("/*!\n * Chart.js v4.")
+    assert "Released under the MIT License" in chart
     for name in ("../app.py", "index.html", "vendor/chart.js.LICENSE.md", "..%2Fapp.py"):
         assert client.get(f"/static/dashboard/{name}").status_code == 404, name
     unknown = client.get("/brands/no-such-brand/dashboard")
-    assert unknown.status_code == 404 and "There is no brand named" in unknown.text
+    assert unknown.status_code == 404
+    assert "There is no brand named" in unknown.text
     escaped = client.get("/brands/%3Cscript%3E/dashboard")
-    assert escaped.status_code == 404 and "<script>" not in escaped.text
+    assert escaped.status_code == 404
+    assert "<script>" not in escaped.text
 
 
 def test_the_vendored_chart_js_is_the_npm_build() -> None:
@@ -299,7 +311,7 @@ def test_one_computation_at_a_time(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(insights, "_report", slow)
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime = gateway_of(client.app).runtime
     results: list[dict[str, Any]] = []
     threads = [
         threading.Thread(target=lambda: results.append(insights.compute(runtime.audiences, BRAND)))
@@ -310,7 +322,8 @@ def test_one_computation_at_a_time(
     gate.set()
     for thread in threads:
         thread.join(30)
-    assert calls == [False] and len(results) == 3
+    assert calls == [False]
+    assert len(results) == 3
     assert results[0] is results[1] is results[2]
     insights.compute(runtime.audiences, BRAND, fresh=True)
     assert calls == [False, True], "fresh always recomputes"

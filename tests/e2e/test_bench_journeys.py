@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from bot.bench.driver import run_level
 from bot.bench.journeys import JOURNEYS, turns_per_round
@@ -20,7 +20,7 @@ from tests.stack import Stack
 pytestmark = pytest.mark.engine
 
 
-def _count(stack: Stack, query) -> int:  # type: ignore[no-untyped-def]
+def _count(stack: Stack, query: Select[tuple[int]]) -> int:
     with stack.stores.brand(BRAND) as session:
         return session.scalar(query) or 0
 

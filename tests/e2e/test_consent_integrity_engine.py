@@ -32,7 +32,7 @@ def _texts(messages: list[dict[str, Any]]) -> list[str]:
     return [m["text"] for m in messages]
 
 
-def _decisions(stack: Stack, brand: str, user: str) -> list[tuple[str, str]]:
+def _decisions(stack: Stack, brand: str, user: str) -> list[tuple[str | None, str]]:
     sid = subject_id(stack.settings.key, brand=brand, channel="api", user_id=user)
     with stack.stores.brand(brand) as session:
         return [

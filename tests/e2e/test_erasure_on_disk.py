@@ -23,6 +23,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from bot.brands import publish_flow_file
 from bot.gateway import housekeeping
+from bot.gateway.state import gateway_of
 from bot.pseudonym import subject_id
 from storage import backends, registry, tracker_events
 from storage.backends import Names, postgres_url
@@ -105,9 +106,9 @@ def states(stack: Stack, sid: str) -> list[str]:
 
 
 @pytest.fixture
-def customer(stack: Stack, brand: str) -> Iterator[tuple[str, str]]:
+def customer(stack: Stack, brand: str) -> tuple[str, str]:
     who = f"disk-{uuid.uuid4().hex[:8]}"
-    yield who, subject_id(stack.settings.key, brand=brand, channel="api", user_id=who)
+    return who, subject_id(stack.settings.key, brand=brand, channel="api", user_id=who)
 
 
 def wrapped_key(stack: Stack, sid: str) -> str:
@@ -138,7 +139,8 @@ def test_forget_me_leaves_no_byte_of_their_words_in_any_file(
     who, sid = customer
     words = survey(stack, who)
     key = wrapped_key(stack, sid)
-    assert len(states(stack, sid)) > 1 and words[0] in states(stack, sid)[-1]
+    assert len(states(stack, sid)) > 1
+    assert words[0] in states(stack, sid)[-1]
     assert words[0] in on_disk(stack, *words), "the search sees the words while they are kept"
     assert key in on_disk(stack, key)
     stack.say(BRAND, who, text="forget me")
@@ -164,7 +166,8 @@ def test_erasure_by_the_admin_route_leaves_no_byte_in_any_file(
         timeout=60,
     )
     assert erased.status_code == 200, erased.text
-    assert erased.json()["tracker_events"] > 0 and erased.json()["key_shredded"]
+    assert erased.json()["tracker_events"] > 0
+    assert erased.json()["key_shredded"]
     assert on_disk(stack, *words, data_key) == {}
 
 
@@ -181,7 +184,8 @@ def test_withdrawing_one_purpose_forgets_its_words_everywhere_and_keeps_the_rest
     assert json.loads(saved[-1])["value"]["withdrawn"] == ["frustrations"]
     assert on_disk(stack, annoyance) == {}
     # What the customer still consents to stays where the engine needs it.
-    assert need in saved[-1] and need in on_disk(stack, need)
+    assert need in saved[-1]
+    assert need in on_disk(stack, need)
 
 
 def test_withdrawal_by_the_admin_route_forgets_its_words_in_the_engine_too(
@@ -234,7 +238,7 @@ def test_a_retention_purge_forgets_in_the_engine_what_it_purged(
         lambda session: [b for b in real(session) if b.slug == BRAND],
     )
     done = housekeeping.purge_all(
-        stack.stores, stack.app.state.runtime, now=datetime.now(UTC) + timedelta(days=366)
+        stack.stores, gateway_of(stack.app).runtime, now=datetime.now(UTC) + timedelta(days=366)
     )
     assert sorted(p for s, p in done[BRAND].expired if s == sid) == ["frustrations", "needs"]
     last = json.loads(states(stack, sid)[-1])["value"]
@@ -351,7 +355,8 @@ def test_postgresql_erasure_leaves_no_row_version_and_a_rewrite_leaves_no_byte(
     sid = subject_id(stack.settings.key, brand=BRAND, channel="api", user_id=who)
     need, annoyance = survey(stack, who)
     pg_stack.checkpoint()
-    assert pg_stack.tuples_holding(need) > 0 and pg_stack.files_holding(need)
+    assert pg_stack.tuples_holding(need) > 0
+    assert pg_stack.files_holding(need)
     with stack.stores.registry() as session:
         key = registry.issue_key(session, brand=BRAND)
         session.commit()

@@ -26,7 +26,7 @@ CONSENT_ISSUE = "but on this path consent for it"
 
 
 @st.composite
-def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:
+def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:  # noqa: C901 - a branch per step kind
     """Random flows: consents (sometimes with a `declined:` label), yes/no asks, tags,
     branches on answers or tags, gotos, labels and ends; consent is deliberately sometimes
     missing. Without `allow_loops` gotos only jump forward, so every path terminates; with
@@ -103,7 +103,7 @@ def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:
                 continue
             condition = (
                 f"{draw(st.sampled_from(asks))} == true"
-                if asks and draw(st.booleans())
+                if bool(asks) and draw(st.booleans())
                 else f"'t{draw(st.integers(0, 1))}' in tags"
             )
             steps.append({"branch": {"if": condition, "then": target}})

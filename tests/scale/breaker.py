@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import Future
+from typing import Any
 
 
 class Breaker:
@@ -28,8 +30,8 @@ class Breaker:
         self._thread.start()
         self.up()
 
-    def _call(self, coro) -> object:  # type: ignore[no-untyped-def]
-        future: Future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        future: Future[None] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return future.result(10)
 
     async def _pipe(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -19,8 +20,8 @@ from tests.stack import free_port, need
 FLOW = ROOT / "consent_flows" / "examples" / f"{BRAND}.yaml"
 
 
-def scale_settings(tmp, prefix: str, **overrides: object) -> Settings:
-    values: dict[str, object] = dict(
+def scale_settings(tmp, prefix: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
         data_dir=tmp / "data",
         run_dir=tmp / "run",
         model_dir=ROOT / ".candor" / "models",
@@ -36,7 +37,7 @@ def scale_settings(tmp, prefix: str, **overrides: object) -> Settings:
         engine_timeout_s=120,
     )
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 def need_scale_services() -> None:

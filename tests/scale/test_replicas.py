@@ -39,7 +39,8 @@ def test_200_concurrent_surveys_over_two_replicas_match_a_single_process(
     expected = stored_result(stack.stores, stack.settings.key, first)
     intents = tracker_user_intents(stack.stores, stack.settings.key, first)
     assert len(intents) == len(expected_replies)
-    assert expected["answers"] and expected["consents"]
+    assert expected["answers"]
+    assert expected["consents"]
     for conv in single:
         assert conv.replies == expected_replies
         assert stored_result(stack.stores, stack.settings.key, conv.user_id) == expected
@@ -119,6 +120,7 @@ def test_erasure_removes_the_subjects_tracker_events_from_postgresql(
         timeout=60,
     )
     assert response.status_code == 200, response.text
-    assert response.json()["tracker_events"] > 0 and response.json()["key_shredded"]
+    assert response.json()["tracker_events"] > 0
+    assert response.json()["key_shredded"]
     assert tracker_turns(cluster.stores, key, user) == []
     assert stored_result(cluster.stores, key, user)["answers"] == []

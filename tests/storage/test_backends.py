@@ -45,7 +45,8 @@ def test_schema_names_are_per_brand_and_never_truncated() -> None:
     names = Names("staging_")
     assert names.brand("trailhead-outfitters") == "staging_brand_trailhead_outfitters"
     assert names.keys("trailhead-outfitters") == "staging_brand_trailhead_outfitters_keys"
-    assert names.registry == "staging_candor_registry" and names.tracker == "staging_candor_tracker"
+    assert names.registry == "staging_candor_registry"
+    assert names.tracker == "staging_candor_tracker"
     long_a, long_b = "a" * 60 + "-x", "a" * 60 + "-y"
     assert names.brand(long_a) != names.brand(long_b)
     assert max(len(names.keys(long_a)), len(names.keys(long_b))) <= 63
@@ -71,7 +72,8 @@ def test_endpoints_use_postgresql_and_redis_without_writing_passwords(tmp_path: 
     assert SECRET not in text
     config = YAML(typ="safe").load(text)
     tracker, lock = config["tracker_store"], config["lock_store"]
-    assert tracker["type"] == "SQL" and tracker["dialect"] == "postgresql"
+    assert tracker["type"] == "SQL"
+    assert tracker["dialect"] == "postgresql"
     assert (tracker["url"], tracker["port"], tracker["db"]) == ("db.internal", 6543, "candor")
     assert tracker["username"] == "prod_candor_tracker"  # its own role, not the owner's
     assert tracker["password"] == "${" + supervisor.DB_PASSWORD_VAR + "}"
@@ -79,13 +81,15 @@ def test_endpoints_use_postgresql_and_redis_without_writing_passwords(tmp_path: 
         "options": "-csearch_path=prod_candor_tracker",
         "sslmode": "require",
     }
-    assert lock["type"] == "redis" and (lock["url"], lock["port"], lock["db"]) == (
+    assert lock["type"] == "redis"
+    assert (lock["url"], lock["port"], lock["db"]) == (
         "cache.internal",
         6380,
         3,
     )
     assert lock["password"] == "${" + supervisor.REDIS_PASSWORD_VAR + "}"
-    assert lock["key_prefix"].isalnum() and lock["use_ssl"] is False
+    assert lock["key_prefix"].isalnum()
+    assert lock["use_ssl"] is False
     env = supervisor.engine_env(settings)
     assert env[supervisor.DB_PASSWORD_VAR] == role_password(settings.key, "prod_candor_tracker")
     assert env[supervisor.REDIS_PASSWORD_VAR] == SECRET
@@ -102,7 +106,8 @@ def test_unreachable_database_is_a_clear_error_without_password(tmp_path: Path) 
     with pytest.raises(StoreUnavailable) as caught:
         Stores(tmp_path / "data", database_url=url)
     message = str(caught.value)
-    assert safe_url(url) in message and SECRET not in message
+    assert safe_url(url) in message
+    assert SECRET not in message
     assert "CANDOR_DATABASE_URL" in message
 
 
@@ -131,7 +136,8 @@ def test_up_refuses_to_start_without_redis(tmp_path: Path, monkeypatch: pytest.M
     result = CliRunner().invoke(app, ["up"])
     assert result.exit_code == 1
     output = " ".join(result.output.split())
-    assert f"cannot reach Redis at {safe_url(url)}" in output and SECRET not in output
+    assert f"cannot reach Redis at {safe_url(url)}" in output
+    assert SECRET not in output
 
 
 def test_a_brand_is_known_once_registered_and_an_unknown_one_is_asked_again(

@@ -6,6 +6,7 @@ Each thread stands for a replica: its own `Stores`, its own connections.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ BRAND = "basics-store"
 REPLICAS = 6
 
 
-def _together(work, replicas: list[Stores]) -> list[BaseException]:  # type: ignore[no-untyped-def]
+def _together(work: Callable[[Stores, int], None], replicas: list[Stores]) -> list[BaseException]:
     start, errors = threading.Barrier(len(replicas)), []
 
     def run(stores: Stores, index: int) -> None:
@@ -43,7 +44,7 @@ def _together(work, replicas: list[Stores]) -> list[BaseException]:  # type: ign
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, pg_prefix: str):  # type: ignore[no-untyped-def]
+def replicas(tmp_path: Path, pg_prefix: str) -> Iterator[list[Stores]]:
     opened = [
         Stores(tmp_path / "data", database_url=PG_URL, schema_prefix=pg_prefix)
         for _ in range(REPLICAS)

@@ -71,7 +71,8 @@ def test_stores_make_owner_only_files_whatever_the_umask(tmp_path: Path, umask_0
                 conn.execute(text("SELECT 1")).all()
             names = {p.name for p, _ in walk(tmp_path / "data")}
             assert {"rasa_tracker.db-wal", "rasa_tracker.db-shm"} <= names
-            assert f"{BRAND}.keys.db-wal" in names and f"{BRAND}.db" in names
+            assert f"{BRAND}.keys.db-wal" in names
+            assert f"{BRAND}.db" in names
             assert loose(tmp_path / "data") == []
     finally:
         stores.dispose()
@@ -98,8 +99,10 @@ def test_an_existing_install_is_tightened_at_start(
     assert loose(settings.data_dir, settings.run_dir) == []
     notes = [r.getMessage() for r in caplog.records if "tightened" in r.getMessage()]
     assert len(notes) == 1, notes
-    assert str(settings.data_dir) in notes[0] and "0600" in notes[0]
-    assert "rain jacket" not in caplog.text and "alice" not in caplog.text
+    assert str(settings.data_dir) in notes[0]
+    assert "0600" in notes[0]
+    assert "rain jacket" not in caplog.text
+    assert "alice" not in caplog.text
     caplog.clear()
     preflight.check(settings)  # nothing left to tighten: nothing said
     assert not [r for r in caplog.records if "tightened" in r.getMessage()]

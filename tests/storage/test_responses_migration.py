@@ -84,6 +84,7 @@ def test_a_downgrade_that_would_drop_answers_refuses(
     keyring = data.stores.keyring(BRAND)
     with data.stores.brand(BRAND) as session:
         first = session.scalars(select(Answer).order_by(Answer.id)).first()
+        assert first is not None
         records.record_answer(
             session,
             keyring,

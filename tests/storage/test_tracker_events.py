@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
 from actions.runtime import Runtime
@@ -24,7 +24,7 @@ from bot.brands import publish_flow_file
 from bot.gateway import housekeeping
 from consent_flows.contract import CHANNELS, InboundMessage
 from storage import backends, rights, tracker_events
-from storage.backends import SqliteBackend, postgres_url
+from storage.backends import PostgresBackend, SqliteBackend, postgres_url
 from storage.stores import Stores
 from tests.factories import EXAMPLES
 from tests.factories_store import Seeded
@@ -39,7 +39,7 @@ SENDERS = [
 ]
 
 
-def _tracker(tmp_path: Path):  # type: ignore[no-untyped-def]
+def _tracker(tmp_path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{tmp_path / 'tracker.db'}")
     with engine.begin() as conn:
         conn.execute(
@@ -70,10 +70,17 @@ def test_erasure_takes_every_channel_of_the_subject_and_nothing_else(tmp_path: P
 
 def test_erasure_finds_the_events_through_the_sender_index(tmp_path: Path) -> None:
     engine = _tracker(tmp_path)
-    issued: list[tuple[str, object]] = []
+    issued: list[tuple[str, Any]] = []
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def _capture(
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
         if statement.startswith("DELETE"):
             issued.append((statement, parameters))
 
@@ -89,10 +96,10 @@ def test_erasure_finds_the_events_through_the_sender_index(tmp_path: Path) -> No
 
 def test_the_channel_list_is_the_one_messages_are_checked_against() -> None:
     field = InboundMessage.model_fields["channel"].annotation
-    assert set(CHANNELS) == set(field.__args__)  # type: ignore[union-attr]
+    assert set(CHANNELS) == set(get_args(field))
 
 
-def _typed(engine, *, at: float, words: str, row_id: int | None = None) -> None:  # type: ignore[no-untyped-def]
+def _typed(engine: Engine, *, at: float, words: str, row_id: int | None = None) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -103,7 +110,7 @@ def _typed(engine, *, at: float, words: str, row_id: int | None = None) -> None:
         )
 
 
-def _texts(engine) -> list[str]:  # type: ignore[no-untyped-def]
+def _texts(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT data FROM events WHERE sender_id = 'shop:web:s9'"))
         return [json.loads(data)["text"] for (data,) in rows]
@@ -117,7 +124,7 @@ def test_the_scrub_resumes_after_its_mark_and_a_full_pass_finds_the_rest(tmp_pat
     scrubbed, mark = tracker_events.scrub_since(engine, older_than_s=60, after=0)
     assert _texts(engine) == ["", "just typed"]  # the recent one waits for its turn
     with engine.connect() as conn:
-        recent_id = conn.execute(text("SELECT max(id) FROM events")).scalar()
+        recent_id = conn.execute(text("SELECT max(id) FROM events")).scalar_one()
     assert mark == recent_id - 1  # everything up to the mark has been looked at
     # Later, the recent one is old enough: a run from the mark finds it.
     assert tracker_events.scrub_since(engine, older_than_s=0, after=mark)[0] == 1
@@ -160,7 +167,7 @@ def found(root: Path, *words: str) -> list[str]:
     return [w for w in words if w.encode() in raw]
 
 
-def _create_events(engine) -> None:  # type: ignore[no-untyped-def]
+def _create_events(engine: Engine) -> None:
     """Rasa 3.6's SQLTrackerStore table, as the engine creates it."""
     with engine.begin() as conn:
         conn.execute(
@@ -608,9 +615,14 @@ def pg_database(tmp_path: Path) -> Iterator[tuple[Stores, Path]]:
         admin.dispose()
 
 
-def _superuser(stores: Stores) -> Any:
+def _postgres(stores: Stores) -> PostgresBackend:
+    assert isinstance(stores.backend, PostgresBackend)
+    return stores.backend
+
+
+def _superuser(stores: Stores) -> Engine:
     """The login role on the stores' database, in autocommit: CHECKPOINT, pageinspect."""
-    return create_engine(stores.backend.url, isolation_level="AUTOCOMMIT")  # type: ignore[union-attr]
+    return create_engine(_postgres(stores).url, isolation_level="AUTOCOMMIT")
 
 
 def _relation_files(conn: Any, data_dir: Path, table: str) -> list[Path]:
@@ -640,7 +652,7 @@ def test_postgresql_erasure_vacuums_the_rows_but_bytes_stay_until_a_rewrite(
     and none are left in its files. PostgreSQL's write-ahead log keeps them regardless."""
     stores, data_dir = pg_database
     tracker = stores.tracker_engine()
-    table = f"{stores.backend.names.tracker}.events"  # type: ignore[union-attr]
+    table = f"{_postgres(stores).names.tracker}.events"
     with tracker.begin() as conn:
         conn.execute(
             text(
@@ -683,7 +695,8 @@ def test_postgresql_erasure_vacuums_the_rows_but_bytes_stay_until_a_rewrite(
             assert backends.reclaim(tracker, ["events"], full=True)
             conn.execute(text("CHECKPOINT"))
             files = _relation_files(conn, data_dir, table)
-            assert files and _in_files(files, theirs)
+            assert files
+            assert _in_files(files, theirs)
             assert not [w for w in words if _in_files(files, w)]
 
             # The write-ahead log still holds the inserts (until its segments are recycled and
@@ -700,16 +713,18 @@ def test_postgresql_brand_erasure_vacuums_every_subject_table_and_the_keys(
 ) -> None:
     stores, _ = pg_database
     housekeeping.reclaim_brand(stores, BRAND)
-    names = stores.backend.names  # type: ignore[union-attr]
+    names = _postgres(stores).names
     with stores.tracker_engine().connect() as conn:
-        vacuumed = dict(
+        vacuumed: dict[str, bool] = dict(
             conn.execute(
                 text(
                     "SELECT schemaname || '.' || relname, last_vacuum IS NOT NULL "
                     "FROM pg_stat_all_tables WHERE schemaname IN (:data, :keys)"
                 ),
                 {"data": names.brand(BRAND), "keys": names.keys(BRAND)},
-            ).all()
+            )
+            .tuples()
+            .all()
         )
     wanted = [f"{names.brand(BRAND)}.{t}" for t in rights.SUBJECT_TABLES] + [
         f"{names.keys(BRAND)}.subject_keys"

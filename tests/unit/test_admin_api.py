@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from bot.brands import create_brand
 from bot.gateway.app import create_app
+from bot.gateway.state import gateway_of
 from storage import registry
 from storage.schema import ApiKey
 from storage.stores import Stores
@@ -54,7 +55,9 @@ def publish(admin: Admin, source: str, key: str | None, brand: str = "basics-sto
 
 def live_version(admin: Admin, brand: str = "basics-store") -> int:
     with admin.stores.registry() as session:
-        return registry.latest_flow(session, brand=brand).version
+        latest = registry.latest_flow(session, brand=brand)
+        assert latest is not None
+        return latest.version
 
 
 def v2() -> str:
@@ -66,14 +69,15 @@ def test_publish_new_version_goes_live_at_once(admin: Admin) -> None:
     assert response.status_code == 201, response.text
     assert response.json()["version"] == 2
     assert live_version(admin) == 2
-    runtime = admin.client.app.state.runtime
+    runtime = gateway_of(admin.client.app).runtime
     assert runtime.flow("basics-store").version == 2
     assert runtime.flow("basics-store", 1).version == 1  # ongoing conversations keep theirs
 
 
 def test_missing_key_is_403_with_how_to_send_it(admin: Admin) -> None:
     response = publish(admin, v2(), None)
-    assert response.status_code == 403 and "Bearer" in response.json()["detail"]
+    assert response.status_code == 403
+    assert "Bearer" in response.json()["detail"]
     assert response.json()["error"] == "not_authenticated"
 
 
@@ -95,25 +99,30 @@ def test_invalid_flow_is_refused_with_errors_and_live_version_stays(admin: Admin
     response = publish(admin, broken, admin.key)
     assert response.status_code == 422
     body = response.json()
-    assert body["error"] == "invalid_flow" and "unchanged" in body["detail"]
-    assert body["errors"][0]["line"] > 0 and "consent" in body["errors"][0]["message"]
+    assert body["error"] == "invalid_flow"
+    assert "unchanged" in body["detail"]
+    assert body["errors"][0]["line"] > 0
+    assert "consent" in body["errors"][0]["message"]
     assert live_version(admin) == 1
 
 
 def test_malformed_yaml_is_422(admin: Admin) -> None:
     response = publish(admin, "brand: [unclosed", admin.key)
-    assert response.status_code == 422 and "YAML" in response.json()["errors"][0]["message"]
+    assert response.status_code == 422
+    assert "YAML" in response.json()["errors"][0]["message"]
 
 
 def test_stale_version_is_409(admin: Admin) -> None:
     response = publish(admin, BASICS.read_text(), admin.key)
-    assert response.status_code == 409 and "version: 2" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "version: 2" in response.json()["detail"]
 
 
 def test_flow_for_another_brand_is_422(admin: Admin) -> None:
     other = COFFEE.read_text().replace("version: 1", "version: 5")
     response = publish(admin, other, admin.key)
-    assert response.status_code == 422 and "bean-there-coffee" in response.json()["detail"]
+    assert response.status_code == 422
+    assert "bean-there-coffee" in response.json()["detail"]
     assert live_version(admin, "bean-there-coffee") == 1
 
 
@@ -132,7 +141,7 @@ def test_unknown_brand_is_the_same_403_as_another_brand(admin: Admin) -> None:
 def test_a_wrong_key_gets_the_same_answer_whether_or_not_the_brand_exists(
     admin: Admin, key: str
 ) -> None:
-    headers = {"authorization": f"Bearer {key}".encode()}
+    headers = {b"authorization": f"Bearer {key}".encode()}
     answers = [
         admin.client.get(f"/api/v1/brands/{brand}/consents", headers=headers)
         for brand in ("basics-store", "no-such-brand")
@@ -154,6 +163,7 @@ def test_a_real_key_for_an_unknown_brand_is_the_same_403(admin: Admin) -> None:
 def cli_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stores:
     monkeypatch.setenv("CANDOR_DATA_DIR", str(tmp_path / "data"))
     settings = make_settings(tmp_path)
+    assert settings.secret_key is not None
     monkeypatch.setenv("CANDOR_SECRET_KEY", settings.secret_key.get_secret_value())
     stores = Stores(tmp_path / "data")
     create_brand(stores, BASICS)
@@ -182,7 +192,8 @@ def test_brands_key_expires_unless_no_expiry_is_asked_for_with_a_warning(
     first = CliRunner().invoke(app, ["brands", "key", "basics-store", "--valid-days", "30"])
     assert first.exit_code == 0, first.output
     rows = _key_rows(cli_data)
-    assert len(rows) == 1 and rows[0].expires_at is not None
+    assert len(rows) == 1
+    assert rows[0].expires_at is not None
     left = rows[0].expires_at.replace(tzinfo=UTC) - datetime.now(UTC)
     assert timedelta(days=29) < left <= timedelta(days=30)
 

@@ -36,10 +36,12 @@ def test_the_journeys_cover_buttons_text_why_skip_and_a_withdrawal() -> None:
     turns = [t for j in JOURNEYS for t in j.turns]
     intents = {t.intent for t in turns}
     assert {"why", "skip", "withdraw_consent", "choose", "inform"} <= intents
-    assert any(t.via_button for t in turns) and any(not t.via_button for t in turns)
+    assert any(t.via_button for t in turns)
+    assert any(not t.via_button for t in turns)
     assert sum(t.intent == "withdraw_consent" for t in turns) == 1
     assert turns_per_round() == len(turns)
-    assert customers_for(1, 24) == 24 and customers_for(32, 24) == 128
+    assert customers_for(1, 24) == 24
+    assert customers_for(32, 24) == 128
     assert customers_for(8, 96) == 96
 
 
@@ -85,7 +87,8 @@ def test_customers_who_pause_between_turns_still_finish_every_turn() -> None:
             think_s=0.01,
         )
     )
-    assert level.completed == len(JOURNEYS) and level.errors == 0
+    assert level.completed == len(JOURNEYS)
+    assert level.errors == 0
     assert sorted(seen) == sorted(t.message for j in JOURNEYS for t in j.turns)
 
 
@@ -101,7 +104,8 @@ def test_ratios_and_targets_are_reported_not_enforced() -> None:
     assert ratios(result["systems"], "candor", "stock") == {"8": 5.0}
     assert ratios(result["systems"], "candor", "bare") == {"8": 0.83}
     met = targets(result)
-    assert met["a_over_c_at_8"]["met"] and met["a_over_b_at_8"]["met"]
+    assert met["a_over_c_at_8"]["met"]
+    assert met["a_over_b_at_8"]["met"]
     assert met["candor_p99_ms_at_8"]["met"]
     missed = targets(_result(a=20, b=60, c=10, p99=400))
     assert not any(t["met"] for t in missed.values())
@@ -122,7 +126,8 @@ def test_the_comparison_projects_share_candors_intents_and_journeys(tmp_path: Pa
     ).read_bytes()
     # Stock is what `rasa init` writes: no pipeline or policies, so Rasa uses DIET and TED.
     stock = yaml.load(config_text("stock"))
-    assert stock["pipeline"] is None and stock["policies"] is None
+    assert stock["pipeline"] is None
+    assert stock["policies"] is None
     bare = yaml.load(config_text("bare"))
     ours = yaml.load(supervisor.CONFIG.read_text())
     assert bare["pipeline"] == ours["pipeline"]

@@ -76,7 +76,8 @@ def _items(data: Seeded) -> list[dict]:
 def test_json_and_csv_are_the_bytes_the_in_memory_export_sent(api) -> None:
     client, data, headers = api
     items = _items(data)
-    assert len(items) == 11 and items[-1]["value"] == ["price", "weight"]
+    assert len(items) == 11
+    assert items[-1]["value"] == ["price", "weight"]
     expected = JSONResponse({"brand": BRAND, "answers": items, "count": len(items)}).body
     response = client.get(URL, headers=headers)
     assert response.status_code == 200
@@ -109,7 +110,8 @@ def test_many_chunks_keep_the_document_whole(api, monkeypatch) -> None:
     rows = list(
         csv.reader(io.StringIO(client.get(URL, params={"format": "csv"}, headers=headers).text))
     )
-    assert len(rows) == 12 and rows[0][0] == "subject_id"
+    assert len(rows) == 12
+    assert rows[0][0] == "subject_id"
 
 
 def test_keys_are_read_once_not_per_subject(api, monkeypatch) -> None:
@@ -176,4 +178,5 @@ def test_each_response_is_its_own_row(api) -> None:
     rows = list(
         csv.reader(io.StringIO(client.get(URL, params={"format": "csv"}, headers=headers).text))
     )
-    assert rows[0][:2] == ["subject_id", "response_id"] and rows[-1][1] == "run-2"
+    assert rows[0][:2] == ["subject_id", "response_id"]
+    assert rows[-1][1] == "run-2"

@@ -39,7 +39,8 @@ def test_records_of_processing_come_from_the_flow(cli: CliRunner) -> None:
 
 def test_keys_rotate_then_export_still_reads(cli: CliRunner) -> None:
     rotated = cli.invoke(app, ["keys", "rotate", BRAND])
-    assert rotated.exit_code == 0 and "version 2" in rotated.stdout
+    assert rotated.exit_code == 0
+    assert "version 2" in rotated.stdout
     exported = cli.invoke(app, ["export", BRAND, "alice"])
     assert exported.exit_code == 0
     assert {a["verbatim"] for a in json.loads(exported.stdout)["answers"]} == {
@@ -50,7 +51,8 @@ def test_keys_rotate_then_export_still_reads(cli: CliRunner) -> None:
 
 def test_purge_with_a_moved_clock(cli: CliRunner) -> None:
     result = cli.invoke(app, ["purge", "--now", "2099-01-01T00:00:00+00:00"])
-    assert result.exit_code == 0 and f"{BRAND}: 4 answer(s)" in result.stdout
+    assert result.exit_code == 0
+    assert f"{BRAND}: 4 answer(s)" in result.stdout
 
 
 def test_erase_needs_a_known_subject_and_confirms(cli: CliRunner) -> None:
@@ -58,5 +60,6 @@ def test_erase_needs_a_known_subject_and_confirms(cli: CliRunner) -> None:
     refused = cli.invoke(app, ["erase", BRAND, "alice"], input="n\n")
     assert refused.exit_code == 1
     done = cli.invoke(app, ["erase", BRAND, "alice", "--yes"])
-    assert done.exit_code == 0 and "2 answer(s)" in done.stdout
+    assert done.exit_code == 0
+    assert "2 answer(s)" in done.stdout
     assert cli.invoke(app, ["export", BRAND, "alice"]).exit_code == 1

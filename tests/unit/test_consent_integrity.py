@@ -70,9 +70,11 @@ def test_withdraw_my_consent_withdraws_every_purpose_in_force_whatever_the_ids(
         said("withdraw my consent", "withdraw_consent", confidence),
     )
     [request] = effects(more[-1:], RightsRequest)
-    assert request.right == "withdraw" and request.every
+    assert request.right == "withdraw"
+    assert request.every
     assert "needs" in request.purposes
-    assert "needs" not in state.granted and "needs" in state.withdrawn
+    assert "needs" not in state.granted
+    assert "needs" in state.withdrawn
 
 
 def test_a_named_purpose_is_found_by_its_label_and_notice() -> None:
@@ -85,7 +87,8 @@ def test_a_named_purpose_is_found_by_its_label_and_notice() -> None:
         said("stop asking about the newsletter topics", "withdraw_consent"),
     )
     [request] = effects(results[-1:], RightsRequest)
-    assert request.purposes == ["newsletter_consent"] and not request.every
+    assert request.purposes == ["newsletter_consent"]
+    assert not request.every
     assert state.granted == ["needs"]
 
 
@@ -147,7 +150,8 @@ def test_idioms_that_mean_yes_are_understood(reply: str) -> None:
 def test_withdrawal_removes_the_purposes_answers_and_tags_from_the_state() -> None:
     flow = load_flow_file(TRICKY / "branch-on-free-text.yaml")
     state, _ = run(flow, pressed("affirm"), said("a tent"), pressed("choose", "2"))
-    assert state.answers == {"need": "a tent"} and state.tags == ["camper"]
+    assert state.answers == {"need": "a tent"}
+    assert state.tags == ["camper"]
     state, _ = run(
         flow,
         pressed("affirm"),
@@ -155,7 +159,8 @@ def test_withdrawal_removes_the_purposes_answers_and_tags_from_the_state() -> No
         pressed("choose", "2"),
         said("withdraw my consent", "withdraw_consent", 0.95),
     )
-    assert state.answers == {} and state.tags == []
+    assert state.answers == {}
+    assert state.tags == []
     assert "a tent" not in state.model_dump_json()
 
 
@@ -168,7 +173,8 @@ def test_a_refusal_that_loops_back_to_its_consent_ends_with_one_message() -> Non
     last = results[-1]
     assert len(last.messages) <= 3
     assert last.messages[-1].text == interpreter.LOOP_TEXT
-    assert last.fault and state.status == "ended"
+    assert last.fault
+    assert state.status == "ended"
 
 
 # 8. "Go back" never returns to a withdrawn purpose; loops survive a withdrawal ----------------
@@ -256,7 +262,8 @@ def test_each_start_is_a_new_response_and_answers_carry_it() -> None:
     result = interpreter.step(flow, one.state, pressed("affirm"))
     result = interpreter.step(flow, result.state, pressed("choose", "hiking"))
     [answer] = [e for e in result.effects if isinstance(e, RecordAnswer)]
-    assert answer.response_id == "one" and not answer.rectifies
+    assert answer.response_id == "one"
+    assert not answer.rectifies
 
 
 def test_an_answer_given_after_go_back_is_a_rectification() -> None:

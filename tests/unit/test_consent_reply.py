@@ -8,6 +8,7 @@ allowed (the customer is asked again with the buttons) and only counted.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from hypothesis import example, given, settings
@@ -73,7 +74,9 @@ def test_no_reply_that_is_not_a_clear_no_is_ever_read_as_a_refusal(nlu: str) -> 
     assert wrongly_refused == []
 
 
-def test_clear_replies_asked_again_are_counted(record_property: pytest.RecordProperty) -> None:
+def test_clear_replies_asked_again_are_counted(
+    record_property: Callable[[str, object], None],
+) -> None:
     """Allowed, but counted: asking a clear yes again costs the customer a click, no more.
 
     The floor guards against a reader that plays safe by reading nothing; it is not a target.
@@ -148,7 +151,8 @@ def test_the_re_ask_examples_are_read_as_they_promise() -> None:
 
 
 def test_every_listed_phrase_reads_as_its_list_says() -> None:
-    assert len(YES_PHRASES) > 100 and len(NO_PHRASES) > 100
+    assert len(YES_PHRASES) > 100
+    assert len(NO_PHRASES) > 100
     assert [p for p in YES_PHRASES if read_consent_text(p).value is not True] == []
     assert [p for p in NO_PHRASES if read_consent_text(p).value is not False] == []
 
@@ -274,9 +278,9 @@ def test_an_unknown_word_anywhere_in_a_yes_means_ask_again(yes: str, word: str, 
     case=st.sampled_from([str.lower, str.upper, str.title, str.capitalize]),
 )
 def test_casing_spacing_and_friendly_endings_keep_a_yes(
-    yes: str, before: str, after: str, case: object
+    yes: str, before: str, after: str, case: Callable[[str], str]
 ) -> None:
-    text = before + case(yes) + after  # type: ignore[operator]
+    text = before + case(yes) + after
     assert read_consent(typed(text, "deny", 0.99)) is True
 
 
@@ -339,7 +343,7 @@ def test_the_measurement_counts_each_outcome() -> None:
         "wrongly_refused": 0,
         "asked_again": 0,
     }
-    assert found["misses"]["wrongly_given"] == ["maybe"]  # type: ignore[index]
+    assert found["misses"]["wrongly_given"] == ["maybe"]
 
 
 def test_the_published_figures_are_those_of_the_current_set_and_reader() -> None:
@@ -348,6 +352,6 @@ def test_the_published_figures_are_those_of_the_current_set_and_reader() -> None
     assert published["corpus_sha256"] == corpus_digest(CORPUS)
     fresh = run()
     for nlu in NLU_CASES:
-        got = fresh["results"]["read_consent"][nlu]  # type: ignore[index]
+        got = fresh["results"]["read_consent"][nlu]
         assert published["results"]["read_consent"][nlu]["counts"] == got["counts"]
         assert got["counts"]["wrongly_given"] == 0

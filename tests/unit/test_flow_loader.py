@@ -30,7 +30,8 @@ def test_unknown_key_points_at_its_line():
         load_flow_text(broken, source="f.yaml")
     [error] = caught.value.errors
     assert (error.file, error.line) == ("f.yaml", 8)
-    assert "colour" in error.message and error.hint
+    assert "colour" in error.message
+    assert error.hint
 
 
 def test_ask_before_consent_is_refused():
@@ -48,7 +49,8 @@ def test_malformed_yaml_names_the_line():
     with pytest.raises(FlowInvalid) as caught:
         load_flow_text(GOOD + "steps: [unclosed\n", source="f.yaml")
     [error] = caught.value.errors
-    assert error.file == "f.yaml" and error.line >= 10
+    assert error.file == "f.yaml"
+    assert error.line >= 10
 
 
 def test_oversized_flow_is_refused():

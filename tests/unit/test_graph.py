@@ -141,7 +141,8 @@ def test_small_flow_in_mermaid():
     assert out_of(edges, "s8") == {"": "s10"}
     assert out_of(edges, "s13") == {}
     assert len(edges) == 11
-    assert "at runners" in nodes["s5"][1] and "at tips" in nodes["s10"][1]
+    assert "at runners" in nodes["s5"][1]
+    assert "at tips" in nodes["s10"][1]
     assert "classDef consent fill:#fff3cd,stroke:#b58900" in to_mermaid(flow)
 
 
@@ -184,6 +185,7 @@ def test_gates_and_branches_follow_the_flow(path: Path):
         if isinstance(step, ConsentStep):
             assert (nodes[me][0], classes[me]) == ("hexagon", "consent")
             refused = declined_target(flow, index)
+            assert refused is not None
             assert out_of(edges, me) == {
                 "yes": f"s{first_real(flow, index + 1) + 1}",
                 "no": f"s{first_real(flow, refused) + 1}",
@@ -217,7 +219,8 @@ def test_mermaid_and_dot_draw_the_same_graph():
             line = re.search(rf"^    {node.id} \[(.*)\];$", dot, re.M)
             assert line, node.id
             if node.kind == "consent":
-                assert "shape=hexagon" in line[1] and 'fillcolor="#fff3cd"' in line[1]
+                assert "shape=hexagon" in line[1]
+                assert 'fillcolor="#fff3cd"' in line[1]
             if node.kind == "branch":
                 assert "shape=diamond" in line[1]
 
@@ -246,7 +249,8 @@ def test_dot_renders_to_svg(source: Path | str):
     for node in nodes:
         if node.findtext(f"{SVG}title") in gates:
             polygon = node.find(f"{SVG}polygon")
-            assert polygon is not None and polygon.get("fill") == "#fff3cd"
+            assert polygon is not None
+            assert polygon.get("fill") == "#fff3cd"
             assert len(polygon.get("points", "").split()) == 7  # closed: first point repeated
 
 

@@ -55,7 +55,8 @@ def test_whole_happy_path_records_each_answer_after_its_consent():
             for i, e in enumerate(effects)
             if isinstance(e, RecordConsent) and e.purpose == purpose and e.event == "given"
         ]
-        assert given and given[0] < index
+        assert given
+        assert given[0] < index
 
 
 def test_confident_control_intents_interrupt_but_do_not_record():
@@ -69,7 +70,8 @@ def test_confident_control_intents_interrupt_but_do_not_record():
     assert skipped.state.position > state.position
     assert not answers(skipped)
     stopped = interpreter.step(flow, state, said("stop", "stop", 0.99))
-    assert stopped.state.status == "ended" and not stopped.effects
+    assert stopped.state.status == "ended"
+    assert not stopped.effects
 
 
 def test_low_confidence_control_intent_is_an_answer():
@@ -87,7 +89,8 @@ def test_declining_every_consent_stores_nothing_and_ends_politely():
     first = interpreter.step(flow, state, pressed("deny"))
     second = interpreter.step(flow, first.state, said("no thanks", "deny", 0.9))
     assert second.state.status == "ended"
-    assert not answers(first) and not answers(second)
+    assert not answers(first)
+    assert not answers(second)
     assert consents(first) == [("needs", "refused"), ("frustrations", "requested")]
     assert consents(second) == [("frustrations", "refused")]
     assert "haven't stored anything" in second.messages[-1].text
@@ -106,7 +109,8 @@ def test_unclear_consent_reply_is_asked_again_and_never_becomes_a_decision():
     state = interpreter.start(flow).state
     for _ in range(interpreter.MAX_CONSENT_ATTEMPTS):
         result = interpreter.step(flow, state, said("hmm what", "affirm", 0.99))
-        assert "Yes or No" in result.messages[0].text and not result.effects
+        assert "Yes or No" in result.messages[0].text
+        assert not result.effects
         state = result.state
     # Still unclear: the topic is left out, and the ledger gets no decision either way.
     result = interpreter.step(flow, state, said("oui, d'accord", "affirm", 0.99))
@@ -147,13 +151,15 @@ steps:
     state = interpreter.step(flow, interpreter.start(flow).state, pressed("affirm")).state
     for _ in range(MAX_ATTEMPTS):
         result = interpreter.step(flow, state, said("purple"))
-        assert "small, large" in result.messages[0].text and not result.effects
+        assert "small, large" in result.messages[0].text
+        assert not result.effects
         assert not result.messages[0].buttons
         state = result.state
     offer = interpreter.step(flow, state, said("purple"))
     assert [b.payload for b in offer.messages[0].buttons] == ["/skip"]
     result = interpreter.step(flow, offer.state, said("purple"))
-    assert result.state.status == "ended" and not answers(result)
+    assert result.state.status == "ended"
+    assert not answers(result)
 
 
 def test_ack_echoes_the_customers_words():
@@ -170,7 +176,8 @@ def test_after_the_end_nothing_more_is_recorded():
     flow = demo_flow()
     state = interpreter.step(flow, interpreter.start(flow).state, said("stop", "stop")).state
     result = interpreter.step(flow, state, said("boots"))
-    assert state.status == "ended" and not result.effects
+    assert state.status == "ended"
+    assert not result.effects
 
 
 def test_an_answer_that_only_looks_like_stop_does_not_end_the_survey():

@@ -21,6 +21,7 @@ def drive(flow, turns, state=None) -> tuple[StepResult, list]:
         result = interpreter.step(flow, state, turn)
         state = result.state
         effects += result.effects
+    assert result is not None
     return result, effects
 
 
@@ -75,7 +76,8 @@ def test_scale_yes_no_and_branch_on_the_rating() -> None:
             said("two"),
         ],
     )
-    assert answers(effects)["decaf"] is False and answers(effects)["rating"] == 2
+    assert answers(effects)["decaf"] is False
+    assert answers(effects)["rating"] == 2
     assert "What went wrong" in interpreter.prompt(COFFEE, low.state)[0].text
     high, effects = drive(
         COFFEE,
@@ -132,11 +134,13 @@ def test_branch_goto_and_tag_follow_the_answers() -> None:
     _, runner = drive(
         OUTDOOR, [pressed("affirm"), pressed("choose", "running"), said("trail shoes")]
     )
-    assert "need_running" in answers(runner) and "need" not in answers(runner)
+    assert "need_running" in answers(runner)
+    assert "need" not in answers(runner)
     tags = [e for e in runner if isinstance(e, RecordTags)]
     assert [(t.purpose, t.tags) for t in tags] == [("needs", ["runner"])]
     _, hiker = drive(OUTDOOR, [pressed("affirm"), pressed("choose", "hiking"), said("boots")])
-    assert "need" in answers(hiker) and not [e for e in hiker if isinstance(e, RecordTags)]
+    assert "need" in answers(hiker)
+    assert not [e for e in hiker if isinstance(e, RecordTags)]
 
 
 def test_declined_label_goes_to_its_own_end() -> None:
@@ -148,10 +152,12 @@ def test_declined_label_goes_to_its_own_end() -> None:
 
 def test_min_age_gate_stores_nothing_for_minors() -> None:
     started = interpreter.start(BANK)
-    assert started.state.status == "age_check" and not started.effects
+    assert started.state.status == "age_check"
+    assert not started.effects
     assert "18 or older" in interpreter.prompt(BANK, started.state)[0].text
     result, effects = drive(BANK, [pressed("deny")])
-    assert result.state.status == "ended" and effects == []
+    assert result.state.status == "ended"
+    assert effects == []
     assert "only for adults" in result.messages[-1].text
     _, effects = drive(BANK, [pressed("affirm")])
     assert [(e.purpose, e.event) for e in effects if isinstance(e, RecordConsent)] == [
@@ -183,13 +189,15 @@ def test_coming_back_after_hours_offers_resume_or_restart() -> None:
     state = interpreter.step(flow, state, pressed("affirm").model_copy(update={"at": 1010.0})).state
     later = said("espresso").model_copy(update={"at": 1010.0 + 4 * 3600})
     offered = interpreter.step(flow, state, later)
-    assert offered.state.status == "resume_offered" and not offered.effects
+    assert offered.state.status == "resume_offered"
+    assert not offered.effects
     assert "pick up where we left off" in interpreter.prompt(flow, offered.state)[0].text
     resumed = interpreter.step(flow, offered.state, pressed("affirm"))
     assert resumed.state.status == "active"
     assert "How do you brew" in interpreter.prompt(flow, resumed.state)[0].text
     restarted = interpreter.step(flow, offered.state, pressed("deny"))
-    assert restarted.restart and restarted.state.status == "ended"
+    assert restarted.restart
+    assert restarted.state.status == "ended"
 
 
 def test_variations_are_stable_per_conversation_and_vary_across() -> None:
@@ -218,7 +226,8 @@ steps:
 """)
     flow = Flow.model_validate(raw)  # schema only: the consent proof would refuse it
     result = interpreter.start(flow)
-    assert result.unconsented == ["q"] and result.state.status == "ended"
+    assert result.unconsented == ["q"]
+    assert result.state.status == "ended"
     assert not [e for e in result.effects if isinstance(e, RecordAnswer)]
 
 

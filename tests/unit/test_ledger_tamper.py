@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,8 +38,8 @@ from tests.factories_store import BRAND, Seeded
 from tests.pg import StoreBackend
 from tests.stack import make_settings
 
-EVENTS: Table = ConsentEvent.__table__  # type: ignore[assignment]
-HEAD: Table = LedgerHead.__table__  # type: ignore[assignment]
+EVENTS = cast(Table, ConsentEvent.__table__)
+HEAD = cast(Table, LedgerHead.__table__)
 FLOW = EXAMPLES / "trailhead-outfitters.yaml"
 
 
@@ -75,9 +75,9 @@ class Ledger:
 
     def seq_of(self, *where: Any) -> int:
         with self.stores.brand(BRAND) as session:
-            return session.scalars(
-                select(EVENTS.c.seq).where(*where).order_by(EVENTS.c.seq)
-            ).first()
+            seq = session.scalars(select(EVENTS.c.seq).where(*where).order_by(EVENTS.c.seq)).first()
+            assert seq is not None
+            return seq
 
     def head(self) -> dict[str, Any]:
         with self.stores.brand(BRAND) as session:
@@ -305,7 +305,8 @@ def test_the_forged_consent_gives_no_consent_and_no_segment(
         assert _in_force(book, "rolf") == (False, False)
     warnings = [r.getMessage() for r in caplog.records if r.name == "candor.storage"]
     # Both readers said why (current, then the segment check), naming neither brand nor subject.
-    assert len(warnings) == 2 and all(f"#{refusal} failed its check" in w for w in warnings)
+    assert len(warnings) == 2
+    assert all(f"#{refusal} failed its check" in w for w in warnings)
     assert not any(word in w for w in warnings for word in ("rolf", BRAND, "needs"))
     assert _in_force(book, "gina") == (True, True), "one forged row does not stop the others"
 

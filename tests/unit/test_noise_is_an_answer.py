@@ -19,6 +19,7 @@ from consent_flows.contract import (
     StepResult,
     UserTurn,
 )
+from consent_flows.model import AskStep
 from tests.factories import demo_flow, flow_from, pressed, said
 
 FLOW = demo_flow()
@@ -51,7 +52,9 @@ def at_free_text_ask() -> ConversationState:
     state = interpreter.start(FLOW).state
     for turn in (pressed("affirm"), pressed("choose", "hiking")):
         state = interpreter.step(FLOW, state, turn).state
-    assert FLOW.steps[state.position].ask.id == "need"  # type: ignore[union-attr]
+    step = FLOW.steps[state.position]
+    assert isinstance(step, AskStep)
+    assert step.ask.id == "need"
     return state
 
 
@@ -76,7 +79,8 @@ def test_the_reported_noise_is_recorded_as_the_answer() -> None:
 def test_noise_at_a_free_text_ask_is_kept_verbatim(text: str, intent: str) -> None:
     result = interpreter.step(FLOW, FREE_TEXT, said(text, intent, 0.99))
     assert rights_asked(result) == []
-    assert result.state.status == "active" and result.state.confirming is None
+    assert result.state.status == "active"
+    assert result.state.confirming is None
     recorded = [(e.step_id, e.verbatim) for e in result.effects if isinstance(e, RecordAnswer)]
     # Surrounding spaces are trimmed from every answer, and only spaces is no answer (asked again).
     assert recorded == ([("need", text.strip())] if text.strip() else [])
@@ -87,8 +91,10 @@ def test_noise_at_a_free_text_ask_is_kept_verbatim(text: str, intent: str) -> No
 def test_noise_at_a_closed_choice_is_asked_again(text: str, intent: str) -> None:
     state = interpreter.step(CLOSED, interpreter.start(CLOSED).state, pressed("affirm")).state
     result = interpreter.step(CLOSED, state, said(text, intent, 0.99))
-    assert rights_asked(result) == [] and result.effects == []
-    assert result.state.position == state.position and result.state.status == "active"
+    assert rights_asked(result) == []
+    assert result.effects == []
+    assert result.state.position == state.position
+    assert result.state.status == "active"
     assert result.messages  # the question's problem, asked again
 
 
@@ -99,7 +105,8 @@ def test_noise_at_a_consent_is_a_reply_not_a_request(text: str, intent: str) -> 
     state = interpreter.start(FLOW).state
     result = interpreter.step(FLOW, state, said(text, intent, 0.99))
     assert rights_asked(result) == []
-    assert result.state.status == "active" and result.state.confirming is None
+    assert result.state.status == "active"
+    assert result.state.confirming is None
     assert all(
         e.event in ("given", "refused") for e in result.effects if isinstance(e, RecordConsent)
     )
@@ -124,4 +131,5 @@ def test_words_among_the_noise_still_ask() -> None:
         FLOW, FREE_TEXT, said(f"{FAULT} my consent receipt", "consent_receipt")
     )
     assert [r.right for r in rights_asked(result)] == ["receipt"]
-    assert rights.has_words("١٢٣") and rights.has_words("שלום")  # any script's letters and digits
+    assert rights.has_words("١٢٣")
+    assert rights.has_words("שלום")

@@ -31,6 +31,7 @@ def test_append_many_chains_like_append_one_at_a_time(data: Seeded) -> None:
     with data.stores.brand(BRAND) as session:
         records.ensure_subject(session, subject_id="carol", channel="web")
         head = session.scalar(select(ConsentEvent.seq).order_by(ConsentEvent.seq.desc()).limit(1))
+        assert head is not None
         one = ledger.append(
             session, subject_id="carol", event="expired", ctx=ctx(data, "needs"), at=T0
         )
@@ -45,7 +46,8 @@ def test_append_many_chains_like_append_one_at_a_time(data: Seeded) -> None:
         assert ledger.append_many(session, [], at=T0) == 0
         last = ledger.append(session, subject_id="carol", event="given", ctx=ctx(data, "needs"))
         session.commit()
-        assert added == 2 and last.seq == head + 4
+        assert added == 2
+        assert last.seq == head + 4
         assert ledger.verify(session) == (head + 4, [])
         rows = list(session.scalars(select(ConsentEvent).where(ConsentEvent.seq > head + 1)))
         assert [(r.seq, r.subject_id, r.event, r.purpose) for r in rows[:2]] == [
@@ -60,7 +62,7 @@ def test_append_many_chains_like_append_one_at_a_time(data: Seeded) -> None:
             "record_id": "",
             "subject_id": "",
         }
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="unknown consent event 'forgotten'"):
             ledger.append_many(session, [("alice", "forgotten", ctx(data, "needs"))])
 
 
@@ -109,4 +111,5 @@ def test_only_consents_in_force_and_older_than_retention_expire(data: Seeded) ->
         for subject in ("dana", "finn"):
             assert ledger.current(session, subject_id=subject, purpose="needs") is not None
         again = rights.purge(session, retention_days=retention, contexts=contexts, now=now)
-        assert again.expired_consents == 0 and again.expired == []
+        assert again.expired_consents == 0
+        assert again.expired == []

@@ -64,7 +64,8 @@ def test_malformed_action_response_is_still_refused() -> None:
         timeout=300,
         check=False,
     )
-    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
 LOCKS = f"""
@@ -114,7 +115,8 @@ def test_the_engine_and_the_gateway_agree_on_the_failed_turn_marker() -> None:
     from consent_flows.contract import TURN_FAILED
 
     spec = importlib.util.spec_from_file_location("rasa_boot_copy", BOOT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.TURN_FAILED == TURN_FAILED
@@ -325,10 +327,12 @@ print(json.dumps({{"same_state": same, "rest_same": rest, "full": len(full["trac
 def test_action_calls_carry_this_turns_events_and_the_same_state() -> None:
 
     result = _engine_python(SLIM)
-    assert result["same_state"] and result["rest_same"]
+    assert result["same_state"]
+    assert result["rest_same"]
     assert result["full"] == 7
     assert result["slim"] == ["user", "slot"]
-    assert result["text"] == "second" and result["slot"] == "now"
+    assert result["text"] == "second"
+    assert result["slot"] == "now"
 
 
 LEASES = f"""
@@ -404,7 +408,8 @@ def test_a_killed_engines_conversation_locks_expire_with_it() -> None:
         lock = json.loads(client.get(key) or "{}")
         expires = [json.loads(t)["expires"] for t in lock.get("tickets", [])]
         now = float(client.time()[0])
-        assert expires and max(expires) <= now + 2 + 1, "the ticket outlives the lease"
+        assert expires, "the ticket outlives the lease"
+        assert max(expires) <= now + 2 + 1, "the ticket outlives the lease"
         assert 0 < client.pttl(key) <= 3000, "the lock key never expires"
     finally:
         holder.kill()

@@ -127,7 +127,8 @@ def test_a_second_answer_without_rectifies_keeps_the_first(
     with caplog.at_level(logging.DEBUG):
         shop.apply(shop.answer("need", SECRET, "r1"))  # a resend, or crossed the next question
     assert shop.answers() == [("r1", "need", "a rain jacket")]
-    assert "step=need" in caplog.text and "not stored" in caplog.text
+    assert "step=need" in caplog.text
+    assert "not stored" in caplog.text
     assert SECRET not in caplog.text
 
 
@@ -136,7 +137,8 @@ def test_a_rectification_replaces_the_answer_and_is_recorded(shop: Shop) -> None
     shop.apply(shop.answer("need", "a down jacket", "r1", rectifies=True))
     [answer] = shop.export()["answers"]
     assert (answer["verbatim"], answer["value"]) == ("a down jacket", "a down jacket")
-    assert answer["rectifications"] == 1 and answer["rectified_at"] is not None
+    assert answer["rectifications"] == 1
+    assert answer["rectified_at"] is not None
 
 
 def test_changing_an_answer_by_name_rectifies_the_latest_response(shop: Shop) -> None:
@@ -239,7 +241,8 @@ def test_withdrawing_everything_reaches_consents_of_earlier_conversations(shop: 
         conversation=f"{BRAND}:telegram:{SUBJECT}",
     )
     [reply] = applied.messages
-    assert f"'{purpose_label(shop.flow, 'needs')}'" in reply.text and SECRET in reply.text
+    assert f"'{purpose_label(shop.flow, 'needs')}'" in reply.text
+    assert SECRET in reply.text
     assert "frustrations" not in reply.text  # refused, so nothing to withdraw
     assert applied.after_turn == [
         {
@@ -251,7 +254,8 @@ def test_withdrawing_everything_reaches_consents_of_earlier_conversations(shop: 
         }
     ]
     export = shop.export()
-    assert export["answers"] == [] and export["tags"] == []
+    assert export["answers"] == []
+    assert export["tags"] == []
     with shop.stores.brand(BRAND) as session:
         assert ledger.current(session, subject_id=SUBJECT, purpose="needs") is None
 
@@ -276,7 +280,8 @@ def test_withdrawing_a_named_purpose_leaves_the_others(shop: Shop) -> None:
     nothing = shop.apply(
         RightsRequest(right="withdraw", purposes=["frustrations"], flow_version=shop.flow.version)
     )
-    assert "no consent in force" in nothing.messages[0].text and nothing.after_turn == []
+    assert "no consent in force" in nothing.messages[0].text
+    assert nothing.after_turn == []
 
 
 def test_a_join_completes_a_free_text_answer_once(shop: Shop) -> None:
@@ -348,6 +353,7 @@ def test_tailored_content_records_the_purposes_it_came_from(shop: Shop) -> None:
             fallback=None,
         )
         session.commit()
+    assert text is not None
     assert "Because you told us about running" in text
     [sent] = shop.export()["content_sent"]
     assert sent["derived_from"] == ["needs", "tailored_content"]

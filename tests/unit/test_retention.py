@@ -94,6 +94,7 @@ def test_an_expired_consent_takes_everything_kept_under_it(
             fallback=None,
         )
         session.commit()
+    assert text is not None
     assert "Because you told us about running" in text
 
     done = purge_at(data, 0)
@@ -107,7 +108,9 @@ def test_an_expired_consent_takes_everything_kept_under_it(
             subject_id="carol",
             purposes=purposes_summary(data.flow),
         )
-        assert export["answers"] == [] and export["tags"] == [] and export["content_sent"] == []
+        assert export["answers"] == []
+        assert export["tags"] == []
+        assert export["content_sent"] == []
         assert ledger.current(session, subject_id="carol", purpose="tailored_content")
         kept = {c.subject_id for c in session.scalars(select(ContentSent))}
         assert kept == {"alice"}, "alice's generic item was chosen from nothing of hers"

@@ -57,10 +57,10 @@ def test_after_erasure_no_row_anywhere_mentions_the_subject(
     engine = data.stores.brand_engine(BRAND)
     with engine.connect() as conn:
         for name in inspect(engine).get_table_names():
-            table = BrandStoreBase.metadata.tables.get(name)
+            model = BrandStoreBase.metadata.tables.get(name)
             columns = (
-                [c.name for c in table.columns if isinstance(c.type, String | Text)]
-                if table is not None
+                [c.name for c in model.columns if isinstance(c.type, String | Text)]
+                if model is not None
                 else []
             )
             for column in columns:

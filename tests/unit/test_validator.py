@@ -52,7 +52,8 @@ def test_broken_example_is_refused_with_position_and_hint(path: Path) -> None:
         if all(w in text for w in wanted)
     ]
     assert matching, f"no error says {wanted}; got {texts}"
-    assert matching[0].line == line and matching[0].file == str(path)
+    assert matching[0].line == line
+    assert matching[0].file == str(path)
     assert matching[0].column >= 1
 
 
@@ -115,7 +116,8 @@ def test_json_output_of_the_cli_lists_every_error(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["valid"] is False
     broken, good = report["files"]
-    assert good["valid"] and not good["errors"]
+    assert good["valid"]
+    assert not good["errors"]
     assert {e["line"] for e in broken["errors"]} == {11, 12}
     assert all(e["hint"] for e in broken["errors"])
 

@@ -6,35 +6,69 @@ nobody but the engine can make the actions write to a brand's store.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import inspect
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from rasa_sdk import Action
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
+
+from bot.gateway.errors import (
+    ActionCallNotJson,
+    ActionFailed,
+    ActionNotFound,
+    ActionRejected,
+    WrongActionToken,
+)
+from bot.gateway.state import GatewayDep
 
 log = logging.getLogger("candor.actions")
 router = APIRouter(include_in_schema=False)
 
 
+def executor_for(actions: Iterable[Action]) -> ActionExecutor:
+    """An executor whose plain (`def run`) actions run in worker threads.
+
+    rasa-sdk calls a plain `run` on the event loop, and ours commit to the brand's store, unwrap
+    keys and check the ledger: on the loop, every other conversation would wait for that one.
+    """
+    executor = ActionExecutor()
+    for action in actions:
+        run = action.run
+        executor.register_function(
+            action.name(), run if inspect.iscoroutinefunction(run) else _in_a_thread(run)
+        )
+    return executor
+
+
+def _in_a_thread(run: Callable[..., Any]) -> Callable[..., Any]:
+    async def in_a_thread(dispatcher: Any, tracker: Any, domain: Any) -> Any:
+        return await asyncio.to_thread(run, dispatcher, tracker, domain)
+
+    return in_a_thread
+
+
 @router.post("/internal/actions")
-async def run_action(request: Request) -> JSONResponse:
+async def run_action(request: Request, gateway: GatewayDep) -> JSONResponse:
     token = request.query_params.get("token", "")
-    if not hmac.compare_digest(token.encode(), request.app.state.action_token.encode()):
-        return JSONResponse({"error": "forbidden", "detail": "wrong action token"}, 403)
+    if not hmac.compare_digest(token.encode(), gateway.action_token.encode()):
+        raise WrongActionToken()
     try:
         call: dict[str, Any] = await request.json()
     except ValueError:
-        return JSONResponse({"error": "invalid_request", "detail": "body is not JSON"}, 400)
-    executor: ActionExecutor = request.app.state.executor
+        raise ActionCallNotJson() from None
     try:
-        result = await executor.run(call)
+        result = await gateway.executor.run(call)
     except ActionExecutionRejection as exc:
-        return JSONResponse({"action_name": exc.action_name, "error": exc.message}, 400)
+        raise ActionRejected(exc.action_name, exc.message) from None
     except ActionNotFoundException as exc:
-        return JSONResponse({"action_name": exc.action_name, "error": exc.message}, 404)
+        raise ActionNotFound(exc.action_name, exc.message) from None
     except Exception as exc:
         log.error(
             "action %s failed: %s",
@@ -42,7 +76,5 @@ async def run_action(request: Request) -> JSONResponse:
             type(exc).__name__,
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
-        return JSONResponse(
-            {"action_name": call.get("next_action"), "error": "the action failed"}, 500
-        )
+        raise ActionFailed(call.get("next_action")) from None
     return JSONResponse(result.model_dump() if result else {"events": [], "responses": []})

@@ -7,11 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from bot.brands import BrandMismatch, publish_flow_source
 from bot.gateway.auth import AuthorisedBrand
+from bot.gateway.errors import FlowRefused, StaleFlowVersion
+from bot.gateway.state import StoresDep
 from consent_flows.loader import FlowInvalid
 from storage.registry import StaleVersion
 
@@ -53,7 +54,7 @@ _FLOW_BODY = {
         422: {"description": "The flow has errors; the live version stays"},
     },
 )
-async def publish_flow(brand: AuthorisedBrand, request: Request) -> Published | JSONResponse:
+async def publish_flow(brand: AuthorisedBrand, request: Request, stores: StoresDep) -> Published:
     """Validate a flow (YAML body) and publish it as the brand's new live version.
 
     Conversations under way finish on the version they started with; new conversations get this
@@ -65,20 +66,13 @@ async def publish_flow(brand: AuthorisedBrand, request: Request) -> Published | 
         flow, row = await loop.run_in_executor(
             _FLOW_WORK,
             lambda: publish_flow_source(
-                request.app.state.stores, brand=brand, source=body, origin=f"{brand}/flows (upload)"
+                stores, brand=brand, source=body, origin=f"{brand}/flows (upload)"
             ),
         )
     except FlowInvalid as exc:
-        return JSONResponse(
-            {
-                "error": "invalid_flow",
-                "detail": f"the flow has {len(exc.errors)} error(s); the live version is unchanged",
-                "errors": [e.as_dict() for e in exc.errors],
-            },
-            422,
-        )
+        raise FlowRefused([e.as_dict() for e in exc.errors]) from None
     except BrandMismatch as exc:
-        return JSONResponse({"error": "invalid_flow", "detail": str(exc), "errors": []}, 422)
+        raise FlowRefused([], str(exc)) from None
     except StaleVersion as exc:
-        return JSONResponse({"error": "stale_version", "detail": str(exc)}, 409)
+        raise StaleFlowVersion(str(exc)) from None
     return Published(brand=brand, flow=flow.id, version=row.version, published_at=row.published_at)

@@ -1,5 +1,9 @@
 """`POST /api/v1/chat/{brand}`: what the chat page, the CLI and the tests talk to.
 
+A channel like the widget, Slack and Telegram: it turns the HTTP body into an `InboundMessage`
+and hands it to bot.channels.dispatch.converse, so the same checks (bot.channels.inbound) and
+the same engine call serve every channel. What is its own is HTTP: statuses and idempotency.
+
 A client ties each message to the question it answers (`reply_to`, the `question` token of the
 message that asked) and may name each message (`message_id`) so a resend is answered once. The
 first reply to a named message is kept in this gateway replica's memory for 24 hours (at most
@@ -14,19 +18,18 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, kept
-from bot.gateway.errors import error_body
-from bot.gateway.limits import check_customer
-from bot.pseudonym import subject_id
-from bot.settings import Settings
-from consent_flows.contract import Button, Channel, OutboundMessage, Sender
-from storage.stores import Stores, UnknownBrand
+from bot.channels.dispatch import brand_exists, converse, sender_of
+from bot.channels.inbound import MAX_PAYLOAD_CHARS, PAYLOAD_PATTERN, Refused
+from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused
+from bot.gateway.errors import DuplicateMessage, MessageIdReused
+from bot.gateway.state import Gateway, GatewayDep
+from consent_flows.contract import Button, InboundMessage, OutboundMessage
+from storage.stores import UnknownBrand
 
-MAX_TEXT_CHARS = 2000
 MAX_MESSAGE_ID_CHARS = 100
 _PRINTABLE_ID = r"^[\w.@:+-]{1,200}$"
 _PRINTABLE = re.compile(r"^[!-~]+$")  # printable ASCII, no spaces: ids and tokens
@@ -35,14 +38,25 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 class ChatRequest(BaseModel):
+    """The HTTP body of one customer message.
+
+    Only its shape is checked here; what the message itself may be (length, emptiness, a
+    button's payload) is checked by bot.channels.inbound, as for every channel.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     user_id: str = Field(pattern=_PRINTABLE_ID, description="The customer's id in your app.")
-    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    text: str | None = Field(
+        default=None,
+        description=(
+            "What the customer typed: at most the gateway's `CANDOR_MAX_MESSAGE_CHARS` "
+            "characters (2,000 unless the operator changed it)."
+        ),
+    )
     payload: str | None = Field(
         default=None,
-        max_length=500,
-        pattern=r"^/[a-z_]+(\{.*\})?$",
+        json_schema_extra={"pattern": PAYLOAD_PATTERN, "maxLength": MAX_PAYLOAD_CHARS},
         description="A button's payload, as received in `buttons`.",
     )
     reply_to: str | None = Field(
@@ -90,8 +104,6 @@ class ChatRequest(BaseModel):
     def _one_of(self) -> ChatRequest:
         if (self.text is None) == (self.payload is None):
             raise ValueError("send exactly one of 'text' or 'payload'")
-        if self.text is not None and not self.text.strip():
-            raise ValueError("'text' is empty; type a message")
         return self
 
 
@@ -111,34 +123,8 @@ class ChatResponse(BaseModel):
     messages: list[ChatMessage]
 
 
-# Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hand-off
-# on every turn for what is an attribute read.
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-async def get_stores(request: Request) -> Stores:
-    return request.app.state.stores
-
-
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]
-
-
-def resolve_sender(
-    stores: Stores,
-    settings: Settings,
-    *,
-    brand: str,
-    channel: Channel,
-    user_id: str,
-) -> Sender:
-    """The pseudonymous sender for a platform user; unknown brands are refused here."""
-    if not stores.brand_exists(brand):
-        raise UnknownBrand(brand)
-    return Sender(
-        brand, channel, subject_id(settings.key, brand=brand, channel=channel, user_id=user_id)
-    )
 
 
 @router.post(
@@ -160,8 +146,10 @@ def resolve_sender(
         },
         422: {
             "description": (
-                "Empty, oversized or malformed body, a malformed `message_id` or `reply_to`, or "
-                "a `message_id` already used for a different message"
+                "Empty, oversized or malformed body, text longer than the gateway's "
+                "`CANDOR_MAX_MESSAGE_CHARS`, a payload that is not a button's, a malformed "
+                "`message_id` or `reply_to`, or a `message_id` already used for a different "
+                "message"
             )
         },
         429: {
@@ -174,50 +162,26 @@ def resolve_sender(
     },
 )
 async def chat(
-    brand: BrandPath,
-    body: ChatRequest,
-    request: Request,
-    response: Response,
-    settings: Annotated[Settings, Depends(get_settings)],
-    stores: Annotated[Stores, Depends(get_stores)],
-) -> ChatResponse | JSONResponse:
+    brand: BrandPath, body: ChatRequest, response: Response, gateway: GatewayDep
+) -> ChatResponse:
     """Send one customer message (or button payload) and get the bot's replies."""
-    await check_customer(request, brand, "api", body.user_id)
-    sender = resolve_sender(stores, settings, brand=brand, channel="api", user_id=body.user_id)
-    message = body.payload if body.payload is not None else _clean(body.text or "")
-    engine = request.app.state.engine
-
-    async def turn() -> list[OutboundMessage]:
-        return await engine.send(
-            sender=str(sender),
-            message=message,
-            metadata={"brand": sender.brand, "channel": sender.channel},
-            reply_to=body.reply_to,
-        )
-
-    if body.message_id is None:
-        replies = await turn()
-    else:
-        kind = "payload" if body.payload is not None else "text"
-        try:
-            replies, repeated = await kept(request.app.state).once(
-                scope=f"api:{brand}",
-                key=f"{sender.subject_id}:{body.message_id}",
-                sender=str(sender),
-                message=f"{kind}\n{message}",
-                work=turn,
-            )
-        except AlreadyHandled:
-            if body.reply_to is None:
-                return JSONResponse(error_body("duplicate_message", _ALREADY_HANDLED), 409)
-            # Claimed elsewhere (another replica, or a gateway killed mid-turn) and no reply
-            # kept here: answering again is safe, because the message names its question (the
-            # bot never files it under a later one) and the store keeps a turn's effects once.
-            replies, repeated = await turn(), True
-        except IdReused:
-            return JSONResponse(error_body("invalid_request", _ID_REUSED), 422)
-        if repeated:
-            response.headers[REPLAYED_HEADER] = "true"
+    await gateway.limits.check_customer(brand, "api", body.user_id)
+    # Before any claim on the message id is written: a stranger's requests for brands that do
+    # not exist leave nothing behind (the other channels check the brand on arrival, too).
+    if not brand_exists(gateway.stores, brand):
+        raise UnknownBrand(brand)
+    inbound = InboundMessage(
+        brand=brand, channel="api", user_id=body.user_id, text=body.text, payload=body.payload
+    )
+    try:
+        replies, repeated = await _answer(gateway, inbound, body)
+    except Refused as refused:
+        # The same answer as any other invalid body: 422, naming the field.
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", refused.field), "msg": refused.problem}]
+        ) from None
+    if repeated:
+        response.headers[REPLAYED_HEADER] = "true"
     return ChatResponse(
         messages=[
             ChatMessage(text=m.text, buttons=list(m.buttons), question=m.question) for m in replies
@@ -225,17 +189,32 @@ async def chat(
     )
 
 
-_ALREADY_HANDLED = (
-    "this message_id was already handled (by another gateway replica, or more than 24 hours "
-    "ago) and was not processed again; send the customer's next message with a new message_id"
-)
-_ID_REUSED = (
-    "message_id: this id was already used for a different message of this user; give every "
-    "message its own message_id and reuse it only to resend that same message"
-)
+async def _answer(
+    gateway: Gateway, inbound: InboundMessage, body: ChatRequest
+) -> tuple[list[OutboundMessage], bool]:
+    """The replies to one message, and whether they are a repeat's (a resent `message_id`)."""
 
+    async def turn() -> list[OutboundMessage]:
+        return await converse(gateway, inbound, reply_to=body.reply_to)
 
-def _clean(text: str) -> str:
-    """Typed text never acts as a Rasa command: a leading '/' would be parsed as an intent."""
-    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text).strip()
-    return text.lstrip("/").strip() or text
+    if body.message_id is None:
+        return await turn(), False
+    sender = sender_of(gateway, inbound)
+    kind, words = ("payload", body.payload) if body.payload is not None else ("text", body.text)
+    try:
+        return await gateway.channels.replies.once(
+            scope=f"api:{inbound.brand}",
+            key=f"{sender.subject_id}:{body.message_id}",
+            sender=str(sender),
+            message=f"{kind}\n{words}",
+            work=turn,
+        )
+    except AlreadyHandled:
+        if body.reply_to is None:
+            raise DuplicateMessage(body.message_id) from None
+        # Claimed elsewhere (another replica, or a gateway killed mid-turn) and no reply kept
+        # here: answering again is safe, because the message names its question (the bot never
+        # files it under a later one) and the store keeps a turn's effects once.
+        return await turn(), True
+    except IdReused:
+        raise MessageIdReused(body.message_id) from None

@@ -15,8 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from bot.gateway.auth import AuthorisedBrand
-from bot.gateway.errors import responses
-from bot.gateway.headers import PAGE_CSP
+from bot.gateway.errors import NoSegments, UnknownAsset, UnknownDashboard, responses
+from bot.gateway.headers import PAGE_HEADERS
+from bot.gateway.state import RuntimeDep, StoresDep
 from storage import insights, registry
 
 router = APIRouter(tags=["insights"])
@@ -31,20 +32,14 @@ _KEYED = responses(403, 422, 503)
         **responses(404, notes={404: "`no_segments`: no segments published for this brand yet"}),
     },
 )
-async def segments(brand: AuthorisedBrand, request: Request) -> Any:
+async def segments(brand: AuthorisedBrand, runtime: RuntimeDep) -> Any:
     """Segment sizes (only those with at least `min_size` members) and how they were computed."""
-    runtime = request.app.state.runtime
     audience = await run_in_threadpool(runtime.audiences.compute, brand, fresh=True)
     if audience is None:
-        return JSONResponse(
-            {
-                "error": "no_segments",
-                "detail": "this brand has no segments "
-                "yet; publish them with `candor segments publish FILE`",
-            },
-            404,
-        )
+        raise NoSegments()
     seg, _ = runtime.audiences.documents(brand)
+    if seg is None:  # withdrawn since `compute` read them
+        raise NoSegments()
     return {
         "min_size": audience.min_size,
         "eligible_subjects": audience.eligible,
@@ -59,10 +54,10 @@ async def segments(brand: AuthorisedBrand, request: Request) -> Any:
 
 
 @router.get("/api/v1/brands/{brand}/insights", responses=_KEYED)
-async def brand_insights(brand: AuthorisedBrand, request: Request, fresh: bool = False) -> Any:
+async def brand_insights(brand: AuthorisedBrand, runtime: RuntimeDep, fresh: bool = False) -> Any:
     """Funnel, consent rates, themes with redacted quotes, segments and emotions over time."""
     # Minutes of CPU on a large store: off the event loop, so chat traffic keeps flowing.
-    return await run_in_threadpool(insights.compute, request.app.state.runtime.audiences, brand, fresh=fresh)
+    return await run_in_threadpool(insights.compute, runtime.audiences, brand, fresh=fresh)
 
 
 @router.get(
@@ -81,10 +76,10 @@ async def brand_insights(brand: AuthorisedBrand, request: Request, fresh: bool =
     },
 )
 async def export_insights(
-    brand: AuthorisedBrand, request: Request, format: Literal["json", "csv", "parquet"] = "json"
+    brand: AuthorisedBrand, runtime: RuntimeDep, format: Literal["json", "csv", "parquet"] = "json"
 ) -> Response:
     """The dashboard's tables: one row per (table, key, measure)."""
-    report = await run_in_threadpool(insights.compute, request.app.state.runtime.audiences, brand)
+    report = await run_in_threadpool(insights.compute, runtime.audiences, brand)
     rows = _rows(report)
     name = f"{brand}-insights"
     if format == "json":
@@ -150,30 +145,15 @@ def _parquet(rows: list[dict[str, Any]]) -> bytes:
     return sink.getvalue()
 
 
-# The page runs only its own scripts and talks only to this origin; data is never HTML.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": PAGE_CSP,
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-
-
 @router.get("/brands/{brand}/dashboard", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard(brand: str, request: Request) -> HTMLResponse:
+async def dashboard(brand: str, stores: StoresDep) -> HTMLResponse:
     """The page itself holds no data; it asks for the brand key and calls the routes above."""
-    with request.app.state.stores.registry() as session:
+    with stores.registry() as session:
         known = registry.get_brand(session, slug=brand) is not None
     if not known:
-        return HTMLResponse(
-            '<!doctype html><html lang="en"><meta charset="utf-8"><title>Unknown brand'
-            f"</title><h1>Unknown brand</h1><p>There is no brand named "
-            f"<code>{html.escape(brand[:80])}</code> on this server; check the address.</p>",
-            404,
-            headers=_PAGE_HEADERS,
-        )
+        raise UnknownDashboard(brand)
     page = _asset("dashboard.html")[0].decode()
-    return HTMLResponse(page.replace("{{BRAND}}", html.escape(brand)), headers=_PAGE_HEADERS)
+    return HTMLResponse(page.replace("{{BRAND}}", html.escape(brand)), headers=PAGE_HEADERS)
 
 
 # The dashboard's own files, by name: nothing else under bot/web is reachable here.
@@ -195,9 +175,7 @@ def _asset(name: str) -> tuple[bytes, str]:
 async def dashboard_asset(name: str, request: Request) -> Response:
     """The dashboard's script, style sheet and the vendored Chart.js build."""
     if name not in _ASSETS:
-        return JSONResponse(
-            {"error": "not_found", "detail": f"no dashboard file named '{name[:80]}'"}, 404
-        )
+        raise UnknownAsset(name)
     path, media_type = _ASSETS[name]
     body, etag = _asset(path)
     headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}

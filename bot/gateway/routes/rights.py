@@ -11,24 +11,24 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import replace
+from contextlib import contextmanager
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from actions import rights_edge
-from actions.consent_context import consent_context
-from bot.gateway import housekeeping
+from actions import rights_service
+from actions.rights_service import RightsService
 from bot.gateway.auth import AuthorisedBrand
-from bot.gateway.errors import responses
+from bot.gateway.errors import NoConsent, UnknownPurpose, UnknownSubject, responses
+from bot.gateway.state import ChannelsDep, RuntimeDep, SettingsDep, StoresDep
 from bot.pseudonym import subject_id as make_subject_id
-from consent_flows.contract import CHANNELS, Channel
-from storage import ledger, records, rights, tracker_events
-from storage.schema import Answer, ConsentEvent, Subject
+from consent_flows.contract import CHANNELS, Channel, Sender
+from storage import ledger, records
+from storage.schema import Answer, ConsentEvent
 from storage.stores import Stores
 
 # Every route here: a missing or wrong key (403), a malformed request (422), a store away (503).
@@ -40,66 +40,68 @@ MAX_SEQ = 2**63 - 1
 SubjectPath = Annotated[str, Field(max_length=64)]
 
 
-def _missing(subject: str) -> JSONResponse:
-    return JSONResponse(
-        {
-            "error": "unknown_subject",
-            "detail": f"this brand keeps nothing about subject '{subject[:64]}'",
-        },
-        404,
-    )
+# Async, as bot.gateway.state's are: an attribute read needs no hand-off to the thread pool.
+async def _rights(runtime: RuntimeDep) -> RightsService:
+    return runtime.rights
+
+
+RightsDep = Annotated[RightsService, Depends(_rights)]
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The rights service's refusals as the gateway's domain errors; nothing was changed."""
+    try:
+        yield
+    except (rights_service.UnknownSubject, rights_service.NoAnswer) as exc:
+        # A rectification that finds no answer of theirs to change: nothing kept to rectify.
+        raise UnknownSubject(exc.subject_id) from None
+    except rights_service.UnknownPurpose as exc:
+        raise UnknownPurpose(exc.purpose, list(exc.known)) from None
+    except rights_service.NoConsentInForce:
+        raise NoConsent() from None
 
 
 # The routes below are plain `def` on purpose: they read and write the database (erasure,
 # exports, a whole-ledger check), and FastAPI runs plain routes in its thread pool, so customers'
-# chat turns on the event loop do not wait for them.
+# chat turns on the event loop do not wait for them. The rights routes ask the rights service
+# (actions/rights_service.py) and turn its result into JSON.
 @router.get("/{brand}/subjects/lookup")
 def lookup_subject(
     brand: AuthorisedBrand,
-    request: Request,
+    settings: SettingsDep,
+    rights: RightsDep,
     channel: Channel,
     user_id: Annotated[str, Query(max_length=200)],
 ) -> dict[str, Any]:
     """The pseudonymous subject id for one of your customers on one channel."""
-    sid = make_subject_id(
-        request.app.state.settings.key, brand=brand, channel=channel, user_id=user_id
-    )
-    with request.app.state.stores.brand(brand) as session:
-        return {"subject_id": sid, "known": session.get(Subject, sid) is not None}
+    sid = make_subject_id(settings.key, brand=brand, channel=channel, user_id=user_id)
+    return {"subject_id": sid, "known": rights.knows(brand, sid)}
 
 
 @router.get("/{brand}/subjects/{subject}/export", responses=_NO_SUBJECT)
-def export_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+def export_subject(brand: AuthorisedBrand, subject: str, rights: RightsDep) -> Any:
     """Everything kept about one subject (Art. 15 and 20), as JSON."""
-    with request.app.state.stores.brand(brand) as session:
-        if session.get(Subject, subject) is None:
-            return _missing(subject)
-    return request.app.state.runtime.export(brand, subject)
+    with _refusals():
+        return rights.export(brand, subject)
 
 
 @router.delete("/{brand}/subjects/{subject}", responses=_NO_SUBJECT)
-def erase_subject(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+def erase_subject(
+    brand: AuthorisedBrand, subject: str, rights: RightsDep, channels: ChannelsDep
+) -> Any:
     """Erase a subject (Art. 17): rows, derived data, key (crypto-shredding), tracker events."""
-    stores = request.app.state.stores
-    with stores.brand(brand) as session:
-        if session.get(Subject, subject) is None:
-            return _missing(subject)
-        erased = rights.erase_subject(session, stores.keyring(brand), subject_id=subject)
-        session.commit()
-    erased.tracker_events = tracker_events.delete_subject(
-        stores.tracker_engine(), brand=brand, subject_id=subject
-    )
-    housekeeping.reclaim_brand(stores, brand)
-    replies = getattr(request.app.state, "replies", None)
-    if replies is not None:  # replies kept for repeated messages may echo their answers
-        for channel in CHANNELS:
-            replies.forget_sender(f"{brand}:{channel}:{subject}")
+    with _refusals():
+        erased = rights.erase(brand, subject)
+    # Replies kept for repeated messages may echo their answers.
+    for channel in CHANNELS:
+        channels.replies.forget_sender(str(Sender(brand, channel, subject)))
     return {
         "erased": True,
         "answers": erased.answers,
         "tags": erased.tags,
         "consent_events_redacted": erased.consent_events,
-        "key_shredded": erased.key,
+        "key_shredded": erased.key_shredded,
         "tracker_events": erased.tracker_events,
     }
 
@@ -122,44 +124,16 @@ class Withdrawal(BaseModel):
         ),
     },
 )
-def withdraw(brand: AuthorisedBrand, subject: str, body: Withdrawal, request: Request) -> Any:
-    """Withdraw one purpose's consent for a subject and erase what it covered."""
-    runtime, stores = request.app.state.runtime, request.app.state.stores
-    flow = runtime.flow(brand)
-    if body.purpose not in flow.purposes:
-        return JSONResponse(
-            {
-                "error": "unknown_purpose",
-                "detail": f"the live flow has no "
-                f"purpose '{body.purpose}'; use one of {sorted(flow.purposes)}",
-            },
-            422,
-        )
-    with stores.brand(brand) as session:
-        if session.get(Subject, subject) is None:
-            return _missing(subject)
-        if ledger.current(session, subject_id=subject, purpose=body.purpose) is None:
-            return JSONResponse(
-                {
-                    "error": "no_consent",
-                    "detail": "there is no consent in force for this purpose; nothing changed",
-                },
-                409,
-            )
-        ctx = consent_context(flow, body.purpose, step_id="withdrawal", channel="api", method="api")
-        erased = rights.withdraw(
-            session,
-            subject_id=subject,
-            purpose=body.purpose,
-            ctx=ctx,
-            keyring=stores.keyring(brand),
-        )
-        session.commit()
-    # The engine's tracker forgets it too, whichever way the withdrawal arrives.
-    spec = rights_edge.forget_purposes(flow, [body.purpose])["forget_purposes"]
-    housekeeping.forget(stores, brand, subject, spec)
-    housekeeping.reclaim_brand(stores, brand)
-    return {"withdrawn": body.purpose, "answers_erased": erased.answers, "tags_erased": erased.tags}
+def withdraw(brand: AuthorisedBrand, subject: str, body: Withdrawal, rights: RightsDep) -> Any:
+    """Withdraw one purpose's consent for a subject and erase what it covered (the engine's
+    tracker forgets it too)."""
+    with _refusals():
+        [withdrawn] = rights.withdraw(brand, subject, [body.purpose]).withdrawn
+    return {
+        "withdrawn": withdrawn.purpose,
+        "answers_erased": withdrawn.answers,
+        "tags_erased": withdrawn.tags,
+    }
 
 
 class Rectification(BaseModel):
@@ -168,50 +142,32 @@ class Rectification(BaseModel):
 
 
 @router.patch("/{brand}/subjects/{subject}/answers", responses=_NO_SUBJECT)
-def rectify(brand: AuthorisedBrand, subject: str, body: Rectification, request: Request) -> Any:
+def rectify(brand: AuthorisedBrand, subject: str, body: Rectification, rights: RightsDep) -> Any:
     """Rectify a subject's answer to one step (Art. 16)."""
-    stores = request.app.state.stores
-    with stores.brand(brand) as session:
-        changed = rights.rectify(
-            session,
-            stores.keyring(brand),
-            subject_id=subject,
-            step_id=body.step_id,
-            verbatim=body.verbatim,
-            value=body.verbatim,
-        )
-        if changed is None:
-            return _missing(subject)
-        session.commit()
+    with _refusals():
+        changed = rights.rectify(brand, subject, step_id=body.step_id, verbatim=body.verbatim)
     return {"step_id": changed.step_id, "old": changed.old, "new": changed.new}
 
 
 @router.post("/{brand}/subjects/{subject}/objection", responses=_NO_SUBJECT)
-def object_to_profiling(brand: AuthorisedBrand, subject: str, request: Request) -> Any:
+def object_to_profiling(brand: AuthorisedBrand, subject: str, rights: RightsDep) -> Any:
     """Record an objection to profiling (Art. 21): no segments or targeting for this subject."""
-    flow = request.app.state.runtime.flow(brand)
-    ctx = consent_context(
-        flow, next(iter(flow.purposes)), step_id="objection", channel="api", method="api"
-    )
-    ctx = replace(ctx, purpose="profiling", purpose_category="segmentation and targeting")
-    with request.app.state.stores.brand(brand) as session:
-        if not rights.object_to_profiling(session, subject_id=subject, ctx=ctx):
-            return _missing(subject)
-        session.commit()
+    with _refusals():
+        rights.object_to_profiling(brand, subject)
     return {"objects_to_profiling": True}
 
 
 @router.get("/{brand}/consents")
 def consents(
     brand: AuthorisedBrand,
-    request: Request,
+    stores: StoresDep,
     subject: Annotated[str | None, Query(max_length=64)] = None,
     # Bounded by what the column holds (int64): a larger number is a 422, not a database error.
     after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """The consent ledger (oldest first, paged by `after_seq`), and whether its chain holds."""
-    with request.app.state.stores.brand(brand) as session:
+    with stores.brand(brand) as session:
         query = select(ConsentEvent).where(ConsentEvent.seq > after_seq)
         if subject:
             query = query.where(ConsentEvent.subject_id == subject)
@@ -241,7 +197,7 @@ def consents(
     },
 )
 async def export_brand(
-    brand: AuthorisedBrand, request: Request, format: Literal["json", "csv"] = "json"
+    brand: AuthorisedBrand, stores: StoresDep, format: Literal["json", "csv"] = "json"
 ) -> Response:
     """All answers of the brand, decrypted, as JSON or CSV. The brand owns its data.
 
@@ -249,7 +205,6 @@ async def export_brand(
     a worker thread, so a store of a million answers needs neither its size in memory nor the
     event loop while it is read.
     """
-    stores = request.app.state.stores
     if format == "json":
         return StreamingResponse(_json_export(stores, brand), media_type="application/json")
     return StreamingResponse(

@@ -15,10 +15,12 @@ import json
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from bot.gateway.errors import InvalidLink, responses
+from bot.gateway.state import RuntimeDep, SettingsDep
 from bot.settings import Settings
 
 TTL_S = 15 * 60
@@ -71,28 +73,28 @@ _LINK_ERRORS = responses(
 )
 
 
-def _read(request: Request, token: str, kind: Kind) -> tuple[str, str]:
-    found = read_token(request.app.state.settings, token, kind)
+def _read(settings: Settings, token: str, kind: Kind) -> tuple[str, str]:
+    found = read_token(settings, token, kind)
     if found is None:
         raise InvalidLink()
     return found
 
 
 @router.get("/export", responses={200: {"description": "A JSON attachment"}, **_LINK_ERRORS})
-async def my_export(token: Token, request: Request) -> Any:
+async def my_export(token: Token, settings: SettingsDep, runtime: RuntimeDep) -> Any:
     """Everything kept about you, as JSON (GDPR Art. 15 and 20)."""
-    found = _read(request, token, "export")
-    data = request.app.state.runtime.export(*found)
+    found = _read(settings, token, "export")
+    data = await run_in_threadpool(runtime.export, *found)  # store reads and decryption
     return JSONResponse(
         data, headers={"Content-Disposition": f'attachment; filename="{found[0]}-my-data.json"'}
     )
 
 
 @router.get("/receipts", responses={200: {"description": "A JSON attachment"}, **_LINK_ERRORS})
-async def my_receipts(token: Token, request: Request) -> Any:
+async def my_receipts(token: Token, settings: SettingsDep, runtime: RuntimeDep) -> Any:
     """Your consent receipts (Kantara Consent Receipt 1.1), as JSON."""
-    found = _read(request, token, "receipts")
-    data = request.app.state.runtime.export(*found)
+    found = _read(settings, token, "receipts")
+    data = await run_in_threadpool(runtime.export, *found)  # store reads and decryption
     return JSONResponse(
         {"consent_receipts": data["consent_receipts"]},
         headers={"Content-Disposition": f'attachment; filename="{found[0]}-consent-receipts.json"'},

@@ -75,6 +75,7 @@ def _ids_equal_to_seqs(conn: sa.Connection) -> None:
     postgres = conn.dialect.name == "postgresql"
     if postgres:  # its foreign keys are checked row by row: lift them while ids move
         for table, fk in references:
+            assert fk["name"] is not None  # PostgreSQL names every constraint
             op.drop_constraint(fk["name"], table, type_="foreignkey")
     else:  # SQLite: check them at commit, when every id and reference has moved
         conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")

@@ -1,0 +1,200 @@
+"""`candor flows validate|graph|publish`: a brand's flow file checked, drawn, and made live."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from bot.cli.common import console, fail, print_errors
+from bot.settings import load_settings
+from consent_flows import graph
+from consent_flows.loader import FlowInvalid, load_flow_file
+from consent_flows.model import Flow
+from storage.stores import UnknownBrand
+
+app = typer.Typer(help="Check and publish brand flows.", no_args_is_help=True)
+
+GRAPH_FORMATS = ("mermaid", "dot", "svg", "png")
+GRAPH_SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot"}
+GRAPH_TIMEOUT_S = 60
+
+
+@app.command("validate")
+def flows_validate(
+    paths: list[Path],
+    output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Check flow files: every error with file:line:column and a hint. Exit 1 on any error."""
+    report = [_check(path, text=output == "text") for path in paths]
+    if output == "json":
+        valid = all(item["valid"] for item in report)
+        typer.echo(json.dumps({"valid": valid, "files": report}, indent=2))
+    if not all(item["valid"] for item in report):
+        raise typer.Exit(1)
+
+
+def _check(path: Path, *, text: bool) -> dict[str, Any]:
+    """One file's entry of the JSON report; with `text`, its lines are printed as well."""
+    try:
+        flow = load_flow_file(path)
+    except FlowInvalid as exc:
+        if text:
+            print_errors(exc.errors)
+        return {"file": str(path), "valid": False, "errors": [asdict(e) for e in exc.errors]}
+    if text:
+        console.print(
+            f"[green]✓[/] {path}: {flow.brand}/{flow.id} v{flow.version}, "
+            f"{len(flow.steps)} steps, consent proven on every path",
+            highlight=False,
+        )
+    return {
+        "file": str(path),
+        "valid": True,
+        "brand": flow.brand,
+        "flow": flow.id,
+        "version": flow.version,
+        "errors": [],
+    }
+
+
+@app.command("graph")
+def flows_graph(
+    path: Path,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write to this file (needed for svg and png)."),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="mermaid, dot, svg or png. Default: from the --out suffix, else mermaid.",
+        ),
+    ] = None,
+) -> None:
+    """Draw a flow: consent gates, branches and every path, as Mermaid, DOT, SVG or PNG.
+
+    SVG and PNG are drawn on this machine by Graphviz's `dot`; nothing is downloaded.
+    """
+    fmt = _graph_format(fmt, out)
+    try:
+        flow = load_flow_file(path)
+    except FlowInvalid as exc:
+        print_errors(exc.errors)
+        raise typer.Exit(1) from None
+    if fmt in ("mermaid", "dot"):
+        text = graph.to_mermaid(flow) if fmt == "mermaid" else graph.to_dot(flow)
+        if out is None:
+            typer.echo(text, nl=False)
+        else:
+            _write(out, text)
+        return
+    assert out is not None  # _graph_format asks for --out with svg and png
+    _write(out, _draw(flow, fmt, out))
+
+
+def _graph_format(fmt: str | None, out: Path | None) -> str:
+    if fmt is None:
+        suffix = out.suffix.lower().lstrip(".") if out else ""
+        fmt = GRAPH_SUFFIXES.get(f".{suffix}", suffix if suffix in GRAPH_FORMATS else "mermaid")
+    fmt = fmt.lower()
+    if fmt not in GRAPH_FORMATS:
+        raise typer.BadParameter(
+            f"'{fmt}' is not one of: {', '.join(GRAPH_FORMATS)}", param_hint="'--format'"
+        )
+    if out is None and fmt in ("svg", "png"):
+        raise typer.BadParameter(
+            f"{fmt} is written to a file: add --out FILE", param_hint="'--out'"
+        )
+    return fmt
+
+
+def _draw(flow: Flow, fmt: str, out: Path) -> bytes:
+    """The flow drawn by Graphviz; without Graphviz, the Mermaid text is saved and we say how
+    to install it."""
+    dot = shutil.which("dot")
+    if dot is None:
+        mermaid_path = out.with_suffix(".mmd")
+        _write(mermaid_path, graph.to_mermaid(flow))
+        raise fail(
+            f"cannot draw {fmt}: Graphviz's 'dot' is not installed. Install it "
+            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz) and run "
+            f"this again. The Mermaid text is in {escape(str(mermaid_path))}."
+        )
+    try:
+        result = subprocess.run(
+            [dot, f"-T{fmt}"],
+            input=graph.to_dot(flow).encode(),
+            capture_output=True,
+            timeout=GRAPH_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise fail(
+            f"Graphviz took over {GRAPH_TIMEOUT_S}s to draw the flow; "
+            "try --format dot and render it yourself"
+        ) from None
+    except OSError as exc:
+        raise fail(f"cannot run {escape(dot)} ({exc.strerror})") from None
+    if result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip()
+        raise fail(f"Graphviz could not draw the flow: {escape(detail)}")
+    return result.stdout
+
+
+def _write(target: Path, data: str | bytes) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            target.write_bytes(data)
+        else:
+            target.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {escape(str(target))} ({exc.strerror})") from None
+    console.print(f"[green]✓[/] wrote {escape(str(target))}", highlight=False)
+
+
+@app.command("publish")
+def flows_publish(path: Path) -> None:
+    """Validate a flow and publish it as its brand's new live version (no restart needed)."""
+    from bot.brands import publish_flow_source
+    from storage.registry import StaleVersion
+
+    stores = load_settings().open_stores()
+    try:
+        # Bytes, so that invalid UTF-8 gets the loader's message (byte offset, line, hint).
+        source = path.read_bytes()
+        brand = _brand_line(source.decode("utf-8", errors="replace"))
+        flow, row = publish_flow_source(stores, brand=brand, source=source, origin=str(path))
+    except FlowInvalid as exc:
+        print_errors(exc.errors)
+        raise fail("not published; the live version is unchanged") from None
+    except UnknownBrand as exc:
+        raise fail(
+            f"there is no brand named '{exc.brand}'; create it with `candor brands create FLOW`"
+        ) from None
+    except (OSError, ValueError, StaleVersion) as exc:
+        raise fail(f"{exc}; the live version is unchanged") from None
+    console.print(
+        f"[green]✓[/] {flow.brand}/{flow.id} v{row.version} is live; new "
+        "conversations use it now, ongoing ones finish on their version"
+    )
+
+
+def _brand_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.startswith("brand:"):
+            return line.split(":", 1)[1].strip().strip("'\"")
+    return ""
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="flows")
