@@ -228,7 +228,7 @@ class Keyring:
         # Unwrapped keys, for this short-lived keyring only (one request or one report).
         self._cache: dict[str, bytes] = {}
         # The last subject's key, set up for AES-GCM: an answer has two fields to decrypt, and a
-        # subject's answers often come together. One only: each takes about 2.4 KB.
+        # subject's answers often come together. One only: each holds a cipher's key schedule.
         self._aead: tuple[str, AESGCM] | None = None
 
     def _master_version(self, session: Session) -> int:

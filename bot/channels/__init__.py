@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 if TYPE_CHECKING:
+    from bot.channels.registry import Channels
     from bot.gateway.engine_client import EngineClient
-    from bot.gateway.state import Channels
     from bot.settings import Settings
     from storage.stores import Stores
 
@@ -31,12 +31,10 @@ _CHATTY = ("telegram", "slack_bolt", "slack_sdk", "aiohttp", "websockets")
 
 def registries(settings: Settings, stores: Stores, engine: EngineClient) -> Channels:
     """The channels' shared state for one gateway; kept replies hear of erasures from `engine`."""
-    from bot.channels import slack, telegram
     from bot.channels.buttons import ButtonCodec
     from bot.channels.dedup import SqlDeduplicator
-    from bot.channels.dispatch import Jobs
+    from bot.channels.registry import Channels, Jobs, SlackApps, TelegramBots
     from bot.channels.turns import Replies, Screens
-    from bot.gateway.state import Channels
 
     dedup = SqlDeduplicator(stores)
     replies = Replies(dedup, lease_s=settings.engine_timeout_s + 15.0)
@@ -47,8 +45,8 @@ def registries(settings: Settings, stores: Stores, engine: EngineClient) -> Chan
         jobs=Jobs(),
         replies=replies,
         screens=Screens(),
-        telegram=telegram.TelegramBots(),
-        slack=slack.SlackApps(),
+        telegram=TelegramBots(),
+        slack=SlackApps(),
     )
 
 

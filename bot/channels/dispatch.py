@@ -10,10 +10,7 @@ replied.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 from bot.channels.inbound import admit
 from bot.gateway.state import Gateway
@@ -65,39 +62,3 @@ async def converse(
         metadata={"brand": sender.brand, "channel": sender.channel},
         reply_to=reply_to,
     )
-
-
-class Jobs:
-    """Background work a channel started after answering its platform (Slack's 3-second ack).
-
-    Kept so shutdown can let replies finish instead of dropping them, and so tests can wait for
-    a quiet gateway instead of sleeping.
-    """
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            log.error("channel job %s failed: %s", task.get_name(), type(exc).__name__)
-
-    @property
-    def pending(self) -> int:
-        return len(self._tasks)
-
-    async def drain(self, timeout_s: float = 10.0) -> None:
-        """Wait for running jobs (at shutdown); cancel what is still running after `timeout_s`."""
-        if not self._tasks:
-            return
-        _, late = await asyncio.wait(set(self._tasks), timeout=timeout_s)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)

@@ -187,19 +187,6 @@ async def send(client: AsyncWebClient, where: Where, messages: list[OutboundMess
 # --- bolt apps and the route -----------------------------------------------------------------
 
 
-class SlackApps:
-    """One bolt `AsyncApp` per brand, built on its first request."""
-
-    def __init__(self) -> None:
-        self._apps: dict[str, AsyncApp] = {}
-
-    def app(self, brand: str, conf: BrandChannels, gateway: Gateway) -> AsyncApp:
-        app = self._apps.get(brand)
-        if app is None:
-            app = self._apps[brand] = build_app(brand, conf, gateway)
-        return app
-
-
 def build_app(brand: str, conf: BrandChannels, gateway: Gateway) -> AsyncApp:
     assert conf.slack_bot_token is not None
     assert conf.slack_signing_secret is not None
@@ -365,7 +352,7 @@ async def slack_events(brand: BrandPath, request: Request, gateway: GatewayDep) 
         raise BadSlackSignature()
     if _payload(request, body) is None:
         raise NotSlackPayload()
-    app = gateway.channels.slack.app(brand, conf, gateway)
+    app = gateway.channels.slack.app(brand, lambda: build_app(brand, conf, gateway))
     try:
         response = await app.async_dispatch(to_async_bolt_request(request, body))
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:

@@ -15,7 +15,6 @@ keyboard belongs to (remembered by message id when the question was sent).
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -26,7 +25,6 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
-from telegram.ext import Application
 
 from bot.channels.buttons import ButtonCodec
 from bot.channels.dispatch import (
@@ -52,39 +50,6 @@ router = APIRouter(prefix="/channels/telegram", tags=["channels"])
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 UPDATES = ["message", "callback_query"]
 _GREET = "/greet"
-
-
-class TelegramBots:
-    """One PTB `Application` per brand, built and initialised on the brand's first update."""
-
-    def __init__(self) -> None:
-        self._apps: dict[str, Application] = {}
-        self._lock = asyncio.Lock()
-
-    async def bot(self, brand: str, conf: BrandChannels) -> Bot:
-        async with self._lock:
-            app = self._apps.get(brand)
-            if app is None:
-                app = build_application(conf)
-                await app.initialize()  # getMe: checks the token once
-                self._apps[brand] = app
-            return app.bot
-
-    async def aclose(self) -> None:
-        for app in self._apps.values():
-            await app.shutdown()
-        self._apps.clear()
-
-
-def build_application(conf: BrandChannels) -> Application:
-    assert conf.telegram_token is not None
-    return (
-        Application.builder()
-        .token(conf.telegram_token.get_secret_value())
-        .base_url(conf.telegram_base_url)
-        .updater(None)
-        .build()
-    )
 
 
 # --- adapter: platform payload -> InboundMessage --------------------------------------------

@@ -38,7 +38,8 @@ with the same arguments as the `rasa` command. It imports nothing from Candor.
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
-validator on every call; measured on the prototype, that was 75% of the engine's CPU per turn.
+validator on every call, most of the engine's CPU per turn (docs/benchmarks.md, "Figures
+behind the code").
 Here the same schema is checked once and compiled into one validator, which then validates each
 response. Malformed responses are still refused with the same `ValidationError` (see
 tests/unit/test_rasa_boot.py).
@@ -193,9 +194,8 @@ def install_sqlite_tracker_wal() -> None:
 
     Rasa's SQL tracker store commits synchronously on the engine's event loop, twice a turn.
     In SQLite's default rollback-journal mode with synchronous=FULL every commit waits for
-    several fsyncs, and the whole engine waits with it: measured under `candor bench`, that
-    was a third of the engine's time and capped every conversation together at about 12
-    turns/s. In WAL mode a commit appends to the log and fsyncs only at checkpoints; a power
+    several fsyncs, and the whole engine waits with it, every conversation together (figures
+    in docs/benchmarks.md, "Figures behind the code"). In WAL mode a commit appends to the log and fsyncs only at checkpoints; a power
     cut can lose the last turns but never corrupts the file. Candor's own SQLite stores use
     the same settings (storage/backends.py); PostgreSQL is untouched.
 
@@ -228,7 +228,7 @@ def install_tracker_event_counts() -> None:
     tracker being saved was read from the store earlier in the same turn, under the
     conversation's lock, so that number is already known: the events read. A tracker that
     was not read here (a new conversation, or one copied without the mark) still gets the
-    COUNT. Measured under `candor bench`: about an eighth of the engine's time per turn.
+    COUNT, a share of every turn measured in docs/benchmarks.md ("Figures behind the code").
     """
     import itertools
 
@@ -500,7 +500,7 @@ def install_lock_leases() -> None:
     Rasa gives every ticket a fixed lifetime (60 s, `TICKET_LOCK_LIFETIME`) and never extends
     it. A turn must finish within it, and when an engine is killed mid-turn every conversation
     it held waits out the rest of that minute, on the engine that restarts and on every other
-    replica (one turn waited 207 s across repeated kills). Here a ticket lives
+    replica (docs/benchmarks.md, "Figures behind the code"). Here a ticket lives
     `CANDOR_LOCK_LEASE_S` (10 s), and the engine that took it renews it every third of that
     for as long as the turn waits or runs. A live engine keeps its conversations however long
     a turn takes; a dead one frees them within one lease, before a restarted engine has loaded

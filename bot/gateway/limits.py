@@ -1,7 +1,7 @@
 """Abuse limits: how many requests one address, one customer and one brand may send.
 
-One flooding client must not slow every other brand's customers down (issue 14: 2,000 chat
-requests at concurrency 200 took a second customer's median turn from 35 ms to 833 ms). Counting
+One flooding client must not slow every other brand's customers down (the flood figures are in
+docs/benchmarks.md, "Figures behind the code"). Counting
 is the `limits` library's moving window, in Redis when `CANDOR_REDIS_URL` is set (replicas share
 the counts) and in this process's memory otherwise. A refused request gets `429` with
 `Retry-After` and the error shape of bot.gateway.errors (`RateLimited`, raised here).

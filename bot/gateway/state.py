@@ -5,14 +5,14 @@
 (`stores: StoresDep`, `runtime: RuntimeDep`, ...), so a route's signature says what it touches
 and a type checker sees every use, where `request.app.state.X` was `Any` to both.
 
-The channel registries are typed by name only (`TYPE_CHECKING`): the adapters that define
-them are routes themselves and import this module for its dependencies.
+The channel registries live in `bot.channels.registry`, which imports no adapter: the adapters
+import this module for their routes' dependencies, and nothing here imports them back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends
 from rasa_sdk.executor import ActionExecutor
@@ -21,31 +21,11 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
 from actions.runtime import Runtime
+from bot.channels.registry import Channels
 from bot.gateway.engine_client import EngineClient
 from bot.gateway.limits import Limits, Sockets
 from bot.settings import Settings
 from storage.stores import Stores
-
-if TYPE_CHECKING:
-    from bot.channels.buttons import ButtonCodec
-    from bot.channels.dedup import SqlDeduplicator
-    from bot.channels.dispatch import Jobs
-    from bot.channels.slack import SlackApps
-    from bot.channels.telegram import TelegramBots
-    from bot.channels.turns import Replies, Screens
-
-
-@dataclass(frozen=True)
-class Channels:
-    """What the channel adapters share (built by `bot.channels.registries`)."""
-
-    dedup: SqlDeduplicator  # each platform delivery handled once, across replicas
-    buttons: ButtonCodec  # payloads too long for a Telegram button
-    jobs: Jobs  # replies still being sent after the platform was answered
-    replies: Replies  # the first reply to each named message, for its repeats
-    screens: Screens  # the question on each Slack or Telegram conversation's screen
-    telegram: TelegramBots
-    slack: SlackApps
 
 
 @dataclass(frozen=True)

@@ -104,9 +104,9 @@ def _embed(matrix: Matrix) -> np.ndarray:
 
 
 def _kmeans(k: int, n: int) -> KMeans | MiniBatchKMeans:
-    # Full k-means on the 100-dimensional LSA points takes under 2 s for 100k answers. Measured
-    # on 100k survey answers, MiniBatchKMeans was faster (0.5 s) but put 80% of them in one
-    # theme, so it is kept for corpora past a million only.
+    # Full k-means on the 100-dimensional LSA points stays fast at survey sizes; MiniBatchKMeans
+    # was faster but put most answers in one theme (docs/benchmarks.md, "Figures behind the
+    # code"), so it is kept for corpora past a million only.
     if n < MINIBATCH_FROM:
         return KMeans(n_clusters=k, random_state=SEED, n_init=2)
     return MiniBatchKMeans(n_clusters=k, random_state=SEED, n_init=3, batch_size=4096)
@@ -187,8 +187,8 @@ def find_themes(
 
     ``threads`` caps BLAS/OpenMP threads (None: the libraries' default). One thread is the
     default because theme discovery is background work beside a live gateway, and because
-    on a busy two-core machine threaded k-means was measured 30x slower on a small corpus
-    than single-threaded (threads spin waiting for a core).
+    on a busy two-core machine threaded k-means was much slower on a small corpus than
+    single-threaded: threads spin waiting for a core (docs/benchmarks.md).
     """
     with threadpool_limits(limits=threads):
         return _find_themes(texts, k_range, n_terms, n_quotes, min_df)
