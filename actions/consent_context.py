@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from consent_flows import notices
 from consent_flows.model import AskType, Flow, TagStep
 from storage.ledger import ConsentContext
 
@@ -23,14 +24,24 @@ def data_categories(flow: Flow, purpose: str) -> tuple[str, ...]:
 
 
 def consent_context(
-    flow: Flow, purpose: str, *, step_id: str, channel: str, method: str
+    flow: Flow,
+    purpose: str,
+    *,
+    step_id: str,
+    channel: str,
+    method: str,
+    notice: str | None = None,
 ) -> ConsentContext:
+    """`notice` is the text the customer was shown before this event (the interpreter's
+    `RecordConsent.notice`), so the ledger's hash is of what they read. Events the customer
+    did not decide at a consent prompt (withdrawal, expiry) name the short notice they were
+    given for the purpose."""
     spec = flow.purposes[purpose]
     return ConsentContext(
         controller=flow.brand,
         purpose=purpose,
         purpose_category=spec.category,
-        notice=spec.notice,
+        notice=notice if notice is not None else notices.shown(flow, purpose, more=False),
         notice_version=f"{flow.id}@v{flow.version}/{purpose}",
         sensitive=spec.sensitive,
         retention_days=spec.retention_days,
@@ -47,7 +58,7 @@ def consent_context(
 def purposes_summary(flow: Flow) -> dict[str, dict[str, object]]:
     return {
         p: {
-            "notice": spec.notice,
+            "notice": notices.compose(flow, p).short,
             "retention_days": spec.retention_days,
             "sensitive": spec.sensitive,
             "category": spec.category,

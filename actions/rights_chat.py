@@ -143,7 +143,11 @@ def _summary(data: dict[str, Any]) -> str:
         return "We don't keep anything about you."
     parts = [f"We keep {len(answers)} answer(s) from you"]
     if answers:
-        parts[0] += ": " + "; ".join(f"{a['step_id']}: '{a['verbatim']}'" for a in answers[:8])
+        parts[0] += ": " + "; ".join(
+            f"{a['step_id']}: '{a['verbatim']}'"
+            + (f" (then: '{a['followup']}')" if a.get("followup") else "")
+            for a in answers[:8]
+        )
         if len(answers) > 8:
             parts[0] += f"; and {len(answers) - 8} more"
     decisions = [c for c in data["consent_history"] if c.get("event") in ledger.DECISIVE]

@@ -24,6 +24,7 @@ from consent_flows.contract import (
     OutboundMessage,
     RecordAnswer,
     RecordConsent,
+    RecordFollowup,
     RecordTags,
     RightsRequest,
     SendContent,
@@ -112,6 +113,7 @@ class Runtime:
                         step_id=effect.step_id,
                         channel=channel,
                         method=effect.method,
+                        notice=effect.notice,
                     )
                     records.record_consent(
                         session, subject_id=subject_id, event=effect.event, ctx=ctx
@@ -218,6 +220,8 @@ def stored_once(effect: Effect) -> str | None:
         return f"consent|{effect.purpose}|{effect.event}|{effect.step_id}"
     if isinstance(effect, RecordAnswer):
         return f"answer|{effect.response_id}|{effect.step_id}|{effect.occurrence}"
+    if isinstance(effect, RecordFollowup):
+        return f"followup|{effect.response_id}|{effect.step_id}|{effect.occurrence}"
     if isinstance(effect, RecordTags):
         return f"tags|{effect.purpose}|{','.join(sorted(effect.tags))}"
     if isinstance(effect, CountStep):
@@ -260,11 +264,24 @@ def _end_use(
 def _record(
     session: Session,
     keyring: Any,
-    effect: RecordAnswer | RecordTags | JoinAnswer,
+    effect: RecordAnswer | RecordFollowup | RecordTags | JoinAnswer,
     subject_id: str,
     conversation_id: str,
     brand: str,
 ) -> None:
+    if isinstance(effect, RecordFollowup):
+        records.record_followup(
+            session,
+            keyring,
+            subject_id=subject_id,
+            conversation_id=conversation_id,
+            response_id=effect.response_id,
+            step_id=effect.step_id,
+            purpose=effect.purpose,
+            text=effect.text,
+            occurrence=effect.occurrence,
+        )
+        return
     if isinstance(effect, JoinAnswer):
         records.join_answer(
             session,
@@ -303,4 +320,5 @@ def _record(
         response_id=effect.response_id,
         rectifies=effect.rectifies,
         occurrence=effect.occurrence,
+        probe=effect.probe,
     )

@@ -32,6 +32,7 @@ from consent_flows.contract import (
     UserTurn,
     parse_sender,
 )
+from consent_flows.model import AskStep, AskType, Flow
 
 log = logging.getLogger("candor.actions")
 
@@ -71,6 +72,34 @@ def turn_from(tracker: Tracker) -> UserTurn:
         at=float(at) if at is not None else None,
         reply_to=str(reply_to)[:100] if reply_to else None,
     )
+
+
+def heard(flow: Flow, state: ConversationState, turn: UserTurn) -> UserTurn:
+    """The turn with what listening made of it, when it answers a free-text question.
+
+    The interpreter stays pure: it decides whether to follow up a vague answer and what to
+    repeat back, from `vague` and `echo` alone. Listening failing never fails the turn: the
+    answer is then kept as said, with a plain acknowledgement and no follow-up.
+    """
+    current = flow.steps[state.position] if state.position < len(flow.steps) else None
+    if (
+        turn.via_button
+        or not turn.text.strip()
+        or state.status != "active"
+        or state.confirming is not None
+        or not isinstance(current, AskStep)
+        or current.ask.kind is not AskType.FREE_TEXT
+    ):
+        return turn
+    from nlu.listening import listen  # spaCy loads on the first free-text answer, not import
+
+    shown = interpreter.prompt(flow, state)
+    try:
+        listening = listen(turn.text, shown[0].text if shown else "", language=flow.language)
+    except Exception as exc:  # any analysis failure: keep the answer, plainly
+        log.warning("listening failed brand=%s: %s", flow.brand, type(exc).__name__)
+        return turn
+    return turn.model_copy(update={"vague": listening.vague, "echo": listening.echo})
 
 
 def load_state(tracker: Tracker) -> ConversationState | None:
@@ -161,7 +190,7 @@ class ValidateSurveyForm(_SurveyAction):
             result = interpreter.step(
                 flow,
                 state,
-                turn,
+                heard(flow, state, turn),
                 threshold=self.runtime.control_threshold,
                 resume_after_s=self.runtime.resume_after_s,
             )

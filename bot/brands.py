@@ -1,4 +1,9 @@
-"""Brand set-up shared by the CLI and the admin API: register brands and publish flows."""
+"""Brand set-up shared by the CLI and the admin API: register brands and publish flows.
+
+Every publication goes through `nlu.privacy_lint.check_source`: the consent proof and the privacy
+linter, so a flow that asks for a phone number without saying so, or about health without being
+marked sensitive, is refused the same way by the CLI, the admin API and the demo set-up.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from pathlib import Path
 
 from consent_flows.loader import load_flow_text
 from consent_flows.model import Flow
+from nlu.privacy_lint import check_source
 from storage import registry
 from storage.schema import FlowVersion
 from storage.stores import Stores, UnknownBrand
@@ -18,7 +24,7 @@ class BrandMismatch(ValueError):
 def publish_flow_file(stores: Stores, path: Path) -> Flow:
     """Validate a flow file and publish it for its brand (creating the brand), idempotently."""
     source = path.read_text(encoding="utf-8")
-    flow = load_flow_text(source, source=str(path))
+    flow = check_source(source, source=str(path)).flow
     with stores.registry() as session:
         registry.ensure_brand(
             session, slug=flow.brand, display_name=flow.brand.replace("-", " ").title()
@@ -37,7 +43,7 @@ def publish_flow_source(
     `source` may be the raw bytes of an upload, so that invalid UTF-8 is refused by the loader
     with the offending byte's offset rather than silently replaced.
     """
-    flow = load_flow_text(source, source=origin)
+    flow = check_source(source, source=origin).flow
     if isinstance(source, bytes):
         source = source.decode("utf-8")  # the loader has just proved it decodes
     if flow.brand != brand:

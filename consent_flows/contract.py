@@ -119,6 +119,11 @@ class UserTurn(BaseModel):
     # The token of the question the customer was looking at when they wrote this (None when
     # the client does not say): a reply to an earlier question is never filed under a later one.
     reply_to: str | None = None
+    # What the edge's listening (nlu/listening.py) made of a free-text answer; None when it was
+    # not asked. `vague`: the words carry little information, so one follow-up may be asked.
+    # `echo`: a short key phrase that is safe to repeat back (never personal data).
+    vague: bool | None = None
+    echo: str | None = None
 
 
 AnswerValue = str | int | bool | list[str]
@@ -161,6 +166,14 @@ class ConversationState(BaseModel):
     rectifying: str | None = None
     # How many times each ask was answered in this response (a loop asks again).
     occurrences: dict[str, int] = Field(default_factory=dict)
+    # The purpose whose full notice ("More") the customer has seen at its consent: the consent
+    # is then shown in full, and the ledger's notice hash covers both layers they read.
+    explained: str | None = None
+    # The free-text ask whose follow-up question is on screen (its answer is already stored),
+    # and the asks already followed up in this response (`id:occurrence`): never twice. Ids
+    # only, so the state (which travels in the engine's tracker) holds no customer words.
+    probing: str | None = None
+    probed: list[str] = Field(default_factory=list)
 
 
 class RecordConsent(BaseModel):
@@ -195,6 +208,22 @@ class RecordAnswer(BaseModel):
     rectifies: bool = False
     # Which time this ask was answered in this response: 2 and up when a loop asks it again.
     occurrence: int = 1
+    # The follow-up question asked because the answer was vague (None: not followed up); the
+    # reply, if the customer gives one, arrives as a `RecordFollowup` on the same answer.
+    probe: str | None = None
+
+
+class RecordFollowup(BaseModel):
+    """The customer's reply to the follow-up of a vague answer: part of that same answer,
+    under the same purpose and consent, kept apart from the first words so both stay as said."""
+
+    kind: Literal["record_followup"] = "record_followup"
+    purpose: str
+    step_id: str
+    response_id: str
+    occurrence: int = 1
+    text: str
+    flow_version: int
 
 
 class JoinAnswer(BaseModel):
@@ -246,7 +275,8 @@ class SendContent(BaseModel):
     position: int = 0
 
 
-StepEvent = Literal["reached", "answered", "skipped"]
+# `probed`: a vague answer was followed up (the answer itself counts as `answered`).
+StepEvent = Literal["reached", "answered", "skipped", "probed"]
 
 
 class CountStep(BaseModel):
@@ -262,6 +292,7 @@ class CountStep(BaseModel):
 Effect = Annotated[
     RecordConsent
     | RecordAnswer
+    | RecordFollowup
     | JoinAnswer
     | RecordTags
     | RightsRequest

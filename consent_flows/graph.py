@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from consent_flows import notices
 from consent_flows.model import (
     AskStep,
     BranchStep,
@@ -152,7 +153,7 @@ def _lines(flow: Flow, index: int) -> tuple[str, ...]:
             return (head, "(purpose not declared)")
         return (
             f"{head}{' (sensitive)' if declared.sensitive else ''}",
-            clip(declared.notice),
+            clip(notices.statement(flow, purpose)),
         )
     if isinstance(step, AskStep):
         ask = step.ask

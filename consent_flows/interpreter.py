@@ -19,7 +19,7 @@ import difflib
 import re
 import zlib
 
-from consent_flows import expressions, rights
+from consent_flows import expressions, notices, rights
 from consent_flows.answers import (
     DONE,
     MAX_ATTEMPTS,
@@ -28,6 +28,7 @@ from consent_flows.answers import (
     match_choice,
     normal,
     parse_answer,
+    payload_for,
     yes_no,
 )
 from consent_flows.consent_reply import read_consent
@@ -40,6 +41,7 @@ from consent_flows.contract import (
     OutboundMessage,
     RecordAnswer,
     RecordConsent,
+    RecordFollowup,
     RecordTags,
     SendContent,
     StepEvent,
@@ -47,6 +49,7 @@ from consent_flows.contract import (
     UserTurn,
 )
 from consent_flows.model import (
+    AskSpec,
     AskStep,
     AskType,
     BranchStep,
@@ -131,6 +134,65 @@ LOOP_TEXT = (
     "Sorry, this survey has a problem at this point, so I'll stop here. Nothing more will be "
     "asked. Thank you for your time!"
 )
+# A vague free-text answer ("stuff", "idk") gets one follow-up: the ask's own `probe:` texts, or
+# these (English flows only: a flow in another language probes only with its own texts).
+DEFAULT_PROBES = ("Could you say a bit more: what kind?", "What made you say that?")
+PROBE_DONE_BUTTON = "That's all"
+PROBE_DECLINED_TEXT = "No problem, I'll keep what you said."
+# Declining a follow-up: the first answer stands as given.
+_DECLINE_WORDS = _DONE_WORDS | {
+    "no",
+    "nope",
+    "nah",
+    "no thanks",
+    "no thank you",
+    "nothing",
+    "nothing more",
+    "not really",
+    "that is all",
+    "that is it",
+    "no that's all",
+    "no thats all",
+    "no that's it",
+    "that's all thanks",
+    "thats all thanks",
+    "that's all thank you",
+    "all good",
+    "i'm good",
+    "im good",
+}
+# A refusal to answer is respected, never followed up.
+_REFUSAL_WORDS = frozenset(
+    {
+        "no",
+        "nope",
+        "nah",
+        "pass",
+        "no comment",
+        "private",
+        "not telling",
+        "rather not say",
+        "i'd rather not say",
+        "id rather not say",
+        "i'd rather not",
+        "i would rather not say",
+        "prefer not to say",
+        "i prefer not to say",
+        "i'd prefer not to say",
+        "i don't want to say",
+        "i dont want to say",
+        "none of your business",
+        "mind your own business",
+    }
+)
+# Acknowledgements that reflect the customer's words (the edge's `echo`: a short key phrase,
+# never personal data), and plain ones for when there is nothing safe to repeat.
+ECHO_ACKS = ("{answer}: got it.", "Noted: {answer}.", "Thanks! I've noted {answer}.")
+PLAIN_ACKS = ("Got it, thanks.", "Thanks, noted.", "Thank you, that's noted.")
+MAX_ECHO_CHARS = 80
+# Defence in depth behind the edge's check: what looks like an address, a number or a handle is
+# never repeated back, even when the edge offered it as an echo.
+_UNSAFE_ECHO = re.compile(r"@|https?:|www\.|\d{4,}|\d[\d ().-]{5,}\d")
 _BOT_QUESTION = re.compile(
     r"\b(are|r)\s+(you|u|ya)\s+(a\s+|an\s+)?(real\s+|actual\s+)?"
     r"(bot|robot|human|person|machine|ai|chatbot|computer|program|real)\b"
@@ -168,7 +230,7 @@ def start(
 
 def _waiting_on(state: ConversationState) -> tuple[object, ...]:
     """What the customer is being asked: a new value means a new question on screen."""
-    return (state.status, state.position, len(state.history), state.confirming)
+    return (state.status, state.position, len(state.history), state.confirming, state.probing)
 
 
 def _mark_question(state: ConversationState, before: tuple[object, ...] | None) -> None:
@@ -205,14 +267,13 @@ def prompt(flow: Flow, state: ConversationState) -> list[OutboundMessage]:
         ]
     current = flow.steps[state.position]
     if isinstance(current, ConsentStep):
-        notice = flow.purposes[current.consent.purpose].notice
+        purpose = current.consent.purpose
+        return [notices.consent_message(flow, purpose, more=state.explained == purpose)]
+    if isinstance(current, AskStep) and state.probing == current.ask.id:
         return [
             OutboundMessage(
-                text=f"{notice} Is that okay with you?",
-                buttons=(
-                    Button(title="Yes", payload="/affirm"),
-                    Button(title="No", payload="/deny"),
-                ),
+                text=probe_text(flow, state, current.ask) or "",
+                buttons=(Button(title=PROBE_DONE_BUTTON, payload=payload_for(DONE)),),
             )
         ]
     if isinstance(current, AskStep):
@@ -242,8 +303,24 @@ def step(
     """Consume one customer turn while the conversation waits on a consent or an ask."""
     before = _waiting_on(state)
     result = _step(flow, state, turn, threshold=threshold, resume_after_s=resume_after_s)
+    _drop_stale_probe(flow, result.state)
     _mark_question(result.state, before)
     return result
+
+
+def _drop_stale_probe(flow: Flow, state: ConversationState) -> None:
+    """A follow-up only stays on screen while its question does, under a purpose in force
+    (a withdrawal, a stop or an erasure ends it; the first answer stands or is erased)."""
+    if state.probing is None:
+        return
+    current = flow.steps[state.position] if state.position < len(flow.steps) else None
+    if (
+        state.status == "ended"
+        or not isinstance(current, AskStep)
+        or current.ask.id != state.probing
+        or current.ask.purpose not in state.granted
+    ):
+        state.probing = None
 
 
 def is_bot_question(turn: UserTurn, threshold: float = DEFAULT_THRESHOLD) -> bool:
@@ -304,6 +381,10 @@ def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step)
         else None
     )
     current = flow.steps[s.position]
+    if isinstance(current, ConsentStep) and notices.wants_more(turn):
+        control = None  # "tell me more" at a consent asks for the full notice, nothing else
+    elif turn.via_button and notices.wants_more(turn):
+        return result  # a More button left from an earlier consent: never an answer here
 
     if control in ("stop", "goodbye") and not turn.via_button and not says_stop(turn.text):
         control = None  # "a stove" is an answer, however much it looks like "stop" to NLU
@@ -313,7 +394,7 @@ def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step)
             OutboundMessage(text=STOP_TEXT if control == "stop" else GOODBYE_TEXT)
         )
     elif control == "why":
-        notice = flow.purposes[purpose_of(current) or ""].notice
+        notice = notices.statement(flow, purpose_of(current) or "")
         result.messages.append(
             OutboundMessage(
                 text=f"Fair question. {notice} It's entirely your choice: you can say 'skip' or "
@@ -421,6 +502,10 @@ def _out_of_turn(flow: Flow, turn: UserTurn, result: StepResult, *, skipped: boo
 
 def _go_back(flow: Flow, result: StepResult) -> None:
     s = result.state
+    if s.probing is not None:
+        # "Go back" while a follow-up is on screen returns to the question it follows up.
+        s.probing = None
+        s.history.append(s.position)
     # Only to a question whose consent is still in force: a withdrawn purpose's questions are
     # never shown again.
     while s.history and purpose_of(flow.steps[s.history[-1]]) not in s.granted:
@@ -443,8 +528,13 @@ def _on_consent(
     flow: Flow, current: ConsentStep, turn: UserTurn, result: StepResult, *, skipped: bool
 ) -> None:
     s = result.state
-    decision = False if skipped else read_consent(turn, language=flow.language)
     purpose = current.consent.purpose
+    if not skipped and notices.wants_more(turn):
+        # The full notice is shown next (see `prompt`); it is neither an answer nor an
+        # unclear reply, so it records nothing and costs none of the attempts.
+        s.explained = purpose
+        return
+    decision = False if skipped else read_consent(turn, language=flow.language)
     if decision is None:
         # Contradictions, hedges, other languages: asked again, never read as a decision.
         s.attempts += 1
@@ -455,7 +545,7 @@ def _on_consent(
             result.messages.append(OutboundMessage(text=LAST_CONSENT_TRY_TEXT))
             return
         # Still no clear answer: the topic is left out and no decision is recorded.
-        s.attempts = 0
+        s.attempts, s.explained = 0, None
         s.refused.append(purpose)
         result.messages.append(OutboundMessage(text=CONSENT_LEFT_OUT_TEXT))
         target = declined_target(flow, s.position)
@@ -466,13 +556,13 @@ def _on_consent(
         RecordConsent(
             purpose=purpose,
             event="given" if decision else "refused",
-            notice=flow.purposes[purpose].notice,
+            notice=notices.shown(flow, purpose, more=s.explained == purpose),
             method="button" if turn.via_button else "text",
             flow_version=flow.version,
             step_id=current.id,
         )
     )
-    s.attempts = 0
+    s.attempts, s.explained = 0, None
     if decision:
         s.granted.append(purpose)
         result.messages.append(OutboundMessage(text="Thank you!"))
@@ -489,6 +579,11 @@ def _on_ask(
     flow: Flow, current: AskStep, turn: UserTurn, result: StepResult, *, skipped: bool
 ) -> None:
     s, ask = result.state, current.ask
+    if s.probing == ask.id:
+        _on_probe_reply(flow, ask, turn, result, declined=skipped)
+        return
+    if turn.choice == DONE and ask.kind is not AskType.MULTIPLE:
+        return  # a stale "That's all" button: it answers nothing here, the question stays
     if skipped:
         result.messages.append(OutboundMessage(text="No problem, let's skip that one."))
         result.effects.append(_count(flow, ask.id, "skipped"))
@@ -514,32 +609,151 @@ def _on_ask(
         else:
             result.messages.append(OutboundMessage(text=parsed.problem))
         return
-    if ask.purpose in s.granted:  # re-checked here and in the ledger at the edge
-        rectifies = s.rectifying == ask.id
-        if not rectifies:
-            s.occurrences[ask.id] = s.occurrences.get(ask.id, 0) + 1
-        result.effects.append(_count(flow, ask.id, "answered"))
+    probe = _record(flow, ask, parsed, turn, result)
+    s.rectifying = None
+    if probe is not None:
+        # The answer is stored; the follow-up is the next question on screen (see `prompt`).
+        s.probing = ask.id
+        return
+    result.messages.append(OutboundMessage(text=acknowledge(s, ask, _said(ask, parsed, turn))))
+    _advance(flow, result)
+
+
+def _record(
+    flow: Flow, ask: AskSpec, parsed: Parsed, turn: UserTurn, result: StepResult
+) -> str | None:
+    """Store the answer (under a granted purpose only); returns the follow-up to ask, if any."""
+    s, value = result.state, parsed.value
+    if value is None or ask.purpose not in s.granted:  # re-checked in the ledger at the edge
+        return None
+    rectifies = s.rectifying == ask.id
+    if not rectifies:
+        s.occurrences[ask.id] = s.occurrences.get(ask.id, 0) + 1
+    occurrence = max(1, s.occurrences.get(ask.id, 1))
+    probe = _probe_for(flow, s, ask, turn, f"{ask.id}:{occurrence}")
+    result.effects.append(_count(flow, ask.id, "answered"))
+    if probe is not None:
+        s.probed.append(f"{ask.id}:{occurrence}")
+        result.effects.append(_count(flow, ask.id, "probed"))
+    result.effects.append(
+        RecordAnswer(
+            purpose=ask.purpose,
+            step_id=ask.id,
+            ask_type=ask.kind.value,
+            verbatim=parsed.verbatim,
+            value=value,
+            flow_id=flow.id,
+            flow_version=flow.version,
+            response_id=s.response_id,
+            rectifies=rectifies,
+            occurrence=occurrence,
+            probe=probe,
+        )
+    )
+    if ask.id in needed_answers(flow):
+        s.answers[ask.id] = value
+    s.last_answered, s.last_answered_step = s.question, s.position
+    return probe
+
+
+def probe_text(flow: Flow, state: ConversationState, ask: AskSpec) -> str | None:
+    """The follow-up for a vague answer to `ask`, stable within a conversation (None: this
+    flow has none in its language)."""
+    variants = ask.probe or (DEFAULT_PROBES if flow.language.startswith("en") else None)
+    return _pick(state, variants, f"probe:{ask.id}").text if variants else None
+
+
+def _probe_for(
+    flow: Flow, state: ConversationState, ask: AskSpec, turn: UserTurn, key: str
+) -> str | None:
+    """The follow-up to ask now, or None: only a vague typed free-text answer, once per
+    question and occurrence, and never a refusal to answer."""
+    if (
+        ask.kind is not AskType.FREE_TEXT
+        or turn.vague is not True
+        or turn.via_button
+        or key in state.probed
+        or normal(turn.text) in _REFUSAL_WORDS
+    ):
+        return None
+    return probe_text(flow, state, ask)
+
+
+def declines_probe(turn: UserTurn) -> bool:
+    """A "that's all", a "no" or the button: the first answer stands, nothing is added."""
+    if turn.choice == DONE or (turn.via_button and turn.intent in ("deny", "skip")):
+        return True
+    return normal(turn.text) in _DECLINE_WORDS
+
+
+def _on_probe_reply(
+    flow: Flow, ask: AskSpec, turn: UserTurn, result: StepResult, *, declined: bool
+) -> None:
+    s = result.state
+    s.probing = None
+    text = turn.text.strip()
+    if declined or declines_probe(turn) or not text or turn.via_button:
+        result.messages.append(OutboundMessage(text=PROBE_DECLINED_TEXT))
+        _advance(flow, result)
+        return
+    if ask.purpose in s.granted:  # the same answer, under the same purpose and consent
         result.effects.append(
-            RecordAnswer(
+            RecordFollowup(
                 purpose=ask.purpose,
                 step_id=ask.id,
-                ask_type=ask.kind.value,
-                verbatim=parsed.verbatim,
-                value=parsed.value,
-                flow_id=flow.id,
-                flow_version=flow.version,
                 response_id=s.response_id,
-                rectifies=rectifies,
                 occurrence=max(1, s.occurrences.get(ask.id, 1)),
+                text=text,
+                flow_version=flow.version,
             )
         )
-        if ask.id in needed_answers(flow):
-            s.answers[ask.id] = parsed.value
         s.last_answered, s.last_answered_step = s.question, s.position
-    s.rectifying = None
-    ack = _pick(s, ask.ack, f"ack:{ask.id}").text if ask.ack else "Got it, thanks."
-    result.messages.append(OutboundMessage(text=echo(ack, parsed.verbatim)))
+    result.messages.append(OutboundMessage(text=acknowledge(s, ask, safe_echo(turn.echo))))
     _advance(flow, result)
+
+
+def safe_echo(phrase: str | None) -> str | None:
+    """The edge's key phrase, if it is short and looks like nothing personal."""
+    words = " ".join((phrase or "").split()).strip(" ,;:.!?…")
+    if not words or len(words) > MAX_ECHO_CHARS or _UNSAFE_ECHO.search(words):
+        return None
+    return words
+
+
+def _said(ask: AskSpec, parsed: Parsed, turn: UserTurn) -> str | None:
+    """What an acknowledgement may repeat: a choice in the brand's own words, or the edge's
+    safe key phrase for typed words; never the raw text, which may hold personal data."""
+    value = parsed.value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    typed = safe_echo(turn.echo)
+    if isinstance(value, list):
+        named = [v for v in value if v != "other"]
+        if "other" in value and typed:
+            named.append(typed)
+        return ", ".join(named) or None
+    if ask.kind is AskType.FREE_TEXT or value == "other":
+        return typed
+    return value
+
+
+def acknowledge(state: ConversationState, ask: AskSpec, said: str | None) -> str:
+    """An acknowledgement that reflects what was said when there is something safe to say
+    back, and a plain one otherwise; the phrasing varies by question and turn, deterministically.
+
+    A brand's `ack` with `{answer}` is used only when there are words to put in it."""
+    salt = f"ack:{ask.id}:{state.asked}"
+    if said:
+        if ask.ack:
+            return echo(_pick(state, ask.ack, salt).text, said)
+        template = _pick(state, ECHO_ACKS, salt).text
+        if template.startswith("{answer}"):
+            said = said[:1].upper() + said[1:]
+        return echo(template, said)
+    plain = tuple(a for a in ask.ack or () if "{answer}" not in a) or PLAIN_ACKS
+    return _pick(state, plain, salt).text
 
 
 def _advance(flow: Flow, result: StepResult) -> None:
@@ -588,7 +802,7 @@ def _settle(flow: Flow, result: StepResult) -> None:  # noqa: C901 - a branch pe
                     RecordConsent(
                         purpose=purpose,
                         event="requested",
-                        notice=flow.purposes[purpose].notice,
+                        notice=notices.shown(flow, purpose, more=s.explained == purpose),
                         method="prompt",
                         flow_version=flow.version,
                         step_id=current.id,

@@ -26,7 +26,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.scanner import RoundTripScanner
 
-from consent_flows.model import MAX_VERSION, STEP_KEYS, Flow
+from consent_flows.model import MAX_VERSION, NOTICE_PARTS, STEP_KEYS, Flow
 
 try:  # libyaml through PyYAML (installed with the gateway): the same events at C speed
     from yaml import YAMLError as _FastYAMLError
@@ -63,6 +63,12 @@ KNOWN_KEYS = sorted(
         "purposes",
         "steps",
         "notice",
+        *NOTICE_PARTS,
+        "controller",
+        "name",
+        "contact",
+        "allows",
+        "collects",
         "retention_days",
         "sensitive",
         "category",
@@ -73,6 +79,7 @@ KNOWN_KEYS = sorted(
         "free_text",
         "labels",
         "ack",
+        "probe",
         "declined",
         "if",
         "then",
@@ -395,7 +402,28 @@ def _parse(raw: bytes | str, source: str) -> Any:
             "a flow must be a mapping with brand, version, purposes and steps",
             "start the file with 'brand: your-brand'",
         )
+    _plain_keys(doc, source)
     return doc
+
+
+def _plain_keys(node: Any, source: str) -> None:
+    """Refuse a key that is itself a mapping or a list (YAML's `? [a, b]` or `{{id: q}}`): no
+    flow key is one, and the schema's message would otherwise name a Python repr of it."""
+    if isinstance(node, CommentedMap):
+        for key, value in node.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                line, col = node.lc.key(key)
+                raise FlowError(
+                    source,
+                    line + 1,
+                    col + 1,
+                    "this key is a mapping or a list; every key in a flow is a plain word",
+                    "write the key as text, e.g. 'ask:', and put the mapping after the colon",
+                )
+            _plain_keys(value, source)
+    elif isinstance(node, CommentedSeq):
+        for item in node:
+            _plain_keys(item, source)
 
 
 def _schema_error(doc: Any, error: Any, source: str) -> FlowError:
@@ -446,6 +474,20 @@ def _hint(error: dict[str, Any]) -> str:
         return (
             f"write the version as a whole number from 1 to {MAX_VERSION}, "
             "one more than the live version"
+        )
+    if "notice" in error["loc"][:-1] and kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(error["loc"][-1]), NOTICE_PARTS, n=1, cutoff=0.6)
+        parts = ", ".join(NOTICE_PARTS)
+        return (f"did you mean '{close[0]}'? " if close else "") + f"a notice's parts are {parts}"
+    if error["loc"][-2:-1] == ("notice",) and kind == "value_error":
+        return (
+            "write the brand's wording for it, or remove the key: Candor then words this part "
+            "from the purpose's fields (docs/flows.md, 'Notices')"
+        )
+    if error["loc"][-1:] == ("notice",) and kind == "value_error":
+        return (
+            "write a sentence that says what is kept and why, e.g. \"We'll keep what you tell "
+            'us you need, to choose what we stock."'
         )
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(str(error["loc"][-1]), KNOWN_KEYS, n=1, cutoff=0.6)

@@ -16,7 +16,11 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
 
@@ -60,8 +64,74 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The parts of a consent notice, in the order the customer reads them. Each may be worded by the
+# brand; a part it leaves out is composed by Candor from the purpose's fields
+# (consent_flows/notices.py), so no part is ever missing from what the customer sees.
+NOTICE_PARTS = ("what", "why", "uses", "retention", "special", "withdraw")
+MIN_NOTICE_CHARS = 10
+
+
+def _worded(value: Any, info: ValidationInfo) -> Any:
+    """A part the brand names must say something: an empty one would silently drop it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"the notice's '{info.field_name}' part is empty")
+    return value.strip() if isinstance(value, str) else value
+
+
+NoticePart = Annotated[str, Field(min_length=1, max_length=600)]
+
+
+class Notice(_Strict):
+    """The brand's own wording of a consent notice, part by part.
+
+    A plain string (`notice: "We'll keep ... to ..."`) is the brand's wording of what is kept
+    and why; every other part is then composed from the purpose's fields.
+    """
+
+    what: NoticePart | None = None
+    why: NoticePart | None = None
+    uses: NoticePart | None = None
+    retention: NoticePart | None = None
+    special: NoticePart | None = None
+    withdraw: NoticePart | None = None
+    # Set for a plain-string notice: its one sentence already says why, so no "why" is added.
+    _says_why: bool = PrivateAttr(default=False)
+
+    _parts_worded = field_validator(*NOTICE_PARTS, mode="before")(_worded)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _from_text(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Notice:
+        if not isinstance(value, str):
+            notice: Notice = handler(value)
+            return notice
+        if len(value.strip()) < MIN_NOTICE_CHARS:
+            raise ValueError(
+                f"the notice must say what is kept and why in at least {MIN_NOTICE_CHARS} "
+                "characters"
+            )
+        notice = handler({"what": value})
+        notice._says_why = True
+        return notice
+
+    @property
+    def says_why(self) -> bool:
+        """Whether the brand's own words state why (a `why` part, or a plain-string notice)."""
+        return self.why is not None or self._says_why
+
+    @property
+    def text(self) -> str:
+        """The brand's own statement of what is kept and why ("" when Candor words both)."""
+        return " ".join(part for part in (self.what, self.why) if part)
+
+    def worded(self) -> dict[str, str]:
+        """The parts the brand wrote itself, by name."""
+        return {name: text for name in NOTICE_PARTS if (text := getattr(self, name)) is not None}
+
+
 class Purpose(_Strict):
-    notice: Annotated[str, Field(min_length=10, max_length=600)]
+    # What the customer is told at the consent: a plain string or the parts, see `Notice`.
+    notice: Notice
     # How the customer names this use of their data ("what you're shopping for"): shown on
     # withdrawal buttons and in replies, and matched with the notice's words when a customer
     # names a purpose. The id is a developer's name and is never matched against what they type.
@@ -74,6 +144,10 @@ class Purpose(_Strict):
     # `segmentation` (counting the customer in segments), `tailored_content` (picking content
     # from their segments and tags), `purchase_linking` (linking imported purchases to them).
     allows: tuple[Literal["segmentation", "tailored_content", "purchase_linking"], ...] = ()
+    # Direct identifiers its questions may ask for: `contact` (e-mail, phone, postal address),
+    # `identity` (name, date of birth, ID numbers), `financial` (card or bank numbers). The
+    # privacy linter (nlu/privacy_lint) refuses a question for one that is not declared here.
+    collects: tuple[Literal["contact", "identity", "financial"], ...] = ()
 
 
 class AskType(StrEnum):
@@ -99,10 +173,15 @@ class AskSpec(_Strict):
     # For scale: words shown at the ends, e.g. {1: "not at all", 5: "very"}.
     labels: dict[int, Annotated[str, Field(max_length=40)]] = Field(default_factory=dict)
     ack: Variants | None = None
+    # For free text: follow-up questions for a vague answer ("stuff", "idk"); one is asked at
+    # most once, and the customer may decline it. Without them, the interpreter's defaults.
+    probe: Variants | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> AskSpec:
         kind = self.kind
+        if self.probe is not None and kind is not AskType.FREE_TEXT:
+            raise ValueError(f"probe is only for free-text asks, not {kind.value}; remove it")
         if kind in (AskType.SINGLE, AskType.MULTIPLE) and len(self.choices) < 2:
             raise ValueError(f"a {kind.value} ask needs at least two choices")
         if kind not in (AskType.SINGLE, AskType.MULTIPLE) and self.choices:
@@ -240,6 +319,14 @@ Step = Annotated[
 STEP_KEYS = tuple(_STEP_KINDS)
 
 
+class Controller(_Strict):
+    """The brand as a customer should know it: its name (default: the brand id in words) and a
+    contact for privacy questions, both shown in the full notice."""
+
+    name: Annotated[str | None, Field(min_length=2, max_length=120)] = None
+    contact: Annotated[str | None, Field(min_length=3, max_length=200)] = None
+
+
 class Flow(_Strict):
     brand: Annotated[str, Field(pattern=SLUG)]
     # A brand may run several flows; answers record which one.
@@ -247,6 +334,8 @@ class Flow(_Strict):
     version: Annotated[int, Field(ge=1, le=MAX_VERSION)]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
     min_age: Annotated[int | None, Field(ge=13, le=21)] = None
+    # Who the customer's data goes to (GDPR Art. 13(1)(a)), shown in every notice.
+    controller: Controller | None = None
     greeting: Variants
     purposes: Annotated[dict[Ident, Purpose], Field(min_length=1, max_length=20)]
     steps: Annotated[tuple[Step, ...], Field(min_length=1, max_length=MAX_STEPS)]

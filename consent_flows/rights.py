@@ -255,7 +255,7 @@ def _named(flow: Flow, content: list[str]) -> list[str]:
     for purpose, spec in flow.purposes.items():
         vocabulary = {
             _stem(w.strip("'"))
-            for w in normal(f"{spec.label or ''} {spec.notice}").split()
+            for w in normal(f"{spec.label or ''} {spec.notice.text}").split()
             if len(w) > 2 and w not in _REQUEST_WORDS and w not in _NOTICE_FILLER
         }
         scores[purpose] = sum(1 for w in content if _known(_stem(w), vocabulary))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import difflib
 import itertools
+import re
 from collections import deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
@@ -109,6 +110,7 @@ def successors(flow: Flow, index: int) -> list[tuple[int | None, str]]:
 def validate(flow: Flow) -> list[Issue]:
     checker = _Checker(flow)
     _check_names(checker)
+    _check_notices(checker)
     _check_targets(checker)
     trees = _check_expressions(checker)
     if checker.issues:
@@ -172,6 +174,27 @@ def _check_names(c: _Checker) -> None:
                     "rename one of them",
                 )
             seen_labels.setdefault(step.label, i)
+
+
+def _check_notices(c: _Checker) -> None:
+    """A notice's wording may not claim what the purpose's fields do not grant: the fields are
+    what Candor acts on, so the words must not promise or warn of anything else."""
+    for name, spec in c.flow.purposes.items():
+        if spec.notice.special is not None and not spec.sensitive:
+            c.add(
+                ("purposes", name, "notice", "special"),
+                f"the notice of '{name}' speaks of special-category data, but the purpose is "
+                "not marked sensitive",
+                "add 'sensitive: true' to the purpose if it collects such data (health, "
+                "beliefs, ...), or remove 'special'",
+            )
+        if spec.notice.uses is not None and not spec.allows:
+            c.add(
+                ("purposes", name, "notice", "uses"),
+                f"the notice of '{name}' describes other uses, but the purpose allows none",
+                "list them under 'allows' (segmentation, tailored_content, purchase_linking), "
+                "or remove 'uses'",
+            )
 
 
 def _check_targets(c: _Checker) -> None:
@@ -409,6 +432,8 @@ def _moves(flow: Flow, state: _State, trees: dict[int, ast.Expression]) -> list[
         return [
             _Move(_at(state, given, granted=state.granted | {purpose}), given_label, False),
             _Move(_at(state, declined, refused=state.refused | {purpose}), declined_label, False),
+            # "More" shows the full notice and asks again: no decision, the same state.
+            _Move(state, f"full notice of '{purpose}' shown", False),
             *_customer_moves(flow, state),
         ]
     if isinstance(step, AskStep):
@@ -522,3 +547,97 @@ def _describe(flow: Flow, parent: dict[_State, tuple[_State, str] | None], end: 
             hops.append(f"step {node.at + 1} ({label})")
     hops.reverse()
     return " → ".join([*hops, f"step {end.at + 1}"]) if hops else f"start → step {end.at + 1}"
+
+
+# Question wording. Warnings, not errors: the flow is lawful, its answers will just say less.
+# Plain word rules per language (the flow core stays free of spaCy); nlu.listening measures
+# the answers themselves.
+
+_YES_NO = {
+    "en": re.compile(
+        r"^(?:do|does|did|are|is|was|were|have|has|had|would|will|can|could|should|shall"
+        r"|may|might)\s+(?:you|it|there|we|they|this|that|anything|anyone|your)\b"
+    ),
+    # Inversion ("avez-vous", "y a-t-il") or "est-ce que" without a question word before it.
+    "fr": re.compile(r"^(?:est-ce\s+que?|est-ce\s+qu'|\w+-(?:t-)?(?:vous|tu|il|elle|on|ils)\b)"),
+    # A verb first and a pronoun second; questions starting with a W-word are open.
+    "de": re.compile(r"^(?!w)\w+\s+(?:sie|du|ihr|es|man)\b"),
+    "es": re.compile(
+        r"^(?:tiene|tienes|tienen|le|les|te|es|está|esta|hay|ha|has|han|usa|usas|compra"
+        r"|compras|puede|puedes|quiere|quieres|prefiere|prefieres|suele|sueles)\b"
+    ),
+}
+_TWO_THINGS = {
+    "en": re.compile(
+        r"\b(?:and|or)\s+(?:what|why|how|where|when|which|who|do|does|did|would|will|are|is"
+        r"|have|can|could)\b"
+    ),
+    "fr": re.compile(
+        r"\b(?:et|ou)\s+(?:pourquoi|comment|que|qu'|quel|quelle|quels|quelles|où|quand"
+        r"|est-ce|\w+-vous)"
+    ),
+    "de": re.compile(
+        r"\b(?:und|oder)\s+(?:warum|wieso|weshalb|wie|was|wo|wann|welche\w*|wer|haben"
+        r"|sind|würden|können)\b"
+    ),
+    "es": re.compile(
+        r"(?:^|\s)(?:y|e|o)\s+(?:por\s+qué|cómo|qué|cuál|cuáles|dónde|cuándo|quién|para\s+qué)"
+        r"(?=\s|$|\?)"
+    ),
+}
+
+
+def wording_warnings(flow: Flow) -> list[Issue]:
+    """Free-text questions worded so their answers will be thin: yes/no openers, two at once.
+
+    A "Do you ...?" free-text ask is answered "yes" and nothing else, and an "X and why?" ask
+    gets half an answer; both make the bot probe for what the question could have asked. Never
+    errors: a brand may mean it, and `validate` stays about lawfulness.
+    """
+    lang = flow.language.split("-")[0]
+    yes_no, two = _YES_NO.get(lang, _YES_NO["en"]), _TWO_THINGS.get(lang, _TWO_THINGS["en"])
+    found: list[Issue] = []
+    for i, step in enumerate(flow.steps):
+        if not isinstance(step, AskStep) or step.ask.kind is not AskType.FREE_TEXT:
+            continue
+        texts = step.ask.text
+        for n, text in enumerate(texts):
+            path: Path = (
+                ("steps", i, "ask", "text", n) if len(texts) > 1 else ("steps", i, "ask", "text")
+            )
+            question = _last_question(text)
+            if yes_no.search(question):
+                found.append(
+                    Issue(
+                        path,
+                        f"free-text ask '{step.ask.id}' is worded as a yes/no question "
+                        f'("{_opening(question)} ..."): most customers will answer yes or no '
+                        "and nothing more",
+                        'open it with what, how or which ("What do you ...?"), or make it '
+                        "'type: yes_no' if yes or no is all you need",
+                    )
+                )
+            if two.search(question) or text.count("?") > 1:
+                found.append(
+                    Issue(
+                        path,
+                        f"free-text ask '{step.ask.id}' asks two things at once: answers "
+                        "usually cover only one of them",
+                        "split it into two asks, one question each",
+                    )
+                )
+    return found
+
+
+def _last_question(text: str) -> str:
+    """The sentence that asks, lower case and without Spanish's opening mark.
+
+    "Thanks! Do you hike?" asks "do you hike?"; a lead-in sentence must not hide the opener.
+    """
+    parts = [p for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p]
+    asking = [p for p in parts if "?" in p] or parts or [""]
+    return " ".join(asking[-1].lower().replace("¿", "").replace("’", "'").split())
+
+
+def _opening(question: str) -> str:
+    return " ".join(question.split()[:2])

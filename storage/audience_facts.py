@@ -85,7 +85,7 @@ def facts(
     for row in answers:
         view = records.view(cast(Answer, row), keyring)  # a row of Answer's table
         out[row.subject_id][row.step_id] = view.value
-        out[row.subject_id]["words"] |= words_of(view.verbatim)
+        out[row.subject_id]["words"] |= words_of(view.text)  # a follow-up's words count too
     for subject, tag in session.execute(
         select(SubjectTag.subject_id, SubjectTag.tag).where(SubjectTag.subject_id.in_(chosen))
     ):

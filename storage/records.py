@@ -55,6 +55,19 @@ class AnswerView:
     rectifications: int = 0
     rectified_at: datetime | None = None
     occurrence: int = 1
+    # The follow-up asked after a vague answer (None: not probed) and the reply to it (None:
+    # declined or not given). The verbatim stays the first answer, as the customer said it.
+    probe: str | None = None
+    followup: str | None = None
+
+    @property
+    def probed(self) -> bool:
+        return self.probe is not None
+
+    @property
+    def text(self) -> str:
+        """Everything the customer said in this answer: the first words and the follow-up."""
+        return f"{self.verbatim} {self.followup}" if self.followup else self.verbatim
 
 
 def ensure_subject(session: Session, *, subject_id: str, channel: str) -> Subject:
@@ -145,6 +158,7 @@ def record_answer(
     response_id: str = "",
     rectifies: bool = False,
     occurrence: int = 1,
+    probe: str | None = None,
 ) -> Answer:
     """Store one answer of a response; replace one already given only as a rectification.
 
@@ -152,7 +166,8 @@ def record_answer(
     again is a new occurrence) of the same response is something the customer did not ask for
     (a resend, a message that crossed the next question): the first answer stays and the
     second is dropped, loudly. A response id left empty (a state from before responses) means
-    the conversation's own response, as for the rows migrated then.
+    the conversation's own response, as for the rows migrated then. A rectification replaces
+    the whole answer, a follow-up reply included. `probe` marks a vague answer followed up.
     """
     consent = _consent(session, subject_id, purpose)
     response_id = response_id or conversation_id
@@ -183,7 +198,51 @@ def record_answer(
     row.flow_version = flow_version
     row.ask_type = ask_type
     row.purpose = purpose
+    row.probe, row.followup_enc = probe, None
     _seal(row, keyring, verbatim=verbatim, value=value, consent=consent)
+    session.flush()
+    return row
+
+
+def record_followup(
+    session: Session,
+    keyring: Keyring,
+    *,
+    subject_id: str,
+    conversation_id: str,
+    response_id: str,
+    step_id: str,
+    purpose: str,
+    text: str,
+    occurrence: int = 1,
+) -> Answer | None:
+    """Keep the customer's reply to the follow-up of a vague answer, on that same answer.
+
+    Only an answer that was followed up takes one, under the purpose it was given for and the
+    consent in force now; a resend of the same reply changes nothing. Returns the answer if
+    it changed.
+    """
+    consent = _consent(session, subject_id, purpose)
+    row = _answer_row(
+        session,
+        subject_id,
+        conversation_id,
+        response_id or conversation_id,
+        step_id,
+        None,
+        occurrence,
+    )
+    if row is None or row.purpose != purpose or row.probe is None:
+        log.warning("follow-up to step=%s dropped: no probed answer to it", step_id)
+        return None
+    words = text.strip()
+    if not words or (row.followup_enc and view(row, keyring).followup == words):
+        return None
+    row.followup_enc = keyring.encrypt(
+        subject_id, words, _aad(row.conversation_id, row.flow_id, row.step_id, "followup")
+    )
+    row.consent_event_id = consent.id
+    row.updated_at = utcnow()
     session.flush()
     return row
 
@@ -286,6 +345,11 @@ def view(row: Answer, keyring: Keyring) -> AnswerView:
     context = (row.conversation_id, row.flow_id, row.step_id)
     verbatim = keyring.decrypt(row.subject_id, row.verbatim_enc, _aad(*context, "verbatim"))
     value = json.loads(keyring.decrypt(row.subject_id, row.value_enc, _aad(*context, "value")))
+    followup = (
+        keyring.decrypt(row.subject_id, row.followup_enc, _aad(*context, "followup"))
+        if row.followup_enc
+        else None
+    )
     return AnswerView(
         row.id,
         row.subject_id,
@@ -304,6 +368,8 @@ def view(row: Answer, keyring: Keyring) -> AnswerView:
         row.rectifications or 0,
         row.rectified_at,
         row.occurrence or 1,
+        row.probe,
+        followup,
     )
 
 
@@ -368,10 +434,14 @@ def brand_export(
         verbatim,
         value,
         at,
+        probe,
+        followup,
     ) in rows:
         try:  # what `view` does, on plain tuples: no ORM object or AnswerView per answer
             verbatim = decrypt(subject, verbatim, _aad(conversation, flow_id, step, "verbatim"))
             value = json.loads(decrypt(subject, value, _aad(conversation, flow_id, step, "value")))
+            if followup:
+                followup = decrypt(subject, followup, _aad(conversation, flow_id, step, "followup"))
         except KeyShredded:
             continue
         yield {
@@ -384,6 +454,8 @@ def brand_export(
             "verbatim": verbatim,
             "value": value,
             "answered_at": at.isoformat(),
+            "probe": probe,
+            "followup": followup or None,
         }
 
 
@@ -398,4 +470,6 @@ _EXPORT_COLUMNS = (
     "verbatim_enc",
     "value_enc",
     "created_at",
+    "probe",
+    "followup_enc",
 )

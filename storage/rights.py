@@ -104,6 +104,8 @@ def export_subject(
                 "updated_at": a.updated_at.isoformat(),
                 "rectifications": a.rectifications,
                 "rectified_at": a.rectified_at.isoformat() if a.rectified_at else None,
+                "probe": a.probe,
+                "followup": a.followup,
             }
             for a in answers
         ],
@@ -211,7 +213,7 @@ def erase_purpose(session: Session, keyring: Keyring, *, subject_id: str, purpos
     erased = Erased()
     mine = (Answer.subject_id == subject_id, Answer.purpose == purpose)
     for row in session.scalars(select(Answer).where(*mine).order_by(Answer.id)):
-        erased.details.append(records.view(row, keyring).verbatim)
+        erased.details.append(records.view(row, keyring).text)
     erased.answers = rowcount(session.execute(delete(Answer).where(*mine)))
     erased.tags = rowcount(
         session.execute(

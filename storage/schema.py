@@ -172,6 +172,11 @@ class Answer(BrandStoreBase):
     # How often the customer had this answer changed, and when last (None: never).
     rectifications: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rectified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A vague answer followed up once: the question asked (the flow's words, nothing of the
+    # customer's; set marks the answer as probed) and the customer's reply to it, encrypted like
+    # the verbatim (None: declined, or not answered yet). Both belong to this one answer.
+    probe: Mapped[str | None] = mapped_column(Text)
+    followup_enc: Mapped[str | None] = mapped_column(Text)
 
 
 class SubjectTag(BrandStoreBase):

@@ -1,9 +1,11 @@
 """Scripted customers for `candor bench`: the same messages go to every system compared.
 
 Each journey is a whole basics-store survey as a customer would have it: buttons and free text,
-a typo, "why?", "skip", and one customer who withdraws a consent half way. `intent` is what the
-message means; the stock-Rasa projects (bot/bench/bare_project.py) learn their stories from it,
-so their dialogue policies see the same conversations Candor does.
+a typo, "why?", "skip", one customer who withdraws a consent half way, and one whose vague
+answers ("stuff", "the usual") are followed up: they answer one follow-up and decline the
+other, so the benchmark pays for listening and for the extra turns a probe costs. `intent` is
+what the message means; the stock-Rasa projects (bot/bench/bare_project.py) learn their stories
+from it, so their dialogue policies see the same conversations Candor does.
 """
 
 from __future__ import annotations
@@ -66,7 +68,20 @@ WITHDRAWAL = Journey(
         Turn("no thanks", "deny"),
     ),
 )
-JOURNEYS: tuple[Journey, ...] = (BUTTONS, TYPED_WHY_SKIP, WITHDRAWAL)
+VAGUE_PROBED = Journey(
+    "vague answers, followed up",
+    (
+        Turn("hey", "greet"),
+        Turn("/affirm", "affirm"),
+        _choose("running"),
+        Turn("stuff", "inform"),  # vague: the bot asks one follow-up
+        Turn("trail shoes for muddy runs", "inform"),  # kept with "stuff", as one answer
+        Turn("/affirm", "affirm"),
+        Turn("the usual", "inform"),  # vague again: another question, another follow-up
+        _choose("__done__"),  # "That's all": the first answer stands
+    ),
+)
+JOURNEYS: tuple[Journey, ...] = (BUTTONS, TYPED_WHY_SKIP, WITHDRAWAL, VAGUE_PROBED)
 
 
 def turns_per_round() -> int:

@@ -190,7 +190,7 @@ class System(AbstractContextManager[Running]):
         (port,) = free_ports(1)
         credentials = tmp / "credentials.yml"
         credentials.write_text("rest: {}\n")
-        log_path = tmp / "supervisor.log"
+        log_path = tmp / "engine.log"
         command = [
             *_rasa_command(variant, tmp),
             "--interface",

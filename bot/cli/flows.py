@@ -12,11 +12,12 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from bot.cli.common import console, fail, print_errors
+from bot.cli.common import console, err, fail, print_errors
 from bot.settings import load_settings
 from consent_flows import graph
 from consent_flows.loader import FlowInvalid, load_flow_file
 from consent_flows.model import Flow
+from nlu.privacy_lint import Finding, PrivacyInvalid, check_file
 from storage.stores import UnknownBrand
 
 app = typer.Typer(help="Check and publish brand flows.", no_args_is_help=True)
@@ -31,7 +32,8 @@ def flows_validate(
     paths: list[Path],
     output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
-    """Check flow files: every error with file:line:column and a hint. Exit 1 on any error."""
+    """Check flow files: the consent proof and the privacy linter, every finding with
+    file:line:column and a hint. Exit 1 on any error (warnings alone do not fail)."""
     report = [_check(path, text=output == "text") for path in paths]
     if output == "json":
         valid = all(item["valid"] for item in report)
@@ -43,15 +45,24 @@ def flows_validate(
 def _check(path: Path, *, text: bool) -> dict[str, Any]:
     """One file's entry of the JSON report; with `text`, its lines are printed as well."""
     try:
-        flow = load_flow_file(path)
+        checked = check_file(path)
     except FlowInvalid as exc:
+        warnings = exc.warnings if isinstance(exc, PrivacyInvalid) else []
         if text:
             print_errors(exc.errors)
-        return {"file": str(path), "valid": False, "errors": [asdict(e) for e in exc.errors]}
+            _print_warnings(warnings)
+        return {
+            "file": str(path),
+            "valid": False,
+            "errors": [asdict(e) for e in exc.errors],
+            "warnings": [asdict(w) for w in warnings],
+        }
+    flow = checked.flow
     if text:
+        _print_warnings(checked.warnings)
         console.print(
             f"[green]✓[/] {path}: {flow.brand}/{flow.id} v{flow.version}, "
-            f"{len(flow.steps)} steps, consent proven on every path",
+            f"{len(flow.steps)} steps, consent proven on every path, privacy checks passed",
             highlight=False,
         )
     return {
@@ -61,7 +72,13 @@ def _check(path: Path, *, text: bool) -> dict[str, Any]:
         "flow": flow.id,
         "version": flow.version,
         "errors": [],
+        "warnings": [asdict(w) for w in checked.warnings],
     }
+
+
+def _print_warnings(warnings: list[Finding]) -> None:
+    for warning in warnings:
+        err.print(f"[yellow]![/] {escape(str(warning))}", highlight=False, soft_wrap=True)
 
 
 @app.command("graph")

@@ -8,13 +8,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy import func, select
 
 from actions.consent_context import data_categories
 from actions.rights_service import UnknownSubject
+from actions.runtime import Runtime
 from bot.cli.common import console, err, fail
 from bot.cli.common import known as _known
 from bot.cli.common import open_runtime as _runtime  # a name tests replace (their own stores)
+from bot.dpia import LARGE_SCALE_SUBJECTS, screen
+from consent_flows import notices
 from storage import ledger
+from storage.schema import FlowVersion, Subject
 
 consents_app = typer.Typer(help="The consent ledger.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
@@ -63,10 +68,28 @@ def purge(
         )
 
 
-def records(brand: str, output: Annotated[str, typer.Option("--format")] = "text") -> None:
-    """Print the GDPR Art. 30 record of processing, generated from the brand's live flow."""
+def records(
+    brand: str,
+    output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    dpia: Annotated[
+        bool,
+        typer.Option(
+            "--dpia",
+            help="Screen the published flows against the EDPB's high-risk criteria instead.",
+        ),
+    ] = False,
+    large_scale: Annotated[
+        int,
+        typer.Option(help="With --dpia: customers in the store from which it is large scale."),
+    ] = LARGE_SCALE_SUBJECTS,
+) -> None:
+    """Print the GDPR Art. 30 record of processing, generated from the brand's live flow; with
+    --dpia, whether a DPIA (Art. 35) is likely required."""
     runtime = _runtime()
     _known(runtime, brand)
+    if dpia:
+        _dpia(runtime, brand, output, large_scale)
+        return
     flow = runtime.flow(brand)
     record: dict[str, Any] = {
         "controller": brand,
@@ -75,7 +98,7 @@ def records(brand: str, output: Annotated[str, typer.Option("--format")] = "text
         "purposes": [
             {
                 "purpose": p,
-                "description": spec.notice,
+                "description": notices.statement(flow, p),
                 "category": spec.category,
                 "lawful_basis": "consent (Art. 6(1)(a))"
                 + ("; explicit consent (Art. 9(2)(a))" if spec.sensitive else ""),
@@ -115,6 +138,41 @@ def records(brand: str, output: Annotated[str, typer.Option("--format")] = "text
     console.print(table)
     console.print(f"Recipients: {record['recipients']}")
     console.print("Security measures:\n- " + "\n- ".join(record["security_measures"]))
+
+
+def _dpia(runtime: Runtime, brand: str, output: str, large_scale: int) -> None:
+    """Screen every published version: data collected under an older one is still held."""
+    with runtime.stores.registry() as session:
+        versions = session.scalars(
+            select(FlowVersion.version)
+            .where(FlowVersion.brand == brand)
+            .order_by(FlowVersion.version)
+        ).all()
+    with runtime.stores.brand(brand) as session:
+        subjects = session.scalar(select(func.count()).select_from(Subject)) or 0
+    result = screen(
+        brand, [runtime.flow(brand, v) for v in versions], subjects, large_scale=large_scale
+    )
+    if output == "json":
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    table = Table(title=f"DPIA screening (GDPR Art. 35, EDPB criteria): {brand}")
+    for column in ("criterion", "applies", "why"):
+        table.add_column(column)
+    for c in result.criteria:
+        table.add_row(c.name, "yes" if c.applies else "no", c.reason)
+    console.print(table)
+    console.print(f"Flows screened: {', '.join(result.flows)}")
+    console.print(f"Not assessed (outside Candor): {'; '.join(result.not_assessed)}")
+    verdict = (
+        "[bold red]a DPIA is likely required[/]"
+        if result.dpia_likely_required
+        else "[green]a DPIA is not likely required[/] by these criteria"
+    )
+    console.print(
+        f"{len(result.met)} of {len(result.criteria)} criteria met: {verdict} "
+        "(EDPB: two or more criteria)."
+    )
 
 
 def export(

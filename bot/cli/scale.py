@@ -67,7 +67,7 @@ def engine_command() -> None:
 
     settings = load_settings()
     exit_on_sigterm()
-    log_path = settings.run_dir / "supervisor.log"
+    log_path = settings.run_dir / "engine.log"
     try:
         preflight.check(settings)
         model, _ = supervisor.train(settings)

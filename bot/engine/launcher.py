@@ -124,7 +124,7 @@ def launch(
             publish_flow_file(stores, flow)
         publish_audiences(stores, AUDIENCES)
         progress.done(f"brand {demo.brand}, flow version {demo.version}")
-        log_path = settings.run_dir / "supervisor.log"
+        log_path = settings.run_dir / "engine.log"
         progress.step(f"Starting the Rasa engine (log: {log_path})…")
         process = ready_engine(settings, model, log_path, progress=progress)
     except BaseException:

@@ -195,8 +195,9 @@ def install_sqlite_tracker_wal() -> None:
     Rasa's SQL tracker store commits synchronously on the engine's event loop, twice a turn.
     In SQLite's default rollback-journal mode with synchronous=FULL every commit waits for
     several fsyncs, and the whole engine waits with it, every conversation together (figures
-    in docs/benchmarks.md, "Figures behind the code"). In WAL mode a commit appends to the log and fsyncs only at checkpoints; a power
-    cut can lose the last turns but never corrupts the file. Candor's own SQLite stores use
+    in docs/benchmarks.md, "Figures behind the code"). In WAL mode a commit appends to the
+    log and fsyncs only at checkpoints; a power cut can lose the last turns but never
+    corrupts the file. Candor's own SQLite stores use
     the same settings (storage/backends.py); PostgreSQL is untouched.
 
     `secure_delete` too: when the engine's own writes move a row within the file (a page

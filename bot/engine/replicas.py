@@ -145,13 +145,13 @@ def start(
                 base, index, engine_port=engine_ports[index], gateway_port=gateway_ports[index]
             )
             gateway = start_gateway(settings, settings.run_dir / "gateway.log")
-            process = supervisor.start_engine(settings, model, settings.run_dir / "supervisor.log")
+            process = supervisor.start_engine(settings, model, settings.run_dir / "engine.log")
             running.replicas.append(Replica(index, settings, gateway, process))
         for replica in running.replicas:
             run_dir = replica.settings.run_dir
             wait_for_gateway(replica.settings, replica.gateway, run_dir / "gateway.log")
             supervisor.wait_until_ready(
-                replica.settings, replica.engine, run_dir / "supervisor.log"
+                replica.settings, replica.engine, run_dir / "engine.log"
             )
     except BaseException:
         running.stop()

@@ -68,7 +68,7 @@ def test_start_buttons_and_free_text_reach_the_store(user: TelegramUser) -> None
     hello = user.say("/start")
     assert "a bot" in hello[0]["text"]
     keyboard = hello[-1]["reply_markup"]["inline_keyboard"]
-    assert [[k["text"] for k in row] for row in keyboard] == [["Yes", "No"]]
+    assert [[k["text"] for k in row] for row in keyboard] == [["Yes", "No"], ["More"]]
     assert [k["callback_data"] for row in keyboard for k in row] == ["/affirm", "/deny"]
 
     activity = user.press(hello[-1], "Yes")

@@ -81,7 +81,7 @@ def test_a_conversation_over_the_socket(stack: Stack) -> None:
     with widget(stack) as web:
         hello = web.press("/greet")
         assert "a bot" in hello[0]["text"]
-        assert [b["title"] for b in hello[-1]["buttons"]] == ["Yes", "No"]
+        assert [b["title"] for b in hello[-1]["buttons"]] == ["Yes", "No", "More"]
         web.press("/affirm")
         web.press('/choose{"choice": "hiking"}')
         web.say("/boots, maybe")

@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, select
 from bot.bench.driver import run_level
 from bot.bench.journeys import JOURNEYS, turns_per_round
 from bot.bench.systems import BRAND, _send_candor
-from storage.schema import Answer, ConsentEvent
+from storage.schema import Answer, ConsentEvent, FunnelCount
 from tests.stack import Stack
 
 pytestmark = pytest.mark.engine
@@ -28,7 +28,12 @@ def _count(stack: Stack, query: Select[tuple[int]]) -> int:
 def test_every_journey_completes_and_writes_what_it_says(stack: Stack) -> None:
     answers = select(func.count()).select_from(Answer)
     withdrawn = select(func.count()).where(ConsentEvent.event == "withdrawn")
-    before = _count(stack, answers), _count(stack, withdrawn)
+    probed = select(func.count()).where(Answer.probe.is_not(None))
+    followed = select(func.count()).where(Answer.followup_enc.is_not(None))
+    probes = select(func.coalesce(func.sum(FunnelCount.count), 0)).where(
+        FunnelCount.event == "probed"
+    )
+    before = [_count(stack, q) for q in (answers, withdrawn, probed, followed, probes)]
     rounds = 2
     level = asyncio.run(
         run_level(
@@ -43,6 +48,11 @@ def test_every_journey_completes_and_writes_what_it_says(stack: Stack) -> None:
     assert level.errors == 0
     assert level.completed == rounds * len(JOURNEYS)
     assert level.turns == rounds * turns_per_round()
-    # Per round: 3 answers (buttons), 2 (typed: one skipped), and 2 that the withdrawal deletes.
-    assert _count(stack, answers) - before[0] == rounds * 5
-    assert _count(stack, withdrawn) - before[1] == rounds
+    # Per round: 3 answers (buttons), 2 (typed: one skipped), 2 that the withdrawal deletes,
+    # and 3 (vague): "stuff" and "the usual" each followed up, only the first one answered.
+    after = [_count(stack, q) for q in (answers, withdrawn, probed, followed, probes)]
+    assert after[0] - before[0] == rounds * 8
+    assert after[1] - before[1] == rounds
+    assert after[2] - before[2] == rounds * 2
+    assert after[3] - before[3] == rounds
+    assert after[4] - before[4] == rounds * 2

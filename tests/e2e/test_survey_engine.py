@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.pseudonym import subject_id
+from nlu.listening import listen
 from storage import ledger, records
 from storage.schema import Answer, ConsentEvent
 from tests.stack import Stack
@@ -41,7 +42,7 @@ def test_full_survey_with_why_button_free_text_and_skip(stack: Stack) -> None:
     user = new_user()
     hello = stack.say(BRAND, user, payload="/greet")
     assert "a bot" in hello[0]["text"]
-    assert [b["title"] for b in hello[-1]["buttons"]] == ["Yes", "No"]
+    assert [b["title"] for b in hello[-1]["buttons"]] == ["Yes", "No", "More"]
 
     why = stack.say(BRAND, user, text="why do you want to know?")
     assert "choose what we stock" in why[0]["text"]
@@ -59,7 +60,11 @@ def test_full_survey_with_why_button_free_text_and_skip(stack: Stack) -> None:
     )
 
     consent_q = stack.say(BRAND, user, text="no idea, maybe boots?")
-    assert "no idea, maybe boots" in texts(consent_q)
+    # The acknowledgement repeats the key phrase listening heard, never the raw words.
+    heard = listen("no idea, maybe boots?", need_q[-1]["text"]).echo
+    assert heard
+    assert consent_q[0]["text"] == f"Got it: {heard}."
+    assert "no idea" not in texts(consent_q)
     assert "frustrates" in consent_q[-1]["text"]
 
     frustration_q = stack.say(BRAND, user, text="yes")

@@ -27,7 +27,8 @@ CONSENT_ISSUE = "but on this path consent for it"
 
 @st.composite
 def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:  # noqa: C901 - a branch per step kind
-    """Random flows: consents (sometimes with a `declined:` label), yes/no asks, tags,
+    """Random flows: consents (sometimes with a `declined:` label), yes/no and free-text asks
+    (a vague free-text answer may be followed up), tags,
     branches on answers or tags, gotos, labels and ends; consent is deliberately sometimes
     missing. Without `allow_loops` gotos only jump forward, so every path terminates; with
     it, gotos, branches and refusals may also jump back (loops, runaway refusals)."""
@@ -35,7 +36,10 @@ def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:  # noqa: C901 - a
     kinds = draw(
         st.lists(
             st.sampled_from(
-                ["consent", "consent", "ask", "ask", "ask", "tag", "branch", "goto", "say", "end"]
+                [
+                    *("consent", "consent", "ask", "ask", "ask", "free"),
+                    *("tag", "branch", "goto", "say", "end"),
+                ]
             ),
             min_size=count,
             max_size=count,
@@ -95,6 +99,8 @@ def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:  # noqa: C901 - a
             ask_id = f"q{i}"
             asks.append(ask_id)
             steps.append({"ask": {"id": ask_id, "purpose": purpose, "text": "?", "type": "yes_no"}})
+        elif kind == "free":
+            steps.append({"ask": {"id": f"f{i}", "purpose": purpose, "text": "What kind?"}})
         elif kind == "tag":
             steps.append({"tag": {"add": [f"t{i % 2}"], "purpose": purpose}})
         elif kind == "branch":

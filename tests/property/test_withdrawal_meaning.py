@@ -72,7 +72,13 @@ def tricky_flows(draw: st.DrawFn) -> Flow:
 YES = UserTurn(text="", intent="affirm", confidence=1.0, via_button=True)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.large_base_example])
+# too_slow: generation time depends on how busy the machine is (a shared two-core CI runner), and
+# says nothing about the property; every example is still checked.
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.large_base_example, HealthCheck.too_slow],
+)
 @given(tricky_flows(), st.data())
 def test_the_customers_intended_purposes_are_withdrawn(flow: Flow, data: st.DataObject) -> None:
     result = interpreter.start(flow, response_id="r")

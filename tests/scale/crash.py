@@ -108,7 +108,7 @@ class Replica:
             self.gateway = replicas.start_gateway(self.settings, self.log_dir / "gateway.log")
         else:
             self.engine = supervisor.start_engine(
-                self.settings, self.model, self.log_dir / "supervisor.log"
+                self.settings, self.model, self.log_dir / "engine.log"
             )
 
     def wait_ready(self, victim: Victim) -> float:
@@ -116,7 +116,7 @@ class Replica:
         if victim == "gateway":
             replicas.wait_for_gateway(self.settings, self.gateway, self.log_dir / "gateway.log")
         else:
-            supervisor.wait_until_ready(self.settings, self.engine, self.log_dir / "supervisor.log")
+            supervisor.wait_until_ready(self.settings, self.engine, self.log_dir / "engine.log")
         return time.monotonic()
 
     def stop(self) -> None:

@@ -67,7 +67,7 @@ def _start(tmp: Path, *, db_breaker: bool, redis_breaker: bool) -> Iterator[Outa
     stores = gateway_settings.open_stores()
     gateway = Gateway(gateway_settings, stores)
     gateway.start()
-    log = base.run_dir / "supervisor.log"
+    log = base.run_dir / "engine.log"
     process = supervisor.start_engine(engine_settings, model, log)
     try:
         supervisor.wait_until_ready(engine_settings, process, log)

@@ -9,6 +9,7 @@ events it would apply, and what the brand's store holds afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,9 +23,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.runtime import Runtime
 from actions.survey import ANSWER_SLOT, DONE, FORM, LISTEN, STATE_SLOT, all_actions
 from bot.brands import publish_flow_file
-from consent_flows import interpreter, outside
+from consent_flows import interpreter, notices, outside
 from consent_flows.contract import AFTER_TURN, QUESTION_TOKEN
-from storage import records
+from storage import ledger, records
 from storage.stores import Stores
 from tests.factories import BASICS_FLOW
 
@@ -223,11 +224,14 @@ def test_a_new_conversation_gets_the_greeting_and_the_first_consent_question(cha
     flow = chat.runtime.flow(BRAND)
     assert ran.texts == [
         flow.greeting[0],
-        f"{flow.purposes['needs'].notice} Is that okay with you?",
+        notices.compose(flow, "needs").short,
     ]
+    # The short notice opens with the brand's own words, and "More" offers the full one.
+    assert ran.texts[1].startswith(flow.purposes["needs"].notice.text)
     assert ran.messages[1]["buttons"] == [
         {"title": "Yes", "payload": "/affirm"},
         {"title": "No", "payload": "/deny"},
+        {"title": "More", "payload": '/choose{"choice": "__more__"}'},
     ]
     state = ran.slot(STATE_SLOT)
     assert (state["status"], state["position"], state["flow_version"]) == ("active", 0, 1)
@@ -235,6 +239,44 @@ def test_a_new_conversation_gets_the_greeting_and_the_first_consent_question(cha
     assert state["question"]
     assert ran.slot(ANSWER_SLOT) is None  # the form keeps asking
     assert chat.stored() == {"answers": [], "consents": [("needs", "requested")]}
+
+
+def _notice_hashes(chat: Chat) -> dict[tuple[str | None, str | None], str]:
+    with chat.runtime.stores.brand(BRAND) as session:
+        return {
+            (row.purpose, row.event): ledger.payload(row)["notice_sha256"]
+            for row in records.consents_of(session, subject_id=chat.subject)
+        }
+
+
+def test_the_ledger_hashes_exactly_the_notice_the_customer_was_shown(chat: Chat) -> None:
+    """Recompute each consent's notice hash from the messages the customer received: the short
+    notice alone for a plain Yes, the short and the full notice when they pressed More first."""
+    greeted = chat.answer(button("greet"))
+    short = greeted.texts[-1]
+    more = chat.answer(button("choose", choice=notices.MORE))
+    # More records nothing, spends no attempt and shows the full notice, with Yes / No only.
+    assert chat.stored()["consents"] == [("needs", "requested")]
+    assert chat.state is not None
+    assert chat.state["attempts"] == 0
+    [shown] = [m for m in more.messages if m.get("text")]
+    full = shown["text"]
+    assert "Art. 6(1)(a)" in full
+    assert "supervisory authority" in full
+    assert [b["title"] for b in shown["buttons"]] == ["Yes", "No"]
+    after = chat.answer(button("affirm"))
+    hashes = _notice_hashes(chat)
+    assert hashes[("needs", "given")] == hashlib.sha256(f"{short}\n\n{full}".encode()).hexdigest()
+    assert hashes[("needs", "requested")] == hashlib.sha256(short.encode()).hexdigest()
+    # The next consent, said yes to from the short notice alone: its hash is that text's.
+    for said in (button("choose", choice="hiking"), typed("a light rain jacket")):
+        after = chat.answer(said)
+    flow = chat.runtime.flow(BRAND)
+    [second] = [t for t in after.texts if t.startswith(flow.purposes["frustrations"].notice.text)]
+    assert "sensitive" in second  # composed from the purpose's fields, not only its words
+    chat.answer(button("affirm"))
+    hashes = _notice_hashes(chat)
+    assert hashes[("frustrations", "given")] == hashlib.sha256(second.encode()).hexdigest()
 
 
 def test_each_answer_is_stored_acknowledged_and_followed_by_the_next_question(
@@ -249,7 +291,8 @@ def test_each_answer_is_stored_acknowledged_and_followed_by_the_next_question(
     picked = chat.answer(button("choose", choice="hiking"))
     assert picked.texts == ["Nice, hiking!", "What are you shopping for at the moment?"]
     typed_answer = chat.answer(typed("a light rain jacket"))
-    assert typed_answer.texts[0] == "Got it: a light rain jacket."
+    # The flow's "Got it: {answer}." holds the key phrase listening heard, not the raw text.
+    assert typed_answer.texts[0] == "Got it: light rain jacket."
     assert chat.stored()["answers"] == [
         ("activity", "hiking"),
         ("need", "a light rain jacket"),

@@ -32,13 +32,16 @@ def test_percentiles_are_nearest_rank() -> None:
     assert math.isnan(percentile([], 0.5))
 
 
-def test_the_journeys_cover_buttons_text_why_skip_and_a_withdrawal() -> None:
+def test_the_journeys_cover_buttons_text_why_skip_a_withdrawal_and_vague_answers() -> None:
     turns = [t for j in JOURNEYS for t in j.turns]
     intents = {t.intent for t in turns}
     assert {"why", "skip", "withdraw_consent", "choose", "inform"} <= intents
     assert any(t.via_button for t in turns)
     assert any(not t.via_button for t in turns)
     assert sum(t.intent == "withdraw_consent" for t in turns) == 1
+    # Vague answers, one follow-up answered and one declined with its "That's all" button.
+    assert {"stuff", "the usual"} <= {t.message for t in turns}
+    assert any(t.choice == "__done__" for t in turns)
     assert turns_per_round() == len(turns)
     assert customers_for(1, 24) == 24
     assert customers_for(32, 24) == 128

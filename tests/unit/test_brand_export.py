@@ -68,6 +68,8 @@ def _items(data: Seeded) -> list[dict]:
             "verbatim": a.verbatim,
             "value": a.value,
             "answered_at": a.created_at.isoformat(),
+            "probe": a.probe,
+            "followup": a.followup,
         }
         for a in views
     ]

@@ -206,7 +206,7 @@ def test_withdrawal_inside_a_loop_leaves_the_loop_and_goes_on() -> None:
         said("withdraw my consent", "withdraw_consent", 0.95),
     )
     assert state.status == "active"
-    assert interpreter.prompt(flow, state)[0].text.startswith(flow.purposes["feelings"].notice)
+    assert interpreter.prompt(flow, state)[0].text.startswith(flow.purposes["feelings"].notice.text)
     assert not any(r.fault for r in results)
 
 

@@ -22,8 +22,8 @@ def test_start_greets_with_disclosure_and_requests_first_consent():
     assert "bot" in result.messages[0].text
     assert consents(result) == [("needs", "requested")]
     [prompt] = interpreter.prompt(flow, result.state)
-    assert flow.purposes["needs"].notice in prompt.text
-    assert [b.payload for b in prompt.buttons] == ["/affirm", "/deny"]
+    assert flow.purposes["needs"].notice.text in prompt.text
+    assert [b.title for b in prompt.buttons] == ["Yes", "No", "More"]
 
 
 def test_whole_happy_path_records_each_answer_after_its_consent():
@@ -64,7 +64,7 @@ def test_confident_control_intents_interrupt_but_do_not_record():
     state = interpreter.step(flow, interpreter.start(flow).state, pressed("affirm")).state
     why = interpreter.step(flow, state, said("why do you ask", "why", 0.97))
     assert why.state.position == state.position
-    assert flow.purposes["needs"].notice in why.messages[0].text
+    assert flow.purposes["needs"].notice.text in why.messages[0].text
     assert not why.effects
     skipped = interpreter.step(flow, state, said("skip", "skip", 0.99))
     assert skipped.state.position > state.position
@@ -101,7 +101,7 @@ def test_declined_purpose_questions_are_never_asked():
     refused = interpreter.step(flow, interpreter.start(flow).state, pressed("deny"))
     # Next thing shown is the frustrations consent, not the needs questions.
     [shown] = interpreter.prompt(flow, refused.state)
-    assert flow.purposes["frustrations"].notice in shown.text
+    assert flow.purposes["frustrations"].notice.text in shown.text
 
 
 def test_unclear_consent_reply_is_asked_again_and_never_becomes_a_decision():
@@ -162,14 +162,24 @@ steps:
     assert not answers(result)
 
 
-def test_ack_echoes_the_customers_words():
+def test_ack_echoes_the_key_phrase_listening_found_never_the_raw_text():
     flow = demo_flow()
     state = interpreter.step(flow, interpreter.start(flow).state, pressed("affirm")).state
     state = interpreter.step(flow, state, pressed("choose", "running")).state
-    result = interpreter.step(flow, state, said("trail shoes {0} {answer}"))
+    # The brand's template takes the edge's echo as it is: braces in it are never formatted.
+    braces = said("I need trail shoes {0} {answer}").model_copy(
+        update={"echo": "trail shoes {0} {answer}"}
+    )
+    result = interpreter.step(flow, state, braces)
     assert result.messages[0].text == "Got it: trail shoes {0} {answer}."
-    result = interpreter.step(flow, state, said("boots!"))
-    assert result.messages[0].text == "Got it: boots."
+    echoed = said("boots for wet trails!").model_copy(update={"echo": "boots for wet trails!"})
+    assert interpreter.step(flow, state, echoed).messages[0].text == "Got it: boots for wet trails."
+    # Nothing safe to repeat: a plain acknowledgement, without the customer's words.
+    raw = interpreter.step(flow, state, said("call Jo on 07700 900123"))
+    assert raw.messages[0].text in interpreter.PLAIN_ACKS
+    # An echo that looks like personal data is refused here too, whatever the edge said.
+    leaky = said("jo@example.com").model_copy(update={"echo": "jo@example.com"})
+    assert interpreter.step(flow, state, leaky).messages[0].text in interpreter.PLAIN_ACKS
 
 
 def test_after_the_end_nothing_more_is_recorded():

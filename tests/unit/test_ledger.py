@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, Table, delete, insert, select, update
 from typer.testing import CliRunner
 
 from actions.consent_context import consent_context
+from consent_flows import notices
 from consent_flows.loader import load_flow_file
 from storage import ledger
 from storage.schema import Answer, ConsentEvent, SubjectTag
@@ -71,7 +72,8 @@ def test_events_carry_the_consent_record_fields(data: Seeded) -> None:
         assert body.get(field) not in (None, ""), field
     assert body["consent_type"] == "explicit"
     assert body["third_party_disclosure"] == "none"
-    notice = data.flow.purposes["needs"].notice
+    # Recorded with no prompt shown: the purpose's short notice is what it names.
+    notice = notices.shown(data.flow, "needs", more=False)
     assert body["notice_sha256"] == ledger.digest(notice)
     receipt = ledger.receipt(row)
     assert receipt["version"] == "KI-CR-v1.1.0"

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from actions.consent_context import consent_context
 from actions.runtime import Applied, Runtime
 from bot.brands import publish_flow_file
+from consent_flows import notices
 from consent_flows.contract import (
     Effect,
     JoinAnswer,
@@ -54,7 +55,7 @@ class Shop:
         return RecordConsent(
             purpose=purpose,
             event=event,
-            notice=self.flow.purposes[purpose].notice,
+            notice=notices.shown(self.flow, purpose, more=False),
             method="button",
             flow_version=self.flow.version,
             step_id=f"consent_{purpose}",

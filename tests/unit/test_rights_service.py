@@ -31,6 +31,7 @@ from actions.rights_service import (
 from actions.runtime import Runtime
 from bot.brands import create_brand, publish_flow_file
 from bot.gateway.app import create_app
+from consent_flows import notices
 from consent_flows.contract import RightsRequest
 from storage import ledger, records
 from storage.schema import ConsentEvent, Subject
@@ -197,7 +198,7 @@ def test_withdrawal_records_it_erases_the_purpose_and_the_tracker_forgets(shop: 
         (a["step_id"], a["verbatim"]) for a in shop.service.export(BRAND, "bob")["answers"]
     ] == [("need", "trail shoes")]
     last = shop.ledger_of("bob")[-1]
-    notice = shop.data.flow.purposes["frustrations"].notice
+    notice = notices.shown(shop.data.flow, "frustrations", more=False)
     assert (last["event"], last["purpose"], last["collection_method"]) == (
         "withdrawn",
         "frustrations",
