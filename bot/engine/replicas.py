@@ -150,9 +150,7 @@ def start(
         for replica in running.replicas:
             run_dir = replica.settings.run_dir
             wait_for_gateway(replica.settings, replica.gateway, run_dir / "gateway.log")
-            supervisor.wait_until_ready(
-                replica.settings, replica.engine, run_dir / "engine.log"
-            )
+            supervisor.wait_until_ready(replica.settings, replica.engine, run_dir / "engine.log")
     except BaseException:
         running.stop()
         raise
