@@ -105,14 +105,12 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
     from bot.brands import AUDIENCES, create_brand, publish_audiences
     from bot.settings import ROOT as REPO
     from storage import ledger
-    from storage.crypto import new_data_key, seal
     from storage.schema import (
         Answer,
         ConsentEvent,
         FunnelCount,
         LedgerHead,
         Subject,
-        SubjectKey,
         SubjectTag,
     )
 
@@ -128,17 +126,15 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
         for p in flow.purposes
     }
     rng = random.Random(seed)
-    # Keys are wrapped as the keyring wraps them, a thousand per insert (one commit each
-    # through the keyring's public methods is what made the dashboard builder slow).
-    with stores.keys(BRAND) as ks:
-        version = keyring._master_version(ks)
-    master = stores.master.key(BRAND, version)
     with stores.brand(BRAND) as session:
         chain = _Chain(session.get(LedgerHead, 1), contexts, rng)
 
     written = subjects = events = 0
     while written < answers:
-        keys: list[dict[str, Any]] = []
+        # A chunk's keys in one insert (`Keyring.create_keys`); the last chunk may leave a few
+        # keys without answers, as a subject who consented and left would.
+        chunk = [f"bench-{n:07d}" for n in range(subjects, subjects + CHUNK)]
+        keyring.create_keys(chunk)
         # The brand store's rows of this chunk, by table, in the order they can be inserted.
         batch: dict[Any, list[dict[str, Any]]] = {
             table: [] for table in (Subject, ConsentEvent, Answer, SubjectTag)
@@ -148,15 +144,6 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
                 break
             subject = f"bench-{subjects:07d}"
             subjects += 1
-            data_key = new_data_key()
-            keys.append(
-                {
-                    "subject_id": subject,
-                    "master_version": version,
-                    "wrapped_key": seal(master, data_key, keyring._aad(subject, "data-key")),
-                }
-            )
-            keyring._cache[subject] = data_key  # what Keyring.data_key would have unwrapped
             start = END - timedelta(days=rng.random() * SPAN_DAYS)
             batch[Subject].append(
                 {
@@ -178,16 +165,13 @@ def build(data_dir: Path, answers: int, seed: int = 8) -> dict[str, Any]:
             answered = _answers(answer_rows, rng, subject, activity, start, given, room)
             batch[Answer] += answered
             written += len(answered)
-        with stores.keys(BRAND) as ks:
-            ks.execute(insert(SubjectKey), keys)
-            ks.commit()
         with stores.brand(BRAND) as session:
             for table, rows in batch.items():
                 if rows:
                     session.execute(insert(table), rows)
             chain.save(session)
             session.commit()
-        keyring._cache.clear()
+        keyring.forget_keys()
         print(f"\r  built {written:,} / {answers:,} answers", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     with stores.brand(BRAND) as session:
