@@ -90,6 +90,7 @@ def test_direct_messages_and_block_kit_buttons(user: SlackUser) -> None:
     assert [(b["text"]["text"], b["value"]) for b in buttons] == [
         ("Yes", "/affirm"),
         ("No", "/deny"),
+        ("More", '/choose{"choice": "__more__"}'),
     ]
     assert all(b["type"] == "button" for b in buttons)
 

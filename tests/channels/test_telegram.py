@@ -69,7 +69,11 @@ def test_start_buttons_and_free_text_reach_the_store(user: TelegramUser) -> None
     assert "a bot" in hello[0]["text"]
     keyboard = hello[-1]["reply_markup"]["inline_keyboard"]
     assert [[k["text"] for k in row] for row in keyboard] == [["Yes", "No"], ["More"]]
-    assert [k["callback_data"] for row in keyboard for k in row] == ["/affirm", "/deny"]
+    assert [k["callback_data"] for row in keyboard for k in row] == [
+        "/affirm",
+        "/deny",
+        '/choose{"choice": "__more__"}',
+    ]
 
     activity = user.press(hello[-1], "Yes")
     assert "outdoors" in activity[-1]["text"]
