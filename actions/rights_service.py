@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session
 
 from actions.consent_context import consent_context, data_categories, purposes_summary
 from consent_flows.model import Flow, TagStep
-from storage import ledger, records, rights, tracker_events
+from storage import audience_facts, ledger, records, rights, tracker_events
 from storage.ledger import ConsentContext
 from storage.rights import AnswerRef
 from storage.schema import Subject
-from storage.segments import FlowLookup
+from storage.segments import Audiences, FlowLookup, purposes_allowing
 from storage.stores import Keyring, Stores
 
 log = logging.getLogger("candor.actions")
@@ -220,11 +220,57 @@ def _subject(session: Session, subject_id: str) -> Subject:
 
 
 def export(
-    session: Session, keyring: Keyring, *, flow: Flow, brand: str, subject_id: str
+    session: Session,
+    keyring: Keyring,
+    *,
+    flow: Flow,
+    brand: str,
+    subject_id: str,
+    audiences: Audiences | None = None,
 ) -> dict[str, Any]:
     """Everything kept about the subject (Art. 15 and 20), as the JSON document they get."""
     return rights.export_subject(
-        session, keyring, brand=brand, subject_id=subject_id, purposes=purposes_summary(flow)
+        session,
+        keyring,
+        brand=brand,
+        subject_id=subject_id,
+        purposes=purposes_summary(flow),
+        segments=segments_of(
+            session, keyring, audiences, flow=flow, brand=brand, subject_id=subject_id
+        )
+        if audiences is not None
+        else None,
+    )
+
+
+def segments_of(
+    session: Session,
+    keyring: Keyring,
+    audiences: Audiences,
+    *,
+    flow: Flow,
+    brand: str,
+    subject_id: str,
+) -> list[str]:
+    """The segments the subject is counted in, as the brand sees them: only segments of at
+    least k people (`Audience.visible`), and only while they consent to segmentation and have
+    not objected. Their own membership is read from the store now, so an export right after a
+    withdrawal or a changed answer says what is true; the sizes come from the brand's cached
+    computation, as the dashboard's do."""
+    subject = session.get(Subject, subject_id)
+    purposes = purposes_allowing(flow, "segmentation")
+    if subject is None or subject.objects_to_profiling or not purposes:
+        return []
+    if not ledger.in_force(session, purposes, subjects=[subject_id]):
+        return []
+    segments, _ = audiences.documents(brand)
+    audience = audiences.compute(brand)
+    if segments is None or audience is None:
+        return []
+    facts = audience_facts.facts(session, keyring, {subject_id})
+    mine = audience_facts.memberships(segments.compiled(), facts)
+    return sorted(
+        n for n, members in mine.items() if subject_id in members and n in audience.visible
     )
 
 
@@ -362,6 +408,8 @@ class RightsService:
 
     stores: Stores
     flow: FlowLookup
+    # The runtime's segments (its cache of their sizes), for the segments in an export.
+    audiences: Audiences | None = None
 
     def knows(self, brand: str, subject_id: str) -> bool:
         with self.stores.brand(brand) as session:
@@ -379,6 +427,7 @@ class RightsService:
                 flow=self.flow(brand),
                 brand=brand,
                 subject_id=subject_id,
+                audiences=self.audiences,
             )
 
     def receipts(self, brand: str, subject_id: str) -> list[Receipt]:

@@ -170,7 +170,7 @@ class Runtime:
     @property
     def rights(self) -> RightsService:
         """Data-subject rights carried out whole, for the admin API and the CLI."""
-        return RightsService(self.stores, self.flow)
+        return RightsService(self.stores, self.flow, self.audiences)
 
     def export(self, brand: str, subject_id: str) -> dict[str, Any]:
         """The subject's whole record (Art. 15/20), for the self-service link."""

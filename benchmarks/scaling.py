@@ -486,7 +486,7 @@ def op_themes(data_dir: Path, key: str) -> dict[str, Any]:
                 .order_by(rows.c.id.desc())
                 .limit(insights.THEME_SAMPLE)
             )
-            texts = [v.verbatim for v in insights._readable(records.view, free_text, keyring)]
+            texts = [v.verbatim for v in insights.readable(records.view, free_text, keyring)]
         read_s = time.perf_counter() - clock.wall
         themes = find_themes(texts)
     stores.dispose()

@@ -1,17 +1,21 @@
-"""The brand dashboard's figures, computed from the store: never below k people.
+"""The brand dashboard's figures, computed from the store: never a figure below k people.
 
-Funnel counters are anonymous; consent rates come from the ledger; themes come from the
-brand's free-text answers (redacted quotes, and only themes of at least k answers); segments
-are shown only at k or more members; emotions are counted per week.
+Per-question results, completion, drop-off and emotions per week come from `storage.results`
+(filtered by date, channel, flow version and segment); funnel counters are anonymous; consent
+counts come from the ledger; themes from the brand's free-text answers (redacted quotes, only
+themes of at least k answers). Every count of the report is a cell of one `kanon.Sheet`, with
+the equations a reader could add up across sections, so that threshold and complementary
+suppression hold for the report as a whole, not section by section.
 
-Cost (benchmarks/dashboard.py, docs/benchmarks.md): every emotion answer is decrypted, so the
-subjects' data keys are unwrapped in one read of the key store, answers are read as plain rows,
-streamed, rather than as ORM objects, and only the value of an emotion answer is decrypted.
-A report is cached for `CACHE_S` per store and brand, and computed once at a time.
+Cost (benchmarks/dashboard.py, docs/benchmarks.md): the values of the filtered answers are
+decrypted (verbatims only for themes), with the subjects' data keys unwrapped in one read of
+the key store and answers read as plain, streamed rows. A report is cached for `CACHE_S` per
+store, brand and filters, and computed once at a time per brand.
 """
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections import Counter, defaultdict
@@ -21,7 +25,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
 
-from storage import funnel, records
+from storage import funnel, kanon, records, results
 from storage.crypto import KeyShredded
 from storage.schema import Answer, ConsentEvent, Subject
 from storage.segments import Audiences
@@ -29,9 +33,10 @@ from storage.stores import Stores
 
 THEME_SAMPLE = 20_000  # the most recent free-text answers analysed for themes
 CACHE_S = 300.0
-STREAM = 5_000  # rows fetched at a time while counting emotions
 # Reports by store and brand: a process (or a test session) may open several stores.
-_cache: WeakKeyDictionary[Stores, dict[str, tuple[float, dict[str, Any]]]] = WeakKeyDictionary()
+_cache: WeakKeyDictionary[
+    Stores, dict[tuple[str, results.Filters], tuple[float, dict[str, Any]]]
+] = WeakKeyDictionary()
 _locks: WeakKeyDictionary[Stores, dict[str, threading.Lock]] = WeakKeyDictionary()
 _guard = threading.Lock()
 
@@ -54,30 +59,40 @@ def consent_rates(session: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def compute(audiences: Audiences, brand: str, *, fresh: bool = False) -> dict[str, Any]:
-    """The brand's report: cached for `CACHE_S`; `fresh` recomputes it.
+def compute(
+    audiences: Audiences,
+    brand: str,
+    *,
+    fresh: bool = False,
+    filters: results.Filters | None = None,
+) -> dict[str, Any]:
+    """The brand's report: cached for `CACHE_S` per filter set; `fresh` recomputes it.
 
     One computation per store and brand at a time: a request that arrives while another is
     computing waits for it and takes its result, instead of doing the same minute of work again.
     """
+    filters = filters or results.Filters()
     asked = time.monotonic()
     reports = _cache.setdefault(audiences.stores, {})
-    cached = reports.get(brand)
+    slot = (brand, filters)
+    cached = reports.get(slot)
     if cached and not fresh and asked - cached[0] < CACHE_S:
         return cached[1]
     with _guard:
         lock = _locks.setdefault(audiences.stores, {}).setdefault(brand, threading.Lock())
     with lock:
-        cached = reports.get(brand)
+        cached = reports.get(slot)
         if cached and (cached[0] >= asked or (not fresh and asked - cached[0] < CACHE_S)):
             return cached[1]  # computed while this request waited
         started = time.monotonic()
-        report = _report(audiences, brand, fresh=fresh)
-        reports[brand] = (started, report)
+        report = _report(audiences, brand, fresh=fresh, filters=filters)
+        reports[slot] = (started, report)
         return report
 
 
-def _report(audiences: Audiences, brand: str, *, fresh: bool) -> dict[str, Any]:
+def _report(
+    audiences: Audiences, brand: str, *, fresh: bool, filters: results.Filters
+) -> dict[str, Any]:
     from nlu.analysis.themes import find_themes  # spaCy and scikit-learn load on first use
 
     computed_at = datetime.now(UTC)
@@ -85,12 +100,14 @@ def _report(audiences: Audiences, brand: str, *, fresh: bool) -> dict[str, Any]:
     stores = audiences.stores
     audience = audiences.compute(brand, fresh=fresh)
     k = audience.min_size if audience else 10
+    results.check(filters, audience.members if audience else ())
+    members = audience.members[filters.segment] if audience and filters.segment else None
     keyring = stores.keyring(brand)
     keyring.preload()
     rows = Answer.__table__  # plain rows: `records.view` reads the same attributes
     with stores.brand(brand) as session:
         steps = funnel.totals(session)
-        rates = consent_rates(session)
+        consent = consent_counts(session)
         answers = session.scalar(select(func.count()).select_from(Answer)) or 0
         people = session.scalar(select(func.count()).select_from(Subject)) or 0
         free_text = session.execute(
@@ -99,55 +116,260 @@ def _report(audiences: Audiences, brand: str, *, fresh: bool) -> dict[str, Any]:
             .order_by(rows.c.id.desc())
             .limit(THEME_SAMPLE)
         )
-        texts = [view.verbatim for view in _readable(records.view, free_text, keyring)]
-        emotions: dict[str, Counter[str]] = defaultdict(Counter)
-        feelings = session.execute(
-            select(*(rows.c[name] for name in _VALUE_COLUMNS))
-            .where(rows.c.ask_type == "emotion")
-            .execution_options(yield_per=STREAM)
-        )
-        for row, value in _readable(records.value_of, feelings, keyring, pair=True):
-            emotions[row.created_at.strftime("%G-W%V")][str(value)] += 1
+        views = list(readable(records.view, free_text, keyring))
+        texts = [view.verbatim for view in views]
+        last_said: dict[str, Any] = {
+            response: at
+            for response, at in session.execute(
+                select(rows.c.response_id, func.max(rows.c.created_at)).group_by(rows.c.response_id)
+            )
+        }
+        said = results.load(session, keyring, flow, filters, members)
     themes = [t for t in find_themes(texts) if t.size >= k]
     order = [s.ask.id for s in flow.steps if hasattr(s, "ask")]
+    sheet = kanon.Sheet(k)
+    _, _, per_question = results.compute(flow, said, k, sheet=sheet)
+    _totals_cells(sheet, answers, people)
+    _funnel_cells(sheet, order, steps)
+    _consent_cells(sheet, consent)
+    _segment_cells(sheet, audience)
+    asked_people = per_question()  # rendered after every cell and equation is on the sheet
     return {
         "brand": brand,
         "flow": {"id": flow.id, "version": flow.version},
         "computed_at": computed_at.isoformat(timespec="seconds"),
         "min_size": k,
-        "totals": {"answers": answers, "people": people if people >= k else None},
+        "filters": filters.as_dict(),
+        "pilot": _pilot(k, people),
+        "totals": {
+            "answers": sheet.shown(("totals", "answers")),
+            "people": sheet.shown(("totals", "people")),
+            "consent_decisions": sheet.shown(("totals", "consent_decisions")),
+            "withdrawals": sheet.shown(("totals", "withdrawals")),
+        },
         "funnel": [
             {
                 "step": step,
-                **steps.get(step, {"reached": 0, "answered": 0, "skipped": 0, "dropped": 0}),
+                **{m: sheet.shown(("funnel", step, m)) for m in FUNNEL_MEASURES},
             }
             for step in order
         ],
-        "consent": rates,
-        "themes": [t.model_dump() for t in themes[:10]],
-        "segments": (
-            {
-                "eligible": audience.eligible,
-                "sizes": audience.visible,
-                "suppressed": audience.suppressed,
-                "fingerprint": audience.fingerprint,
+        "consent": {
+            purpose: {
+                **{e: sheet.shown(("consent", purpose, e)) for e in CONSENT_EVENTS},
+                "rate": kanon.share(
+                    sheet.shown(("consent", purpose, "given")),
+                    _sum(
+                        sheet.shown(("consent", purpose, "given")),
+                        sheet.shown(("consent", purpose, "refused")),
+                    ),
+                ),
             }
-            if audience
-            else None
-        ),
-        "emotions": [
-            {"week": week, **dict(c)}
-            for week, c in sorted(emotions.items())
-            if sum(c.values()) >= k
-        ],
+            for purpose in sorted(consent)
+        },
+        "themes": [t.model_dump() for t in themes[:10]],
+        "segments": _segments(sheet, audience),
+        "respondents": asked_people["respondents"],
+        "completion": asked_people["completion"],
+        "questions": asked_people["questions"],
+        "emotions": asked_people["emotions"],
+        "quality": quality(flow, views, last_said, k),
     }
 
 
-# What `records.value_of` needs: counting emotions reads no verbatim.
-_VALUE_COLUMNS = ("subject_id", "conversation_id", "flow_id", "step_id", "value_enc", "created_at")
+FUNNEL_MEASURES = ("reached", "answered", "skipped", "dropped")
+CONSENT_EVENTS = ("requested", "given", "refused", "withdrawn", "expired")
 
 
-def _readable(decrypt: Any, rows: Any, keyring: Any, *, pair: bool = False) -> Any:
+def _sum(*figures: int | None) -> int | None:
+    return None if any(f is None for f in figures) else sum(f or 0 for f in figures)
+
+
+def _pilot(k: int, people: int) -> dict[str, Any] | None:
+    """What a brand with fewer than k respondents is told instead of an empty page."""
+    if people >= k:
+        return None
+    return {
+        "needed": k,
+        "message": (
+            f"Figures appear once {k} people have answered. Until then every count stays "
+            "hidden, so that no answer can be traced to one person. Then you will see, per "
+            "question: how many chose each answer (and their share), yes/no splits, rating "
+            "distributions and means, emotions, and the verbatims of free-text questions; "
+            "completion rate, median time to complete and drop-off per question; consent "
+            "rates, themes and segments."
+        ),
+    }
+
+
+def consent_counts(session: Any) -> dict[str, dict[str, tuple[int, int]]]:
+    """purpose -> event -> (events, distinct people): k applies to people, sums to events."""
+    counts: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for purpose, event, n, who in session.execute(
+        select(
+            ConsentEvent.purpose,
+            ConsentEvent.event,
+            func.count(),
+            func.count(func.distinct(ConsentEvent.subject_id)),
+        )
+        .where(ConsentEvent.purpose.is_not(None))
+        .group_by(ConsentEvent.purpose, ConsentEvent.event)
+    ):
+        counts[purpose][event] = (int(n), int(who))
+    return dict(counts)
+
+
+def _totals_cells(sheet: kanon.Sheet, answers: int, people: int) -> None:
+    sheet.cell(("totals", "people"), people)
+    # Answers describe the people who gave them: hidden with them.
+    sheet.cell(("totals", "answers"), answers, people=people)
+
+
+def _funnel_cells(sheet: kanon.Sheet, order: list[str], steps: dict[str, dict[str, int]]) -> None:
+    """Counters of conversations (a person may count twice: k applies to them as to people)."""
+    for step in order:
+        counts = steps.get(step, dict.fromkeys(FUNNEL_MEASURES, 0))
+        keys = {m: sheet.cell(("funnel", step, m), counts[m]) for m in FUNNEL_MEASURES}
+        if counts["reached"] == counts["answered"] + counts["skipped"] + counts["dropped"]:
+            sheet.equation(keys["reached"], [keys["answered"], keys["skipped"], keys["dropped"]])
+
+
+def _consent_cells(sheet: kanon.Sheet, consent: dict[str, dict[str, tuple[int, int]]]) -> None:
+    decisions, withdrawals = [], []
+    for purpose, events in consent.items():
+        keys = {}
+        for event in CONSENT_EVENTS:
+            n, who = events.get(event, (0, 0))
+            keys[event] = sheet.cell(("consent", purpose, event), n, people=who)
+        requested, given, refused = (events.get(e, (0, 0))[0] for e in CONSENT_EVENTS[:3])
+        if requested >= given + refused:  # those asked who have not decided (yet)
+            open_ = sheet.cell(
+                ("consent", purpose, "undecided"), requested - given - refused, published=False
+            )
+            sheet.equation(keys["requested"], [keys["given"], keys["refused"], open_])
+        decisions += [keys["given"], keys["refused"]]
+        withdrawals.append(keys["withdrawn"])
+    total = sum(sheet.values[key] for key in decisions)
+    sheet.equation(sheet.cell(("totals", "consent_decisions"), total), decisions)
+    total = sum(sheet.values[key] for key in withdrawals)
+    sheet.equation(sheet.cell(("totals", "withdrawals"), total), withdrawals)
+
+
+def _segment_cells(sheet: kanon.Sheet, audience: Any) -> None:
+    if audience is None:
+        return
+    eligible = sheet.cell(("segments", "eligible"), audience.eligible)
+    for name, members in audience.members.items():
+        size = sheet.cell(("segments", name), len(members))
+        outside = sheet.cell(
+            ("segments", name, "outside"), max(0, audience.eligible - len(members)), published=False
+        )
+        sheet.equation(eligible, [size, outside])
+
+
+def _segments(sheet: kanon.Sheet, audience: Any) -> dict[str, Any] | None:
+    if audience is None:
+        return None
+    # A segment below k (an empty one too) is named, never sized, as `Audience.visible` says.
+    sizes = {
+        n: sheet.shown(("segments", n)) if n in audience.visible else None
+        for n in sorted(audience.members)
+    }
+    return {
+        "eligible": sheet.shown(("segments", "eligible")),
+        "sizes": {n: size for n, size in sizes.items() if size is not None},
+        "suppressed": sorted(n for n, size in sizes.items() if size is None),
+        "fingerprint": audience.fingerprint,
+    }
+
+
+def _share(hits: int, total: int, k: int) -> float | None:
+    """A share of answers, shown only when both what it counts and the rest are 0 or at least
+    k: with the count of answers shown, the share gives both away."""
+    if not total or 0 < hits < k or 0 < total - hits < k:
+        return None
+    return round(hits / total, 3)
+
+
+def _dropped(group: list[records.AnswerView], last_said: dict[str, Any], k: int) -> float | None:
+    """The share of `group` after which its response has no later answer."""
+    ended = sum(1 for v in group if last_said.get(v.response_id) == v.created_at)
+    return _share(ended, len(group), k)
+
+
+def quality(
+    flow: Any, views: list[records.AnswerView], last_said: dict[str, Any], k: int
+) -> list[dict[str, Any]]:
+    """Per free-text question, how much its answers say: so a brand can reword a question.
+
+    Every figure follows the report's k rule: a question answered by fewer than k people shows
+    none, and the probe figures need k probed people of their own (a handful of probed
+    customers would otherwise be described one by one). Vagueness is heard by
+    `nlu.listening.listen_many` on the first words, exactly what the bot heard when it chose to
+    probe; "informative after the probe" hears the follow-up against the probe's own question.
+    Drop-off is the share of answers after which the response recorded nothing more; it is not
+    given for a flow's last question, where stopping is the end and not a drop.
+    """
+    from nlu.listening import listen_many  # spaCy loads on first use, as for themes
+
+    asks = [s.ask for s in flow.steps if hasattr(s, "ask")]
+    last_ask = asks[-1].id if asks else None
+    by_step: dict[str, list[records.AnswerView]] = defaultdict(list)
+    for view in views:
+        by_step[view.step_id].append(view)
+    out: list[dict[str, Any]] = []
+    for ask in asks:
+        if ask.kind.value != "free_text":
+            continue
+        answers = by_step.get(ask.id, [])
+        people = len({v.subject_id for v in answers})
+        row: dict[str, Any] = {"step": ask.id, "people": people if people >= k else None}
+        figures = dict.fromkeys(
+            (
+                "answers",
+                "vague_share",
+                "median_words",
+                "median_informativeness",
+                "probed",
+                "probe_informative_share",
+                "dropoff_after_probe",
+                "dropoff_without_probe",
+            )
+        )
+        if people < k:
+            out.append({**row, **figures})
+            continue
+        heard = listen_many([v.verbatim for v in answers], ask.text[0], flow.language)
+        probed = [v for v in answers if v.probed]
+        plain = [v for v in answers if not v.probed]
+        figures.update(
+            answers=len(answers),
+            vague_share=_share(sum(h.vague for h in heard), len(heard), k),
+            median_words=statistics.median(len(v.text.split()) for v in answers),
+            median_informativeness=round(statistics.median(h.informativeness for h in heard), 3),
+        )
+        if ask.id != last_ask and len({v.subject_id for v in plain}) >= k:
+            figures["dropoff_without_probe"] = _dropped(plain, last_said, k)
+        # `probed` with `answers` shown gives the unprobed away: both need k, or none.
+        unprobed = len({v.subject_id for v in plain})
+        if len({v.subject_id for v in probed}) >= k and (unprobed == 0 or unprobed >= k):
+            followups = [
+                listen_many([v.followup], v.probe or "", flow.language)[0] if v.followup else None
+                for v in probed
+            ]
+            figures.update(
+                probed=len(probed),
+                probe_informative_share=_share(
+                    sum(1 for f in followups if f is not None and not f.vague), len(probed), k
+                ),
+            )
+            if ask.id != last_ask:
+                figures["dropoff_after_probe"] = _dropped(probed, last_said, k)
+        out.append({**row, **figures})
+    return out
+
+
+def readable(decrypt: Any, rows: Any, keyring: Any, *, pair: bool = False) -> Any:
     """Decrypted answers; a subject erased while the report runs is left out, not an error."""
     for row in rows:
         try:

@@ -12,7 +12,18 @@ from typing import Protocol
 
 import typer
 
-from bot.cli import bench, brands, chat, flows, insights, privacy, scale, serve, telegram
+from bot.cli import (
+    bench,
+    brands,
+    chat,
+    exports,
+    flows,
+    insights,
+    privacy,
+    scale,
+    serve,
+    telegram,
+)
 from storage.backends import PRIVATE_UMASK
 
 
@@ -28,6 +39,7 @@ MODULES: tuple[CommandModule, ...] = (
     telegram,
     privacy,
     insights,
+    exports,
     scale,
     bench,
 )

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.gateway.headers import PAGE_HEADERS
+from storage.results import InvalidFilter, UnknownQuestion
 from storage.stores import Stores, StoreUnavailable, UnknownBrand
 
 log = logging.getLogger("candor.gateway")
@@ -437,6 +438,27 @@ ERRORS: dict[type[Exception], Mapping[Any]] = dict(
                 lambda _: "there is no consent in force for this purpose; nothing changed",
             ),
         ),
+        # --- the brand's report: filters and questions
+        _on(
+            InvalidFilter,
+            Mapping(
+                422,
+                "invalid_filter",
+                lambda exc: f"filter {exc.field}: {exc.reason}",
+                extra=lambda exc: {"field": exc.field},
+            ),
+        ),
+        _on(
+            UnknownQuestion,
+            Mapping(
+                404,
+                "unknown_question",
+                lambda exc: (
+                    f"the live flow has no question '{exc.question[:63]}'; the report's "
+                    "`questions` list gives every question id"
+                ),
+            ),
+        ),
         _on(
             NoSegments,
             Mapping(
@@ -444,7 +466,7 @@ ERRORS: dict[type[Exception], Mapping[Any]] = dict(
                 "no_segments",
                 lambda _: (
                     "this brand has no segments yet; publish them with "
-                    "`candor segments publish FILE`"
+                    "`candor segments BRAND --publish FILE`"
                 ),
             ),
         ),

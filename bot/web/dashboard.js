@@ -166,7 +166,7 @@
       delete charts[name];
     }
     $("report").hidden = true;
-    for (const id of ["totals", "themes"]) $(id).replaceChildren();
+    for (const id of ["totals", "themes", "completion", "questions"]) $(id).replaceChildren();
     for (const table of document.querySelectorAll("#report table")) {
       table.tBodies[0].replaceChildren();
     }
@@ -182,7 +182,10 @@
         "to a minute or two. The figures are then kept for five minutes.";
     }, 4000);
     try {
-      const response = await call(`/insights${fresh ? "?fresh=true" : ""}`);
+      const params = filterParams();
+      if (fresh) params.set("fresh", "true");
+      const query = params.toString();
+      const response = await call(`/insights${query ? `?${query}` : ""}`);
       const report = await response.json();
       $("unlock").hidden = true;
       $("session-actions").hidden = false;
@@ -213,14 +216,20 @@
     renderSegments(report.segments, report.min_size);
     renderEmotions(report.emotions || [], report.min_size);
     renderThemes(report.themes || [], report.min_size);
+    renderQuality(report.quality || [], report.min_size);
+    renderPilot(report.pilot);
+    renderQuestions(report, report.min_size);
   }
 
   function renderTotals(report) {
     const k = report.min_size;
     const people = report.totals.people;
     const consent = Object.values(report.consent || {});
-    const decisions = consent.reduce((sum, c) => sum + c.given + c.refused, 0);
-    const withdrawn = consent.reduce((sum, c) => sum + c.withdrawn, 0);
+    // Sums over hidden cells would give them away: the report publishes its own (or null).
+    const decisions = report.totals.consent_decisions === undefined
+      ? consent.reduce((sum, c) => sum + c.given + c.refused, 0) : report.totals.consent_decisions;
+    const withdrawn = report.totals.withdrawals === undefined
+      ? consent.reduce((sum, c) => sum + c.withdrawn, 0) : report.totals.withdrawals;
     const items = [
       ["answers", "Answers stored", report.totals.answers, null],
       ["people", "People", people, people === null ? `fewer than ${k}` : null],
@@ -272,7 +281,8 @@
   function renderFunnel(steps) {
     const body = $("table-funnel").tBodies[0];
     for (const step of steps) {
-      const rate = step.reached ? step.answered / step.reached : null;
+      // A hidden figure (null) makes no rate: 0 % would be a wrong figure.
+      const rate = step.reached && step.answered !== null ? step.answered / step.reached : null;
       body.append(el("tr", {},
         el("th", { scope: "row", text: step.step }),
         ...FUNNEL.map((m) => cell("funnel", step.step, m, step[m])),
@@ -344,7 +354,7 @@
       note.textContent = "";
       suppressed.hidden = true;
       return empty("segments", "This brand has no segments yet; publish them with " +
-        "`candor segments publish FILE`.");
+        "`candor segments BRAND --publish FILE`.");
     }
     note.textContent = `People who consented to segmentation and did not object ` +
       `(${fmt(segments.eligible)}), grouped by the brand's segment rules.`;
@@ -371,7 +381,8 @@
   }
 
   function renderEmotions(weeks, k) {
-    const seen = new Set(weeks.flatMap((w) => Object.keys(w).filter((e) => e !== "week")));
+    const seen = new Set(weeks.flatMap((w) => Object.keys(w).filter((e) => e !== "week" &&
+      e !== "total")));
     const known = EMOTIONS.filter(([name]) => seen.has(name));
     const extra = [...seen].filter((e) => !EMOTIONS.some(([name]) => name === e)).sort();
     const order = [...known, ...extra.map((e) => [e, "#777777"])];
@@ -381,9 +392,10 @@
       el("th", { scope: "col", text: "Total" })));
     const body = table.tBodies[0];
     for (const w of weeks) {
-      const total = order.reduce((sum, [e]) => sum + (w[e] || 0), 0);
+      const total = w.total !== undefined ? w.total
+        : order.reduce((sum, [e]) => sum + (w[e] || 0), 0);
       body.append(el("tr", {}, el("th", { scope: "row", text: w.week }),
-        ...order.map(([e]) => cell("emotions", w.week, e, w[e] || 0)),
+        ...order.map(([e]) => cell("emotions", w.week, e, w[e] === undefined ? 0 : w[e])),
         cell("emotions", w.week, "total", total)));
     }
     if (!weeks.length) {
@@ -428,16 +440,154 @@
     }
   }
 
+  // Per free-text question: how much the answers say. A question answered by fewer than k
+  // people has no figures (null in the report), shown as a dash like every suppressed figure.
+  const QUALITY = [
+    ["answers", (v) => fmt(v)],
+    ["vague_share", (v) => share(v)],
+    ["median_words", (v) => fmt(v)],
+    ["median_informativeness", (v) => fmt(v)],
+    ["probed", (v) => fmt(v)],
+    ["probe_informative_share", (v) => share(v)],
+    ["dropoff_after_probe", (v) => share(v)],
+    ["dropoff_without_probe", (v) => share(v)],
+  ];
+  const share = (v) => (v === null || v === undefined ? "–" : percent.format(v));
+
+  function renderQuality(questions, k) {
+    const body = $("table-quality").tBodies[0];
+    for (const q of questions) {
+      body.append(el("tr", {}, el("th", { scope: "row", text: q.step }),
+        ...QUALITY.map(([m, show]) => cell("quality", q.step, m, q[m], show(q[m])))));
+    }
+    const shown = questions.filter((q) => q.people !== null && q.people !== undefined);
+    $("empty-quality").textContent = questions.length
+      ? `${questions.length - shown.length} of ${questions.length} questions have answers ` +
+        `from fewer than ${k} people, so they show no figures.`
+      : "This flow has no free-text questions.";
+    $("empty-quality").hidden = shown.length === questions.length && questions.length > 0;
+  }
+
+  // A pilot below k: say what will appear and when, instead of a page of dashes.
+  function renderPilot(pilot) {
+    $("pilot").hidden = !pilot;
+    $("pilot-text").textContent = pilot ? pilot.message : "";
+  }
+
+  // Per question, by its text (the id on hover): counts and shares per answer, the mean of a
+  // rating, drop-off, and the verbatims of free-text questions (a page at a time, searchable).
+  function renderQuestions(report, k) {
+    const list = $("questions");
+    list.replaceChildren();
+    const c = report.completion;
+    const done = $("completion");
+    done.replaceChildren();
+    if (c) {
+      for (const [m, label, value, shown] of [
+        ["started", "Respondents", c.started, fmt(c.started)],
+        ["completed", "Completed", c.completed, fmt(c.completed)],
+        ["rate", "Completion rate", c.rate, share(c.rate)],
+        ["median_seconds", "Median time to complete", c.median_seconds,
+          c.median_seconds === null ? "–" : `${fmt(Math.round(c.median_seconds / 6) / 10)} min`],
+      ]) {
+        done.append(el("div", {}, el("dt", { text: label }), el("dd", {
+          "data-table": "completion", "data-key": "all", "data-measure": m,
+          "data-value": value === null ? "" : value, text: shown,
+        })));
+      }
+    }
+    for (const q of report.questions || []) {
+      const body = el("tbody");
+      for (const o of q.options) {
+        body.append(el("tr", {}, el("th", { scope: "row", text: o.label }),
+          cell("question", q.id, o.value, o.count), cell("question", q.id, `${o.value}:share`,
+            o.share, share(o.share))));
+      }
+      const facts = [
+        el("span", { "data-table": "question", "data-key": q.id, "data-measure": "respondents",
+          "data-value": q.respondents === null ? "" : q.respondents,
+          text: q.respondents === null ? `fewer than ${k} people (or hidden)`
+            : `${fmt(q.respondents)} people answered` }),
+      ];
+      if (q.mean !== undefined) {
+        facts.push(" · mean ", el("span", { "data-table": "question", "data-key": q.id,
+          "data-measure": "mean", "data-value": q.mean === null ? "" : q.mean,
+          text: q.mean === null ? "–" : q.mean.toFixed(2) }));
+      }
+      if (q.dropoff) {
+        facts.push(" · stopped here ", el("span", { "data-table": "question", "data-key": q.id,
+          "data-measure": "dropoff", "data-value": q.dropoff.count === null ? "" : q.dropoff.count,
+          text: q.dropoff.count === null ? "–"
+            : `${fmt(q.dropoff.count)} (${share(q.dropoff.share)})` }));
+      }
+      const item = el("li", { "data-question": q.id },
+        el("h3", { title: q.id, text: q.text }), el("p", { class: "hint" }, ...facts));
+      if (q.options.length) {
+        item.append(el("div", { class: "table-wrap" }, el("table", {},
+          el("caption", { text: q.text }),
+          el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Answer" }),
+            el("th", { scope: "col", text: "People" }), el("th", { scope: "col", text: "Share" }))),
+          body)));
+      }
+      if (q.type === "free_text") item.append(verbatimBox(q, k));
+      list.append(item);
+    }
+    $("filters-applied").textContent = Object.entries(report.filters || {})
+      .filter(([, v]) => v !== null).map(([n, v]) => `${n}: ${v}`).join(", ") || "none";
+  }
+
+  function verbatimBox(q, k) {
+    const items = el("ol", { class: "verbatims", "data-verbatims": q.id });
+    const note = el("p", { class: "hint" });
+    const search = el("input", { type: "search", "aria-label": `Search the answers to: ${q.text}`,
+      placeholder: "Search these answers" });
+    let page = 1;
+    const more = el("button", { type: "button", text: "More answers", hidden: true });
+    async function fetchPage(reset) {
+      if (reset) { page = 1; items.replaceChildren(); }
+      const params = filterParams();
+      params.set("page", String(page));
+      if (search.value.trim()) params.set("q", search.value.trim());
+      try {
+        const body = await (await call(
+          `/questions/${encodeURIComponent(q.id)}/verbatims?${params}`)).json();
+        for (const v of body.items) items.append(el("li", { class: "quote", text: v.text }));
+        note.textContent = body.message || (body.total === null
+          ? `Fewer than ${k} answers match.` : `${fmt(body.total)} answers, newest first.`);
+        more.hidden = page >= body.pages;
+      } catch (error) {
+        note.textContent = explain(error instanceof ApiError ? error : new ApiError(-1));
+      }
+    }
+    more.addEventListener("click", () => { page += 1; fetchPage(false); });
+    search.addEventListener("change", () => fetchPage(true));
+    const box = el("details", {}, el("summary", { text: "Answers in customers' own words" }),
+      search, note, items, more);
+    box.addEventListener("toggle", () => { if (box.open && !items.childElementCount) fetchPage(true); },
+      { once: false });
+    return box;
+  }
+
+  function filterParams() {
+    const params = new URLSearchParams();
+    for (const name of ["since", "until", "channel", "flow_version", "segment"]) {
+      const value = ($(`filter-${name}`) || {}).value;
+      if (value) params.set(name, value);
+    }
+    return params;
+  }
+
   // --- exports ---------------------------------------------------------------------------------
-  async function download(format, button) {
+  // `path` under the brand's API; `fallback` names the file if the server gives no name.
+  async function download(path, fallback, button) {
     hideError();
     button.disabled = true;
     try {
-      const response = await call(`/insights/export?format=${format}`);
+      const response = await call(path);
       const blob = await response.blob();
       const disposition = response.headers.get("content-disposition") || "";
       const match = /filename="([^"]+)"/.exec(disposition);
-      const name = match ? match[1] : `${brand}-insights.${format}`;
+      const name = match ? match[1] : fallback;
       const url = URL.createObjectURL(blob);
       const link = el("a", { href: url, download: name });
       document.body.append(link);
@@ -466,6 +616,10 @@
     load(false);
   });
   $("refresh").addEventListener("click", () => load(true));
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    load(false);
+  });
   $("retry").addEventListener("click", () => load(false));
   $("forget").addEventListener("click", () => {
     setKey(null);
@@ -475,7 +629,16 @@
     lock();
   });
   for (const button of document.querySelectorAll("[data-export]")) {
-    button.addEventListener("click", () => download(button.dataset.export, button));
+    const format = button.dataset.export;
+    button.addEventListener("click", () =>
+      download(`/insights/export?format=${format}`, `${brand}-insights.${format}`, button));
+  }
+  // The answers themselves, one row per response (consent in force only; CSV safe to open).
+  for (const button of document.querySelectorAll("[data-answers]")) {
+    const format = button.dataset.answers;
+    button.addEventListener("click", () =>
+      download(`/export?format=${format}&layout=responses`, `${brand}-responses.${format}`,
+        button));
   }
   if (!window.Chart) {
     showError(new ApiError(-1));

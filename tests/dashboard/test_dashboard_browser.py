@@ -35,6 +35,23 @@ def figures(page: Any) -> dict[tuple[str, str, str], float | None]:
     return out
 
 
+def same_or_hidden(
+    shown: dict[tuple[str, str, str], float | None], truth: dict[tuple[str, str, str], Any]
+) -> int:
+    """Each store figure is on the page as itself or hidden; returns how many are hidden."""
+    hidden = 0
+    for where, value in truth.items():
+        if where[0] == "segments":
+            continue  # none is sized on this crowd: checked with the suppressed names
+        assert where in shown, f"{where} is missing from the page"
+        if shown[where] is None:
+            hidden += 1
+            continue
+        assert shown[where] == pytest.approx(value), where
+        assert value == 0 or value >= K, where
+    return hidden
+
+
 def open_dashboard(page: Any, served: Served, key: str) -> None:
     from playwright.sync_api import expect
 
@@ -65,7 +82,8 @@ def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> Non
         page.on("request", seen)
         open_dashboard(page, served, served.crowd.key)
         expect(page.locator("body")).to_have_attribute("data-state", "ready", timeout=60_000)
-        for name in ("funnel", "consent", "segments", "emotions"):
+        # No segment is sized on this crowd: each leaves fewer than k eligible people outside.
+        for name in ("funnel", "consent", "emotions"):
             canvas = page.locator(f"#chart-{name}")
             expect(canvas).to_be_visible()
             assert page.evaluate(f"!!Chart.getChart('chart-{name}')"), f"{name} chart drawn"
@@ -74,16 +92,15 @@ def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> Non
             expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
 
         shown = figures(page)
-        # Every figure computed from the store is on the page, with the same value...
-        for where, value in truth.items():
-            assert where in shown, f"{where} is missing from the page"
-            assert shown[where] == pytest.approx(value), where
+        # Every figure computed from the store is on the page, with the same value, or hidden
+        # (a dash) by the k rule: never a figure about 1..k-1 people...
+        assert same_or_hidden(shown, truth), "the seeded crowd has small cells: some are hidden"
         # ...and nothing else (e.g. no week or segment below k). Derived cells (answer rates,
         # week totals, zero counts of an emotion in a week) and themes are checked below.
         extra = {
             w
             for w in set(shown) - set(truth)
-            if w[0] != "themes"
+            if w[0] not in ("themes", "question", "completion", "quality")
             and w[2] not in ("answer_rate", "total")
             and not (w[0] == "emotions" and shown[w] == 0)
         }
@@ -93,6 +110,9 @@ def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> Non
                 v for w, v in truth.items() if w[:2] == ("emotions", week) and v is not None
             )
         for (_, step, _), rate in ((w, v) for w, v in shown.items() if w[2] == "answer_rate"):
+            if rate is None:
+                assert shown[("funnel", step, "answered")] is None
+                continue
             answered, reached = (
                 truth[("funnel", step, "answered")],
                 truth[("funnel", step, "reached")],
@@ -107,7 +127,7 @@ def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> Non
         # Segments below k: named, never sized.
         suppressed = page.locator("#suppressed")
         expect(suppressed).to_contain_text("fewer than 10 people")
-        for name in ("hikers", "price_sensitive", "loyal_buyers"):
+        for name in ("hikers", "price_sensitive", "loyal_buyers", "runners"):
             expect(suppressed).to_contain_text(name)
             assert not any(w[1] == name for w in shown)
 
@@ -143,13 +163,17 @@ def test_dashboard_shows_the_stores_figures(served: Served, browser: Any) -> Non
             rows[fmt] = Path(download.path()).read_bytes()
         table = list(csv.DictReader(io.StringIO(rows["csv"].decode())))
         report = json.loads(rows["json"])
-        assert report["segments"]["sizes"] == {
-            w[1]: v for w, v in truth.items() if w[0] == "segments"
-        }
+        assert report["segments"]["sizes"] == {}
         funnel_rows = {
-            (r["key"], r["measure"]): int(r["value"]) for r in table if r["table"] == "funnel"
+            (r["key"], r["measure"]): int(r["value"])
+            for r in table
+            if r["table"] == "funnel" and r["value"] not in ("", None)
         }
-        assert funnel_rows == {(w[1], w[2]): v for w, v in truth.items() if w[0] == "funnel"}
+        assert funnel_rows == {  # the funnel figures the page shows, and only those
+            (w[1], w[2]): v
+            for w, v in shown.items()
+            if w[0] == "funnel" and w[2] != "answer_rate" and v is not None
+        }
         assert rows["parquet"][:4] == b"PAR1"
 
         # A reload keeps the key for this tab only; the figures come back without asking again.

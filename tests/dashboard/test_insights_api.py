@@ -78,12 +78,9 @@ def cells(report: dict[str, Any]) -> dict[tuple[str, str, str], Any]:
         for emotion, n in week.items():
             if emotion != "week":
                 out[("emotions", week["week"], emotion)] = n
-    out[("totals", "answers", "count")] = report["totals"]["answers"]
-    out[("totals", "people", "count")] = report["totals"]["people"]
+    for measure in ("answers", "people", "consent_decisions", "withdrawals"):
+        out[("totals", measure, "count")] = report["totals"][measure]
     out[("totals", "segment_eligible", "count")] = report["segments"]["eligible"]
-    rates = report["consent"].values()
-    out[("totals", "consent_decisions", "count")] = sum(c["given"] + c["refused"] for c in rates)
-    out[("totals", "withdrawals", "count")] = sum(c["withdrawn"] for c in rates)
     return out
 
 
@@ -91,17 +88,34 @@ def test_figures_match_the_store(client: TestClient, crowd: Crowd) -> None:
     response = client.get(f"{API}/insights")
     assert response.status_code == 200, response.text
     report = response.json()
-    assert cells(report) == expected(crowd.stores)
+    truth = expected(crowd.stores)
+    shown = cells(report)
+    # Every figure shown is the store's; what is hidden (None) is hidden by the k rule, and
+    # every figure about 1..k-1 people is among them (tests/dashboard/test_kanon_property.py
+    # proves the complements).
+    for (table, week, _), n in list(truth.items()):
+        if table == "emotions":
+            truth[(table, week, "total")] = (truth.get((table, week, "total")) or 0) + (n or 0)
+    for key, value in shown.items():
+        if value is not None:
+            assert value == truth[key], key
+            assert value == 0 or value >= K, key
+    small = {key for key, v in truth.items() if v is not None and 0 < v < K}
+    assert {key for key in small if key in shown} <= {k for k, v in shown.items() if v is None}
+    assert {key for key in truth if key[0] != "segments"} <= set(shown) | small
     assert [s["step"] for s in report["funnel"]] == list(FUNNEL)  # the flow's order
-    assert report["totals"] == {"answers": 136, "people": 30}
-    assert report["consent"]["tailored_content"] == {
-        "requested": 26,
-        "given": 24,
-        "refused": 2,
-        "withdrawn": 2,
-        "expired": 0,
-        "rate": 0.923,
-    }
+    assert report["totals"]["answers"] == 136
+    assert report["totals"]["people"] == 30
+    # The case: "need: 14 reached, 13 answered, 1 skipped" gave the one skip away.
+    need = next(s for s in report["funnel"] if s["step"] == "need")
+    assert need["reached"] == 14
+    assert need["skipped"] is None
+    assert need["answered"] is None
+    # 24 given, 2 refused: the refusals are hidden, and the given with them (26 asked).
+    assert report["consent"]["tailored_content"]["requested"] == 26
+    assert report["consent"]["tailored_content"]["refused"] is None
+    assert report["consent"]["tailored_content"]["given"] is None
+    assert report["consent"]["tailored_content"]["rate"] is None
     themes = [t.model_dump() for t in find_themes(free_texts(crowd.stores)) if t.size >= K]
     assert report["themes"] == themes
     assert sorted(t["size"] for t in themes) == [11, 12, 14, 14]
@@ -153,10 +167,12 @@ def test_exports_parse_and_hold_the_same_rows(client: TestClient, crowd: Crowd) 
     assert normal(from_csv) == normal(from_parquet) == normal(from_json)
     truth = expected(crowd.stores)
     for table, key, measure, value in normal(from_csv):
-        if table in ("funnel", "consent", "segments", "emotions"):
+        shown = value is not None  # None: hidden by the k rule, like the report
+        if shown and table in ("funnel", "consent", "segments", "emotions") and measure != "total":
             assert truth[(table, key, measure)] == pytest.approx(value), (table, key, measure)
     tables = {row[0] for row in from_csv}
-    assert tables == {"funnel", "consent", "themes", "segments", "emotions"}
+    # No segment size: each leaves fewer than k of the 22 eligible outside it.
+    assert tables == {"funnel", "consent", "themes", "emotions"}
 
 
 @SQLITE_ONLY
@@ -190,14 +206,19 @@ def test_nothing_below_k_appears(client: TestClient, crowd: Crowd) -> None:
     assert all(t["size"] >= K for t in report["themes"])
     assert "voucher" not in texts
     assert any(t.size == 3 and "voucher" in t.label for t in find_themes(free_texts(crowd.stores)))
-    # Segments: hikers (8), price_sensitive (6), loyal_buyers (0) are named, never sized.
+    # Segments: hikers (8), price_sensitive (6), loyal_buyers (0) are named, never sized; so
+    # are those leaving fewer than k of the 22 eligible outside (runners 14: 8 are not).
     segments = report["segments"]
-    assert set(segments["suppressed"]) == {"hikers", "price_sensitive", "loyal_buyers"}
+    assert {"hikers", "price_sensitive", "loyal_buyers", "runners"} <= set(segments["suppressed"])
     assert all(size >= K for size in segments["sizes"].values())
     assert not set(segments["sizes"]) & set(segments["suppressed"])
     # Emotions: the third week has 3 answers; it is left out entirely.
     assert [w["week"] for w in report["emotions"]] == ["2026-W45", "2026-W46"]
-    assert all(sum(v for e, v in w.items() if e != "week") >= K for w in report["emotions"])
+    assert all(w["total"] >= K for w in report["emotions"])
+    # Each emotion of a week is below k (5 happy, 3 calm, ...): none is shown.
+    assert all(
+        v is None for w in report["emotions"] for e, v in w.items() if e not in ("week", "total")
+    )
     # The exports hold nothing the report left out.
     _, rows = export_rows(client, "csv")
     keys = {row[1] for row in rows}
@@ -225,7 +246,11 @@ def test_a_small_brand_shows_no_people_figures(tmp_path: Path, store_backend: St
     assert report["emotions"] == []
     assert report["segments"]["sizes"] == {}
     assert set(report["segments"]["suppressed"]) >= {"runners", "hikers", "queue_haters"}
-    assert report["consent"]["needs"]["given"] == 5  # counts of decisions are not people
+    # Five consents are five people: hidden like every figure below k (the case).
+    assert report["consent"]["needs"]["given"] is None
+    assert all(q["respondents"] in (None, 0) for q in report["questions"])
+    assert all(o["count"] in (None, 0) for q in report["questions"] for o in q["options"])
+    assert report["pilot"]["message"].startswith(f"Figures appear once {K} people have answered")
     tables = {row["table"] for row in csv.DictReader(io.StringIO(csv_rows))}
     assert tables == {"funnel", "consent"}
 

@@ -1,5 +1,7 @@
-"""The brand export (`GET /api/v1/brands/{brand}/export`) streams the same bytes it used to
-build in memory, reads the key store once, and leaves out a subject erased meanwhile."""
+"""The brand export (`GET /api/v1/brands/{brand}/export`) streams what reading every answer
+through `records.view` gives, reads the key store once, and leaves out a subject erased
+meanwhile. CSV values are text a person reads ("price; weight", never a Python list) and every
+time carries its zone."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from sqlalchemy import select
 
 from bot.brands import create_brand
 from bot.gateway.app import create_app
-from storage import records
+from storage import exports, records
 from storage.schema import Answer
 from storage.stores import Keyring
 from tests.factories import EXAMPLES
@@ -51,7 +54,7 @@ def api(tmp_path: Path) -> Iterator[tuple[TestClient, Seeded, dict[str, str]]]:
 
 
 def _items(data: Seeded) -> list[dict]:
-    """The export as it was built before it streamed: every ORM row through `records.view`."""
+    """The export built the slow way: every ORM row through `records.view`."""
     keyring = data.stores.keyring(BRAND)
     with data.stores.brand(BRAND) as session:
         views = [
@@ -61,13 +64,15 @@ def _items(data: Seeded) -> list[dict]:
         {
             "subject_id": a.subject_id,
             "response_id": a.response_id,
+            "channel": "api",
             "flow_id": a.flow_id,
             "flow_version": a.flow_version,
             "step_id": a.step_id,
+            "occurrence": a.occurrence,
             "purpose": a.purpose,
             "verbatim": a.verbatim,
             "value": a.value,
-            "answered_at": a.created_at.isoformat(),
+            "answered_at": a.created_at.replace(tzinfo=a.created_at.tzinfo or UTC).isoformat(),
             "probe": a.probe,
             "followup": a.followup,
         }
@@ -90,22 +95,18 @@ def test_json_and_csv_are_the_bytes_the_in_memory_export_sent(api) -> None:
     writer = csv.DictWriter(buffer, fieldnames=list(items[0]))
     writer.writeheader()
     for item in items:
-        writer.writerow(
-            {
-                **item,
-                "value": item["value"] if isinstance(item["value"], str) else str(item["value"]),
-            }
-        )
+        value = item["value"]
+        writer.writerow({**item, "value": "; ".join(value) if isinstance(value, list) else value})
     response = client.get(URL, params={"format": "csv"}, headers=headers)
     assert response.content.decode() == buffer.getvalue()
     assert response.headers["content-disposition"] == f'attachment; filename="{BRAND}-answers.csv"'
+    assert "price; weight" in response.text
+    assert "['price', 'weight']" not in response.text
 
 
 def test_many_chunks_keep_the_document_whole(api, monkeypatch) -> None:
-    from bot.gateway.routes import rights as rights_routes
-
-    monkeypatch.setattr(rights_routes, "_CHUNK", 3)  # 11 answers: four chunks
-    monkeypatch.setattr(records, "EXPORT_BATCH", 2)
+    monkeypatch.setattr(exports, "CHUNK", 3)  # 11 answers: four chunks
+    monkeypatch.setattr(exports, "READ_BATCH", 2)
     client, data, headers = api
     body = client.get(URL, headers=headers).json()
     assert body == {"brand": BRAND, "answers": _items(data), "count": 11}
@@ -146,7 +147,8 @@ def test_an_empty_store_exports_an_empty_document(tmp_path: Path) -> None:
             "answers": [],
             "count": 0,
         }
-        assert client.get(URL, params={"format": "csv"}, headers=headers).text == "subject_id\r\n"
+        header = ",".join(exports.ANSWER_COLUMNS) + "\r\n"
+        assert client.get(URL, params={"format": "csv"}, headers=headers).text == header
 
 
 def test_each_response_is_its_own_row(api) -> None:

@@ -32,6 +32,7 @@ COMMANDS = [
     "content",
     "insights",
     "import-transactions",
+    "answers",
     "migrate",
     "gateway",
     "engine",
@@ -80,6 +81,7 @@ def test_every_command_and_group_is_registered_in_help_order() -> None:
         ["keys", "rotate", "nope"],
         ["records", "nope"],
         ["export", "nope", "alice"],
+        ["answers", "nope"],
         ["brands", "key", "nope"],
     ],
 )

@@ -6,11 +6,12 @@ import csv
 import hashlib
 import html
 import io
-from functools import cache
+from datetime import date
+from functools import cache, partial
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -18,7 +19,7 @@ from bot.gateway.auth import AuthorisedBrand
 from bot.gateway.errors import NoSegments, UnknownAsset, UnknownDashboard, responses
 from bot.gateway.headers import PAGE_HEADERS
 from bot.gateway.state import RuntimeDep, StoresDep
-from storage import insights, registry
+from storage import insights, registry, results
 
 router = APIRouter(tags=["insights"])
 # The brand-key routes: a missing or wrong key (403), a malformed request (422), a store away.
@@ -53,11 +54,79 @@ async def segments(brand: AuthorisedBrand, runtime: RuntimeDep) -> Any:
     }
 
 
-@router.get("/api/v1/brands/{brand}/insights", responses=_KEYED)
-async def brand_insights(brand: AuthorisedBrand, runtime: RuntimeDep, fresh: bool = False) -> Any:
-    """Funnel, consent rates, themes with redacted quotes, segments and emotions over time."""
+def report_filters(
+    since: Annotated[date | None, Query(description="First day (UTC), YYYY-MM-DD")] = None,
+    until: Annotated[date | None, Query(description="Last day (UTC), YYYY-MM-DD")] = None,
+    channel: Annotated[str | None, Query(description="web, api, cli, slack or telegram")] = None,
+    flow_version: Annotated[int | None, Query(description="A published flow version")] = None,
+    segment: Annotated[str | None, Query(description="A published segment's name")] = None,
+) -> results.Filters:
+    """The report's filters, from the query string; `storage.results.check` refuses the rest
+    (a 422 `invalid_filter` naming the field)."""
+    return results.Filters(since, until, channel, flow_version, segment)
+
+
+ReportFilters = Annotated[results.Filters, Depends(report_filters)]
+_FILTERED = {
+    **_KEYED,
+    **responses(422, notes={422: "`invalid_request` or `invalid_filter`: `detail` says what"}),
+}
+
+
+@router.get("/api/v1/brands/{brand}/insights", responses=_FILTERED)
+async def brand_insights(
+    brand: AuthorisedBrand, runtime: RuntimeDep, filters: ReportFilters, fresh: bool = False
+) -> Any:
+    """Per-question results, completion and drop-off, funnel, consent rates, themes with
+    redacted quotes, segments and emotions over time; every count at k people or hidden.
+
+    The filters (date range, channel, flow version, segment) apply to the per-question figures,
+    completion, drop-off and emotions; `filters` in the answer says which were applied.
+    """
     # Minutes of CPU on a large store: off the event loop, so chat traffic keeps flowing.
-    return await run_in_threadpool(insights.compute, runtime.audiences, brand, fresh=fresh)
+    return await run_in_threadpool(
+        partial(insights.compute, runtime.audiences, brand, fresh=fresh, filters=filters)
+    )
+
+
+@router.get(
+    "/api/v1/brands/{brand}/questions/{question_id}/verbatims",
+    responses={
+        **_FILTERED,
+        **responses(404, notes={404: "`unknown_question`: not a question of the live flow"}),
+    },
+)
+async def question_verbatims(
+    brand: AuthorisedBrand,
+    question_id: str,
+    runtime: RuntimeDep,
+    filters: ReportFilters,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    q: Annotated[str | None, Query(max_length=100, description="Words to look for")] = None,
+) -> Any:
+    """A free-text question's verbatims, redacted, newest first, 20 a page; searchable.
+
+    None until the question has k respondents under the same filters.
+    """
+    return await run_in_threadpool(
+        partial(_verbatims, runtime, brand, question_id, filters, page, q)
+    )
+
+
+def _verbatims(
+    runtime: Any, brand: str, question: str, filters: results.Filters, page: int, q: str | None
+) -> dict[str, Any]:
+    audiences = runtime.audiences
+    audience = audiences.compute(brand)
+    results.check(filters, audience.members if audience else ())
+    members = audience.members[filters.segment] if audience and filters.segment else None
+    k = audience.min_size if audience else 10
+    flow = audiences.flow(brand)
+    keyring = audiences.stores.keyring(brand)
+    with audiences.stores.brand(brand) as session:
+        return results.verbatims(
+            session, keyring, flow, question, filters, k, members=members, page=page, search=q
+        )
 
 
 @router.get(

@@ -7,18 +7,14 @@ one from the id the brand's own app uses.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from actions import rights_service
 from actions.rights_service import RightsService
@@ -27,9 +23,8 @@ from bot.gateway.errors import NoConsent, UnknownPurpose, UnknownSubject, respon
 from bot.gateway.state import ChannelsDep, RuntimeDep, SettingsDep, StoresDep
 from bot.pseudonym import subject_id as make_subject_id
 from consent_flows.contract import CHANNELS, Channel, Sender
-from storage import ledger, records
-from storage.schema import Answer, ConsentEvent
-from storage.stores import Stores
+from storage import exports, ledger
+from storage.schema import ConsentEvent
 
 # Every route here: a missing or wrong key (403), a malformed request (422), a store away (503).
 router = APIRouter(
@@ -191,83 +186,44 @@ def consents(
     "/{brand}/export",
     responses={
         200: {
-            "description": "All answers: JSON (`format=json`) or CSV (`format=csv`)",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The brand's answers as a file: `layout=answers` (one row per "
+            "answer, the default) or `layout=responses` (one row per response, one column per "
+            "question), in `format` json, jsonl, csv or parquet (docs/insights.md, Exports)",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
         }
     },
 )
 async def export_brand(
-    brand: AuthorisedBrand, stores: StoresDep, format: Literal["json", "csv"] = "json"
+    brand: AuthorisedBrand,
+    stores: StoresDep,
+    runtime: RuntimeDep,
+    format: Literal["json", "jsonl", "csv", "parquet"] = "json",
+    layout: Literal["answers", "responses"] = "answers",
 ) -> Response:
-    """All answers of the brand, decrypted, as JSON or CSV. The brand owns its data.
+    """Every answer whose consent is in force, decrypted: the brand owns its data.
 
-    Streamed: rows are read, decrypted and sent a batch at a time (`records.brand_export`), in
-    a worker thread, so a store of a million answers needs neither its size in memory nor the
-    event loop while it is read.
+    Streamed (`storage.exports`): rows are read, decrypted and sent a batch at a time (Parquet
+    a row group at a time), in a worker thread, so a store of a million answers needs neither
+    its size in memory nor the event loop while it is read. CSV cells a spreadsheet would run
+    as formulas are defused; JSON Lines and Parquet keep the customer's words exactly.
     """
-    if format == "json":
-        return StreamingResponse(_json_export(stores, brand), media_type="application/json")
-    return StreamingResponse(
-        _csv_export(stores, brand),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{brand}-answers.csv"'},
+    body = exports.stream(
+        stores,
+        brand,
+        layout=layout,
+        fmt=format,
+        flows_of=lambda version: runtime.flow(brand, version),
     )
-
-
-_CHUNK = 1_000  # answers serialised and sent at a time
-# What JSONResponse writes: the streamed body is the same bytes it would have sent.
-_dumps = partial(
-    json.dumps, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-)
-
-
-def _chunks(items: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == _CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _json_export(stores: Stores, brand: str) -> Iterator[bytes]:
-    """`{"brand": ..., "answers": [...], "count": n}`, a chunk of answers at a time."""
-    with stores.brand(brand) as session:
-        total = session.scalar(select(func.count()).select_from(Answer)) or 0
-        yield f'{{"brand":{_dumps(brand)},"answers":['.encode()
-        separator = ""
-        for chunk in _chunks(records.brand_export(session, stores.keyring(brand))):
-            yield (separator + _dumps(chunk)[1:-1]).encode()
-            separator = ","
-    yield f'],"count":{total}}}'.encode()
-
-
-def _csv_export(stores: Stores, brand: str) -> Iterator[bytes]:
-    """A header row (the answer fields), then the answers, a chunk at a time."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def flush() -> bytes:
-        data = buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-        return data
-
-    with stores.brand(brand) as session:
-        header = False
-        for chunk in _chunks(records.brand_export(session, stores.keyring(brand))):
-            if not header:
-                writer.writerow(chunk[0])
-                header = True
-            writer.writerows(
-                [
-                    [v if k != "value" or isinstance(v, str) else str(v) for k, v in item.items()]
-                    for item in chunk
-                ]
-            )
-            yield flush()
-    if not header:
-        writer.writerow(["subject_id"])
-        yield flush()
+    name = exports.filename(brand, layout, format)
+    headers = (
+        {}
+        if format == "json" and layout == "answers"  # the document it always was, inline
+        else {"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+    return StreamingResponse(body, media_type=exports.MEDIA_TYPES[format], headers=headers)
