@@ -157,10 +157,12 @@ def test_bad_filters_are_a_clear_422(client: TestClient) -> None:
         assert body["error"] == "invalid_filter"
         assert body["field"] == field
         assert field in body["detail"]
-    malformed = client.get(f"{API}/insights", params={"since": "last tuesday"})
-    assert malformed.status_code == 422
-    assert malformed.json()["error"] == "invalid_request"
-    assert "since" in malformed.json()["detail"]
+    # Not a day as written, including what pydantic alone would read as a Unix time.
+    for value in ("last tuesday", "0", "1732924800", "2026-02-30"):
+        malformed = client.get(f"{API}/insights", params={"since": value})
+        assert malformed.status_code == 422, value
+        assert malformed.json()["error"] == "invalid_request"
+        assert "since" in malformed.json()["detail"]
 
 
 def test_verbatims_are_redacted_paged_searchable_newest_first(

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import html
 import io
+import re
 from datetime import date
 from functools import cache, partial
 from importlib import resources
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BeforeValidator
 
 from bot.gateway.auth import AuthorisedBrand
 from bot.gateway.errors import NoSegments, UnknownAsset, UnknownDashboard, responses
@@ -54,9 +56,23 @@ async def segments(brand: AuthorisedBrand, runtime: RuntimeDep) -> Any:
     }
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day(value: object) -> object:
+    """Only a calendar day as written: pydantic would also read `0` or `1732924800` as a Unix
+    time, and a filter the brand did not mean is worse than a clear 422."""
+    if value is not None and not (isinstance(value, str) and _DAY.fullmatch(value)):
+        raise ValueError("write the day as YYYY-MM-DD, e.g. 2026-11-30")
+    return value
+
+
+Day = Annotated[date | None, BeforeValidator(_day)]
+
+
 def report_filters(
-    since: Annotated[date | None, Query(description="First day (UTC), YYYY-MM-DD")] = None,
-    until: Annotated[date | None, Query(description="Last day (UTC), YYYY-MM-DD")] = None,
+    since: Annotated[Day, Query(description="First day (UTC), YYYY-MM-DD")] = None,
+    until: Annotated[Day, Query(description="Last day (UTC), YYYY-MM-DD")] = None,
     channel: Annotated[str | None, Query(description="web, api, cli, slack or telegram")] = None,
     flow_version: Annotated[int | None, Query(description="A published flow version")] = None,
     segment: Annotated[str | None, Query(description="A published segment's name")] = None,
