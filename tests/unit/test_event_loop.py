@@ -369,7 +369,7 @@ def test_the_watch_sees_a_blocking_call(harness: Harness) -> None:
     and a statement run on the loop."""
     harness.loop.call_soon_threadsafe(time.sleep, SLOW_S * 1.5)
     wait_until(lambda: harness.watch.slow, "asyncio's slow-callback report")
-    assert "sleep" in harness.watch.slow[0]
+    assert any("sleep" in report for report in harness.watch.slow), harness.watch.slow
     harness.loop.call_soon_threadsafe(harness.stores.brand_exists, "no-such-brand")
     wait_until(lambda: harness.watch.queries, "a statement on the loop's thread")
     assert "SELECT" in harness.watch.queries[0]
