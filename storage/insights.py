@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from storage import funnel, kanon, records, results
 from storage.crypto import KeyShredded
 from storage.schema import Answer, ConsentEvent, Subject
-from storage.segments import Audiences
+from storage.segments import Audience, Audiences
 from storage.stores import Stores
 
 THEME_SAMPLE = 20_000  # the most recent free-text answers analysed for themes
@@ -168,7 +168,7 @@ def _report(
             for purpose in sorted(consent)
         },
         "themes": [t.model_dump() for t in themes[:10]],
-        "segments": _segments(sheet, audience),
+        "segments": _segments(sheet, audience) if audience else None,
         "respondents": asked_people["respondents"],
         "completion": asked_people["completion"],
         "questions": asked_people["questions"],
@@ -267,9 +267,7 @@ def _segment_cells(sheet: kanon.Sheet, audience: Any) -> None:
         sheet.equation(eligible, [size, outside])
 
 
-def _segments(sheet: kanon.Sheet, audience: Any) -> dict[str, Any] | None:
-    if audience is None:
-        return None
+def _segments(sheet: kanon.Sheet, audience: Audience) -> dict[str, Any]:
     # A segment below k (an empty one too) is named, never sized, as `Audience.visible` says.
     sizes = {
         n: sheet.shown(("segments", n)) if n in audience.visible else None
@@ -281,6 +279,16 @@ def _segments(sheet: kanon.Sheet, audience: Any) -> dict[str, Any] | None:
         "suppressed": sorted(n for n, size in sizes.items() if size is None),
         "fingerprint": audience.fingerprint,
     }
+
+
+def segment_figures(audience: Audience) -> dict[str, Any]:
+    """The segment sizes anyone may see, on a sheet of their own (the `/segments` route and
+    `candor segments`). Sizes at or above k are not enough: with the count of eligible people
+    shown, a segment of 10 out of 12 says that 2 people are outside it, so the figures go
+    through the same complementary suppression as the report's."""
+    sheet = kanon.Sheet(audience.min_size)
+    _segment_cells(sheet, audience)
+    return _segments(sheet, audience)
 
 
 def _share(hits: int, total: int, k: int) -> float | None:

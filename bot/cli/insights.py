@@ -66,21 +66,31 @@ def segments(
     if audience is None:
         err.print(f"{brand} has no segments; publish a file with --publish")
         raise typer.Exit(1)
+    # The figures the API publishes, through the same suppression: a terminal is no safer
+    # a place to learn that two people are outside a segment.
+    figures = insights.segment_figures(audience)
+    eligible = figures["eligible"]
     table = Table(
         title=f"{brand}: segments of at least {audience.min_size} people "
-        f"({audience.eligible} consenting subjects)"
+        f"({_figure(eligible)} consenting subjects)"
     )
     table.add_column("segment")
     table.add_column("description")
     table.add_column("size", justify="right")
-    for name, size in sorted(audience.visible.items()):
+    for name, size in sorted(figures["sizes"].items()):
         table.add_row(name, audience.descriptions[name], str(size))
     console.print(table)
-    if audience.suppressed:
+    if figures["suppressed"]:
         console.print(
-            f"Not shown (fewer than {audience.min_size}): " + ", ".join(audience.suppressed)
+            f"Not shown (a size that would describe, or give away, fewer than "
+            f"{audience.min_size} people): " + ", ".join(figures["suppressed"])
         )
     console.print(f"Membership fingerprint: {audience.fingerprint}")
+
+
+def _figure(value: object) -> str:
+    """A figure the report hid (it would describe, or give away, fewer than k people)."""
+    return "hidden" if value is None else str(value)
 
 
 def content(
@@ -104,13 +114,17 @@ def insights_command(brand: str) -> None:
         funnel.add_column(column, justify="right" if column != "step" else "left")
     for step in report["funnel"]:
         funnel.add_row(
-            step["step"], *(str(step[c]) for c in ("reached", "answered", "skipped", "dropped"))
+            step["step"],
+            *(_figure(step[c]) for c in ("reached", "answered", "skipped", "dropped")),
         )
+    if report.get("pilot"):
+        console.print(report["pilot"]["message"])
     console.print(funnel)
     for purpose, rates in report["consent"].items():
         console.print(
-            f"consent {purpose}: given {rates['given']}, refused {rates['refused']}, "
-            f"withdrawn {rates['withdrawn']}, rate {rates['rate']}"
+            f"consent {purpose}: given {_figure(rates['given'])}, "
+            f"refused {_figure(rates['refused'])}, withdrawn {_figure(rates['withdrawn'])}, "
+            f"rate {_figure(rates['rate'])}"
         )
     for theme in report["themes"]:
         console.print(

@@ -226,6 +226,22 @@ def test_nothing_below_k_appears(client: TestClient, crowd: Crowd) -> None:
     assert not any("voucher" in key for key in keys)
 
 
+def test_the_segments_route_suppresses_as_the_report_does(client: TestClient) -> None:
+    """`/segments` once showed every size of at least k beside the eligible count: runners
+    (14 of 22) then said that 8 eligible people are not runners."""
+    listed = client.get(f"{API}/segments").json()
+    report = client.get(f"{API}/insights").json()["segments"]
+    assert "runners" in listed["suppressed"]
+    assert {s["name"] for s in listed["segments"]} == set(report["sizes"])
+    assert listed["suppressed"] == report["suppressed"]
+    eligible = listed["eligible_subjects"]
+    for segment in listed["segments"]:
+        assert segment["size"] >= K
+        assert (
+            eligible is None or eligible - segment["size"] == 0 or eligible - segment["size"] >= K
+        )
+
+
 def test_a_small_brand_shows_no_people_figures(tmp_path: Path, store_backend: StoreBackend) -> None:
     """Five people: no theme, segment, week or head count; only anonymous counters and rates."""
     settings = backend_settings(tmp_path, store_backend)

@@ -36,21 +36,25 @@ _KEYED = responses(403, 422, 503)
     },
 )
 async def segments(brand: AuthorisedBrand, runtime: RuntimeDep) -> Any:
-    """Segment sizes (only those with at least `min_size` members) and how they were computed."""
+    """Segment sizes and how they were computed. Every figure describes at least `min_size`
+    people and none can be worked out from the others (`insights.segment_figures`): a size or
+    the eligible count that would give a small group away is `null`, its segment listed under
+    `suppressed`."""
     audience = await run_in_threadpool(runtime.audiences.compute, brand, fresh=True)
     if audience is None:
         raise NoSegments()
     seg, _ = runtime.audiences.documents(brand)
     if seg is None:  # withdrawn since `compute` read them
         raise NoSegments()
+    figures = insights.segment_figures(audience)
     return {
         "min_size": audience.min_size,
-        "eligible_subjects": audience.eligible,
+        "eligible_subjects": figures["eligible"],
         "segments": [
             {"name": n, "description": seg.segments[n].description, "size": size}
-            for n, size in sorted(audience.visible.items())
+            for n, size in sorted(figures["sizes"].items())
         ],
-        "suppressed": audience.suppressed,
+        "suppressed": figures["suppressed"],
         "fingerprint": audience.fingerprint,
         "computed_at": audience.computed_at.isoformat(),
     }
