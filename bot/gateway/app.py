@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from actions.runtime import Runtime
 from actions.survey import all_actions
 from bot import channels
-from bot.gateway import housekeeping, limits
+from bot.gateway import access_log, housekeeping, limits
 from bot.gateway.body_limit import BodyLimit
 from bot.gateway.engine_client import EngineClient
 from bot.gateway.errors import LastResort, install_error_handlers
@@ -103,6 +103,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
     logging.getLogger("candor").setLevel(settings.log_level)
+    access_log.install()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return app
 
