@@ -129,6 +129,31 @@ class Notice(_Strict):
         return {name: text for name in NOTICE_PARTS if (text := getattr(self, name)) is not None}
 
 
+class UpdatesPolicy(_Strict):
+    """How a brand may write to its followers: the notice states it, delivery enforces it.
+
+    The cap and the quiet hours are promises made to the customer at the consent, so they live
+    in the flow (and in the notice hashed into the ledger), not in a delivery setting.
+    """
+
+    # At most `at_most` updates every `per` (a rolling window: 7 or 30 days).
+    at_most: Annotated[int, Field(ge=1, le=7)] = 1
+    per: Literal["week", "month"] = "week"
+    # Local hours [start, end) in which nothing is delivered where the time zone is known;
+    # a delivery that falls in them waits for the end.
+    quiet_from: Annotated[int, Field(ge=0, le=23)] = 21
+    quiet_until: Annotated[int, Field(ge=0, le=23)] = 9
+
+    @property
+    def window_days(self) -> int:
+        return 7 if self.per == "week" else 30
+
+    def says(self) -> str:
+        """The cap in words, as the notice and the "what do you send me" reply put it."""
+        times = "one update" if self.at_most == 1 else f"{self.at_most} updates"
+        return f"at most {times} a {self.per}"
+
+
 class Purpose(_Strict):
     # What the customer is told at the consent: a plain string or the parts, see `Notice`.
     notice: Notice
@@ -143,11 +168,25 @@ class Purpose(_Strict):
     # What else a consent to this purpose allows, besides keeping the answers asked under it:
     # `segmentation` (counting the customer in segments), `tailored_content` (picking content
     # from their segments and tags), `purchase_linking` (linking imported purchases to them).
-    allows: tuple[Literal["segmentation", "tailored_content", "purchase_linking"], ...] = ()
+    # `updates` (sending the customer updates later, on their channel: following the brand) is
+    # a use of its own: a purpose that allows it allows nothing else and asks no question, so
+    # that "stop updates" withdraws exactly that and nothing the customer said.
+    allows: tuple[
+        Literal["segmentation", "tailored_content", "purchase_linking", "updates"], ...
+    ] = ()
+    # Only with `allows: [updates]`: the cap and quiet hours (Candor's defaults otherwise).
+    updates: UpdatesPolicy | None = None
     # Direct identifiers its questions may ask for: `contact` (e-mail, phone, postal address),
     # `identity` (name, date of birth, ID numbers), `financial` (card or bank numbers). The
     # privacy linter (nlu/privacy_lint) refuses a question for one that is not declared here.
     collects: tuple[Literal["contact", "identity", "financial"], ...] = ()
+
+    @property
+    def follow(self) -> UpdatesPolicy | None:
+        """The updates policy a consent to this purpose agrees to (None: it allows no updates)."""
+        if "updates" not in self.allows:
+            return None
+        return self.updates or UpdatesPolicy()
 
 
 class AskType(StrEnum):
@@ -345,6 +384,11 @@ class Flow(_Strict):
 
     def asks(self) -> dict[str, AskSpec]:
         return {s.ask.id: s.ask for s in self.steps if isinstance(s, AskStep)}
+
+    @property
+    def follow_purpose(self) -> str | None:
+        """The purpose whose consent is following the brand (the validator allows one)."""
+        return next((name for name, spec in self.purposes.items() if spec.follow), None)
 
 
 def purpose_label(flow: Flow, purpose: str) -> str:

@@ -89,10 +89,30 @@ def duration(days: int) -> str:
     return "a day" if days == 1 else f"{days} days"
 
 
+UNFOLLOW = "Unfollow"
+STOP_UPDATES = (
+    "You can stop them at any time: say 'stop updates', or press Unfollow under any update."
+)
+
+
+def _use(spec: Purpose, use: str) -> str:
+    """One use in words; updates carry their cap and quiet hours, which delivery enforces."""
+    policy = spec.follow
+    if use != "updates" or policy is None:
+        return USES[use]
+    return (
+        f"to send you updates now and then ({policy.says()}), on the channel you use now, for "
+        f"the groups you are in and never about you alone; none between "
+        f"{policy.quiet_from:02d}:00 and {policy.quiet_until:02d}:00 where we know your time zone"
+    )
+
+
 def _uses(spec: Purpose) -> str:
     if not spec.allows:
         return "We won't use it for anything else without asking you."
-    return f"We'd also use it {_joined([USES[use] for use in spec.allows])}."
+    if spec.follow:
+        return f"We'd use this consent {_use(spec, 'updates')}."
+    return f"We'd also use it {_joined([_use(spec, use) for use in spec.allows])}."
 
 
 def _joined(items: list[str]) -> str:
@@ -107,7 +127,13 @@ def compose(flow: Flow, purpose: str) -> ComposedNotice:
     brand = controller_name(flow)
     keeps = f"{brand} keeps it for {duration(spec.retention_days)}, then deletes it."
     parts: dict[str, str] = {
-        "what": notice.what or f"We'd like to keep what you tell us about {label}.",
+        "what": notice.what
+        or (
+            f"We'd like to keep that you follow {brand}, and how to reach you on this channel, "
+            "so that we can write to you later."
+            if spec.follow
+            else f"We'd like to keep what you tell us about {label}."
+        ),
         "why": notice.why or ("" if notice.says_why else f"It's for {spec.category}."),
         "uses": notice.uses or _uses(spec),
         # Who the brand is rides on the retention sentence; a brand that words retention
@@ -120,7 +146,11 @@ def compose(flow: Flow, purpose: str) -> ComposedNotice:
         if spec.sensitive
         else "",
         "withdraw": notice.withdraw
-        or "You can withdraw at any time by saying 'withdraw my consent'.",
+        or (
+            STOP_UPDATES
+            if spec.follow
+            else "You can withdraw at any time by saying 'withdraw my consent'."
+        ),
     }
     short = " ".join(parts[name] for name in NOTICE_PARTS if parts[name])
     return ComposedNotice(
@@ -140,7 +170,7 @@ def _full(flow: Flow, purpose: str, parts: dict[str, str], brand: str) -> str:
         if spec.sensitive
         else "your consent (GDPR Art. 6(1)(a))"
     )
-    listed = [USES[use] for use in spec.allows]
+    listed = [_use(spec, use) for use in spec.allows]
     uses = f"It goes to {brand} only: it is never sold or shared with anyone else."
     if listed:
         uses += f" With this consent it is also used {_joined(listed)}."

@@ -111,6 +111,7 @@ def validate(flow: Flow) -> list[Issue]:
     checker = _Checker(flow)
     _check_names(checker)
     _check_notices(checker)
+    _check_follow(checker)
     _check_targets(checker)
     trees = _check_expressions(checker)
     if checker.issues:
@@ -192,8 +193,48 @@ def _check_notices(c: _Checker) -> None:
             c.add(
                 ("purposes", name, "notice", "uses"),
                 f"the notice of '{name}' describes other uses, but the purpose allows none",
-                "list them under 'allows' (segmentation, tailored_content, purchase_linking), "
+                "list them under 'allows' (segmentation, tailored_content, purchase_linking, "
+                "updates), "
                 "or remove 'uses'",
+            )
+
+
+def _check_follow(c: _Checker) -> None:
+    """Following is a consent of its own: "stop updates" must withdraw updates and nothing the
+    customer told the brand, so the purpose that allows updates allows nothing else and keeps
+    no answer; and one such purpose, so that "stop updates" has one meaning."""
+    following = [name for name, spec in c.flow.purposes.items() if spec.follow]
+    for name, spec in c.flow.purposes.items():
+        where = ("purposes", name)
+        if spec.updates is not None and not spec.follow:
+            c.add(
+                (*where, "updates"),
+                f"'{name}' sets how often updates are sent, but does not allow updates",
+                "add 'updates' to its 'allows', or remove 'updates'",
+            )
+        if spec.follow and len(spec.allows) > 1:
+            c.add(
+                (*where, "allows"),
+                f"'{name}' allows updates and other uses: stopping updates would also end "
+                + ", ".join(use for use in spec.allows if use != "updates"),
+                "declare a purpose of its own for updates (allows: [updates])",
+            )
+    for name in following[1:]:
+        c.add(
+            ("purposes", name, "allows"),
+            f"'{name}' is a second purpose that allows updates (the first is "
+            f"'{following[0]}'): 'stop updates' could not tell which to end",
+            "keep one purpose for updates",
+        )
+    for i, step in enumerate(c.flow.steps):
+        purpose = purpose_of(step)
+        if purpose in following and not isinstance(step, ConsentStep):
+            key = "ask" if isinstance(step, AskStep) else "tag"
+            c.add(
+                ("steps", i, key),
+                f"'{purpose}' is the consent to receive updates: nothing the customer says is "
+                "kept under it",
+                "ask this under a purpose of its own (what the updates should be about, say)",
             )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage import backends, ledger, records
+from storage import backends, follow, ledger, records
 from storage.ledger import ConsentContext
 from storage.schema import (
     Answer,
@@ -44,6 +44,8 @@ SUBJECT_TABLES: dict[str, str] = {
     "customer_links": "exported (as 'purchases_linked'); deleted",
     "transactions": "exported; deleted",
     "content_sent": "exported; deleted (and with any purpose it was derived from)",
+    "followers": "exported (following, channel, since); deleted, and with the updates consent",
+    "deliveries": "exported (the updates sent); deleted; those still waiting close on unfollow",
 }
 
 # The key store's table of data keys: an erased subject's wrapped key must not stay on disk.
@@ -147,6 +149,8 @@ def export_subject(
                 select(Transaction).where(Transaction.subject_id == subject_id)
             )
         ],
+        "following": follow.following_of(session, subject_id),
+        "updates_sent": follow.deliveries_of(session, subject_id),
         "objects_to_profiling": bool(subject and subject.objects_to_profiling),
         "purposes": purposes,
         "recipients": "none: your answers are kept only by this brand and never sold or shared",
@@ -169,6 +173,7 @@ def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Era
     )
     for table in (ContentSent, Transaction, CustomerLink):
         session.execute(delete(table).where(table.subject_id == subject_id))
+    follow.erase(session, subject_id=subject_id)
     erased.consent_events = ledger.redact_subject(session, subject_id=subject_id)
     erased.subject = rowcount(
         session.execute(delete(Subject).where(Subject.subject_id == subject_id))
@@ -232,6 +237,7 @@ def erase_purpose(session: Session, keyring: Keyring, *, subject_id: str, purpos
             delete(ContentSent).where(ContentSent.subject_id == subject_id, derived_from(purpose))
         )
     )
+    follow.stop(session, subject_id=subject_id, purpose=purpose)
     return erased
 
 
@@ -387,6 +393,7 @@ def purge(
                     derived_from(purpose), ContentSent.subject_id.in_(subjects)
                 )
             )
+            follow.stop_all(session, purpose=purpose, subjects=subjects)
     return purged
 
 

@@ -250,6 +250,73 @@ class ContentSent(BrandStoreBase):
     purposes_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
+class Follower(BrandStoreBase):
+    """A customer who follows the brand: how to reach them, kept only while the consent to
+    updates is in force (withdrawal and erasure delete the row).
+
+    The platform's user id is needed to write first (a Telegram chat, a Slack DM); it is
+    encrypted with the subject's key, so an erased subject's address is unreadable even in a
+    backup. The widget needs none: its inbox is keyed by the subject.
+    """
+
+    __tablename__ = "followers"
+
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.subject_id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    address_enc: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    # IANA time zone where the channel told us (the widget's browser); quiet hours need it.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(63))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set when the platform says the person cannot be written to (blocked the bot, left).
+    unreachable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Update(BrandStoreBase):
+    """An update the brand composed for groups of followers: its words and its audience (segment
+    names and tags, never subject ids), and how its sending stands. Nothing personal."""
+
+    __tablename__ = "updates"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    texts_json: Mapped[str] = mapped_column(Text)  # {language: {text, link, buttons}}
+    audience_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(BrandStoreBase):
+    """One update to one follower: at most one row per pair (the unique constraint is what makes
+    a resend after a crash impossible), and its state (queued, sending, sent, deferred, failed,
+    unreachable, unfollowed, unknown)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("update_id", "subject_id", name="uq_delivery_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    update_id: Mapped[str] = mapped_column(
+        ForeignKey("updates.id", ondelete="CASCADE"), index=True
+    )
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.subject_id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # A sender holds a row it is sending until then; a row still "sending" after it was held
+    # by a process that died mid-call (see storage/follow.py, "unknown").
+    held_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(String(200))
+
+
 class FunnelCount(BrandStoreBase):
     """Anonymous counters per flow step and day (reached, answered, skipped): no subject."""
 

@@ -111,6 +111,48 @@ class Seeded:
             session.add(ContentSent(subject_id=subject, item_id="generic", tailored=False))
             session.commit()
 
+    def follows(self, subject: str, address: str) -> None:
+        """Follow the brand on Telegram and be sent one update (the store's side only)."""
+        from datetime import UTC, datetime
+
+        from consent_flows.follow import Draft
+        from storage import follow
+        from storage.schema import Delivery
+
+        with self.stores.brand(BRAND) as session:
+            records.ensure_subject(session, subject_id=subject, channel="telegram")
+            follow.follow(
+                session,
+                self.stores.keyring(BRAND),
+                subject_id=subject,
+                channel="telegram",
+                address=address,
+                purpose="updates",
+            )
+            update = follow.compose(
+                session,
+                Draft.model_validate(
+                    {
+                        "title": "Autumn boots",
+                        "texts": {"en": {"text": "New boots are in."}},
+                        "audience": {"tags": ["runner"]},
+                    }
+                ),
+            )
+            session.flush()
+            now = datetime(2026, 10, 2, tzinfo=UTC)
+            session.add(
+                Delivery(
+                    update_id=update.id,
+                    subject_id=subject,
+                    channel="telegram",
+                    state="sent",
+                    due_at=now,
+                    sent_at=now,
+                )
+            )
+            session.commit()
+
     def tag(self, subject: str, tag: str, purpose: str = "needs") -> None:
         with self.stores.brand(BRAND) as session:
             records.record_tags(
@@ -141,4 +183,5 @@ def seeded(tmp_path: Path, stores: Stores | None = None) -> Seeded:
         data.answer(subject, "frustration", annoyance)
     data.consent("bob", "tailored_content", "requested")
     data.purchases("alice", "C-1001")
+    data.follows("alice", "telegram-chat-31337")
     return data

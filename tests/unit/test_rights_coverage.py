@@ -20,6 +20,8 @@ EXPORT_KEYS = {
     "customer_links": "purchases_linked",
     "transactions": "transactions",
     "content_sent": "content_sent",
+    "followers": "following",
+    "deliveries": "updates_sent",
 }
 
 
