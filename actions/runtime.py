@@ -16,6 +16,7 @@ from actions import rights_chat
 from actions.applied import Applied, LinkMaker
 from actions.consent_context import consent_context
 from actions.rights_service import Forgetting, RightsService
+from actions.updates_service import UpdatesService
 from consent_flows.contract import (
     ConversationState,
     CountStep,
@@ -171,6 +172,11 @@ class Runtime:
     def rights(self) -> RightsService:
         """Data-subject rights carried out whole, for the admin API and the CLI."""
         return RightsService(self.stores, self.flow, self.audiences)
+
+    @property
+    def updates(self) -> UpdatesService:
+        """Updates to followers: compose, preview, queue (admin API and `candor updates`)."""
+        return UpdatesService(self.stores, self.flow, self.audiences)
 
     def export(self, brand: str, subject_id: str) -> dict[str, Any]:
         """The subject's whole record (Art. 15/20), for the self-service link."""

@@ -30,7 +30,7 @@ from storage.schema import Delivery, Follower, Subject, SubjectTag, Update, rowc
 from storage.stores import Keyring
 
 PENDING = ("queued", "deferred")
-FINAL = ("sent", "failed", "unreachable", "unfollowed", "unknown")
+FINAL = ("sent", "failed", "unreachable", "unfollowed", "unknown", "cancelled")
 STATES = ("queued", "deferred", "sending", *FINAL)
 HOLD = timedelta(minutes=5)
 
@@ -253,6 +253,18 @@ def queue(session: Session, row: Update, reached: Reach, *, now: datetime | None
         session.execute(insert(Delivery), rows)
     row.status, row.queued_at = "queued", row.queued_at or now
     return len(rows)
+
+
+def cancel(session: Session, row: Update) -> int:
+    """Stop an update: what waits is closed as `cancelled`; what was sent stays on record."""
+    row.status = "cancelled"
+    return rowcount(
+        session.execute(
+            update(Delivery)
+            .where(Delivery.update_id == row.id, Delivery.state.in_(PENDING))
+            .values(state="cancelled", held_until=None)
+        )
+    )
 
 
 def claim(
