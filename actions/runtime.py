@@ -121,6 +121,10 @@ class Runtime:
                     )
                     if effect.event == "refused":
                         _end_use(session, keyring, flow, effect.purpose, subject_id, applied)
+                    elif effect.event == "given" and flow.purposes[effect.purpose].follow:
+                        # Only the channel knows how to reach the customer again: the gateway
+                        # keeps it once this turn is saved (bot.gateway.housekeeping).
+                        applied.after_turn.append({"follow": {"purpose": effect.purpose}})
                 elif isinstance(effect, CountStep):
                     funnel.bump(
                         session,

@@ -98,6 +98,10 @@ class InboundMessage(BaseModel):
     user_id: str
     text: str | None = None
     payload: str | None = None
+    # What the channel says of the customer, for updates they may choose to follow: the
+    # platform's language (Telegram's `language_code`) and the browser's time zone (widget).
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
+    time_zone: str | None = Field(default=None, max_length=64)
 
 
 class UserTurn(BaseModel):
@@ -253,7 +257,7 @@ class RightsRequest(BaseModel):
     """A data-subject request for the edge to carry out on the brand's store."""
 
     kind: Literal["rights"] = "rights"
-    right: Literal["access", "receipt", "erase", "withdraw", "object", "rectify"]
+    right: Literal["access", "receipt", "erase", "withdraw", "object", "rectify", "follow_info"]
     purposes: list[str] = Field(default_factory=list)
     # Withdrawal with no purpose named: every purpose in force in the ledger, whichever
     # conversation or response it was given in (the reading that respects the customer).

@@ -51,6 +51,22 @@ _WITHDRAW = re.compile(
     r"|\bstop\s+asking\s+(me\s+)?about\b",
     re.IGNORECASE,
 )
+# Ending updates from a followed brand, typed: "stop updates", "unfollow", "no more tips".
+_UNFOLLOW = re.compile(
+    r"\b(unfollow|unsubscribe)\b"
+    r"|\b(stop|end|cancel|no\s+more)\b.{0,25}\b(updates?|news|newsletters?|tips|messages)\b",
+    re.IGNORECASE,
+)
+# "What do you send me, and why?": the customer's view of following.
+_FOLLOW_INFO = re.compile(
+    r"\bwhat\b.{0,30}\b(send|sending|sent)\b.{0,15}\bme\b"
+    r"|\bwhy\b.{0,40}\b(send|sending|sent|get|getting|receiv\w*)\b.{0,30}"
+    r"\b(this|these|that|updates?|messages?|tips)\b",
+    re.IGNORECASE,
+)
+# Inside a survey, an answer may mention updates ("too many messages, stop the spam"): only a
+# short message there is taken as a request about following.
+_SHORT_REQUEST_WORDS = 6
 _STOP = {
     "about",
     "what",
@@ -98,6 +114,9 @@ def handle(
         else:
             result.messages.append(OutboundMessage(text=KEPT))
         return result
+    following = _about_following(flow, s, turn, result)
+    if following is not None:
+        return following
     confident = turn.via_button or (turn.confidence >= threshold and has_words(turn.text))
     intent = turn.intent if confident else None
     # "change my answer about X to Y" is unmistakable even when the classifier hesitates.
@@ -128,6 +147,28 @@ def handle(
     else:
         _withdraw(flow, turn, result)
     return result
+
+
+def _about_following(
+    flow: Flow, s: ConversationState, turn: UserTurn, result: StepResult
+) -> StepResult | None:
+    """ "Stop updates" withdraws the follow consent, at once and nothing else; "what do you
+    send me and why?" is answered from the store. Only for a flow that asks to be followed."""
+    purpose = flow.follow_purpose
+    if purpose is None or turn.via_button:
+        return None
+    if s.status != "ended" and len(turn.text.split()) > _SHORT_REQUEST_WORDS:
+        return None
+    if _UNFOLLOW.search(turn.text):
+        forget(flow, s, [purpose] if purpose in s.granted else [])
+        result.effects.append(
+            RightsRequest(right="withdraw", purposes=[purpose], flow_version=flow.version)
+        )
+        return result
+    if _FOLLOW_INFO.search(turn.text):
+        result.effects.append(RightsRequest(right="follow_info", flow_version=flow.version))
+        return result
+    return None
 
 
 def _withdraw(flow: Flow, turn: UserTurn, result: StepResult) -> None:

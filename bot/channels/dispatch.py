@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from bot.channels.inbound import admit
+from bot.gateway.engine_client import Reachable
 from bot.gateway.state import Gateway
 from bot.pseudonym import subject_id
 from consent_flows.contract import InboundMessage, OutboundMessage, Sender
@@ -61,4 +62,5 @@ async def converse(
         message=message,
         metadata={"brand": sender.brand, "channel": sender.channel},
         reply_to=reply_to,
+        reachable=Reachable(inbound.user_id, inbound.language, inbound.time_zone),
     )

@@ -65,17 +65,32 @@ async def to_inbound(brand: str, update: Update, codec: ButtonCodec) -> InboundM
     if query is not None:
         payload = await codec.decode(query.data or "")
         return InboundMessage(
-            brand=brand, channel="telegram", user_id=str(query.from_user.id), payload=payload or ""
+            brand=brand,
+            channel="telegram",
+            user_id=str(query.from_user.id),
+            payload=payload or "",
+            language=_language(query.from_user.language_code),
         )
     message = update.message
     if message is None or message.from_user is None:
         return None
     user_id = str(message.from_user.id)
+    language = _language(message.from_user.language_code)
     text = message.text or ""
     command = text.split(maxsplit=1)[0] if text.strip() else ""
     if command == "/start" or command.startswith("/start@"):
-        return InboundMessage(brand=brand, channel="telegram", user_id=user_id, payload=_GREET)
-    return InboundMessage(brand=brand, channel="telegram", user_id=user_id, text=text)
+        return InboundMessage(
+            brand=brand, channel="telegram", user_id=user_id, payload=_GREET, language=language
+        )
+    return InboundMessage(
+        brand=brand, channel="telegram", user_id=user_id, text=text, language=language
+    )
+
+
+def _language(code: str | None) -> str | None:
+    """Telegram's IETF tag ("en", "pt-br") as the two letters updates are written in."""
+    head = (code or "")[:2].lower()
+    return head if len(head) == 2 and head.isascii() and head.isalpha() else None
 
 
 def reply_chat(update: Update) -> int | None:

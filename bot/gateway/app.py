@@ -129,7 +129,9 @@ def build_gateway(settings: Settings, stores: Stores) -> Gateway:
     engine = EngineClient(
         settings.rasa_url,
         settings.engine_timeout_s,
-        after_turn=lambda sender, tasks: housekeeping.after_turn(stores, sender, tasks),
+        after_turn=lambda sender, tasks, reachable: housekeeping.after_turn(
+            stores, sender, tasks, reachable=reachable, flows=runtime.flow
+        ),
     )
     return Gateway(
         settings=settings,

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -14,6 +14,20 @@ from bot.gateway.errors import EngineUnavailable
 from consent_flows.contract import AFTER_TURN, QUESTION_TOKEN, TURN_FAILED, Button, OutboundMessage
 
 AfterTurn = Callable[[str, list[dict[str, Any]]], None]
+
+
+class Reachable(NamedTuple):
+    """How the customer of a turn could be written to later, known only to the channel that
+    carried the turn. Kept (sealed) only when the turn's actions say the customer just chose
+    to follow the brand; never sent to the engine, so no tracker ever holds it."""
+
+    address: str
+    language: str | None = None
+    time_zone: str | None = None
+
+
+# The gateway's after-turn work: the instructions, and the turn's `Reachable` where known.
+TurnWork = Callable[[str, list[dict[str, Any]], Reachable | None], None]
 # The metadata key the engine's actions read the customer's question token from.
 REPLY_TO = "reply_to"
 # What a question token may look like: it travels to clients and back (`reply_to`), so it is
@@ -36,9 +50,7 @@ class EngineClient:
     customer's `reply_to` and an answer is filed under the question the customer saw.
     """
 
-    def __init__(
-        self, base_url: str, timeout_s: float, after_turn: AfterTurn | None = None
-    ) -> None:
+    def __init__(self, base_url: str, timeout_s: float, after_turn: TurnWork | None = None) -> None:
         self._base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -70,9 +82,11 @@ class EngineClient:
         message: str,
         metadata: dict[str, Any],
         reply_to: str | None = None,
+        reachable: Reachable | None = None,
     ) -> list[OutboundMessage]:
         """One customer turn. `reply_to` is the token of the question the customer was looking
-        at (None: the client does not say); the engine reads it from the message's metadata."""
+        at (None: the client does not say); the engine reads it from the message's metadata.
+        `reachable` goes to the after-turn work only (see `Reachable`)."""
         if reply_to is not None:
             metadata = {**metadata, REPLY_TO: reply_to}
         try:
@@ -123,7 +137,7 @@ class EngineClient:
                 # Database work (tracker erasure, a WAL checkpoint waiting for a reader, a
                 # PostgreSQL VACUUM): in a thread, so no other conversation waits on it. It
                 # still ends before this customer's reply is returned.
-                await asyncio.to_thread(self._after_turn, sender, instructions)
+                await asyncio.to_thread(self._after_turn, sender, instructions, reachable)
             for listener in self._listeners:  # in-memory bookkeeping, on the loop
                 listener(sender, instructions)
         if not messages:

@@ -16,7 +16,7 @@ import linecache
 import logging
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +27,11 @@ from sqlalchemy.exc import DBAPIError
 from actions.consent_context import consent_context
 from actions.rights_service import Forgetting, erase_in_tracker, forget_in_tracker
 from actions.runtime import Runtime
-from consent_flows.contract import parse_sender
+from bot.gateway.engine_client import Reachable
+from consent_flows.contract import Sender, parse_sender
 from consent_flows.loader import FlowError, FlowInvalid
 from consent_flows.model import Flow, TagStep
-from storage import registry, rights, tracker_events
+from storage import follow, records, registry, rights, tracker_events
 from storage.schema import FlowVersion
 from storage.stores import Stores, StoreUnavailable
 
@@ -56,11 +57,22 @@ def warm_up(app: FastAPI, stores: Stores) -> None:
             linecache.getlines(path)
 
 
-def after_turn(stores: Stores, sender_id: str, tasks: list[dict[str, Any]]) -> None:
+def after_turn(
+    stores: Stores,
+    sender_id: str,
+    tasks: list[dict[str, Any]],
+    *,
+    reachable: Reachable | None = None,
+    flows: Callable[[str], Flow] | None = None,
+) -> None:
     """Run what actions asked for once the engine has saved the turn (in a worker thread:
     `EngineClient.send` hands it over)."""
     sender = parse_sender(sender_id)
     for task in tasks:
+        follows = task.get("follow")
+        if isinstance(follows, dict):
+            start_following(stores, sender.brand, sender, follows, reachable, flows)
+            continue
         spec = task.get("forget_purposes")
         if isinstance(spec, dict):
             forget(stores, sender.brand, sender.subject_id, spec)
@@ -75,6 +87,60 @@ def after_turn(stores: Stores, sender_id: str, tasks: list[dict[str, Any]]) -> N
         else:
             continue
         log.info("tracker events erased brand=%s scope=%s events=%d", sender.brand, scope, removed)
+
+
+# Where updates reach followers: pushed by the platform, or waiting in the widget's inbox. A
+# turn through the chat API has no channel to write back on.
+PUSH_CHANNELS = frozenset({"telegram", "slack"})
+FOLLOW_CHANNELS = PUSH_CHANNELS | {"web"}
+
+
+def start_following(
+    stores: Stores,
+    brand: str,
+    sender: Sender,
+    task: dict[str, Any],
+    reachable: Reachable | None,
+    flows: Callable[[str], Flow] | None,
+) -> bool:
+    """Keep how to reach a customer who just consented to updates (`{"follow": {"purpose"}}`).
+
+    Checked against the ledger here, not taken on the action's word: the address is kept only
+    while that consent is in force. A channel that cannot say how to reach the customer again
+    (a turn through the chat API) keeps no address; the widget needs none (its inbox is keyed
+    by the subject).
+    """
+    purpose = task.get("purpose")
+    if not isinstance(purpose, str):
+        return False
+    if sender.channel not in FOLLOW_CHANNELS:
+        log.info("follow not kept: updates are not sent on %s brand=%s", sender.channel, brand)
+        return False
+    address = reachable.address if reachable is not None else None
+    if sender.channel in PUSH_CHANNELS and address is None:
+        log.info("follow not kept: no address on %s brand=%s", sender.channel, brand)
+        return False
+    if sender.channel not in PUSH_CHANNELS:
+        address = None  # the widget's inbox is keyed by the subject: nothing more to keep
+    flow = flows(brand) if flows is not None else None
+    with stores.brand(brand) as session:
+        current = records.current_consent(session, subject_id=sender.subject_id, purpose=purpose)
+        if current is None or current.event != "given":
+            return False
+        follow.follow(
+            session,
+            stores.keyring(brand),
+            subject_id=sender.subject_id,
+            channel=sender.channel,
+            address=address,
+            purpose=purpose,
+            language=(reachable.language if reachable else None)
+            or (flow.language if flow else "en"),
+            time_zone=reachable.time_zone if reachable else None,
+        )
+        session.commit()
+    log.info("follower kept brand=%s channel=%s", brand, sender.channel)
+    return True
 
 
 def forget(stores: Stores, brand: str, subject_id: str, spec: dict[str, Any]) -> int:

@@ -52,7 +52,7 @@ def slack_one(
 
 def test_telegram_start_text_and_presses(codec: ButtonCodec) -> None:
     assert tg(tg_message(42, "/start"), codec) == InboundMessage(
-        brand="acme", channel="telegram", user_id="42", payload="/greet"
+        brand="acme", channel="telegram", user_id="42", payload="/greet", language="en"
     )
     assert tg_one(tg_message(42, "/start@candor_test_bot ref"), codec).payload == "/greet"
     typed = tg_one(tg_message(42, "/affirm"), codec)
@@ -148,3 +148,16 @@ def test_slack_blocks_are_plain_text_and_fallback_cannot_ping() -> None:
     assert blocks[1]["elements"][0]["value"] == "/affirm"
     assert slack._fallback(message.text) == "Got it: &lt;!channel&gt; &amp; &lt;@U1&gt;"
     assert SLACK_BOT_USER not in str(blocks)
+
+
+@pytest.mark.parametrize(
+    ("code", "language"), [("pt-br", "pt"), ("DE", "de"), (None, None), ("x", None), ("١٢", None)]
+)
+def test_telegram_language_is_two_letters_or_nothing(
+    codec: ButtonCodec, code: str | None, language: str | None
+) -> None:
+    """Telegram's `language_code` is an IETF tag or absent: updates need two letters, and a
+    malformed tag must not turn the customer's message into an error."""
+    update = tg_message(42, "hello")
+    update["message"]["from"]["language_code"] = code
+    assert tg_one(update, codec).language == language
