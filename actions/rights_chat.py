@@ -9,6 +9,7 @@ tracker work to the gateway for after the engine's turn.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,10 +18,15 @@ from actions import rights_service
 from actions.applied import Applied, LinkMaker
 from consent_flows.contract import OutboundMessage, RightsRequest
 from consent_flows.model import Flow, purpose_label
-from storage import ledger
+from consent_flows.notices import duration
+from consent_flows.wording import decision, purpose_title, question_title, use_names
+from storage import follow, ledger
 from storage.stores import Keyring
 
 log = logging.getLogger("candor.actions")
+
+# The segments a subject is counted in, in the brand's words (only those of at least k).
+SegmentsOf = Callable[[str], list[str]]
 
 
 def carry_out(
@@ -34,6 +40,7 @@ def carry_out(
     subject_id: str,
     link: LinkMaker,
     applied: Applied,
+    segments_of: SegmentsOf | None = None,
 ) -> None:
     """Carry out the request in the turn's transaction and say what was done.
 
@@ -46,7 +53,7 @@ def carry_out(
         data = rights_service.export(
             session, keyring, flow=flow, brand=brand, subject_id=subject_id
         )
-        say(OutboundMessage(text=_summary(data)))
+        say(OutboundMessage(text=_summary(flow, data)))
         say(
             OutboundMessage(
                 text="All of it as JSON, to download (link valid for 15 minutes): "
@@ -58,7 +65,11 @@ def carry_out(
         if not found:
             say(OutboundMessage(text="You have no consent decisions on record with us."))
             return
-        lines = [f"{r.purpose}: {r.event} on {r.at[:10]} ({r.collection_method})" for r in found]
+        lines = [
+            f"{purpose_title(flow, r.purpose)}: {r.event} on {r.at[:10]} "
+            f"({_how(r.collection_method)})"
+            for r in found
+        ]
         say(OutboundMessage(text="Your consent receipts: " + "; ".join(lines) + "."))
         say(
             OutboundMessage(
@@ -95,6 +106,8 @@ def carry_out(
         rights_service.object_to_profiling(
             session, flow=flow, subject_id=subject_id, channel=channel, method="text"
         )
+    elif request.right == "follow_info":
+        say(OutboundMessage(text=_following(session, flow, subject_id, segments_of)))
     elif request.right == "rectify" and request.step_id and request.verbatim is not None:
         try:
             changed = rights_service.rectify(
@@ -120,6 +133,35 @@ def carry_out(
             )
 
 
+def _following(
+    session: Session, flow: Flow, subject_id: str, segments_of: SegmentsOf | None
+) -> str:
+    """ "What do you send me and why?": whether they follow, how often at most, the groups
+    they are in (in the brand's words) and what was sent, and how to stop."""
+    purpose = flow.follow_purpose
+    policy = flow.purposes[purpose].follow if purpose else None
+    row = follow.following_of(session, subject_id)
+    if purpose is None or policy is None or row is None:
+        return (
+            "You don't follow us, so we send you nothing. Nothing is ever sent without your "
+            "yes to updates."
+        )
+    groups = segments_of(subject_id) if segments_of is not None else []
+    why = (
+        "You're in these groups, so updates for them reach you: " + "; ".join(groups) + "."
+        if groups
+        else "You're in no group yet, so only updates for all our followers reach you."
+    )
+    sent = follow.deliveries_of(session, subject_id)
+    got = [d for d in sent if d["state"] == "sent"]
+    latest = f" Lately: {', '.join(repr(d['update']) for d in got[-3:])}." if got else ""
+    return (
+        f"You follow us on {row['channel']} since {row['since'][:10]}, so we send you updates "
+        f"now and then, {policy.says()}, never about you alone. {why} We've sent you "
+        f"{len(got)} so far.{latest} Say 'stop updates' to stop them at once."
+    )
+
+
 def _withdrawn(flow: Flow, withdrawal: rights_service.Withdrawal) -> str:
     if not withdrawal.withdrawn:
         return "You have no consent in force that I could withdraw, so nothing changed."
@@ -137,29 +179,59 @@ def _withdrawn(flow: Flow, withdrawal: rights_service.Withdrawal) -> str:
     )
 
 
-def _summary(data: dict[str, Any]) -> str:
+def _summary(flow: Flow, data: dict[str, Any]) -> str:
+    """What we keep about the customer, one line a kind, in words they use: questions by their
+    text, purposes by their titles, decisions as yes or no (consent_flows/wording.py). The ids
+    and the whole history are in the JSON they can download."""
     answers = data["answers"]
     if not answers and not data["consent_history"]:
         return "We don't keep anything about you."
-    parts = [f"We keep {len(answers)} answer(s) from you"]
+    lines = ["Here is what we keep about you."]
     if answers:
-        parts[0] += ": " + "; ".join(
-            f"{a['step_id']}: '{a['verbatim']}'"
+        said = [
+            f"{question_title(flow, a['step_id'])} '{a['verbatim']}'"
             + (f" (then: '{a['followup']}')" if a.get("followup") else "")
             for a in answers[:8]
-        )
-        if len(answers) > 8:
-            parts[0] += f"; and {len(answers) - 8} more"
-    decisions = [c for c in data["consent_history"] if c.get("event") in ledger.DECISIVE]
-    if decisions:
-        parts.append(
-            "your consent decisions: "
-            + ", ".join(f"{c['purpose']} {c['event']}" for c in decisions)
+        ]
+        more = f"; and {len(answers) - 8} more" if len(answers) > 8 else ""
+        lines.append(f"Your answers ({len(answers)}): " + "; ".join(said) + more + ".")
+    else:
+        lines.append("No answers.")
+    latest: dict[str, str] = {}  # each purpose's latest decision, in the ledger's order
+    for event in data["consent_history"]:
+        if event.get("event") in ledger.DECISIVE and event.get("purpose"):
+            latest[event["purpose"]] = event["event"]
+    if latest:
+        lines.append(
+            "Your consent: "
+            + "; ".join(
+                f"{purpose_title(flow, p)}: {decision(e)}"
+                + (f" (also for: {', '.join(uses)})" if e == "given" and uses else "")
+                for p, e in latest.items()
+                for uses in [use_names(flow, p)]
+            )
+            + "."
         )
     if data["tags"]:
-        parts.append("interest tags: " + ", ".join(t["tag"] for t in data["tags"]))
+        tags = dict.fromkeys(t["tag"].replace("_", " ") for t in data["tags"])
+        lines.append("Interests you told us about: " + ", ".join(tags) + ".")
     if data["objects_to_profiling"]:
-        parts.append("you objected to profiling, so you're in no segment")
-    retention = ", ".join(f"{p} {v['retention_days']} days" for p, v in data["purposes"].items())
-    parts.append(f"kept for: {retention}; shared with no one")
-    return ". ".join(parts) + "."
+        lines.append("You objected to profiling, so you're in no customer group.")
+    kept = "; ".join(
+        f"{purpose_title(flow, p)}, {duration(v['retention_days'])}"
+        for p, v in data["purposes"].items()
+        if latest.get(p) == "given"  # what they said no to, or withdrew, is not kept
+    )
+    lines.append((f"How long we keep it: {kept}. " if kept else "") + "We share it with no one.")
+    return "\n".join(lines)
+
+
+_CHANNELS = {"web": "web chat", "api": "app", "cli": "terminal"}
+_METHODS = {"button": "button", "text": "typed", "prompt": "asked"}
+
+
+def _how(collection_method: str) -> str:
+    """A receipt's `channel:method` ("web:button") in words ("web chat, button")."""
+    channel, _, method = collection_method.partition(":")
+    where = _CHANNELS.get(channel, channel.capitalize())
+    return f"{where}, {_METHODS.get(method, method)}" if method else where

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -155,6 +156,7 @@ class Runtime:
                         subject_id=subject_id,
                         link=self.link,
                         applied=applied,
+                        segments_of=partial(self.groups_of, brand),
                     )
                 else:
                     try:
@@ -176,6 +178,15 @@ class Runtime:
     def rights(self) -> RightsService:
         """Data-subject rights carried out whole, for the admin API and the CLI."""
         return RightsService(self.stores, self.flow, self.audiences)
+
+    def groups_of(self, brand: str, subject_id: str) -> list[str]:
+        """The segments (of at least k) a subject is counted in, as the brand describes them."""
+        audience = self.audiences.compute(brand)
+        if audience is None:
+            return []
+        return [
+            audience.descriptions[name] for name in self.audiences.segments_of(brand, subject_id)
+        ]
 
     @property
     def updates(self) -> UpdatesService:

@@ -1,4 +1,5 @@
-"""`candor flows validate|graph|publish`: a brand's flow file checked, drawn, and made live."""
+"""`candor flows validate|graph|preview|publish`: a brand's flow file checked, drawn, tried
+without storing anything (bot/cli/preview.py), and made live."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from bot.cli.common import console, err, fail, print_errors
+from bot.cli.preview import flows_preview
 from bot.settings import load_settings
 from consent_flows import graph
 from consent_flows.loader import FlowInvalid, load_flow_file
@@ -177,6 +179,9 @@ def _write(target: Path, data: str | bytes) -> None:
     except OSError as exc:
         raise fail(f"cannot write {escape(str(target))} ({exc.strerror})") from None
     console.print(f"[green]✓[/] wrote {escape(str(target))}", highlight=False)
+
+
+app.command("preview")(flows_preview)
 
 
 @app.command("publish")

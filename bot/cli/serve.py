@@ -10,7 +10,7 @@ from rich.panel import Panel
 from bot.cli.common import Steps, console, exit_on_sigterm, fail, log_to_console, until_stopped
 from bot.engine import preflight, supervisor
 from bot.engine.process import port_in_use
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from consent_flows.loader import FlowInvalid
 
 
@@ -52,12 +52,30 @@ def up() -> None:
             running = launcher.launch(settings, progress=Steps(status))
     except (supervisor.EngineError, FlowInvalid) as exc:
         raise fail(str(exc)) from None
-    banner = Panel(
-        f"Chat at [bold]{settings.gateway_url}/[/]   API docs at "
-        f"{settings.gateway_url}/docs\nPress Ctrl-C to stop both.",
+    until_stopped(banner(settings), running.wait, running.stop, stopping="Stopping the engine…")
+
+
+def banner(settings: Settings) -> Panel:
+    """What `candor up` (and so `make run`) shows once the gateway answers: where to chat, and
+    where a brand finds its results.
+
+    The dashboard asks for the brand's API key. `candor up` issues none: keys are kept only as
+    hashes, so no key exists to show, and writing a fresh one to a file on every start would
+    leave secrets lying about. The banner names the command that prints one, once.
+    """
+    from bot.gateway.routes.insights import router
+
+    brand = settings.demo_brand
+    dashboard = settings.gateway_url + router.url_path_for("dashboard", brand=brand)
+    return Panel(
+        f"Chat at [bold]{settings.gateway_url}/[/]   API docs at {settings.gateway_url}/docs\n"
+        f"Results of the demo brand ({brand}), in the dashboard:\n"
+        f"[bold]{dashboard}[/]\n"
+        "It asks for the brand's API key; in another terminal, print one (shown once) with\n"
+        f"[bold].venv/bin/candor brands key {brand}[/]\n"
+        "Press Ctrl-C to stop both.",
         title="Candor is running",
     )
-    until_stopped(banner, running.wait, running.stop, stopping="Stopping the engine…")
 
 
 def register(app: typer.Typer) -> None:

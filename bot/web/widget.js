@@ -157,6 +157,36 @@
   const clock = (iso) =>
     new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
+  // The links the bot sends to the customer's own data (bot/gateway/routes/selfservice.py),
+  // by path, with the words the link shows instead of a long signed address.
+  const DOWNLOADS = new Map([
+    ["/api/v1/me/export", "Download all your data (JSON)"],
+    ["/api/v1/me/receipts", "Download your consent receipts (JSON)"],
+  ]);
+  // A bot message that ends with a link to the customer's own data, on this widget's own
+  // gateway, shows it as a real download link. Anything else stays text: a customer's words
+  // (echoed in "show my data") never become a link, since the bot's link always ends its
+  // message and an echo never does.
+  function withLinks(text) {
+    const found = /(https?:\/\/\S+)$/.exec(text);
+    if (!found) return [text];
+    let url;
+    try {
+      url = new URL(found[1]);
+    } catch (_) {
+      return [text];
+    }
+    const words = DOWNLOADS.get(url.pathname);
+    if (url.origin !== origin || !words || !url.searchParams.get("token")) return [text];
+    const link = document.createElement("a");
+    link.className = "download";
+    link.href = url.href;
+    link.setAttribute("download", ""); // the gateway names the file (Content-Disposition)
+    link.rel = "noopener";
+    link.textContent = words;
+    return [text.slice(0, found.index), link];
+  }
+
   function render(entry, index) {
     const box = document.createElement("div");
     box.className = `msg ${entry.who}`;
@@ -165,7 +195,7 @@
     const label = document.createElement("span");
     label.className = "sr";
     label.textContent = `${who}: `;
-    text.append(label, entry.text);
+    text.append(label, ...(entry.who === "bot" ? withLinks(entry.text || "") : [entry.text]));
     box.appendChild(text);
     if (entry.buttons && entry.buttons.length) {
       const group = document.createElement("div");

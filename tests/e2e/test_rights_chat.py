@@ -97,7 +97,7 @@ def test_consent_receipt_in_the_chat(stack: Stack) -> None:
     who = user()
     through_frustration(stack, who)
     reply = stack.say(BRAND, who, text="send me my consent receipt")
-    assert "needs: given" in texts(reply)
+    assert "What you need: given" in texts(reply)
     url = next(m["text"].split(": ", 1)[1] for m in reply if "/api/v1/me/receipts" in m["text"])
     receipts = stack.http.get(url.removeprefix(stack.settings.public_base_url)).json()
     assert {r["services"][0]["purposes"][0]["purpose"] for r in receipts["consent_receipts"]} == {

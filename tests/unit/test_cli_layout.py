@@ -45,7 +45,7 @@ COMMANDS = [
     "keys",
 ]
 GROUPS = {
-    "flows": {"validate", "graph", "publish"},
+    "flows": {"validate", "graph", "preview", "publish"},
     "brands": {"list", "create", "key"},
     "telegram": {"set-webhook"},
     "consents": {"verify"},

@@ -89,7 +89,10 @@ def test_show_my_data_in_the_chat_includes_the_follow_up(chat: Chat) -> None:
     probed(chat)
     chat.answer(typed("boots for wet trails"))
     shown = chat.answer(typed("what do you know about me?", "show_my_data", 0.99))
-    assert "need: 'stuff' (then: 'boots for wet trails')" in " ".join(shown.texts)
+    assert (
+        "What are you shopping for at the moment? 'stuff' (then: 'boots for wet trails')"
+        in " ".join(shown.texts)
+    )
 
 
 @pytest.mark.parametrize("declined", [button("choose", choice="__done__"), typed("that's all")])

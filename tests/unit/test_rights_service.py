@@ -386,8 +386,8 @@ def test_the_chat_reads_the_receipts_and_rectifications_back(shop: Shop) -> None
     receipts, link = _ask(shop, RightsRequest(right="receipt", flow_version=version))
     day = shop.ledger_of("bob")[0]["timestamp"][:10]
     assert receipts == (
-        f"Your consent receipts: needs: given on {day} (api:button); "
-        f"frustrations: given on {day} (api:button)."
+        f"Your consent receipts: What you need: given on {day} (app, button); "
+        f"What frustrates you: given on {day} (app, button)."
     )
     assert "Kantara" in link
     [done] = _ask(
