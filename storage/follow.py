@@ -331,16 +331,16 @@ def recover(session: Session, *, now: datetime) -> int:
 
 
 def sent_times(session: Session, subject_id: str, since: datetime) -> list[datetime]:
-    """When this follower was sent updates (for the cap), at or after `since`."""
-    return list(
-        session.scalars(
-            select(Delivery.sent_at).where(
-                Delivery.subject_id == subject_id,
-                Delivery.state == "sent",
-                Delivery.sent_at >= since,
-            )
+    """When this follower was sent updates (for the cap), at or after `since`, in UTC (SQLite
+    hands back times without their zone)."""
+    times = session.scalars(
+        select(Delivery.sent_at).where(
+            Delivery.subject_id == subject_id,
+            Delivery.state == "sent",
+            Delivery.sent_at >= since,
         )
     )
+    return [t if t.tzinfo else t.replace(tzinfo=UTC) for t in times if t is not None]
 
 
 def progress(session: Session, update_id: str) -> dict[str, int]:

@@ -4,8 +4,11 @@ A brand's page loads `/widget.js` with one script tag. The widget reads its bran
 `/api/v1/brands/{brand}/widget-config` (public: colours and a title, never a secret) and talks
 over `/ws/chat/{brand}`:
 
-    client  {"type": "hello", "user_id": "<random id kept in the browser>"}
+    client  {"type": "hello", "user_id": "<random id kept in the browser>",
+             "lang": "<navigator.language>", "tz": "<IANA time zone>"}  (both optional)
     server  {"type": "ready"}
+            {"type": "updates", "ts": ..., "messages": [...]}  (a follower's waiting updates,
+             each with an Unfollow button: bot.channels.inbox)
     client  {"type": "message", "id": "<message id>", "text": "...", "reply_to": "<token>"}
             (or "payload": "/affirm" instead of "text"; "reply_to" left out when no question
             was on screen)
@@ -33,13 +36,15 @@ import logging
 import re
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels.dispatch import brand_exists, conversation_of, converse
+from bot.channels import inbox
+from bot.channels.dispatch import brand_exists, conversation_of, converse, sender_of
 from bot.channels.inbound import Refused
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused
 from bot.gateway.errors import RESTARTING, EngineUnavailable, RateLimited, describe
@@ -47,12 +52,14 @@ from bot.gateway.state import Gateway, GatewayDep
 from bot.settings import Settings, WidgetTheme
 from consent_flows.contract import InboundMessage, OutboundMessage
 from storage import registry
-from storage.stores import Stores, UnknownBrand
+from storage.stores import Stores, StoreUnavailable, UnknownBrand
 
 log = logging.getLogger("candor.channels.web")
 router = APIRouter(tags=["web widget"])
 BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]
 _USER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_LANG = re.compile(r"^[A-Za-z]{2}([-_][A-Za-z0-9]{1,8})*$")
+_ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
 HELLO_TIMEOUT_S = 15.0
 # Application close codes (4000-4999): the widget shows why and does not reconnect.
 CLOSE_UNKNOWN_BRAND, CLOSE_FORBIDDEN, CLOSE_NO_HELLO = 4404, 4403, 4408
@@ -164,13 +171,14 @@ async def _serve(websocket: WebSocket, gateway: Gateway, brand: str, address: st
         await websocket.close(code=CLOSE_UNKNOWN_BRAND)
         return
     try:
-        user_id = await asyncio.wait_for(_hello(websocket), HELLO_TIMEOUT_S)
+        hello = await asyncio.wait_for(_hello(websocket), HELLO_TIMEOUT_S)
     except (TimeoutError, ValueError):
         await websocket.close(code=CLOSE_NO_HELLO, reason="send hello with a user_id first")
         return
     except WebSocketDisconnect:
         return
     await websocket.send_json({"type": "ready"})
+    await _inbox(websocket, gateway, brand, hello)
     idle_s = gateway.settings.ws_idle_s
     try:
         while True:
@@ -179,12 +187,21 @@ async def _serve(websocket: WebSocket, gateway: Gateway, brand: str, address: st
             except TimeoutError:
                 await websocket.close(code=CLOSE_IDLE, reason="idle; reconnect to chat again")
                 return
-            await _one(websocket, gateway, brand, user_id, raw, address)
+            await _one(websocket, gateway, brand, hello, raw, address)
     except WebSocketDisconnect:
         return
 
 
-async def _hello(websocket: WebSocket) -> str:
+class Hello(NamedTuple):
+    """Who opened the widget, and what their browser says (both optional, both only used for
+    updates they may choose to follow: their language, and quiet hours in their time zone)."""
+
+    user_id: str
+    language: str | None = None
+    time_zone: str | None = None
+
+
+async def _hello(websocket: WebSocket) -> Hello:
     try:
         hello = json.loads(await websocket.receive_text())
     except json.JSONDecodeError:
@@ -192,19 +209,45 @@ async def _hello(websocket: WebSocket) -> str:
     user_id = hello.get("user_id") if isinstance(hello, dict) else None
     if not isinstance(user_id, str) or not _USER.match(user_id):
         raise ValueError("hello needs a user_id of 8-64 letters, digits, '_' or '-'")
-    return user_id
+    lang, zone = hello.get("lang"), hello.get("tz")
+    # A browser that says something odd is not refused: the hints are dropped.
+    language = lang[:2].lower() if isinstance(lang, str) and _LANG.match(lang) else None
+    time_zone = zone if isinstance(zone, str) and _ZONE.match(zone) else None
+    return Hello(user_id, language, time_zone)
+
+
+async def _inbox(websocket: WebSocket, gateway: Gateway, brand: str, hello: Hello) -> None:
+    """Show the updates waiting for this follower (bot.channels.inbox), once, on arrival."""
+    who = InboundMessage(brand=brand, channel="web", user_id=hello.user_id)
+    subject = sender_of(gateway, who).subject_id
+    try:
+        waiting = await asyncio.to_thread(
+            inbox.take, gateway.stores, gateway.runtime.flow, brand, subject
+        )
+    except (SQLAlchemyError, StoreUnavailable, UnknownBrand):
+        log.warning("widget inbox not read brand=%s", brand)
+        return
+    if waiting:
+        await websocket.send_json(
+            {
+                "type": "updates",
+                "ts": datetime.now(UTC).isoformat(timespec="seconds"),
+                "messages": [m.model_dump(mode="json") for m in waiting],
+            }
+        )
 
 
 async def _one(
     websocket: WebSocket,
     gateway: Gateway,
     brand: str,
-    user_id: str,
+    hello: Hello,
     raw: str,
     address: str | None,
 ) -> None:
     """Handle one frame: check it, count it, claim its id, ask the engine, send the replies."""
-    parsed = await _parse(websocket, gateway, brand, user_id, raw)
+    user_id = hello.user_id
+    parsed = await _parse(websocket, gateway, brand, hello, raw)
     if parsed is None:
         return
     frame, inbound = parsed
@@ -240,7 +283,7 @@ async def _one(
 
 
 async def _parse(
-    websocket: WebSocket, gateway: Gateway, brand: str, user_id: str, raw: str
+    websocket: WebSocket, gateway: Gateway, brand: str, hello: Hello, raw: str
 ) -> tuple[Frame, InboundMessage] | None:
     """The frame and the customer's message in it; None once the client was told what is wrong."""
     limit = gateway.settings.max_body_bytes
@@ -250,7 +293,13 @@ async def _parse(
     try:
         frame = Frame.model_validate_json(raw)
         inbound = InboundMessage(
-            brand=brand, channel="web", user_id=user_id, text=frame.text, payload=frame.payload
+            brand=brand,
+            channel="web",
+            user_id=hello.user_id,
+            text=frame.text,
+            payload=frame.payload,
+            language=hello.language,
+            time_zone=hello.time_zone,
         )
     except ValidationError:
         await _error(

@@ -317,6 +317,11 @@
       else if (!panel.hidden && focusAfter) input.focus();
       focusAfter = null;
       flush();
+    } else if (frame.type === "updates") {
+      // Updates from the brand the customer follows, waiting since their last visit.
+      for (const m of frame.messages) {
+        add({ who: "bot", text: m.text, buttons: m.buttons || [], ts: frame.ts, update: true });
+      }
     } else if (frame.type === "duplicate") {
       settleHead(frame.id);
       flush();
@@ -341,7 +346,16 @@
     const ws = new WebSocket(url);
     socket = ws;
     ws.addEventListener("open", () =>
-      ws.send(JSON.stringify({ type: "hello", user_id: userId.replace(/[^A-Za-z0-9_-]/g, "") })),
+      ws.send(
+        JSON.stringify({
+          type: "hello",
+          user_id: userId.replace(/[^A-Za-z0-9_-]/g, ""),
+          // Only for updates the customer may choose to follow: their language, and their
+          // time zone for the quiet hours the notice promises.
+          lang: navigator.language || undefined,
+          tz: (Intl.DateTimeFormat().resolvedOptions() || {}).timeZone || undefined,
+        }),
+      ),
     );
     ws.addEventListener("message", (event) => {
       try {
