@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from consent_flows.follow import Draft
+from consent_flows.follow import Draft, rounded
 from consent_flows.model import Flow
 from storage import follow
 from storage.schema import Update
@@ -70,6 +70,33 @@ class Summary:
             "progress": self.progress,
         }
 
+    def for_brand(self, k: int) -> dict[str, Any]:
+        """`as_dict` with the progress as the brand may see it (`shown_progress`)."""
+        progress, hidden = shown_progress(self.progress, k)
+        return {**self.as_dict(), "progress": progress, "fewer_than_k": hidden, "min_size": k}
+
+
+def shown_progress(progress: dict[str, int], k: int) -> tuple[dict[str, int | None], list[str]]:
+    """An update's progress as the brand may see it: each count 0, rounded like a preview
+    (`rounded`: down to 5, to 10 from 100 on, never below k), or None when it describes 1 to
+    k-1 people, whose names come second.
+
+    A failed, unreachable, unfollowed or unknown delivery is what a few people did or what
+    happened to them; an exact small count, or one worked out by subtracting exact counts
+    from an exact total, would tell the brand about a handful of its customers. Rounding
+    every count keeps the total inexact, so a hidden count cannot be recovered from the
+    others (at most a range is).
+    """
+    shown: dict[str, int | None] = {}
+    hidden = []
+    for state, count in progress.items():
+        if 0 < count < k:
+            shown[state] = None
+            hidden.append(state)
+        else:
+            shown[state] = rounded(count, k) if count else 0
+    return shown, hidden
+
 
 class UpdatesService:
     def __init__(self, stores: Stores, flow: FlowLookup, audiences: Audiences) -> None:
@@ -91,6 +118,12 @@ class UpdatesService:
             *purposes_allowing(flow, "tailored_content"),
         }
         return follow.reach(session, draft, segments, k, tag_purposes)
+
+    def min_size(self, brand: str) -> int:
+        """The brand's k: its published segments' `min_size` (10 before it publishes any, as
+        `_reach` counts)."""
+        segments, _ = self.audiences.documents(brand)
+        return segments.min_size if segments is not None else 10
 
     def preview(self, brand: str, draft: Draft) -> dict[str, Any]:
         """How many followers it would reach (rounded, never below k) and on which channels."""

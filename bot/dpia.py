@@ -9,6 +9,11 @@ vulnerable data subjects (no or a low `min_age`, so children may answer) and lar
 number of customers in the store). The others (systematic monitoring, automated decisions with
 legal effect, innovative technology, processing that prevents exercising a right or using a
 service) depend on what the brand does outside Candor and are listed as not assessed.
+
+Updates to followers (a purpose that allows `updates`) are named beside the criteria: they are
+messages chosen for groups by segments and interest tags, that is direct marketing based on
+profiling, which a brand must weigh in its assessment even though no criterion is about it
+alone (Art. 21(2)-(3): the customer may stop it at any time, and Candor makes that one message).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class Screening:
     subjects: int
     criteria: list[Criterion]
     not_assessed: tuple[str, ...] = field(default=NOT_ASSESSED)
+    # Processing to weigh beside the criteria (updates to followers), in words.
+    considered: tuple[str, ...] = ()
 
     @property
     def met(self) -> list[Criterion]:
@@ -65,6 +72,7 @@ class Screening:
             "dpia_likely_required": self.dpia_likely_required,
             "rule": "EDPB WP248 rev.01: two or more criteria met means a DPIA is likely required",
             "not_assessed": list(self.not_assessed),
+            "also_considered": list(self.considered),
         }
 
 
@@ -81,6 +89,17 @@ def _allowing(flows: list[Flow], *uses: str) -> list[tuple[Flow, str]]:
     ]
 
 
+def _updates(flow: Flow, purpose: str) -> str:
+    policy = flow.purposes[purpose].follow
+    cap = f"; {policy.says()}" if policy is not None else ""
+    return (
+        f"updates to followers ({_where([(flow, purpose)])}): messages to customers who chose "
+        "to follow the brand, addressed to segments and interest tags of at least k followers, "
+        f"so direct marketing based on profiling (Art. 21(2)){cap}; stopped by one message or "
+        "button"
+    )
+
+
 def screen(
     brand: str, flows: list[Flow], subjects: int, *, large_scale: int = LARGE_SCALE_SUBJECTS
 ) -> Screening:
@@ -90,6 +109,10 @@ def screen(
     profiling = _allowing(flows, "segmentation", "tailored_content")
     matching = _allowing(flows, "purchase_linking")
     young = [f for f in flows if f.min_age is None or f.min_age < ADULT_AGE]
+    following = [(f, p) for f in flows if (p := f.follow_purpose) is not None]
+    scoring = f"allowed by: {_where(profiling)}" if profiling else ""
+    if profiling and following:
+        scoring += "; updates to followers are addressed to these groups"
     criteria = [
         Criterion(
             "sensitive_data",
@@ -101,9 +124,7 @@ def screen(
             "evaluation_or_scoring",
             "evaluation or scoring, including profiling (segments, tailored content)",
             bool(profiling),
-            f"allowed by: {_where(profiling)}"
-            if profiling
-            else "no purpose allows segmentation or tailored content",
+            scoring or "no purpose allows segmentation or tailored content",
         ),
         Criterion(
             "matching_datasets",
@@ -141,4 +162,5 @@ def screen(
         flows=[f"{f.id} v{f.version}" for f in flows],
         subjects=subjects,
         criteria=criteria,
+        considered=tuple(_updates(flow, purpose) for flow, purpose in following),
     )

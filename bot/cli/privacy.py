@@ -18,6 +18,7 @@ from bot.cli.common import known as _known
 from bot.cli.common import open_runtime as _runtime  # a name tests replace (their own stores)
 from bot.dpia import LARGE_SCALE_SUBJECTS, screen
 from consent_flows import notices
+from consent_flows.model import Flow
 from storage import ledger
 from storage.schema import FlowVersion, Subject
 
@@ -103,12 +104,13 @@ def records(
                 "lawful_basis": "consent (Art. 6(1)(a))"
                 + ("; explicit consent (Art. 9(2)(a))" if spec.sensitive else ""),
                 "data_subjects": "customers who chat with the brand's survey",
-                "data_categories": list(data_categories(flow, p)),
+                "data_categories": _categories(flow, p),
                 "sensitive": spec.sensitive,
                 "retention_days": spec.retention_days,
             }
             for p, spec in flow.purposes.items()
         ],
+        "activities": [a for a in (updates_activity(flow),) if a is not None],
         "recipients": "none: no transfer, sale or disclosure to third parties",
         "third_country_transfers": "none",
         "security_measures": [
@@ -136,8 +138,66 @@ def records(
             item["lawful_basis"],
         )
     console.print(table)
+    for activity in record["activities"]:
+        console.print(
+            f"[bold]Also: {activity['activity']}[/] (purpose {activity['purpose']}): "
+            f"{activity['description']}. Data: {'; '.join(activity['data_categories'])}. "
+            f"Recipients: {activity['recipients']}. Retention: {activity['retention']}. "
+            f"Cap: {activity['cap']}; quiet hours {activity['quiet_hours']}."
+        )
     console.print(f"Recipients: {record['recipients']}")
     console.print("Security measures:\n- " + "\n- ".join(record["security_measures"]))
+
+
+FOLLOWER_DATA = (
+    "follower address per channel (Telegram chat, Slack user), sealed with the customer's own key",
+    "language, and time zone where known",
+    "deliveries: which update, on which channel, its state and when it was sent",
+)
+
+
+def _categories(flow: Flow, purpose: str) -> list[str]:
+    """What a purpose's consent covers: its questions' data, or a follower's for following
+    (whose purpose asks no question)."""
+    if purpose == flow.follow_purpose:
+        return list(FOLLOWER_DATA)
+    return list(data_categories(flow, purpose))
+
+
+def updates_activity(flow: Flow) -> dict[str, Any] | None:
+    """Updates to followers as an activity of its own in the Art. 30 record, when the flow lets
+    customers follow the brand: it processes an address to write to, which no other purpose
+    keeps, and its cap and quiet hours are what the customer agreed to."""
+    purpose = flow.follow_purpose
+    policy = flow.purposes[purpose].follow if purpose is not None else None
+    if purpose is None or policy is None:
+        return None
+    spec = flow.purposes[purpose]
+    return {
+        "activity": "updates to followers",
+        "purpose": purpose,
+        "description": (
+            "sending customers who chose to follow the brand updates now and then, on the "
+            "channel they chat on, addressed to segments and interest tags of at least k "
+            "followers, never to one person"
+        ),
+        "lawful_basis": "consent (Art. 6(1)(a)), withdrawn by 'stop updates', 'unfollow' or "
+        "the Unfollow button under any update",
+        "data_subjects": "customers who chose to follow the brand",
+        "data_categories": list(FOLLOWER_DATA),
+        "recipients": "none: each update goes only to the follower, on their own channel",
+        "retention_days": spec.retention_days,
+        "retention": (
+            f"the follower record while the consent is in force (at most {spec.retention_days} "
+            "days, the purpose's retention), deleted on unfollowing; delivery records until "
+            "erasure"
+        ),
+        "cap": policy.says(),
+        "quiet_hours": (
+            f"{policy.quiet_from:02d}:00 to {policy.quiet_until:02d}:00 in the customer's time "
+            "zone, where known"
+        ),
+    }
 
 
 def _dpia(runtime: Runtime, brand: str, output: str, large_scale: int) -> None:
@@ -164,6 +224,8 @@ def _dpia(runtime: Runtime, brand: str, output: str, large_scale: int) -> None:
     console.print(table)
     console.print(f"Flows screened: {', '.join(result.flows)}")
     console.print(f"Not assessed (outside Candor): {'; '.join(result.not_assessed)}")
+    for considered in result.considered:
+        console.print(f"Also to weigh: {considered}")
     verdict = (
         "[bold red]a DPIA is likely required[/]"
         if result.dpia_likely_required

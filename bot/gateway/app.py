@@ -22,7 +22,7 @@ from bot.gateway.engine_client import EngineClient
 from bot.gateway.errors import LastResort, install_error_handlers
 from bot.gateway.headers import SecurityHeaders, mount_docs
 from bot.gateway.routes import actions as action_routes
-from bot.gateway.routes import admin, chat, insights, rights, selfservice
+from bot.gateway.routes import admin, chat, insights, rights, selfservice, updates
 from bot.gateway.state import Gateway
 from bot.settings import Settings
 from storage.stores import Stores
@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.include_router(rights.router)
     app.include_router(selfservice.router)
     app.include_router(insights.router)
+    app.include_router(updates.router)
     channels.mount(app)
 
     page = resources.files("bot").joinpath("web/index.html").read_text()

@@ -28,6 +28,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from actions.updates_service import NoFollowing, UnknownUpdate, UpdateRefused
 from bot.gateway.headers import PAGE_HEADERS
 from storage.results import InvalidFilter, UnknownQuestion
 from storage.stores import Stores, StoreUnavailable, UnknownBrand
@@ -482,6 +483,36 @@ ERRORS: dict[type[Exception], Mapping[Any]] = dict(
                 lambda exc: f"there is no brand named '{exc.brand[:80]}'",
                 lambda _: PAGE_HEADERS,
                 page=_unknown_dashboard,
+            ),
+        ),
+        # --- updates to followers (routes.updates): the updates service's refusals, as they are
+        _on(
+            UpdateRefused,
+            Mapping(
+                422,
+                "update_refused",
+                lambda exc: f"{exc.message}; {exc.hint}",
+                extra=lambda exc: {"message": exc.message, "hint": exc.hint},
+            ),
+        ),
+        _on(
+            NoFollowing,
+            Mapping(
+                409,
+                "no_following",
+                lambda exc: f"{exc.message}; {exc.hint}",
+                extra=lambda exc: {"message": exc.message, "hint": exc.hint},
+            ),
+        ),
+        _on(
+            UnknownUpdate,
+            Mapping(
+                404,
+                "unknown_update",
+                lambda exc: (
+                    f"this brand has no update '{exc.update_id[:64]}'; "
+                    "GET /api/v1/brands/{brand}/updates lists them"
+                ),
             ),
         ),
         # --- customers (routes.chat, routes.selfservice)

@@ -5,7 +5,9 @@
  * only; never in a URL), and calls GET /api/v1/brands/BRAND/insights with
  * `Authorization: Bearer <key>`. Charts are drawn by Chart.js (vendored in bot/web/vendor).
  * Every chart has a table of the same figures (cells carry data-table, data-key and
- * data-measure, like the export rows) and a text alternative. Data from the server is only
+ * data-measure, like the export rows) and a text alternative. "Updates to followers" comes from
+ * GET /api/v1/brands/BRAND/updates (bot/gateway/routes/updates.py), after the report; its
+ * failure is said in its own section and leaves the report standing. Data from the server is only
  * ever inserted as text, never parsed as HTML. Plain ES2020, no build step.
  */
 (() => {
@@ -167,6 +169,8 @@
     }
     $("report").hidden = true;
     for (const id of ["totals", "themes", "completion", "questions"]) $(id).replaceChildren();
+    $("updates-note").textContent = "";
+    $("empty-updates").hidden = true;
     for (const table of document.querySelectorAll("#report table")) {
       table.tBodies[0].replaceChildren();
     }
@@ -190,6 +194,7 @@
       $("unlock").hidden = true;
       $("session-actions").hidden = false;
       render(report);
+      await loadUpdates(report.min_size);
       const when = new Date(report.computed_at || Date.now()).toLocaleString();
       setState("ready", `Figures computed ${when}; kept for up to five minutes ` +
         "(“Recompute now” refreshes them).");
@@ -575,6 +580,41 @@
       if (value) params.set(name, value);
     }
     return params;
+  }
+
+  // --- updates to followers -------------------------------------------------------------------
+  // Deliveries per state, as the route gives them: 0, a rounded count, or null for a count about
+  // fewer than k people (shown as such, never as a number).
+  const DELIVERY_STATES = ["queued", "deferred", "sending", "sent", "failed", "unreachable",
+    "unfollowed", "unknown", "cancelled"];
+
+  async function loadUpdates(reportK) {
+    const note = $("updates-note");
+    const body = $("table-updates").tBodies[0];
+    body.replaceChildren();
+    try {
+      const listed = await (await call("/updates")).json();
+      const k = listed.min_size || reportK;
+      for (const u of listed.updates) {
+        body.append(el("tr", { "data-update": u.id },
+          el("th", { scope: "row", title: u.id, text: u.title }),
+          el("td", { "data-update-status": u.id, text: u.status }),
+          ...DELIVERY_STATES.map((state) => {
+            const value = u.progress[state];
+            return cell("updates", u.id, state, value,
+              value === null ? `fewer than ${k}` : undefined);
+          })));
+      }
+      note.textContent = "";
+      $("empty-updates").textContent = "No update has been composed yet: compose one with " +
+        "`candor updates compose FILE` or the admin API (docs/updates.md).";
+      $("empty-updates").hidden = listed.updates.length > 0;
+    } catch (error) {
+      if (!(error instanceof ApiError)) console.error(error);
+      $("empty-updates").hidden = true;
+      note.textContent = "The updates could not be loaded: " +
+        explain(error instanceof ApiError ? error : new ApiError(-1));
+    }
   }
 
   // --- exports ---------------------------------------------------------------------------------
