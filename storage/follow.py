@@ -292,6 +292,68 @@ def claim(
     return rows
 
 
+def due(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int,
+    channels: Iterable[str],
+    update_id: str | None = None,
+    after: int = 0,
+) -> list[tuple[int, str]]:
+    """(id, subject) of due deliveries after id `after`, in id order, without taking them: a
+    sender that takes one at a time (`take`) loses at most the one in flight when killed, and a
+    keyset walk keeps each read short on a large queue."""
+    query = select(Delivery.id, Delivery.subject_id).where(
+        Delivery.id > after,
+        Delivery.state.in_(PENDING),
+        Delivery.due_at <= now,
+        Delivery.channel.in_(list(channels)),
+    )
+    if update_id is not None:
+        query = query.where(Delivery.update_id == update_id)
+    rows = session.execute(query.order_by(Delivery.id).limit(limit))
+    return [(delivery_id, subject) for delivery_id, subject in rows]
+
+
+def take(session: Session, delivery_id: int, *, now: datetime) -> Delivery | None:
+    """`claim` for one row by id: None if another sender took it or it is no longer due."""
+    taken = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state.in_(PENDING), Delivery.due_at <= now)
+        .values(state="sending", held_until=now + HOLD, attempts=Delivery.attempts + 1)
+    )
+    if not rowcount(taken):
+        return None
+    return session.get(Delivery, delivery_id, populate_existing=True)
+
+
+def waiting(session: Session, *, channels: Iterable[str], update_id: str | None = None) -> int:
+    """Deliveries still to be sent on these channels (queued or deferred)."""
+    query = select(func.count()).where(
+        Delivery.state.in_(PENDING), Delivery.channel.in_(list(channels))
+    )
+    if update_id is not None:
+        query = query.where(Delivery.update_id == update_id)
+    return session.scalar(query) or 0
+
+
+def next_due(
+    session: Session, *, channels: Iterable[str], update_id: str | None = None, retries: bool
+) -> datetime | None:
+    """When the next waiting delivery falls due (`retries`: only those waiting to be tried
+    again after a platform error, not those deferred by the cap or quiet hours)."""
+    query = select(func.min(Delivery.due_at)).where(
+        Delivery.state.in_(("queued",) if retries else PENDING),
+        Delivery.channel.in_(list(channels)),
+    )
+    if retries:
+        query = query.where(Delivery.attempts > 0)
+    if update_id is not None:
+        query = query.where(Delivery.update_id == update_id)
+    return session.scalar(query)
+
+
 def settle(
     session: Session,
     delivery: Delivery,
@@ -341,6 +403,19 @@ def sent_times(session: Session, subject_id: str, since: datetime) -> list[datet
         )
     )
     return [t if t.tzinfo else t.replace(tzinfo=UTC) for t in times if t is not None]
+
+
+def sent_to(session: Session, subject_id: str, since: datetime) -> list[datetime]:
+    """`sent_times` for the sender's loop, by the subject index alone: with `state = 'sent'` in
+    the query SQLite chose the state index and read every sent row per follower (quadratic over
+    a large send). `sent_at` is only ever set on a sent delivery."""
+    return list(
+        session.scalars(
+            select(Delivery.sent_at).where(
+                Delivery.subject_id == subject_id, Delivery.sent_at >= since
+            )
+        )
+    )
 
 
 def progress(session: Session, update_id: str) -> dict[str, int]:

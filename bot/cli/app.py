@@ -15,6 +15,7 @@ import typer
 from bot.cli import (
     bench,
     brands,
+    channels,
     chat,
     exports,
     flows,
@@ -23,7 +24,10 @@ from bot.cli import (
     scale,
     serve,
     telegram,
+    updates,
 )
+from bot.cli.common import err
+from bot.settings import SettingsInvalid
 from storage.backends import PRIVATE_UMASK
 
 
@@ -37,8 +41,10 @@ MODULES: tuple[CommandModule, ...] = (
     flows,
     brands,
     telegram,
+    channels,
     privacy,
     insights,
+    updates,
     exports,
     scale,
     bench,
@@ -56,3 +62,13 @@ def _start() -> None:
 
 for module in MODULES:
     module.register(app)
+
+
+def main() -> None:
+    """`candor`: the app, with settings problems said plainly (a mistyped CANDOR_* variable is
+    the user's to fix, not a crash to debug) and exit code 2, as for a usage error."""
+    try:
+        app(prog_name="candor")
+    except SettingsInvalid as exc:
+        err.print(f"[red]error:[/] the settings cannot be used:\n{exc}")
+        raise SystemExit(2) from None

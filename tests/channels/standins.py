@@ -32,6 +32,8 @@ class Call:
     token: str
     body: dict[str, Any]
     result: Any = None  # what the stand-in answered (Telegram: the sent message, with its id)
+    status: int = 200  # the HTTP status it answered (429: rate limited, 403: blocked)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -40,6 +42,14 @@ class StandIn:
 
     calls: list[Call] = field(default_factory=list)
     port: int = 0
+    # Platform limits, for updates delivery: messages a second per bot (None: no limit), the
+    # next N sends answered 429 whatever the rate, the wait a 429 asks for, and a delay before
+    # each answer (so that a killed sender is caught with a message in flight).
+    per_second: float | None = None
+    rate_limit_next: int = 0
+    retry_after: int = 1
+    delay_s: float = 0.0
+    _sends: dict[str, list[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -95,6 +105,33 @@ class StandIn:
         with self._lock:
             return [c for c in self.calls if c.method == method and where(c)]
 
+    def delivered(self, method: str) -> list[Call]:
+        """The calls of `method` that were answered as done (not rate limited or refused)."""
+        refused = lambda c: isinstance(c.result, dict) and c.result.get("ok") is False  # noqa: E731
+        return self.sent(method, lambda c: c.status == 200 and not refused(c))
+
+    def limited(self, key: str) -> bool:
+        """Whether a send for `key` (a bot token) now is over the limit or one of the next
+        scripted 429s; counts it as a send otherwise."""
+        with self._lock:
+            if self.rate_limit_next > 0:
+                self.rate_limit_next -= 1
+                return True
+            if self.per_second is None:
+                return False
+            now = time.monotonic()
+            recent = [t for t in self._sends.get(key, []) if now - t < 1.0]
+            if len(recent) >= self.per_second:
+                self._sends[key] = recent
+                return True
+            recent.append(now)
+            self._sends[key] = recent
+            return False
+
+    async def slow(self) -> None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+
     def wait_for(
         self, method: str, count: int, where: Callable[[Call], bool] = lambda _: True
     ) -> list[Call]:
@@ -130,6 +167,8 @@ class TelegramStandIn(StandIn):
 
     tokens: set[str] = field(default_factory=set)
     _message_id: int = 100
+    blocked: set[int] = field(default_factory=set)  # chats whose user blocked the bot
+    webhooks: dict[str, str] = field(default_factory=dict)  # token -> the URL setWebhook set
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self.handle)
@@ -143,7 +182,12 @@ class TelegramStandIn(StandIn):
             )
         if method == "getMe":
             result: Any = {**BOT_USER, "can_join_groups": True, "supports_inline_queries": False}
+        elif method == "sendMessage" and (refusal := self._refuse(token, body)) is not None:
+            status, answer = refusal
+            self.record(Call(request.method, request.path, method, token, body, answer, status))
+            return web.json_response(answer, status=status)
         elif method == "sendMessage":
+            await self.slow()
             with self._lock:
                 self._message_id += 1
                 message_id = self._message_id
@@ -156,7 +200,19 @@ class TelegramStandIn(StandIn):
             }
             if body.get("reply_markup"):
                 result["reply_markup"] = body["reply_markup"]
-        elif method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
+        elif method == "setWebhook":
+            self.webhooks[token] = str(body.get("url", ""))
+            result = True
+        elif method == "deleteWebhook":
+            self.webhooks.pop(token, None)
+            result = True
+        elif method == "getWebhookInfo":
+            result = {
+                "url": self.webhooks.get(token, ""),
+                "has_custom_certificate": False,
+                "pending_update_count": 0,
+            }
+        elif method == "answerCallbackQuery":
             result = True
         else:
             self.record(Call(request.method, request.path, method, token, body))
@@ -166,6 +222,24 @@ class TelegramStandIn(StandIn):
         self.record(Call(request.method, request.path, method, token, body, result))
         return web.json_response({"ok": True, "result": result})
 
+    def _refuse(self, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """A 429 (flood control, with `parameters.retry_after`) or a 403 (blocked), as the Bot
+        API answers them; None to send the message."""
+        if self.limited(token):
+            return 429, {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {self.retry_after}",
+                "parameters": {"retry_after": self.retry_after},
+            }
+        if int(body["chat_id"]) in self.blocked:
+            return 403, {
+                "ok": False,
+                "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user",
+            }
+        return None
+
 
 @dataclass
 class SlackStandIn(StandIn):
@@ -173,6 +247,8 @@ class SlackStandIn(StandIn):
 
     tokens: set[str] = field(default_factory=set)
     _ts: int = 0
+    # Channels whose chat.postMessage answers an error ("channel_not_found", "internal_error").
+    errors: dict[str, str] = field(default_factory=dict)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self.handle)
@@ -183,6 +259,18 @@ class SlackStandIn(StandIn):
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.tokens:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method == "chat.postMessage" and self.limited(token):
+            answer = {"ok": False, "error": "ratelimited"}
+            self.record(Call(request.method, request.path, method, token, body, answer, 429))
+            return web.json_response(
+                answer, status=429, headers={"Retry-After": str(self.retry_after)}
+            )
+        if method == "chat.postMessage" and body.get("channel") in self.errors:
+            answer = {"ok": False, "error": self.errors[body["channel"]]}
+            self.record(Call(request.method, request.path, method, token, body, answer))
+            return web.json_response(answer)
+        if method == "chat.postMessage":
+            await self.slow()
         self.record(Call(request.method, request.path, method, token, body))
         if method == "auth.test":
             return web.json_response(
@@ -299,6 +387,11 @@ class StandIns:
         for standin in (self.telegram, self.slack):
             with standin._lock:
                 standin.calls.clear()
+                standin.per_second, standin.rate_limit_next, standin.retry_after = None, 0, 1
+                standin.delay_s = 0.0
+                standin._sends.clear()
+        self.telegram.blocked.clear()
+        self.slack.errors.clear()
 
 
 @contextmanager

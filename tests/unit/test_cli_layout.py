@@ -41,11 +41,15 @@ COMMANDS = [
     "flows",
     "brands",
     "telegram",
+    "channels",
     "consents",
     "keys",
+    "updates",
 ]
 GROUPS = {
     "flows": {"validate", "graph", "preview", "publish"},
+    "channels": {"check"},
+    "updates": {"compose", "preview", "queue", "send", "list", "show", "cancel"},
     "brands": {"list", "create", "key"},
     "telegram": {"set-webhook"},
     "consents": {"verify"},
