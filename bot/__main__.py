@@ -1,5 +1,5 @@
 """`python -m bot ...` is `candor ...` (used to start gateway replicas as child processes)."""
 
-from bot.cli.app import app
+from bot.cli.app import main
 
-app(prog_name="candor")
+main()

@@ -19,7 +19,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -378,13 +386,30 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     return loaded
 
 
+class SettingsInvalid(ValueError):
+    """Settings that cannot run: each problem named by its environment variable, with what
+    pydantic found wrong (and, where the check says so, what to set instead)."""
+
+    def __init__(self, error: ValidationError) -> None:
+        lines = []
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"])
+            name = f"CANDOR_{field.upper()}" if field else "the settings"
+            lines.append(f"{name}: {problem['msg'].removeprefix('Value error, ')}")
+        super().__init__("\n".join(lines))
+
+
 def load_settings(**overrides: Any) -> Settings:
     """The settings of this process (the CLI, `candor up`, a replica), read at its start.
 
     Also hands the process-wide analysis choices down to `nlu`, which cannot ask for them:
     its spaCy pipeline and classifier load once per process, so they are chosen once, here.
+    Raises `SettingsInvalid` (no traceback for a mistyped variable: the CLI prints it).
     """
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsInvalid(exc) from None
     from nlu.analysis.config import AnalysisConfig, configure
 
     configure(AnalysisConfig(spacy_model=settings.spacy_model, model_dir=settings.model_dir))

@@ -141,3 +141,30 @@ def test_analysis_takes_its_choices_from_the_settings_never_the_environment(
     assert current() == AnalysisConfig(spacy_model="blank", model_dir=tmp_path / "models")
     assert cache_dir() == tmp_path / "models" / "textcat"
     assert get_pipeline().name == "blank:en"
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"CANDOR_GATEWAY_PORT": "abc"}, "CANDOR_GATEWAY_PORT: Input should be a valid integer"),
+        ({"CANDOR_PUBLIC_URL": "https://x.example"}, "set CANDOR_WIDGET_ORIGINS"),
+        ({"CANDOR_CONTROL_THRESHOLD": "7"}, "CANDOR_CONTROL_THRESHOLD"),
+    ],
+)
+def test_a_bad_setting_is_said_plainly_never_a_traceback(
+    tmp_path: Path, env: dict[str, str], said: str
+) -> None:
+    """`candor` with a mistyped variable: what is wrong, by its name, and exit 2."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CANDOR_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "brands", "list"],
+        env={**clean, "CANDOR_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert said in " ".join(output.split())
+    assert "Traceback" not in output
