@@ -217,6 +217,13 @@ def _summary(flow: Flow, data: dict[str, Any]) -> str:
         lines.append("Interests you told us about: " + ", ".join(tags) + ".")
     if data["objects_to_profiling"]:
         lines.append("You objected to profiling, so you're in no customer group.")
+    following = data.get("following")
+    if following:
+        sent = [u for u in data.get("updates_sent", []) if u["state"] == "sent"]
+        lines.append(
+            f"You follow us on {_CHANNELS.get(following['channel'], following['channel'])}: "
+            f"we've sent you {len(sent)} update(s). Say 'stop updates' to stop them."
+        )
     kept = "; ".join(
         f"{purpose_title(flow, p)}, {duration(v['retention_days'])}"
         for p, v in data["purposes"].items()

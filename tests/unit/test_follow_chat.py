@@ -56,3 +56,24 @@ def test_stop_updates_mid_survey_is_heard() -> None:
     consented = interpreter.step(FOLLOWING, started.state, typed("yes", "affirm"))
     result = interpreter.step(FOLLOWING, consented.state, typed("stop updates", "stop", 0.95))
     assert [(r.right, r.purposes) for r in requests(result)] == [("withdraw", ["updates"])]
+
+
+def test_show_my_data_says_that_they_follow_and_what_was_sent() -> None:
+    from actions.rights_chat import _summary
+
+    data = {
+        "answers": [],
+        "consent_history": [{"event": "given", "purpose": "updates"}],
+        "tags": [],
+        "objects_to_profiling": False,
+        "purposes": {"updates": {"retention_days": 365}},
+        "following": {"channel": "web", "since": "2026-11-01T00:00:00+00:00"},
+        "updates_sent": [
+            {"update": "Winter boots", "state": "sent"},
+            {"update": "Rain shells", "state": "queued"},
+        ],
+    }
+    said = _summary(FOLLOWING, data)
+    assert "You follow us on web chat: we've sent you 1 update(s)" in said
+    assert "stop updates" in said
+    assert "follow us" not in _summary(FOLLOWING, {**data, "following": None})
