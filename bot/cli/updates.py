@@ -94,9 +94,8 @@ def compose(file: Path, brand: BrandOption = None) -> None:
     with _service(slug) as (_, service):
         summary = service.compose(slug, draft)
     console.print(f"[green]✓[/] draft {summary.id} saved for {slug}: {escape(summary.title)}")
-    console.print(
-        f"next: candor updates preview {file}   then: candor updates queue {slug} {summary.id}"
-    )
+    console.print(f"next: candor updates preview {file}")
+    console.print(f"then: candor updates queue {slug} {summary.id}")
 
 
 @app.command("preview")
