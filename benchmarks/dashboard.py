@@ -17,12 +17,21 @@ Measure, in a fresh child process that serves the gateway (uvicorn in a thread, 
 - ``cold``: the process's first ``GET /api/v1/brands/{brand}/insights?fresh=true`` (imports
   spaCy and scikit-learn, unwraps every subject key, decrypts, clusters the themes);
 - ``fresh``: the same again in the warm process (what "Recompute now" costs a brand);
+- ``filtered``: two filtered views as the dashboard asks for them when a filter changes (no
+  ``fresh``; not in the report cache, so computed; segments from their one-minute cache): the
+  web channel over the last four weeks (``?channel=web&since=...``) and one segment
+  (``?segment=runners``);
 - ``cached``: ``GET .../insights`` answered from the 5-minute report cache (median of 5);
 - ``page``: the page, its script, style sheet and Chart.js;
 - ``browser``: headless Chromium from navigation to the charts drawn, server cache warm
   (skipped without /usr/bin/chromium);
 - ``segments_only``: the segment computation (``audiences.compute``) alone, without HTTP;
 - peak RSS of that process (gateway and client; Chromium excluded).
+
+Before measuring, a child process brings the store's kept segment facts up to date
+(``storage.subject_facts``: what the first report after the migration does, once, on a store
+built or upgraded without them) and reports how long that took as ``facts_backfill_s`` (about
+0 on a store measured before).
 
 Wall and CPU time of the gateway process are both reported: on a shared machine the CPU time is
 the steadier figure (the server and the client share the process; the client's part is tiny).
@@ -197,6 +206,9 @@ def measure(data_dir: Path, key: str, browser: bool) -> dict[str, Any]:
             report = response.json()
             out["report_kb"] = round(len(response.content) / 1024, 1)
             out["fresh_s"], out["fresh_cpu_s"], _ = timed(api, fresh="true")
+            since = (mix.END - timedelta(weeks=4)).date().isoformat()
+            out["filtered_s"], out["filtered_cpu_s"], _ = timed(api, channel="web", since=since)
+            out["segment_view_s"], out["segment_view_cpu_s"], _ = timed(api, segment="runners")
             out["cached_s"] = statistics.median(timed(api)[0] for _ in range(5))
             started = time.perf_counter()
             for path in (
@@ -251,7 +263,37 @@ def _browser(url: str, key: str) -> float:
             chromium.close()
 
 
+def prime(data_dir: Path) -> dict[str, Any]:
+    """Bring the kept segment facts up to date (the first report after the migration does it)."""
+    from sqlalchemy import select
+
+    from storage import subject_facts
+    from storage.schema import Subject
+
+    stores = mix.settings(data_dir).open_stores()
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        with stores.brand(BRAND) as session:
+            everyone = set(session.scalars(select(Subject.subject_id)))
+            subject_facts.load(session, stores.keyring(BRAND), everyone)
+        return {
+            "facts_backfill_s": round(time.perf_counter() - started, 3),
+            "facts_backfill_cpu_s": round(time.process_time() - cpu, 3),
+        }
+    finally:
+        stores.dispose()
+
+
 # --- main -------------------------------------------------------------------------------------
+
+
+def _child(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a child of this script; on failure, show what it printed to stderr, then stop."""
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        sys.exit(f"{command[-1]} child failed with status {done.returncode}")
+    return done
 
 
 def main() -> None:
@@ -261,7 +303,11 @@ def main() -> None:
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium timing")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: the child process
+    parser.add_argument("--prime", action="store_true", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
+    if args.prime:
+        print(json.dumps(prime(args.data_dir)))
+        return
     if args.measure:
         print(json.dumps(measure(args.data_dir, args.measure, not args.no_browser)))
         return
@@ -277,8 +323,12 @@ def main() -> None:
         manifest.write_text(json.dumps(built))
     else:
         print(f"reusing the store in {data_dir} ({built['answers']:,} answers)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    print("bringing the kept segment facts up to date ...")
+    primed = _child([sys.executable, __file__, "--data-dir", str(data_dir), "--prime"], env)
+    backfill = json.loads(primed.stdout.strip().splitlines()[-1])
     print("measuring in a fresh process ...")
-    child = subprocess.run(
+    child = _child(
         [
             sys.executable,
             __file__,
@@ -288,10 +338,7 @@ def main() -> None:
             built["key"],
             *(["--no-browser"] if args.no_browser else []),
         ],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env,
     )
     timings = json.loads(child.stdout.strip().splitlines()[-1])
     result = {
@@ -301,6 +348,7 @@ def main() -> None:
         "store_mb": built["store_mb"],
         "build_s": built["build_s"],
         "backend": "postgresql" if os.environ.get("CANDOR_DATABASE_URL") else "sqlite",
+        **backfill,
         **timings,
         "machine": {
             "cpus": os.cpu_count(),
@@ -315,6 +363,10 @@ def main() -> None:
         ("answers / subjects", f"{result['answers']:,} / {result['subjects']:,}"),
         ("store on disk", f"{result['store_mb']} MB (built in {result['build_s']} s)"),
         (
+            "kept segment facts brought up to date",
+            f"{result['facts_backfill_s']} s ({result['facts_backfill_cpu_s']} s CPU)",
+        ),
+        (
             "insights, cold (first fresh=true)",
             f"{result['cold_s']} s ({result['cold_cpu_s']} s CPU)",
         ),
@@ -325,6 +377,14 @@ def main() -> None:
         (
             "  of which segments",
             f"{result['segments_only_s']} s ({result['segments_only_cpu_s']} s CPU)",
+        ),
+        (
+            "  filtered: web, last 4 weeks",
+            f"{result['filtered_s']} s ({result['filtered_cpu_s']} s CPU)",
+        ),
+        (
+            "  filtered: segment runners",
+            f"{result['segment_view_s']} s ({result['segment_view_cpu_s']} s CPU)",
         ),
         ("insights, cached", f"{result['cached_s'] * 1000:.1f} ms"),
         ("page + script + Chart.js", f"{result['page_s'] * 1000:.1f} ms"),

@@ -2,9 +2,11 @@
 
 Only subjects with a consent in force for a purpose that allows segmentation, and who did not
 object to profiling (Art. 21), are ever read here; "in force" is the ledger's verified answer
-(`ledger.in_force`), never a bare read of its `event` column. Everything is computed on demand
-from the store, so the same store gives the same memberships (reproducible), and erasure or
-withdrawal takes effect at once.
+(`ledger.in_force`), never a bare read of its `event` column. Memberships are computed on
+demand from the store, so the same store gives the same memberships (reproducible), and
+erasure or withdrawal takes effect at once. What the answers say is read from each subject's
+kept, encrypted facts (`storage.subject_facts`), rebuilt whenever their answers changed: one
+decryption per subject instead of one per answer.
 """
 
 from __future__ import annotations
@@ -12,24 +14,20 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import re
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from consent_flows import expressions
-from storage import ledger, records
-from storage.schema import Answer, Subject, SubjectTag, Transaction
+from storage import ledger, subject_facts
+from storage.schema import Subject, SubjectTag, Transaction
 from storage.stores import Keyring
+from storage.subject_facts import words_of
 
-_STOP = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "i", "i'm", "in",
-    "is", "it", "its", "me", "my", "of", "on", "or", "so", "that", "the", "their", "them",
-    "they", "this", "to", "too", "was", "we", "were", "with", "you", "your",
-})  # fmt: skip
+__all__ = ["eligible", "facts", "fingerprint", "memberships", "words_of"]
 
 
 def eligible(session: Session, purposes: tuple[str, ...]) -> set[str]:
@@ -45,19 +43,20 @@ def eligible(session: Session, purposes: tuple[str, ...]) -> set[str]:
     return consenting - objected
 
 
-def words_of(text: str) -> set[str]:
-    tokens = re.findall(r"[a-z][a-z']+", text.casefold())
-    return {
-        t[:-1] if len(t) > 3 and t.endswith("s") and not t.endswith("ss") else t
-        for t in tokens
-        if t not in _STOP
-    }
-
-
 def facts(
-    session: Session, keyring: Keyring, subjects: set[str], now: datetime | None = None
+    session: Session,
+    keyring: Keyring,
+    subjects: set[str],
+    now: datetime | None = None,
+    *,
+    kept: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Condition values per subject: answers (latest per step), tags, words, purchases."""
+    """Condition values per subject: answers (latest per step), tags, words, purchases.
+
+    `kept`: read the answer facts from `subject_facts` (rebuilding what is stale), as the
+    brand-wide computation does; without it they are worked out from the answers now, as one
+    subject's own membership is (content choice, their export).
+    """
     now = now or datetime.now(UTC)
     out: dict[str, dict[str, Any]] = {
         s: {
@@ -71,27 +70,23 @@ def facts(
     }
     if not subjects:
         return out
-    chosen = list(subjects)
-    # Reports read every eligible answer: keys in one read of the key store, and plain rows,
-    # streamed (`records.view` reads the same attributes), not ORM objects (docs/benchmarks.md).
-    keyring.preload(chosen)
-    table = Answer.__table__
-    answers = session.execute(
-        select(table)
-        .where(table.c.subject_id.in_(chosen))
-        .order_by(table.c.updated_at)
-        .execution_options(yield_per=5000)
-    )
-    for row in answers:
-        view = records.view(cast(Answer, row), keyring)  # a row of Answer's table
-        out[row.subject_id][row.step_id] = view.value
-        out[row.subject_id]["words"] |= words_of(view.text)  # a follow-up's words count too
-    for subject, tag in session.execute(
-        select(SubjectTag.subject_id, SubjectTag.tag).where(SubjectTag.subject_id.in_(chosen))
-    ):
-        out[subject]["tags"].add(tag)
+    if kept:
+        said = subject_facts.load(session, keyring, subjects)
+    else:
+        chosen = sorted(subjects)
+        said = {s: f for s, _, f in subject_facts.answer_facts(session, keyring, chosen)}
+    for subject, answered in said.items():
+        out[subject].update(answered["answers"])
+        out[subject]["words"] = answered["words"]
+    tags = select(SubjectTag.subject_id, SubjectTag.tag)
+    for subject, tag in session.execute(_among(tags, SubjectTag.subject_id, subjects)):
+        if subject in out:
+            out[subject]["tags"].add(tag)
     last: dict[str, datetime] = {}
-    for t in session.scalars(select(Transaction).where(Transaction.subject_id.in_(chosen))):
+    bought = select(Transaction)
+    for t in session.scalars(_among(bought, Transaction.subject_id, subjects)):
+        if t.subject_id not in out:
+            continue
         fact = out[t.subject_id]
         fact["total_spent"] += t.amount_cents // 100
         fact["purchase_count"] += 1
@@ -105,6 +100,14 @@ def facts(
     for subject, when in last.items():
         out[subject]["days_since_purchase"] = (now - when).days
     return out
+
+
+def _among(query: Select[Any], column: Any, subjects: set[str]) -> Select[Any]:
+    """A few subjects by an IN list; many by reading the table (filtered by the caller): a
+    list of tens of thousands of ids costs SQLite more than the rows it skips."""
+    if len(subjects) <= subject_facts.BATCH:
+        return query.where(column.in_(sorted(subjects)))
+    return query
 
 
 def memberships(

@@ -8,8 +8,18 @@ words are kept exactly in JSON Lines and Parquet, which no spreadsheet evaluates
 
 Only answers whose consent is still in force (`ledger.in_force`, the verified ledger) leave the
 store, and a subject erased while an export runs is left out rather than failing it halfway.
-Everything is streamed: rows are read `batch` at a time, CSV and JSON Lines are sent a chunk at
-a time and Parquet a row group at a time, so memory stays flat whatever the size of the store.
+Everything is streamed: rows are read `READ_BATCH` at a time and sent a part of `CHUNK` rows at
+a time (Parquet: a row group of `ROW_GROUP`), so memory stays flat whatever the size of the store.
+
+Filters are the results report's (`storage.results.Filters`): answered between two UTC days
+(both included), on a channel, in a flow version, by the members of a segment. `members_of`
+refuses what the report refuses, and a segment below k: its rows would be about fewer than k
+people.
+
+What an export costs is two AES-GCM fields per answer and the Python around them, so a large
+export (`POOL_MIN` answers or more) decrypts and writes its parts in worker processes (one per
+CPU, up to `MAX_WORKERS`), in order, while this process reads the database and checks consent
+(benchmarks/export.py; docs/benchmarks.md, "Exports"). The bytes are the same either way.
 
 Layouts:
 
@@ -22,27 +32,36 @@ Layouts:
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import multiprocessing
+import os
+import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from defusedcsv import csv as defused_csv  # type: ignore[import-untyped]
-from sqlalchemy import select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from consent_flows.model import AskType, Flow
-from storage import ledger
-from storage.crypto import KeyShredded
+from storage import driver, ledger, results
+from storage.crypto import KeyShredded, open_with
 from storage.records import _aad
 from storage.schema import Answer, Subject
 from storage.stores import Keyring, Stores, UnknownBrand
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from storage.segments import Audiences
 
 Layout = Literal["answers", "responses"]
 Format = Literal["json", "jsonl", "csv", "parquet"]
@@ -55,8 +74,13 @@ MEDIA_TYPES: dict[Format, str] = {
     "parquet": "application/vnd.apache.parquet",
 }
 READ_BATCH = 5_000  # answers fetched from the database at a time
-CHUNK = 1_000  # rows serialised and sent at a time (CSV, JSON, JSON Lines)
-ROW_GROUP = 10_000  # rows per Parquet row group
+CHUNK = 2_000  # answers decrypted, written and sent as one part (CSV, JSON, JSON Lines)
+ROW_GROUP = 10_000  # answers per part in Parquet: a row group each
+# Worker processes only pay off past this many answers: below it an export takes a second or
+# two in one process, and starting them (a fork server that imports the program, the first
+# time in a process) costs about as much on a busy two-core machine (benchmarks/export.py).
+POOL_MIN = 100_000
+MAX_WORKERS = 4
 
 # A brand's flow by version (None: the live one); raises for a version it cannot find.
 FlowsOf = Callable[[int | None], Flow]
@@ -87,6 +111,7 @@ class Row(NamedTuple):
     followup: str | None
 
 
+# The answer columns read, in this order (`Batch.rows`).
 _COLUMNS = (
     "subject_id",
     "conversation_id",
@@ -105,28 +130,203 @@ _COLUMNS = (
 )
 
 
-def read(
-    session: Session, keyring: Keyring, *, by_response: bool = False, batch: int | None = None
-) -> Iterator[Row]:
-    """Every answer whose consent is in force, decrypted, one at a time.
+class Whose(NamedTuple):
+    """What a batch carries about one of its subjects: their data key, their channel, and the
+    purposes whose consent of theirs is in force."""
 
-    In the order they were stored, or (`by_response`) each response's answers together, so a
-    response's row can be written as soon as the next one starts. The key store is unwrapped
-    in one read and rows are plain tuples, not ORM objects: a million answers cost no more
-    memory than a few thousand.
+    key: bytes
+    channel: str
+    purposes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Answers as read (still encrypted: `_COLUMNS`), and what a worker process needs to keep
+    and decrypt them: each subject to export, and what `Whose` says about them. An answer of
+    a subject not named here, or for a purpose not in force, is left out."""
+
+    subjects: dict[str, Whose]
+    rows: list[tuple[Any, ...]]
+
+
+def read(
+    session: Session,
+    keyring: Keyring,
+    *,
+    by_response: bool = False,
+    batch: int | None = None,
+    filters: results.Filters | None = None,
+    members: set[str] | None = None,
+) -> Iterator[Row]:
+    """Every answer whose consent is in force (and that passes `filters`, by a segment's
+    `members`), decrypted, one at a time, in this process; `batches` says in what order."""
+    for part in batches(
+        session, keyring, by_response=by_response, size=batch, filters=filters, members=members
+    ):
+        yield from decrypted(keyring.brand, part)
+
+
+def batches(
+    session: Session,
+    keyring: Keyring,
+    *,
+    by_response: bool = False,
+    size: int | None = None,
+    filters: results.Filters | None = None,
+    members: set[str] | None = None,
+) -> Iterator[Batch]:
+    """The answers to export, about `size` at a time, still encrypted, with what keeps and
+    decrypts them.
+
+    In the order they were stored, or (`by_response`) each response's answers together and
+    never split between two batches, so a response's row can be written from one batch. The
+    key store is unwrapped in one read and rows are plain tuples, not ORM objects: a million
+    answers cost no more memory than a few thousand.
+
+    Worker processes wait on this loop, so it does as little per answer as it can: the
+    database narrows by date and flow version, and consent, channel and segment are decided
+    once per subject, here, and applied per answer by `decrypted`, in the workers.
     """
+    filters = filters or results.Filters()
+    size = size or CHUNK
     keyring.preload()
-    purposes = list(session.scalars(select(Answer.purpose).distinct()))
-    allowed = {(c.subject_id, c.purpose) for c in ledger.in_force(session, purposes)}
+    exported = _Subjects(session, keyring, filters, members)
+
+    def batch(rows: list[tuple[Any, ...]]) -> Batch:
+        found = {s: exported.whose(s) for s in {row[0] for row in rows}}
+        return Batch({s: w for s, w in found.items() if w is not None}, rows)
+
     table = Answer.__table__
     order = (table.c.subject_id, table.c.response_id, table.c.id) if by_response else (table.c.id,)
-    rows = session.execute(
-        select(*(table.c[name] for name in _COLUMNS), Subject.channel)
-        .join(Subject, Subject.subject_id == table.c.subject_id)
-        .order_by(*order)
-        .execution_options(yield_per=batch or READ_BATCH)
-    )
-    decrypt = keyring.decrypt
+    # The time as the database gives it (text in SQLite): a worker reads it, not this loop.
+    columns = [
+        type_coerce(table.c[n], String) if n == "created_at" else table.c[n] for n in _COLUMNS
+    ]
+    query = _filtered(select(*columns), filters).order_by(*order)
+    pending: list[tuple[Any, ...]] = []
+    for part in driver.rows(session, query, READ_BATCH):
+        pending += part
+        while len(pending) >= size:
+            cut = _response_end(pending, size) if by_response else size
+            if cut == 0:
+                break  # one response longer than a batch: read on to its end
+            yield batch(pending[:cut])
+            pending = pending[cut:]
+    if pending:
+        yield batch(pending)
+
+
+class _Subjects:
+    """Whose answers an export takes, decided once per subject: those with a consent in force
+    (`ledger.in_force`), a key (not erased), and the channel and segment filtered on."""
+
+    def __init__(
+        self,
+        session: Session,
+        keyring: Keyring,
+        filters: results.Filters,
+        members: set[str] | None,
+    ) -> None:
+        purposes = list(session.scalars(select(Answer.purpose).distinct()))
+        given: dict[str, set[str]] = {}
+        for consent in ledger.in_force(session, purposes):
+            given.setdefault(consent.subject_id, set()).add(consent.purpose)
+        # One set per combination of purposes, not per subject: a million answers have tens
+        # of thousands of subjects and a handful of combinations.
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        self.in_force: dict[str, frozenset[str]] = {
+            subject: shared.setdefault(frozenset(p), frozenset(p)) for subject, p in given.items()
+        }
+        self.channels: dict[str, str] = dict(
+            session.execute(select(Subject.subject_id, Subject.channel)).tuples().all()
+        )
+        self.keyring, self.filters, self.members = keyring, filters, members
+        self.known: dict[str, Whose | None] = {}  # None: nothing of theirs is exported
+
+    def whose(self, subject: str) -> Whose | None:
+        if subject not in self.known:
+            self.known[subject] = self._decide(subject)
+        return self.known[subject]
+
+    def _decide(self, subject: str) -> Whose | None:
+        channel = self.channels.get(subject)
+        if subject not in self.in_force or channel is None:
+            return None
+        if self.members is not None and subject not in self.members:
+            return None
+        if self.filters.channel is not None and channel != self.filters.channel:
+            return None
+        try:
+            key = self.keyring.data_key(subject, create=False)
+        except KeyShredded:  # erased since the keys were read
+            return None
+        return Whose(key, channel, self.in_force[subject])
+
+
+def _response_end(rows: list[tuple[Any, ...]], size: int) -> int:
+    """Where to end a batch of rows in (subject, response) order without splitting a response:
+    the last response start at or before `size`, else the first after it (a response longer
+    than a batch), else 0 (all of `rows` may be one response: read on)."""
+
+    def starts(i: int) -> bool:
+        return (rows[i][0], rows[i][2]) != (rows[i - 1][0], rows[i - 1][2])
+
+    for i in range(min(size, len(rows) - 1), 0, -1):
+        if starts(i):
+            return i
+    for i in range(size + 1, len(rows)):
+        if starts(i):
+            return i
+    return 0
+
+
+def _filtered(query: Any, filters: results.Filters) -> Any:
+    """`query` narrowed by time and flow version as `storage.results` narrows the report's
+    answers (the channel is the subject's: `batches` narrows by it)."""
+    table = Answer.__table__
+    if filters.since is not None:
+        query = query.where(table.c.created_at >= datetime.combine(filters.since, time(), UTC))
+    if filters.until is not None:
+        end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
+        query = query.where(table.c.created_at < end)
+    if filters.flow_version is not None:
+        query = query.where(table.c.flow_version == filters.flow_version)
+    return query
+
+
+def members_of(audiences: Audiences, brand: str, filters: results.Filters) -> set[str] | None:
+    """The filters checked as the report checks them (`results.check`: a 422 at the API), and
+    the members of the segment filtered on (None: no segment).
+
+    A segment below k is refused too: the report shows its figures suppressed, but an export
+    is rows, and rows of fewer than k people single them out.
+    """
+    if filters.segment is None:
+        results.check(filters, ())
+        return None
+    audience = audiences.compute(brand)
+    results.check(filters, audience.members if audience else ())
+    assert audience is not None  # `check` refuses any segment when none are published
+    if filters.segment not in audience.visible:
+        raise results.InvalidFilter(
+            "segment",
+            f"`{filters.segment}` has fewer than {audience.min_size} people, so its rows would "
+            f"single them out; choose a segment of at least {audience.min_size}",
+        )
+    return audience.members[filters.segment]
+
+
+def decrypted(brand: str, batch: Batch) -> list[Row]:
+    """A batch's answers, decrypted (in a worker process, for a large export).
+
+    What `Keyring.decrypt` does, with the batch's keys: each field is bound to the brand and
+    subject (as `Keyring` binds it) and to its answer (`records._aad`), and one AES-GCM key
+    schedule serves a subject's consecutive answers.
+    """
+    out: list[Row] = []
+    subjects = batch.subjects
+    subject_of = ""
+    current: tuple[Whose, AESGCM, str] | None = None
     for (
         subject,
         conversation,
@@ -142,37 +342,51 @@ def read(
         at,
         probe,
         followup,
-        channel,
-    ) in rows:
-        if (subject, purpose) not in allowed:
+    ) in batch.rows:
+        if subject != subject_of:
+            subject_of, whose = subject, subjects.get(subject)
+            current = None if whose is None else (whose, AESGCM(whose.key), f"{brand}|{subject}|")
+        if current is None or purpose not in current[0].purposes:
             continue
-        try:
-            verbatim = decrypt(subject, verbatim, _aad(conversation, flow_id, step, "verbatim"))
-            value = json.loads(decrypt(subject, value, _aad(conversation, flow_id, step, "value")))
-            if followup:
-                followup = decrypt(subject, followup, _aad(conversation, flow_id, step, "followup"))
-        except KeyShredded:
-            continue
-        yield Row(
-            subject,
-            response,
-            channel,
-            flow_id,
-            version,
-            step,
-            occurrence or 1,
-            ask_type,
-            purpose,
-            verbatim,
-            value,
-            utc(at),
-            probe,
-            followup or None,
+        whose, aead, prefix = current
+        verbatim = open_with(
+            aead, verbatim, (prefix + _aad(conversation, flow_id, step, "verbatim")).encode()
+        ).decode()
+        value = json.loads(
+            open_with(
+                aead, value, (prefix + _aad(conversation, flow_id, step, "value")).encode()
+            ).decode()
         )
+        if followup:
+            context = prefix + _aad(conversation, flow_id, step, "followup")
+            followup = open_with(aead, followup, context.encode()).decode()
+        if not isinstance(at, datetime):  # SQLite's text: UTC, written without its offset
+            at = datetime.fromisoformat(at if at[-6:-5] in ("+", "-") else at + "+00:00")
+        out.append(
+            Row(
+                subject,
+                response,
+                whose.channel,
+                flow_id,
+                version,
+                step,
+                occurrence or 1,
+                ask_type,
+                purpose,
+                verbatim,
+                value,
+                utc(at),
+                probe,
+                followup or None,
+            )
+        )
+    return out
 
 
 def utc(at: datetime) -> datetime:
     """Times are stored in UTC; SQLite hands them back without their zone."""
+    if at.tzinfo is UTC:
+        return at
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
@@ -421,17 +635,6 @@ def response_record(r: Response, qs: Sequence[Question], *, typed: bool) -> dict
 # --- Writers --------------------------------------------------------------------------------
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def inert(cell: Any) -> Any:
     """A leading tab or carriage return, which `defusedcsv` 3.0.0 lets through, is quoted the
     same way it quotes `=`, `+`, `-`, `@`, `|` and `%`: a spreadsheet shows the text, never
@@ -441,24 +644,110 @@ def inert(cell: Any) -> Any:
     return cell
 
 
-class _CsvOut:
-    """A `defusedcsv` writer whose rows are taken back as bytes after each write."""
+# A cell of a written CSV part that starts (after a comma or a line break, quoted or not)
+# with a character a spreadsheet may read as the start of a formula: those `defusedcsv`
+# defuses and those `inert` adds. A cell holding a carriage return is always quoted, so an
+# unquoted one is the end of a line. It also matches such a character after a comma or a line
+# break inside a quoted cell, which only costs the slow path below. The part's first cell is
+# looked at by putting a line break before it (`csv_part`).
+_FORMULA_START = re.compile(r'[,\n](?:"[=+\-@|%\t\r]|[=+\-@|%\t])')
 
-    def __init__(self) -> None:
-        self.buffer = io.StringIO()
-        self.writer = defused_csv.writer(self.buffer)
 
-    def rows(self, rows: Iterable[Sequence[Any]]) -> bytes:
-        self.writer.writerows([inert(cell) for cell in row] for row in rows)
-        data = self.buffer.getvalue().encode()
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        return data
+def csv_part(rows: Iterable[Sequence[Any]]) -> bytes:
+    """Rows as CSV, every cell a spreadsheet could run defused.
+
+    Written first by the standard writer alone (C, one call per part). If no cell of the part
+    starts with a formula's first character, `defusedcsv` and `inert` would leave every cell
+    as it is, and these are their bytes; otherwise the part is written again through them.
+    """
+    rows = list(rows)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    text = buffer.getvalue()
+    if _FORMULA_START.search(text) or _FORMULA_START.match("\n" + text[:2]):
+        buffer = io.StringIO()
+        defused_csv.writer(buffer).writerows([inert(cell) for cell in row] for row in rows)
+        text = buffer.getvalue()
+    return text.encode()
 
 
 def csv_cells(value: Any) -> Any:
     """What a CSV cell holds: text for yes/no and lists, numbers as numbers."""
     return as_text(value) if isinstance(value, bool | list) else value
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs besides a batch: the brand (it binds each ciphertext), the layout
+    and format, and the questions (the responses layout's columns)."""
+
+    brand: str
+    layout: Layout
+    fmt: Format
+    questions: tuple[Question, ...] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """A batch written: bytes, or a table for the Parquet writer; how many records (answers
+    or responses) it holds, and how many answers it was made of."""
+
+    body: Any  # bytes, or a pyarrow.Table for Parquet
+    records: int
+    answers: int
+
+
+def written(job: Job, batch: Batch) -> Part:
+    """One batch decrypted and written in the job's layout and format (in a worker process,
+    for a large export; the function a pool runs, so it takes and returns plain data)."""
+    rows = decrypted(job.brand, batch)
+    if job.layout == "answers":
+        return Part(_answers_part(rows, job.fmt), len(rows), len(rows))
+    grouped = list(responses(rows))
+    return Part(_responses_part(grouped, job.questions, job.fmt), len(grouped), len(rows))
+
+
+def _answers_part(rows: list[Row], fmt: Format) -> Any:
+    if fmt == "parquet":
+        return _answers_table(rows)
+    if fmt == "csv":
+        return csv_part(
+            [
+                r.subject_id,
+                r.response_id,
+                r.channel,
+                r.flow_id,
+                r.flow_version,
+                r.step_id,
+                r.occurrence,
+                r.purpose,
+                r.verbatim,
+                csv_cells(r.value),
+                r.answered_at.isoformat(),
+                r.probe,
+                r.followup,
+            ]
+            for r in rows
+        )
+    if fmt == "jsonl":
+        return "".join(_dumps(answer_record(r, typed=False)) + "\n" for r in rows).encode()
+    # The JSON document the export always sent: values keep their JSON types.
+    return _dumps([answer_record(r, typed=True) for r in rows])[1:-1].encode()
+
+
+def _responses_part(grouped: list[Response], qs: Sequence[Question], fmt: Format) -> Any:
+    if fmt == "parquet":
+        import pyarrow as pa
+
+        schema = _response_schema(qs)
+        return pa.Table.from_pylist([_response_parquet(r, qs) for r in grouped], schema=schema)
+    if fmt == "csv":
+        return csv_part(
+            [csv_cells(v) for v in response_record(r, qs, typed=False).values()] for r in grouped
+        )
+    if fmt == "jsonl":
+        return "".join(_dumps(response_record(r, qs, typed=True)) + "\n" for r in grouped).encode()
+    return _dumps([response_record(r, qs, typed=True) for r in grouped])[1:-1].encode()
 
 
 def stream(
@@ -468,86 +757,121 @@ def stream(
     layout: Layout,
     fmt: Format,
     flows_of: FlowsOf,
+    filters: results.Filters | None = None,
+    members: set[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> Iterator[bytes]:
-    """The export file, a chunk of bytes at a time; `progress` hears how many answers were
-    read so far (the CLI's progress bar)."""
+    """The export file, a part at a time; `progress` hears how many answers were written so
+    far (the CLI's progress bar). `filters` narrow the answers, `members` (from `members_of`) to
+    a segment's. `workers`: processes that decrypt and write (None: one per CPU for a large
+    store, none for a small one; 1: none)."""
     with stores.brand(brand) as session:
-        qs = load_questions(session, flows_of) if layout == "responses" else []
-        rows = read(session, stores.keyring(brand), by_response=layout == "responses")
+        qs = tuple(load_questions(session, flows_of)) if layout == "responses" else ()
+        if workers is None:
+            workers = _workers(session)
+        job = Job(brand, layout, fmt, qs)
+        found = batches(
+            session,
+            stores.keyring(brand),
+            by_response=layout == "responses",
+            size=ROW_GROUP if fmt == "parquet" else CHUNK,
+            filters=filters,
+            members=members,
+        )
+        parts = _parts(job, found, workers)
         if progress is not None:
-            rows = _counted(rows, progress)
-        if layout == "answers":
-            yield from _answers(brand, rows, fmt)
-        else:
-            yield from _responses(brand, rows, qs, fmt)
+            parts = _counted(parts, progress)
+        yield from _file(job, parts)
 
 
-def _counted(rows: Iterator[Row], progress: Callable[[int], None]) -> Iterator[Row]:
+def _workers(session: Session) -> int:
+    """One worker process per CPU (this one reads the database meanwhile), none for a store
+    too small for them to pay off."""
+    if (session.scalar(select(func.count()).select_from(Answer)) or 0) < POOL_MIN:
+        return 1
+    usable = getattr(os, "sched_getaffinity", None)  # the CPUs this process may use (Linux)
+    cpus = len(usable(0)) if usable else os.cpu_count() or 1
+    return min(cpus, MAX_WORKERS)
+
+
+def _parts(job: Job, found: Iterator[Batch], workers: int) -> Iterator[Part]:
+    """Each batch written, in order: here, or by `workers` processes, a few batches ahead."""
+    if workers <= 1:
+        for batch in found:
+            yield written(job, batch)
+        return
+    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+        # Start the workers now: they start up while this process checks consent.
+        for _ in range(workers):
+            pool.submit(int)
+        pending: deque[Future[Part]] = deque()
+        try:
+            for batch in found:
+                pending.append(pool.submit(written, job, batch))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # a client that went away: nothing more is decrypted for it
+            for future in pending:
+                future.cancel()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server process, not from the gateway itself (its threads may hold
+    locks a child would wait on forever). The server imports the program's `__main__` and this
+    module once, when the first export starts it; each worker is a fork of it, ready at once."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", __name__])
+    return context
+
+
+def _counted(parts: Iterator[Part], progress: Callable[[int], None]) -> Iterator[Part]:
     n = 0
-    for n, row in enumerate(rows, 1):
-        yield row
-        if n % CHUNK == 0:
-            progress(n)
+    for part in parts:
+        yield part
+        n += part.answers
+        progress(n)
     progress(n)
 
 
-def _answers(brand: str, rows: Iterator[Row], fmt: Format) -> Iterator[bytes]:
-    if fmt == "parquet":
-        yield from _parquet(_answer_schema(), (_answer_parquet(r) for r in rows))
+def _file(job: Job, parts: Iterator[Part]) -> Iterator[bytes]:
+    """The parts with what goes before, between and after them in each format."""
+    if job.fmt == "parquet":
+        schema = _answer_schema() if job.layout == "answers" else _response_schema(job.questions)
+        yield from _parquet(schema, (part.body for part in parts))
         return
-    if fmt == "csv":
-        out = _CsvOut()
-        yield out.rows([ANSWER_COLUMNS])
-        for chunk in _chunks(rows, CHUNK):
-            yield out.rows(
-                [csv_cells(v) for v in answer_record(r, typed=False).values()] for r in chunk
-            )
+    if job.fmt == "csv":
+        if job.layout == "answers":
+            yield csv_part([ANSWER_COLUMNS])
+        else:
+            # Two header rows, as survey tools export them: the column ids, then the texts.
+            columns = labels(job.questions)
+            yield csv_part([[c for c, _ in columns], [text for _, text in columns]])
+        for part in parts:
+            if part.records:
+                yield part.body
         return
-    if fmt == "jsonl":
-        for chunk in _chunks(rows, CHUNK):
-            yield "".join(_dumps(answer_record(r, typed=False)) + "\n" for r in chunk).encode()
+    described = [_describe(q) for q in job.questions]
+    if job.fmt == "jsonl":
+        if job.layout == "responses":
+            # The first line describes the columns; `_questions` can never be a question id.
+            yield (_dumps({"_questions": described}) + "\n").encode()
+        for part in parts:
+            if part.records:
+                yield part.body
         return
-    # The JSON document the export always sent: values keep their JSON types.
-    yield f'{{"brand":{_dumps(brand)},"answers":['.encode()
-    separator, count = "", 0
-    for chunk in _chunks(rows, CHUNK):
-        yield (separator + _dumps([answer_record(r, typed=True) for r in chunk])[1:-1]).encode()
-        separator, count = ",", count + len(chunk)
-    yield f'],"count":{count}}}'.encode()
-
-
-def _responses(
-    brand: str, rows: Iterator[Row], qs: Sequence[Question], fmt: Format
-) -> Iterator[bytes]:
-    grouped = responses(rows)
-    if fmt == "parquet":
-        schema = _response_schema(qs)
-        yield from _parquet(schema, (_response_parquet(r, qs) for r in grouped))
-        return
-    if fmt == "csv":
-        out = _CsvOut()
-        columns = labels(qs)
-        # Two header rows, as survey tools export them: the column ids, then the question texts.
-        yield out.rows([[c for c, _ in columns], [text for _, text in columns]])
-        for chunk in _chunks(grouped, CHUNK):
-            yield out.rows(
-                [csv_cells(v) for v in response_record(r, qs, typed=False).values()] for r in chunk
-            )
-        return
-    described = [_describe(q) for q in qs]
-    if fmt == "jsonl":
-        # The first line describes the columns; `_questions` can never be a question id.
-        yield (_dumps({"_questions": described}) + "\n").encode()
-        for chunk in _chunks(grouped, CHUNK):
-            yield "".join(_dumps(response_record(r, qs, typed=True)) + "\n" for r in chunk).encode()
-        return
-    yield f'{{"brand":{_dumps(brand)},"questions":{_dumps(described)},"responses":['.encode()
-    separator, count = "", 0
-    for chunk in _chunks(grouped, CHUNK):
-        body = _dumps([response_record(r, qs, typed=True) for r in chunk])[1:-1]
-        yield (separator + body).encode()
-        separator, count = ",", count + len(chunk)
+    key = "answers" if job.layout == "answers" else "responses"
+    questions = "" if job.layout == "answers" else f'"questions":{_dumps(described)},'
+    yield f'{{"brand":{_dumps(job.brand)},{questions}"{key}":['.encode()
+    separator, count = b"", 0
+    for part in parts:
+        if part.records:
+            yield separator + part.body
+            separator, count = b",", count + part.records
     yield f'],"count":{count}}}'.encode()
 
 
@@ -582,15 +906,23 @@ class _Sink(io.RawIOBase):
         return data
 
 
-def _parquet(schema: pa.Schema, records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+def _parquet(schema: pa.Schema, tables: Iterable[pa.Table]) -> Iterator[bytes]:
+    """The parts as one Parquet file, in row groups of `ROW_GROUP` records whatever the size
+    of each part (consent and filters leave some parts short)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sink = _Sink()
     with pq.ParquetWriter(sink, schema) as writer:
-        for chunk in _chunks(records, ROW_GROUP):
-            writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
-            yield sink.drain()
+        pending = pa.table({f.name: [] for f in schema}, schema=schema)
+        for table in tables:
+            pending = pa.concat_tables([pending, table])
+            while pending.num_rows >= ROW_GROUP:
+                writer.write_table(pending.slice(0, ROW_GROUP))
+                pending = pending.slice(ROW_GROUP)
+                yield sink.drain()
+        if pending.num_rows:
+            writer.write_table(pending)
     yield sink.drain()
 
 
@@ -611,10 +943,22 @@ def _answer_schema() -> pa.Schema:
     return pa.schema([pa.field(c, types.get(c, pa.string())) for c in ANSWER_COLUMNS])
 
 
-def _answer_parquet(row: Row) -> dict[str, Any]:
-    record = answer_record(row, typed=False)
-    record["answered_at"] = row.answered_at
-    return record
+def _answers_table(rows: list[Row]) -> pa.Table:
+    """Answers as a table, column by column (no dict per row)."""
+    import pyarrow as pa
+
+    schema = _answer_schema()
+    columns = dict(zip(Row._fields, zip(*rows, strict=True), strict=False)) if rows else {}
+    data = {
+        name: pa.array(
+            [as_text(v) for v in columns.get("value", ())]
+            if name == "value"
+            else columns.get(name, ()),
+            type=schema.field(name).type,
+        )
+        for name in ANSWER_COLUMNS
+    }
+    return pa.table(data, schema=schema)
 
 
 def _response_schema(qs: Sequence[Question]) -> pa.Schema:

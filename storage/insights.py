@@ -7,15 +7,16 @@ themes of at least k answers). Every count of the report is a cell of one `kanon
 the equations a reader could add up across sections, so that threshold and complementary
 suppression hold for the report as a whole, not section by section.
 
-Cost (benchmarks/dashboard.py, docs/benchmarks.md): the values of the filtered answers are
-decrypted (verbatims only for themes), with the subjects' data keys unwrapped in one read of
-the key store and answers read as plain, streamed rows. A report is cached for `CACHE_S` per
-store, brand and filters, and computed once at a time per brand.
+Cost (benchmarks/dashboard.py, docs/benchmarks.md): answers are read as plain, streamed rows
+without their ciphertexts; what they say comes from each subject's kept, sealed facts
+(`storage.subject_facts`: one decryption per subject, shared with the segments), and only the
+latest free texts are decrypted, for themes and quality, which are kept in this process while
+the answers table is unchanged (`storage.heard`). A report is cached for `CACHE_S` per store, brand
+and filters, and computed once at a time per brand.
 """
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections import Counter, defaultdict
@@ -25,13 +26,12 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
 
-from storage import funnel, kanon, records, results
-from storage.crypto import KeyShredded
+from storage import funnel, heard, kanon, results
+from storage.heard import THEME_SAMPLE, quality, readable  # noqa: F401 (re-exported)
 from storage.schema import Answer, ConsentEvent, Subject
 from storage.segments import Audience, Audiences
 from storage.stores import Stores
 
-THEME_SAMPLE = 20_000  # the most recent free-text answers analysed for themes
 CACHE_S = 300.0
 # Reports by store and brand: a process (or a test session) may open several stores.
 _cache: WeakKeyDictionary[
@@ -93,8 +93,6 @@ def compute(
 def _report(
     audiences: Audiences, brand: str, *, fresh: bool, filters: results.Filters
 ) -> dict[str, Any]:
-    from nlu.analysis.themes import find_themes  # spaCy and scikit-learn load on first use
-
     computed_at = datetime.now(UTC)
     flow = audiences.flow(brand)
     stores = audiences.stores
@@ -103,29 +101,13 @@ def _report(
     results.check(filters, audience.members if audience else ())
     members = audience.members[filters.segment] if audience and filters.segment else None
     keyring = stores.keyring(brand)
-    keyring.preload()
-    rows = Answer.__table__  # plain rows: `records.view` reads the same attributes
     with stores.brand(brand) as session:
         steps = funnel.totals(session)
         consent = consent_counts(session)
         answers = session.scalar(select(func.count()).select_from(Answer)) or 0
         people = session.scalar(select(func.count()).select_from(Subject)) or 0
-        free_text = session.execute(
-            select(rows)
-            .where(rows.c.ask_type == "free_text")
-            .order_by(rows.c.id.desc())
-            .limit(THEME_SAMPLE)
-        )
-        views = list(readable(records.view, free_text, keyring))
-        texts = [view.verbatim for view in views]
-        last_said: dict[str, Any] = {
-            response: at
-            for response, at in session.execute(
-                select(rows.c.response_id, func.max(rows.c.created_at)).group_by(rows.c.response_id)
-            )
-        }
+        themes, said_well = heard.heard(stores, session, keyring, brand, flow, k)
         said = results.load(session, keyring, flow, filters, members)
-    themes = [t for t in find_themes(texts) if t.size >= k]
     order = [s.ask.id for s in flow.steps if hasattr(s, "ask")]
     sheet = kanon.Sheet(k)
     _, _, per_question = results.compute(flow, said, k, sheet=sheet)
@@ -167,13 +149,13 @@ def _report(
             }
             for purpose in sorted(consent)
         },
-        "themes": [t.model_dump() for t in themes[:10]],
+        "themes": themes,
         "segments": _segments(sheet, audience) if audience else None,
         "respondents": asked_people["respondents"],
         "completion": asked_people["completion"],
         "questions": asked_people["questions"],
         "emotions": asked_people["emotions"],
-        "quality": quality(flow, views, last_said, k),
+        "quality": said_well,
     }
 
 
@@ -289,99 +271,3 @@ def segment_figures(audience: Audience) -> dict[str, Any]:
     sheet = kanon.Sheet(audience.min_size)
     _segment_cells(sheet, audience)
     return _segments(sheet, audience)
-
-
-def _share(hits: int, total: int, k: int) -> float | None:
-    """A share of answers, shown only when both what it counts and the rest are 0 or at least
-    k: with the count of answers shown, the share gives both away."""
-    if not total or 0 < hits < k or 0 < total - hits < k:
-        return None
-    return round(hits / total, 3)
-
-
-def _dropped(group: list[records.AnswerView], last_said: dict[str, Any], k: int) -> float | None:
-    """The share of `group` after which its response has no later answer."""
-    ended = sum(1 for v in group if last_said.get(v.response_id) == v.created_at)
-    return _share(ended, len(group), k)
-
-
-def quality(
-    flow: Any, views: list[records.AnswerView], last_said: dict[str, Any], k: int
-) -> list[dict[str, Any]]:
-    """Per free-text question, how much its answers say: so a brand can reword a question.
-
-    Every figure follows the report's k rule: a question answered by fewer than k people shows
-    none, and the probe figures need k probed people of their own (a handful of probed
-    customers would otherwise be described one by one). Vagueness is heard by
-    `nlu.listening.listen_many` on the first words, exactly what the bot heard when it chose to
-    probe; "informative after the probe" hears the follow-up against the probe's own question.
-    Drop-off is the share of answers after which the response recorded nothing more; it is not
-    given for a flow's last question, where stopping is the end and not a drop.
-    """
-    from nlu.listening import listen_many  # spaCy loads on first use, as for themes
-
-    asks = [s.ask for s in flow.steps if hasattr(s, "ask")]
-    last_ask = asks[-1].id if asks else None
-    by_step: dict[str, list[records.AnswerView]] = defaultdict(list)
-    for view in views:
-        by_step[view.step_id].append(view)
-    out: list[dict[str, Any]] = []
-    for ask in asks:
-        if ask.kind.value != "free_text":
-            continue
-        answers = by_step.get(ask.id, [])
-        people = len({v.subject_id for v in answers})
-        row: dict[str, Any] = {"step": ask.id, "people": people if people >= k else None}
-        figures = dict.fromkeys(
-            (
-                "answers",
-                "vague_share",
-                "median_words",
-                "median_informativeness",
-                "probed",
-                "probe_informative_share",
-                "dropoff_after_probe",
-                "dropoff_without_probe",
-            )
-        )
-        if people < k:
-            out.append({**row, **figures})
-            continue
-        heard = listen_many([v.verbatim for v in answers], ask.text[0], flow.language)
-        probed = [v for v in answers if v.probed]
-        plain = [v for v in answers if not v.probed]
-        figures.update(
-            answers=len(answers),
-            vague_share=_share(sum(h.vague for h in heard), len(heard), k),
-            median_words=statistics.median(len(v.text.split()) for v in answers),
-            median_informativeness=round(statistics.median(h.informativeness for h in heard), 3),
-        )
-        if ask.id != last_ask and len({v.subject_id for v in plain}) >= k:
-            figures["dropoff_without_probe"] = _dropped(plain, last_said, k)
-        # `probed` with `answers` shown gives the unprobed away: both need k, or none.
-        unprobed = len({v.subject_id for v in plain})
-        if len({v.subject_id for v in probed}) >= k and (unprobed == 0 or unprobed >= k):
-            followups = [
-                listen_many([v.followup], v.probe or "", flow.language)[0] if v.followup else None
-                for v in probed
-            ]
-            figures.update(
-                probed=len(probed),
-                probe_informative_share=_share(
-                    sum(1 for f in followups if f is not None and not f.vague), len(probed), k
-                ),
-            )
-            if ask.id != last_ask:
-                figures["dropoff_after_probe"] = _dropped(probed, last_said, k)
-        out.append({**row, **figures})
-    return out
-
-
-def readable(decrypt: Any, rows: Any, keyring: Any, *, pair: bool = False) -> Any:
-    """Decrypted answers; a subject erased while the report runs is left out, not an error."""
-    for row in rows:
-        try:
-            plain = decrypt(row, keyring)
-        except KeyShredded:
-            continue
-        yield (row, plain) if pair else plain

@@ -29,7 +29,8 @@ What derives from the ledger checks the event it relies on: `current` (one subje
 `in_force` (segments, many subjects) verify the latest decisive event's payload, columns and
 chain link to the event before it, and treat a bad event as no consent in force. Neither can
 see an event that no longer names the subject (removed, or its columns changed to hide it):
-only the whole-chain `verify` finds those (`candor consents verify`, the admin ledger route).
+only the whole-chain `verify` finds those (`candor consents verify`; the admin ledger route
+asks `storage.ledger_check`, which walks again only what changed since it last verified).
 The chain has no secret, so someone able to write the database can still append a correctly
 chained event and move the head; detecting that needs the head anchored outside the store.
 """
@@ -423,36 +424,64 @@ class ChainProblem:
 
 def verify(session: Session) -> tuple[int, list[ChainProblem]]:
     """Check the whole chain, every column of every row; returns (events checked, problems)."""
-    problems: list[ChainProblem] = []
-    previous, expected, last, count = GENESIS, 1, 0, 0
-    erased: set[int] = set()  # seqs of rows flagged as erased
-    listed: dict[int, int] = {}  # erased seq -> the erasure event that lists it
+    walk = ChainWalk()
     events = ConsentEvent.__table__
     rows = session.execute(
         select(events).order_by(events.c.seq), execution_options={"yield_per": 5000}
     )
     for row in rows:
-        count += 1
-        if row.seq != expected:
-            problems.append(
+        walk.step(row)
+    problems = walk.problems + erasure_problems(walk.erased, walk.erasures)
+    problems += _head_problems(session, walk.count, walk.last, walk.previous)
+    return walk.count, problems
+
+
+class ChainWalk:
+    """The row-by-row part of `verify`: feed it events in `seq` order.
+
+    Shared with `storage.ledger_check`, which walks only the stretches of the chain that
+    changed since it last verified them: both must judge a row the same way, so there is one
+    walk. It starts after the event whose hash is `previous` (GENESIS: at the start), expecting
+    `expected` next. What it cannot judge alone, whether each erased row is listed by an
+    erasure event, it collects for `erasure_problems`.
+    """
+
+    def __init__(self, previous: str = GENESIS, expected: int = 1) -> None:
+        self.problems: list[ChainProblem] = []
+        self.previous, self.expected = previous, expected
+        self.last = self.count = 0
+        self.erased: set[int] = set()  # seqs of rows flagged as erased
+        self.erasures: dict[int, list[int]] = {}  # erasure event's seq -> the seqs it lists
+
+    def step(self, row: Any) -> None:
+        self.count += 1
+        if row.seq != self.expected:
+            self.problems.append(
                 ChainProblem(
                     row.seq,
-                    f"expected event #{expected} here: an "
+                    f"expected event #{self.expected} here: an "
                     "event was removed or the order was changed",
                 )
             )
-        found = _event_problems(row, previous)
-        problems += [ChainProblem(row.seq, p) for p in found]
+        found = _event_problems(row, self.previous)
+        self.problems += [ChainProblem(row.seq, p) for p in found]
         if row.redacted:
-            erased.add(row.seq)
+            self.erased.add(row.seq)
         elif row.event == ERASED and not found:
-            for seq in _erased_by(row):
-                listed[seq] = row.seq
-        previous, expected, last = row.hash, row.seq + 1, row.seq
-    for seq in sorted(erased - listed.keys()):
-        problems.append(
-            ChainProblem(seq, "it is marked as erased but no erasure event lists it: it was edited")
-        )
+            self.erasures[row.seq] = _erased_by(row)
+        self.previous, self.expected, self.last = row.hash, row.seq + 1, row.seq
+
+
+def erasure_problems(erased: set[int], erasures: dict[int, list[int]]) -> list[ChainProblem]:
+    """Rows flagged as erased that no erasure event lists, and listed rows not flagged."""
+    listed: dict[int, int] = {}  # erased seq -> the (last) erasure event that lists it
+    for by in sorted(erasures):
+        for seq in erasures[by]:
+            listed[seq] = by
+    problems = [
+        ChainProblem(seq, "it is marked as erased but no erasure event lists it: it was edited")
+        for seq in sorted(erased - listed.keys())
+    ]
     for seq, by in sorted(listed.items()):
         if seq not in erased:
             problems.append(
@@ -460,8 +489,7 @@ def verify(session: Session) -> tuple[int, list[ChainProblem]]:
                     seq, f"erasure event #{by} lists it as erased, but it is not: it was edited"
                 )
             )
-    problems += _head_problems(session, count, last, previous)
-    return count, problems
+    return problems
 
 
 def _erased_by(row: Any) -> list[int]:

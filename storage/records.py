@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,8 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import ledger
-from storage.crypto import KeyShredded
+from storage import ledger, subject_facts
 from storage.ledger import ConsentContext
 from storage.schema import Answer, ConsentEvent, Subject, SubjectTag, utcnow
 from storage.stores import Keyring
@@ -195,6 +193,8 @@ def record_answer(
     else:
         row.rectifications = (row.rectifications or 0) + 1
         row.rectified_at = utcnow()
+        # Art. 16: the old value must not live on in the facts derived from it.
+        subject_facts.forget(session, [subject_id])
     row.flow_version = flow_version
     row.ask_type = ask_type
     row.purpose = purpose
@@ -241,6 +241,7 @@ def record_followup(
     row.followup_enc = keyring.encrypt(
         subject_id, words, _aad(row.conversation_id, row.flow_id, row.step_id, "followup")
     )
+    subject_facts.forget(session, [subject_id])  # changed in place: its words are new
     row.consent_event_id = consent.id
     row.updated_at = utcnow()
     session.flush()
@@ -302,6 +303,7 @@ def join_answer(
         return None
     joined = f"{current} {words}"
     _seal(row, keyring, verbatim=joined, value=joined, consent=consent)
+    subject_facts.forget(session, [subject_id])  # changed in place: its value is new
     session.flush()
     return row
 
@@ -399,77 +401,3 @@ def tags_of(session: Session, *, subject_id: str) -> list[SubjectTag]:
 
 def consents_of(session: Session, *, subject_id: str) -> list[ConsentEvent]:
     return ledger.events_of(session, subject_id=subject_id)
-
-
-EXPORT_BATCH = 5_000  # rows fetched at a time by `brand_export`
-
-
-def brand_export(
-    session: Session, keyring: Keyring, *, batch: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Every answer of the brand, decrypted, in the order they were stored, one at a time.
-
-    What `GET /api/v1/brands/{brand}/export` sends. The whole key store is unwrapped in one read
-    (`Keyring.preload`) instead of a key-store session per subject, and answers are streamed as
-    plain rows, `batch` at a time, instead of loading every ORM object first: memory stays flat
-    whatever the size of the store. A subject erased while the export runs (their key is gone)
-    is left out rather than failing the export halfway.
-    """
-    keyring.preload()
-    table = Answer.__table__
-    rows = session.execute(
-        select(*(table.c[name] for name in _EXPORT_COLUMNS))
-        .order_by(table.c.id)
-        .execution_options(yield_per=batch or EXPORT_BATCH)
-    )
-    decrypt = keyring.decrypt
-    for (
-        subject,
-        conversation,
-        response,
-        flow_id,
-        version,
-        step,
-        purpose,
-        verbatim,
-        value,
-        at,
-        probe,
-        followup,
-    ) in rows:
-        try:  # what `view` does, on plain tuples: no ORM object or AnswerView per answer
-            verbatim = decrypt(subject, verbatim, _aad(conversation, flow_id, step, "verbatim"))
-            value = json.loads(decrypt(subject, value, _aad(conversation, flow_id, step, "value")))
-            if followup:
-                followup = decrypt(subject, followup, _aad(conversation, flow_id, step, "followup"))
-        except KeyShredded:
-            continue
-        yield {
-            "subject_id": subject,
-            "response_id": response,
-            "flow_id": flow_id,
-            "flow_version": version,
-            "step_id": step,
-            "purpose": purpose,
-            "verbatim": verbatim,
-            "value": value,
-            "answered_at": at.isoformat(),
-            "probe": probe,
-            "followup": followup or None,
-        }
-
-
-_EXPORT_COLUMNS = (
-    "subject_id",
-    "conversation_id",
-    "response_id",
-    "flow_id",
-    "flow_version",
-    "step_id",
-    "purpose",
-    "verbatim_enc",
-    "value_enc",
-    "created_at",
-    "probe",
-    "followup_enc",
-)

@@ -9,24 +9,25 @@ Completion is read from the answers themselves: a response is complete when it a
 flow's last question; the time to complete runs from its first answer to its last; a response
 that is not complete dropped off after the question it answered last.
 
-Only answer values are decrypted here (no verbatim): the verbatims of a free-text question are
-read one page at a time by `verbatims`, redacted like the theme quotes.
+Only answer values are read here (no verbatim), from each subject's kept facts
+(`storage.subject_facts`: one decryption per subject, not per answer); the verbatims of a
+free-text question are read one page at a time by `verbatims`, redacted like the theme quotes.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import CursorResult, Select, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from consent_flows.model import EMOTIONS, AskSpec, AskType, Flow
-from storage import records
+from storage import records, subject_facts
 from storage.crypto import KeyShredded
 from storage.kanon import Key, Sheet, share
 from storage.schema import Answer, Subject
@@ -105,40 +106,42 @@ class Said:
     at: datetime
 
 
-def _query(flow: Flow, filters: Filters, members: set[str] | None) -> Select[Any]:
+def _query(flow: Flow, filters: Filters) -> Select[Any]:
+    """Which answers the filters keep: only what choosing each respondent's latest answers
+    needs, no ciphertext (values come from `subject_facts`). `created_at` comes as stored (text
+    on SQLite, in a fixed format that sorts as time does): parsing a million dates to compare
+    them costs more than the rest of the choice."""
     rows = Answer.__table__
-    query = (
-        select(
-            rows.c.id,
-            rows.c.subject_id,
-            rows.c.conversation_id,
-            rows.c.response_id,
-            rows.c.flow_id,
-            rows.c.step_id,
-            rows.c.occurrence,
-            rows.c.value_enc,
-            rows.c.verbatim_enc,
-            rows.c.created_at,
-        )
-        .join(Subject.__table__, Subject.__table__.c.subject_id == rows.c.subject_id)
-        .where(rows.c.flow_id == flow.id)
-    )
+    query = select(
+        rows.c.id,
+        rows.c.subject_id,
+        rows.c.response_id,
+        rows.c.step_id,
+        rows.c.occurrence,
+        type_coerce(rows.c.created_at, String).label("at"),
+    ).where(rows.c.flow_id == flow.id)
     if filters.since is not None:
         query = query.where(rows.c.created_at >= datetime.combine(filters.since, time(), UTC))
     if filters.until is not None:
         end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
         query = query.where(rows.c.created_at < end)
-    if filters.channel is not None:
-        query = query.where(Subject.__table__.c.channel == filters.channel)
+    if filters.channel is not None:  # joined only then: a lookup per answer otherwise
+        subjects = Subject.__table__
+        query = query.join(subjects, subjects.c.subject_id == rows.c.subject_id).where(
+            subjects.c.channel == filters.channel
+        )
     if filters.flow_version is not None:
         query = query.where(rows.c.flow_version == filters.flow_version)
-    if members is not None:
-        query = query.where(rows.c.subject_id.in_(sorted(members) or [""]))
     return query
 
 
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _moment(at: str | datetime) -> datetime:
+    """A stored `created_at` as an aware datetime (text on SQLite, a datetime elsewhere)."""
+    return _aware(datetime.fromisoformat(at) if isinstance(at, str) else at)
 
 
 def load(
@@ -150,40 +153,64 @@ def load(
 ) -> list[Said]:
     """Each respondent's latest response, one answer per question (values decrypted).
 
-    `members`: the filter segment's members (None: everyone). A subject erased while this runs
-    is left out, as in the rest of the report.
+    `members`: the filter segment's members (None: everyone); the choice is made per subject,
+    so leaving the others out after choosing is the same as before. Values come from each
+    subject's kept facts (`subject_facts`: one decryption per subject, not per answer); an
+    answer newer than them is decrypted itself. A subject erased while this runs is left out,
+    as in the rest of the report.
     """
-    latest: dict[str, tuple[datetime, str]] = {}
-    by_response: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
-    result = session.execute(_query(flow, filters, members).execution_options(yield_per=STREAM))
-    for row in result:
-        at = _aware(row.created_at)
-        key = (row.subject_id, row.response_id)
-        kept = by_response[key].get(row.step_id)
-        if kept is not None and (kept.occurrence, kept.id) > (row.occurrence, row.id):
-            continue
-        by_response[key][row.step_id] = row
-        mark = latest.get(row.subject_id)
-        if mark is None or (at, row.response_id) > mark:
-            latest[row.subject_id] = (at, row.response_id)
+    latest: dict[str, tuple[Any, str]] = {}
+    by_response: dict[tuple[str, str], dict[str, tuple[Any, ...]]] = defaultdict(dict)
+    # The driver's own tuples, a batch at a time: no column here needs converting (the date
+    # comes as stored), and a result row object per answer was most of the cost of a million.
+    result = cast(CursorResult[Any], session.execute(_query(flow, filters)))
+    try:
+        while batch := result.cursor.fetchmany(STREAM):
+            for row in batch:
+                answer, subject, response, step, occurrence, at = row
+                if members is not None and subject not in members:
+                    continue
+                chosen = by_response[(subject, response)]
+                kept = chosen.get(step)
+                if kept is None or (kept[4], kept[0]) < (occurrence, answer):
+                    chosen[step] = row
+                mark = latest.get(subject)
+                if mark is None or (at, response) > mark:
+                    latest[subject] = (at, response)
+    finally:
+        result.close()
+    values = subject_facts.load(session, keyring, set(latest), "values")
+    picked = [
+        row
+        for subject, (_, response) in latest.items()
+        if subject in values  # else erased meanwhile
+        for row in by_response[(subject, response)].values()
+    ]
+    newer = _values_of(session, keyring, [r[0] for r in picked if r[0] not in values[r[1]]])
     out: list[Said] = []
-    for subject, (_, response) in latest.items():
-        for row in by_response[(subject, response)].values():
+    for answer, subject, response, step, occurrence, at in picked:
+        mine = values[subject]
+        value = mine[answer] if answer in mine else newer.get(answer, _GONE)
+        if value is not _GONE:
+            out.append(Said(answer, subject, response, step, occurrence, value, _moment(at)))
+    return out
+
+
+_GONE = object()
+
+
+def _values_of(session: Session, keyring: Keyring, ids: list[int]) -> dict[int, Any]:
+    """The values of a few answers by id, decrypted (answers stored after the facts were read)."""
+    table = Answer.__table__
+    out: dict[int, Any] = {}
+    for start in range(0, len(ids), subject_facts.BATCH):
+        for row in session.execute(
+            select(table).where(table.c.id.in_(ids[start : start + subject_facts.BATCH]))
+        ):
             try:
-                value = records.value_of(row, keyring)
+                out[row.id] = records.value_of(cast(Answer, row), keyring)  # Answer's row
             except KeyShredded:
-                break
-            out.append(
-                Said(
-                    row.id,
-                    subject,
-                    response,
-                    row.step_id,
-                    row.occurrence,
-                    value,
-                    _aware(row.created_at),
-                )
-            )
+                continue
     return out
 
 
@@ -404,83 +431,3 @@ def _emotion_weeks(
         return out
 
     return render
-
-
-# --- verbatims ------------------------------------------------------------------------------
-
-
-def verbatims(
-    session: Session,
-    keyring: Keyring,
-    flow: Flow,
-    question: str,
-    filters: Filters,
-    k: int,
-    *,
-    members: set[str] | None = None,
-    page: int = 1,
-    search: str | None = None,
-) -> dict[str, Any]:
-    """A page of a free-text question's verbatims, newest first, redacted like theme quotes.
-
-    Shown only when the question has at least k respondents under the same filters; the
-    match count of a search is shown only at k or more (the page itself lists what matched).
-    """
-    from nlu.analysis.pii import redact  # spaCy loads on first use, as for themes
-
-    ask = flow.asks().get(question)
-    if ask is None:
-        raise UnknownQuestion(question)
-    if ask.kind is not AskType.FREE_TEXT:
-        raise InvalidFilter(
-            "question_id",
-            f"'{question}' is a {ask.kind.value} question; verbatims are for free-text ones",
-        )
-    said = [s for s in load(session, keyring, flow, filters, members) if s.step_id == question]
-    base: dict[str, Any] = {
-        "question": {"id": ask.id, "text": ask.text[0]},
-        "filters": filters.as_dict(),
-        "page": page,
-        "page_size": PAGE_SIZE,
-        "min_size": k,
-    }
-    if len(said) < k:
-        return {
-            **base,
-            "respondents": None,
-            "total": None,
-            "items": [],
-            "pages": 0,
-            "message": f"Verbatims appear once {k} people have answered this question.",
-        }
-    wanted = {s.id for s in said}
-    rows = session.execute(
-        select(Answer)
-        .where(Answer.id.in_(sorted(wanted)))
-        .order_by(Answer.created_at.desc(), Answer.id.desc())
-    ).scalars()
-    needle = (search or "").casefold().strip()
-    matched: list[str] = []
-    for row in _views(rows, keyring):
-        text = redact(row.text).text
-        if needle and needle not in text.casefold():
-            continue
-        matched.append(text)
-    start = (page - 1) * PAGE_SIZE
-    total = len(matched)
-    return {
-        **base,
-        "respondents": len(said),
-        "total": total if total == 0 or total >= k else None,
-        "pages": max(1, -(-total // PAGE_SIZE)),
-        # Text only: a date next to one person's words would help single them out.
-        "items": [{"text": text} for text in matched[start : start + PAGE_SIZE]],
-    }
-
-
-def _views(rows: Iterable[Answer], keyring: Keyring) -> Iterator[records.AnswerView]:
-    for row in rows:
-        try:
-            yield records.view(row, keyring)
-        except KeyShredded:
-            continue

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage import backends, follow, ledger, records
+from storage import backends, follow, ledger, records, subject_facts
 from storage.ledger import ConsentContext
 from storage.schema import (
     Answer,
@@ -46,6 +46,8 @@ SUBJECT_TABLES: dict[str, str] = {
     "content_sent": "exported; deleted (and with any purpose it was derived from)",
     "followers": "exported (following, channel, since); deleted, and with the updates consent",
     "deliveries": "exported (the updates sent); deleted; those still waiting close on unfollow",
+    "subject_facts": "segment facts derived from the answers (exported as them), sealed with "
+    "the subject's key; deleted with any answer they came from",
 }
 
 # The key store's table of data keys: an erased subject's wrapped key must not stay on disk.
@@ -165,6 +167,7 @@ def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Era
     reclaims the disk (`reclaim`); the rights service (actions/rights_service.py) does all three.
     """
     erased = Erased()
+    subject_facts.forget(session, [subject_id])
     erased.answers = rowcount(
         session.execute(delete(Answer).where(Answer.subject_id == subject_id))
     )
@@ -216,6 +219,7 @@ def erase_purpose(session: Session, keyring: Keyring, *, subject_id: str, purpos
     decision allows. `details` holds the erased verbatims, for the customer's own reply only.
     """
     erased = Erased()
+    subject_facts.forget(session, [subject_id])  # derived from every purpose's answers
     mine = (Answer.subject_id == subject_id, Answer.purpose == purpose)
     for row in session.scalars(select(Answer).where(*mine).order_by(Answer.id)):
         erased.details.append(records.view(row, keyring).text)
@@ -343,6 +347,10 @@ def purge(
     purged = Purged()
     for purpose, days in retention_days.items():
         cutoff = now - timedelta(days=days)
+        subject_facts.forget(
+            session,
+            select(Answer.subject_id).where(Answer.purpose == purpose, Answer.updated_at < cutoff),
+        )
         purged.answers += rowcount(
             session.execute(
                 delete(Answer).where(Answer.purpose == purpose, Answer.updated_at < cutoff)
@@ -371,6 +379,7 @@ def purge(
         purged.expired_consents += expired
         if expired:
             subjects = _last_events(session, expired)
+            subject_facts.forget(session, subjects)
             purged.answers += rowcount(
                 session.execute(
                     delete(Answer).where(Answer.purpose == purpose, Answer.subject_id.in_(subjects))

@@ -1,8 +1,10 @@
 """Segments and tailored content for a brand, computed on demand and never below k people.
 
 Memberships are computed from the store each time (cached for a minute), only over subjects who
-consented to a purpose that allows segmentation and did not object. A segment smaller than the
-brand's `min_size` is neither shown in reports nor used to pick content.
+consented to a purpose that allows segmentation and did not object; what their answers say is
+read from their kept, encrypted facts (`storage.subject_facts`), one decryption per subject.
+A segment smaller than the brand's `min_size` is neither shown in reports nor used to pick
+content.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class Audiences:
         keyring = self.stores.keyring(brand)
         with self.stores.brand(brand) as session:
             subjects = audience_facts.eligible(session, purposes_allowing(flow, "segmentation"))
-            facts = audience_facts.facts(session, keyring, subjects)
+            facts = audience_facts.facts(session, keyring, subjects, kept=True)
         members = audience_facts.memberships(segments.compiled(), facts)
         audience = Audience(
             segments.min_size,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from actions.runtime import Runtime
 from consent_flows import interpreter
 from consent_flows.contract import ConversationState
-from storage import records
+from storage import exports, records
 from storage.schema import Answer
 from tests.unit.test_actions_offline import BRAND, Chat, Ran, button, chat, runtime, typed
 
@@ -203,8 +203,8 @@ def test_the_brand_export_carries_the_probe_and_the_reply(chat: Chat, runtime: R
     chat.answer(typed("boots for wet trails"))
     stores = runtime.stores
     with stores.brand(BRAND) as session:
-        items = list(records.brand_export(session, stores.keyring(BRAND)))
-    assert [(i["step_id"], i["verbatim"], i["probe"], i["followup"]) for i in items] == [
+        items = list(exports.read(session, stores.keyring(BRAND)))
+    assert [(i.step_id, i.verbatim, i.probe, i.followup) for i in items] == [
         ("activity", "hiking", None, None),
         ("need", "stuff", probe, "boots for wet trails"),
     ]

@@ -22,6 +22,7 @@ EXPORT_KEYS = {
     "content_sent": "content_sent",
     "followers": "following",
     "deliveries": "updates_sent",
+    "subject_facts": "answers",  # segment facts derived from the answers, exported as them
 }
 
 

@@ -21,7 +21,7 @@ from bot.gateway.auth import AuthorisedBrand
 from bot.gateway.errors import NoSegments, UnknownAsset, UnknownDashboard, responses
 from bot.gateway.headers import PAGE_HEADERS
 from bot.gateway.state import RuntimeDep, StoresDep
-from storage import insights, registry, results
+from storage import insights, registry, results, verbatims
 
 router = APIRouter(tags=["insights"])
 # The brand-key routes: a missing or wrong key (403), a malformed request (422), a store away.
@@ -144,7 +144,7 @@ def _verbatims(
     flow = audiences.flow(brand)
     keyring = audiences.stores.keyring(brand)
     with audiences.stores.brand(brand) as session:
-        return results.verbatims(
+        return verbatims.verbatims(
             session, keyring, flow, question, filters, k, members=members, page=page, search=q
         )
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -20,10 +21,11 @@ from actions import rights_service
 from actions.rights_service import RightsService
 from bot.gateway.auth import AuthorisedBrand
 from bot.gateway.errors import NoConsent, UnknownPurpose, UnknownSubject, responses
+from bot.gateway.routes.insights import ReportFilters
 from bot.gateway.state import ChannelsDep, RuntimeDep, SettingsDep, StoresDep
 from bot.pseudonym import subject_id as make_subject_id
 from consent_flows.contract import CHANNELS, Channel, Sender
-from storage import exports, ledger
+from storage import exports, ledger, ledger_check
 from storage.schema import ConsentEvent
 
 # Every route here: a missing or wrong key (403), a malformed request (422), a store away (503).
@@ -161,13 +163,18 @@ def consents(
     after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    """The consent ledger (oldest first, paged by `after_seq`), and whether its chain holds."""
+    """The consent ledger (oldest first, paged by `after_seq`), and whether its chain holds.
+
+    The chain is checked as `ledger.verify` would, but only what changed since the last check
+    is walked again (`storage.ledger_check`): paging through a large ledger re-verifies
+    nothing it already verified, and an edited or wrongly erased row is still reported.
+    """
     with stores.brand(brand) as session:
         query = select(ConsentEvent).where(ConsentEvent.seq > after_seq)
         if subject:
             query = query.where(ConsentEvent.subject_id == subject)
         rows = list(session.scalars(query.order_by(ConsentEvent.seq).limit(limit)))
-        checked, problems = ledger.verify(session)
+    checked, problems = ledger_check.chain_status(stores, brand)
     return {
         "events": [
             {"seq": r.seq, "hash": r.hash, "redacted": r.redacted, **ledger.payload(r)}
@@ -196,29 +203,43 @@ def consents(
                     "schema": {"type": "string", "format": "binary"}
                 },
             },
-        }
+        },
+        **responses(
+            422,
+            notes={
+                422: "`invalid_request` or `invalid_filter` (the report's filters; a segment "
+                "below k is refused): `detail` says what"
+            },
+        ),
     },
 )
 async def export_brand(
     brand: AuthorisedBrand,
     stores: StoresDep,
     runtime: RuntimeDep,
+    filters: ReportFilters,
     format: Literal["json", "jsonl", "csv", "parquet"] = "json",
     layout: Literal["answers", "responses"] = "answers",
 ) -> Response:
     """Every answer whose consent is in force, decrypted: the brand owns its data.
 
-    Streamed (`storage.exports`): rows are read, decrypted and sent a batch at a time (Parquet
-    a row group at a time), in a worker thread, so a store of a million answers needs neither
-    its size in memory nor the event loop while it is read. CSV cells a spreadsheet would run
-    as formulas are defused; JSON Lines and Parquet keep the customer's words exactly.
+    The report's filters apply (`since`, `until`, `channel`, `flow_version`, `segment`), checked
+    before the first byte is sent. Streamed (`storage.exports`): rows are read, decrypted and
+    sent a part at a time (Parquet a row group at a time), in a worker thread and, for a large
+    store, worker processes, so a store of a million answers needs neither its size in memory
+    nor the event loop while it is read. CSV cells a spreadsheet would run as formulas are
+    defused; JSON Lines and Parquet keep the customer's words exactly.
     """
+    # A segment's members are computed from the answers: off the event loop too.
+    members = await run_in_threadpool(exports.members_of, runtime.audiences, brand, filters)
     body = exports.stream(
         stores,
         brand,
         layout=layout,
         fmt=format,
         flows_of=lambda version: runtime.flow(brand, version),
+        filters=filters,
+        members=members,
     )
     name = exports.filename(brand, layout, format)
     headers = (

@@ -1,0 +1,172 @@
+"""What the language analysis hears in a brand's newest free texts: themes and answer quality.
+
+Both read the newest `THEME_SAMPLE` free-text answers (decrypted: themes quote them, redacted)
+and depend on no filter of the report, so the last result is kept in the process, per store and
+brand, with the stamp of the answers table it was heard from (`heard`). Every figure follows the
+report's k rule.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections import defaultdict
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import func, select
+
+from storage import records
+from storage.crypto import KeyShredded
+from storage.schema import Answer
+from storage.stores import Stores
+
+THEME_SAMPLE = 20_000  # the most recent free-text answers analysed for themes
+Heard = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # (themes, quality)
+# Themes and quality by store and brand, with the stamp of the answers they were heard from.
+_heard_cache: WeakKeyDictionary[Stores, dict[str, tuple[Any, Heard]]] = WeakKeyDictionary()
+_guard = threading.Lock()
+
+
+def heard(stores: Stores, session: Any, keyring: Any, brand: str, flow: Any, k: int) -> Heard:
+    """Themes and answer quality: what the language analysis heard in the latest free texts.
+
+    They depend on no filter, only on the answers stored, so the last result is kept (in this
+    process only, one per store and brand) with the stamp of the answers table it was heard
+    from (how many, the highest id, the latest change) and reused while the stamp holds: a
+    filtered view or a recompute of an unchanged store does not parse twenty thousand texts
+    again. Any answer stored, changed or deleted (erasure, withdrawal, retention) changes the
+    stamp, so no theme or quote outlives what it came from past the next report.
+    """
+    rows = Answer.__table__
+    stamp = (
+        tuple(
+            session.execute(
+                select(func.count(), func.max(rows.c.id), func.max(rows.c.updated_at))
+            ).one()
+        ),
+        flow.id,
+        flow.version,
+        k,
+    )
+    with _guard:
+        kept = _heard_cache.setdefault(stores, {}).get(brand)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    from nlu.analysis.themes import find_themes  # spaCy and scikit-learn load on first use
+
+    free_text = session.execute(
+        select(rows)
+        .where(rows.c.ask_type == "free_text")
+        .order_by(rows.c.id.desc())
+        .limit(THEME_SAMPLE)
+    ).all()
+    keyring.preload({row.subject_id for row in free_text})  # the sample's keys, not all
+    views = list(readable(records.view, free_text, keyring))
+    last_said: dict[str, Any] = {
+        response: at
+        for response, at in session.execute(
+            select(rows.c.response_id, func.max(rows.c.created_at)).group_by(rows.c.response_id)
+        )
+    }
+    themes = [t for t in find_themes([view.verbatim for view in views]) if t.size >= k]
+    result: Heard = ([t.model_dump() for t in themes[:10]], quality(flow, views, last_said, k))
+    with _guard:
+        _heard_cache.setdefault(stores, {})[brand] = (stamp, result)
+    return result
+
+
+def _share(hits: int, total: int, k: int) -> float | None:
+    """A share of answers, shown only when both what it counts and the rest are 0 or at least
+    k: with the count of answers shown, the share gives both away."""
+    if not total or 0 < hits < k or 0 < total - hits < k:
+        return None
+    return round(hits / total, 3)
+
+
+def _dropped(group: list[records.AnswerView], last_said: dict[str, Any], k: int) -> float | None:
+    """The share of `group` after which its response has no later answer."""
+    ended = sum(1 for v in group if last_said.get(v.response_id) == v.created_at)
+    return _share(ended, len(group), k)
+
+
+def quality(
+    flow: Any, views: list[records.AnswerView], last_said: dict[str, Any], k: int
+) -> list[dict[str, Any]]:
+    """Per free-text question, how much its answers say: so a brand can reword a question.
+
+    Every figure follows the report's k rule: a question answered by fewer than k people shows
+    none, and the probe figures need k probed people of their own (a handful of probed
+    customers would otherwise be described one by one). Vagueness is heard by
+    `nlu.listening.listen_many` on the first words, exactly what the bot heard when it chose to
+    probe; "informative after the probe" hears the follow-up against the probe's own question.
+    Drop-off is the share of answers after which the response recorded nothing more; it is not
+    given for a flow's last question, where stopping is the end and not a drop.
+    """
+    from nlu.listening import listen_many  # spaCy loads on first use, as for themes
+
+    asks = [s.ask for s in flow.steps if hasattr(s, "ask")]
+    last_ask = asks[-1].id if asks else None
+    by_step: dict[str, list[records.AnswerView]] = defaultdict(list)
+    for view in views:
+        by_step[view.step_id].append(view)
+    out: list[dict[str, Any]] = []
+    for ask in asks:
+        if ask.kind.value != "free_text":
+            continue
+        answers = by_step.get(ask.id, [])
+        people = len({v.subject_id for v in answers})
+        row: dict[str, Any] = {"step": ask.id, "people": people if people >= k else None}
+        figures = dict.fromkeys(
+            (
+                "answers",
+                "vague_share",
+                "median_words",
+                "median_informativeness",
+                "probed",
+                "probe_informative_share",
+                "dropoff_after_probe",
+                "dropoff_without_probe",
+            )
+        )
+        if people < k:
+            out.append({**row, **figures})
+            continue
+        heard = listen_many([v.verbatim for v in answers], ask.text[0], flow.language)
+        probed = [v for v in answers if v.probed]
+        plain = [v for v in answers if not v.probed]
+        figures.update(
+            answers=len(answers),
+            vague_share=_share(sum(h.vague for h in heard), len(heard), k),
+            median_words=statistics.median(len(v.text.split()) for v in answers),
+            median_informativeness=round(statistics.median(h.informativeness for h in heard), 3),
+        )
+        if ask.id != last_ask and len({v.subject_id for v in plain}) >= k:
+            figures["dropoff_without_probe"] = _dropped(plain, last_said, k)
+        # `probed` with `answers` shown gives the unprobed away: both need k, or none.
+        unprobed = len({v.subject_id for v in plain})
+        if len({v.subject_id for v in probed}) >= k and (unprobed == 0 or unprobed >= k):
+            followups = [
+                listen_many([v.followup], v.probe or "", flow.language)[0] if v.followup else None
+                for v in probed
+            ]
+            figures.update(
+                probed=len(probed),
+                probe_informative_share=_share(
+                    sum(1 for f in followups if f is not None and not f.vague), len(probed), k
+                ),
+            )
+            if ask.id != last_ask:
+                figures["dropoff_after_probe"] = _dropped(probed, last_said, k)
+        out.append({**row, **figures})
+    return out
+
+
+def readable(decrypt: Any, rows: Any, keyring: Any, *, pair: bool = False) -> Any:
+    """Decrypted answers; a subject erased while the report runs is left out, not an error."""
+    for row in rows:
+        try:
+            plain = decrypt(row, keyring)
+        except KeyShredded:
+            continue
+        yield (row, plain) if pair else plain

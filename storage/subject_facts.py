@@ -1,0 +1,253 @@
+"""Each subject's answer facts for segments, kept encrypted so a report need not decrypt answers.
+
+A segment rule reads a subject's latest value per question and the words of everything they
+said (`audience_facts`). Working that out means decrypting every answer of every eligible
+subject, which made the segment computation most of the dashboard's cost at a million answers
+(docs/benchmarks.md). So the result is kept, one row per subject: the segment facts, and the
+values of every answer for the per-question results, as two JSON documents sealed with the
+subject's own data key (as their answers are: crypto-shredded with them), next to a `stamp` of
+the answers they were built from (how many, and the sum of their ids: both read from the
+subject index alone). A report decrypts one small document per subject instead of every answer.
+
+It is a cache, never a source: a row is used only while its stamp equals the stamp of the
+subject's answers in the store now, and is rebuilt from the answers otherwise (a new or deleted
+answer, a bulk load, a row from an older replica), so a writer that adds or deletes answers
+without telling it cannot make a figure wrong. An answer changed in place keeps its id, so the
+writers that do that (`records`: a rectification, a joined answer, a follow-up reply) delete
+the row themselves (`forget`). Nor may a row outlive what it was derived from: erasure,
+withdrawal, expiry and retention delete the subject's row in the same transaction as their
+answers, so derived data goes when its source goes, not at the next report. Nothing here is
+published: the report shows only counts of people.
+
+The table starts empty after its migration (a migration has no keys): the first segment
+computation fills it, at the cost the computation had before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
+
+from sqlalchemy import ForeignKey, Select, String, Text, delete, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from storage import records
+from storage.backends import upsert_insert
+from storage.crypto import KeyShredded
+from storage.schema import Answer, BrandStoreBase
+from storage.stores import Keyring
+
+CONTEXT = "segment-facts"
+PARTS = ("facts", "values")
+FORMAT = 3  # of the sealed document: a row of another format is stale, rebuilt when read
+BATCH = 500  # subjects per query when rebuilding: a bound parameter each
+_STOP = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "i", "i'm", "in",
+    "is", "it", "its", "me", "my", "of", "on", "or", "so", "that", "the", "their", "them",
+    "they", "this", "to", "too", "was", "we", "were", "with", "you", "your",
+})  # fmt: skip
+
+
+class SubjectFacts(BrandStoreBase):
+    """One subject's answer facts (latest value per step, words) and answer values, sealed
+    with their key."""
+
+    __tablename__ = "subject_facts"
+
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.subject_id", ondelete="CASCADE"), primary_key=True
+    )
+    # "<format>:<answers>:<sum of their ids>" of the subject's answers it was built from.
+    stamp: Mapped[str] = mapped_column(String(120))
+    # What segment rules read: {"answers": {step: latest value}, "words": [...]}.
+    facts_enc: Mapped[str] = mapped_column(Text)
+    # What per-question results read: [[answer ids], [their values]]. Apart from the facts, so
+    # neither reader parses what only the other needs.
+    values_enc: Mapped[str] = mapped_column(Text)
+
+
+def _stamp(count: int, ids: int) -> str:
+    return f"{FORMAT}:{count}:{ids}"
+
+
+def stamps(session: Session) -> dict[str, str]:
+    """The stamp of every subject's answers now: one grouped scan of the subject index alone
+    (the ids are in it), no decryption."""
+    rows = Answer.__table__
+    query = select(rows.c.subject_id, func.count(), func.sum(rows.c.id)).group_by(rows.c.subject_id)
+    return {s: _stamp(int(n), int(ids)) for s, n, ids in session.execute(query)}
+
+
+def forget(session: Session, subjects: Iterable[str] | Select[Any]) -> int:
+    """Delete the facts of `subjects` (ids, or a query of them): their answers are changing."""
+    chosen = subjects if isinstance(subjects, Select) else list(subjects)
+    result = session.execute(delete(SubjectFacts).where(SubjectFacts.subject_id.in_(chosen)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def answer_facts(
+    session: Session, keyring: Keyring, subjects: list[str]
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(subject, stamp, facts) rebuilt from the answers of `subjects`, decrypted.
+
+    Facts are what `audience_facts.facts` has always read, the latest value per step (answers
+    in order of change) and the words of every answer, a follow-up's included; and, for the
+    per-question results, each answer's value by its id. A subject erased meanwhile (key gone)
+    is left out.
+    """
+    table = Answer.__table__
+    for start in range(0, len(subjects), BATCH):
+        batch = subjects[start : start + BATCH]
+        keyring.preload(batch)
+        found: dict[str, dict[str, Any]] = {}
+        seen: dict[str, list[Any]] = {}
+        gone: set[str] = set()
+        rows = session.execute(
+            select(table)
+            .where(table.c.subject_id.in_(batch))
+            .order_by(table.c.updated_at, table.c.id)
+        )
+        for row in rows:
+            subject = row.subject_id
+            mark = seen.setdefault(subject, [0, 0])
+            mark[0] += 1
+            mark[1] += row.id
+            if subject in gone:
+                continue
+            try:
+                view = records.view(cast(Answer, row), keyring)  # a row of Answer's table
+            except KeyShredded:
+                gone.add(subject)
+                continue
+            facts = found.setdefault(subject, {"answers": {}, "words": set(), "values": {}})
+            facts["answers"][row.step_id] = view.value
+            facts["words"] |= words_of(view.text)
+            facts["values"][row.id] = view.value
+        for subject, facts in found.items():
+            if subject not in gone:
+                yield subject, _stamp(*seen[subject]), facts
+
+
+def words_of(text: str) -> set[str]:
+    """The words of an answer a rule can test (`'queue' in words`): lower case, common words
+    left out, a plural's `s` dropped."""
+    tokens = re.findall(r"[a-z][a-z']+", text.casefold())
+    return {
+        t[:-1] if len(t) > 3 and t.endswith("s") and not t.endswith("ss") else t
+        for t in tokens
+        if t not in _STOP
+    }
+
+
+def load(
+    session: Session, keyring: Keyring, subjects: set[str], part: str = "facts"
+) -> dict[str, dict[Any, Any]]:
+    """One part of the kept facts of `subjects`, from the rows whose stamp is current,
+    rebuilding (and keeping) the others: "facts" ({"answers": {step: value}, "words": set}:
+    what segment rules read) or "values" ({answer id: value}: what per-question results
+    count). A subject with no answers has none; one erased meanwhile is left out.
+
+    Whole tables are read and filtered here: an IN list of tens of thousands of ids costs
+    SQLite more than reading the rows it would skip.
+    """
+    if part not in PARTS:
+        raise ValueError(f"part is one of {PARTS}")
+    current = stamps(session)
+    table = SubjectFacts.__table__
+    kept = {
+        s: sealed
+        for s, stamp, sealed in session.execute(
+            select(table.c.subject_id, table.c.stamp, table.c[f"{part}_enc"])
+        )
+        if s in subjects and current.get(s) == stamp
+    }
+    keyring.preload(kept)
+    out: dict[str, dict[Any, Any]] = {}
+    for subject, sealed in kept.items():
+        try:
+            plain = json.loads(keyring.decrypt(subject, sealed, _aad(subject, part)))
+        except KeyShredded:
+            continue
+        if part == "facts":
+            out[subject] = {"answers": plain["answers"], "words": set(plain["words"])}
+        else:
+            out[subject] = dict(zip(plain[0], plain[1], strict=True))
+    stale = sorted(s for s in subjects if s in current and s not in kept)
+    rebuilt = list(answer_facts(session, keyring, stale))
+    for subject, _, facts in rebuilt:
+        out[subject] = (
+            facts["values"]
+            if part == "values"
+            else {"answers": facts["answers"], "words": facts["words"]}
+        )
+    if rebuilt:
+        _keep(session, keyring, rebuilt)
+    return out
+
+
+def _aad(subject: str, part: str) -> str:
+    return f"{CONTEXT}|{part}|{subject}"
+
+
+def _keep(
+    session: Session, keyring: Keyring, rebuilt: list[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """Store rebuilt facts, each only if the subject's answers still carry the stamp it was
+    built from (an answer withdrawn meanwhile must not come back in a derived row). A conflict
+    with a writer (an erasure between the read and this write) skips keeping: the next report
+    rebuilds."""
+    insert = upsert_insert(session)
+    try:
+        now = stamps_of(session, [s for s, _, _ in rebuilt])
+        values = []
+        for subject, stamp, facts in rebuilt:
+            if now.get(subject) != stamp:
+                continue
+            try:
+                key = keyring.data_key(subject, create=False)  # never a new key for the erased
+            except KeyShredded:
+                continue
+            del key
+            documents = {
+                "facts": {"answers": facts["answers"], "words": sorted(facts["words"])},
+                "values": [list(facts["values"]), list(facts["values"].values())],
+            }
+            sealed = {
+                f"{part}_enc": keyring.encrypt(
+                    subject, json.dumps(document, ensure_ascii=False), _aad(subject, part)
+                )
+                for part, document in documents.items()
+            }
+            values.append({"subject_id": subject, "stamp": stamp, **sealed})
+        for start in range(0, len(values), BATCH):
+            statement = insert(SubjectFacts).values(values[start : start + BATCH])
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["subject_id"],
+                    set_={
+                        "stamp": statement.excluded.stamp,
+                        "facts_enc": statement.excluded.facts_enc,
+                        "values_enc": statement.excluded.values_enc,
+                    },
+                )
+            )
+        session.commit()
+    except DBAPIError:
+        session.rollback()
+
+
+def stamps_of(session: Session, subjects: list[str]) -> dict[str, str]:
+    """`stamps`, for a few subjects only."""
+    rows = Answer.__table__
+    out: dict[str, str] = {}
+    for start in range(0, len(subjects), BATCH):
+        query = (
+            select(rows.c.subject_id, func.count(), func.sum(rows.c.id))
+            .where(rows.c.subject_id.in_(subjects[start : start + BATCH]))
+            .group_by(rows.c.subject_id)
+        )
+        out.update({s: _stamp(int(n), int(ids)) for s, n, ids in session.execute(query)})
+    return out
