@@ -33,7 +33,8 @@ from consent_flows.contract import (
 )
 from consent_flows.loader import load_flow_text
 from consent_flows.model import Flow, purpose_label
-from storage import funnel, records, registry, rights, turns
+from storage import funnel, records, registry, rights, turns, webhook_events
+from storage.schema import Answer
 from storage.segments import Audiences
 from storage.stores import Stores, UnknownBrand
 
@@ -81,6 +82,7 @@ class Runtime:
         conversation_id: str,
         effects: list[Effect],
         turn: str | None = None,
+        completed: str | None = None,
     ) -> Applied:
         """Carry out the interpreter's effects in one transaction, committed before any reply.
 
@@ -88,6 +90,7 @@ class Runtime:
         engine or the gateway died after this commit and before the engine saved its tracker,
         the resent message replays the turn, and what its first attempt stored is skipped
         (storage/turns.py). Without it every effect is carried out, as before.
+        `completed`: the response this turn ended, for the `response.completed` webhook.
         """
         applied = Applied()
         if not effects:
@@ -117,8 +120,16 @@ class Runtime:
                         method=effect.method,
                         notice=effect.notice,
                     )
-                    records.record_consent(
+                    decided = records.record_consent(
                         session, subject_id=subject_id, event=effect.event, ctx=ctx
+                    )
+                    webhook_events.on_consent(  # docs/webhooks.md: who is sent what
+                        session,
+                        flow,
+                        subject_id=subject_id,
+                        purpose=effect.purpose,
+                        event=effect.event,
+                        seq=decided.seq,
                     )
                     if effect.event == "refused":
                         _end_use(session, keyring, flow, effect.purpose, subject_id, applied)
@@ -160,7 +171,13 @@ class Runtime:
                     )
                 else:
                     try:
-                        _record(session, keyring, effect, subject_id, conversation_id, brand)
+                        stored = _record(
+                            session, keyring, effect, subject_id, conversation_id, brand
+                        )
+                        if stored is not None:
+                            webhook_events.on_answer(
+                                session, keyring, flow, subject_id=subject_id, row=stored
+                            )
                     except records.ConsentMissing:
                         # The ledger wins over the conversation state: keep nothing.
                         log.warning(
@@ -169,6 +186,10 @@ class Runtime:
                             brand,
                             effect.purpose,
                         )
+            if completed:  # "" for a state from before responses had ids
+                webhook_events.on_completed(
+                    session, keyring, flow, subject_id=subject_id, response_id=completed
+                )
             if receipt is not None:
                 receipt.save()
             session.commit()
@@ -289,7 +310,8 @@ def _record(
     subject_id: str,
     conversation_id: str,
     brand: str,
-) -> None:
+) -> Answer | None:
+    """Store one record; the answer row for a new or changed answer (for its webhooks)."""
     if isinstance(effect, RecordFollowup):
         records.record_followup(
             session,
@@ -302,7 +324,7 @@ def _record(
             text=effect.text,
             occurrence=effect.occurrence,
         )
-        return
+        return None
     if isinstance(effect, JoinAnswer):
         records.join_answer(
             session,
@@ -314,7 +336,7 @@ def _record(
             purpose=effect.purpose,
             text=effect.text,
         )
-        return
+        return None
     if isinstance(effect, RecordTags):
         records.record_tags(
             session,
@@ -324,8 +346,8 @@ def _record(
             flow_id=effect.flow_id,
             flow_version=effect.flow_version,
         )
-        return
-    records.record_answer(
+        return None
+    return records.record_answer(
         session,
         keyring,
         subject_id=subject_id,

@@ -135,6 +135,7 @@ class _SurveyAction(Action):
             effects=result.effects,
             # The state the turn started from: a replay after a crash stores nothing twice.
             turn=turn_key(load_state(tracker)),
+            completed=result.state.response_id if result.state.status == "ended" else None,
         )
         replies = list(result.messages)
         for position, message in sorted(applied.placed, key=lambda p: p[0], reverse=True):

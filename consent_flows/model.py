@@ -180,6 +180,10 @@ class Purpose(_Strict):
     # `identity` (name, date of birth, ID numbers), `financial` (card or bank numbers). The
     # privacy linter (nlu/privacy_lint) refuses a question for one that is not declared here.
     collects: tuple[Literal["contact", "identity", "financial"], ...] = ()
+    # Who else receives this purpose's data, by the ids of the flow's `recipients` (each a
+    # brand's webhook endpoint of that name): the notice names each, and nothing goes to an
+    # endpoint that the purpose of the data does not list (docs/webhooks.md).
+    recipients: Annotated[tuple[Ident, ...], Field(max_length=10)] = ()
 
     @property
     def follow(self) -> UpdatesPolicy | None:
@@ -375,6 +379,11 @@ class Flow(_Strict):
     min_age: Annotated[int | None, Field(ge=13, le=21)] = None
     # Who the customer's data goes to (GDPR Art. 13(1)(a)), shown in every notice.
     controller: Controller | None = None
+    # Systems the brand sends data to (its webhook endpoints), id -> the name customers read
+    # in the notice of each purpose that lists it ("our CRM (HubSpot, EU)").
+    recipients: dict[Ident, Annotated[str, Field(min_length=2, max_length=120)]] = Field(
+        default_factory=dict, max_length=20
+    )
     greeting: Variants
     purposes: Annotated[dict[Ident, Purpose], Field(min_length=1, max_length=20)]
     steps: Annotated[tuple[Step, ...], Field(min_length=1, max_length=MAX_STEPS)]

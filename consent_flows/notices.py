@@ -27,6 +27,7 @@ __all__ = [
     "consent_message",
     "controller_name",
     "duration",
+    "recipient_names",
     "shown",
     "statement",
     "wants_more",
@@ -115,6 +116,18 @@ def _uses(spec: Purpose) -> str:
     return f"We'd also use it {_joined([_use(spec, use) for use in spec.allows])}."
 
 
+def recipient_names(flow: Flow, purpose: str) -> list[str]:
+    """The names customers read for the systems a purpose's data is sent to (webhooks), in
+    the order the purpose lists them; an undeclared id (refused by the validator) as it is."""
+    return [flow.recipients.get(r, r) for r in flow.purposes[purpose].recipients]
+
+
+def _shared(flow: Flow, purpose: str) -> str:
+    """The sentence naming the recipients, which every "uses" part carries, worded or not."""
+    names = recipient_names(flow, purpose)
+    return f" We also share it with {_joined(names)}, and with no one else." if names else ""
+
+
 def _joined(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
@@ -135,7 +148,7 @@ def compose(flow: Flow, purpose: str) -> ComposedNotice:
             else f"We'd like to keep what you tell us about {label}."
         ),
         "why": notice.why or ("" if notice.says_why else f"It's for {spec.category}."),
-        "uses": notice.uses or _uses(spec),
+        "uses": (notice.uses or _uses(spec)) + _shared(flow, purpose),
         # Who the brand is rides on the retention sentence; a brand that words retention
         # itself still has the customer told who keeps their data.
         "retention": f"{notice.retention} It stays with {brand}." if notice.retention else keeps,
@@ -171,7 +184,13 @@ def _full(flow: Flow, purpose: str, parts: dict[str, str], brand: str) -> str:
         else "your consent (GDPR Art. 6(1)(a))"
     )
     listed = [_use(spec, use) for use in spec.allows]
-    uses = f"It goes to {brand} only: it is never sold or shared with anyone else."
+    names = recipient_names(flow, purpose)
+    uses = (
+        f"It goes to {brand}, and is shared with {_joined(names)}; it is never sold or "
+        "shared with anyone else."
+        if names
+        else f"It goes to {brand} only: it is never sold or shared with anyone else."
+    )
     if listed:
         uses += f" With this consent it is also used {_joined(listed)}."
     else:

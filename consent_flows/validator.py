@@ -112,6 +112,7 @@ def validate(flow: Flow) -> list[Issue]:
     _check_names(checker)
     _check_notices(checker)
     _check_follow(checker)
+    _check_recipients(checker)
     _check_targets(checker)
     trees = _check_expressions(checker)
     if checker.issues:
@@ -189,13 +190,33 @@ def _check_notices(c: _Checker) -> None:
                 "add 'sensitive: true' to the purpose if it collects such data (health, "
                 "beliefs, ...), or remove 'special'",
             )
-        if spec.notice.uses is not None and not spec.allows:
+        if spec.notice.uses is not None and not spec.allows and not spec.recipients:
             c.add(
                 ("purposes", name, "notice", "uses"),
                 f"the notice of '{name}' describes other uses, but the purpose allows none",
                 "list them under 'allows' (segmentation, tailored_content, purchase_linking, "
                 "updates), "
                 "or remove 'uses'",
+            )
+
+
+def _check_recipients(c: _Checker) -> None:
+    """A purpose may send its data only to recipients the flow declares, since the notice names
+    each by its declared name; whether the brand has connected an endpoint of that name is
+    known only to its store, and an endpoint no purpose lists is sent nothing."""
+    declared = c.flow.recipients
+    for name, spec in c.flow.purposes.items():
+        for n, recipient in enumerate(spec.recipients):
+            if recipient in declared:
+                continue
+            close = difflib.get_close_matches(recipient, list(declared), n=1)
+            c.add(
+                ("purposes", name, "recipients", n),
+                f"'{name}' shares its data with '{recipient}', which the flow does not declare",
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"declare it under 'recipients' with the name customers will read, e.g. "
+                f'recipients: {{{recipient}: "our CRM"}}',
             )
 
 

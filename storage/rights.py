@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage import backends, follow, ledger, records, subject_facts
+from storage import backends, follow, ledger, records, subject_facts, webhook_events
 from storage.ledger import ConsentContext
 from storage.schema import (
     Answer,
@@ -48,6 +48,9 @@ SUBJECT_TABLES: dict[str, str] = {
     "deliveries": "exported (the updates sent); deleted; those still waiting close on unfollow",
     "subject_facts": "segment facts derived from the answers (exported as them), sealed with "
     "the subject's key; deleted with any answer they came from",
+    "webhook_deliveries": "exported (as 'shared_with'); deleted, after an erasure notice (the "
+    "pseudonym only) is queued for every endpoint that received the subject's data",
+    "webhook_recipients": "exported (as 'shared_with'); deleted on erasure",
 }
 
 # The key store's table of data keys: an erased subject's wrapped key must not stay on disk.
@@ -152,12 +155,22 @@ def export_subject(
             )
         ],
         "following": follow.following_of(session, subject_id),
+        "shared_with": webhook_events.shared_with(session, subject_id=subject_id),
         "updates_sent": follow.deliveries_of(session, subject_id),
         "objects_to_profiling": bool(subject and subject.objects_to_profiling),
         "purposes": purposes,
-        "recipients": "none: your answers are kept only by this brand and never sold or shared",
+        "recipients": _recipients(session, subject_id),
         "rights": RIGHTS,
     }
+
+
+def _recipients(session: Session, subject_id: str) -> str:
+    if webhook_events.shared_with(session, subject_id=subject_id):
+        return (
+            "this brand, and the systems under 'shared_with' (each named in the notice of the "
+            "purpose you consented to); never sold"
+        )
+    return "none: your answers are kept only by this brand and never sold or shared"
 
 
 def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Erased:
@@ -177,6 +190,7 @@ def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Era
     for table in (ContentSent, Transaction, CustomerLink):
         session.execute(delete(table).where(table.subject_id == subject_id))
     follow.erase(session, subject_id=subject_id)
+    webhook_events.erase(session, subject_id=subject_id)  # Art. 19: recipients are told
     erased.consent_events = ledger.redact_subject(session, subject_id=subject_id)
     erased.subject = rowcount(
         session.execute(delete(Subject).where(Subject.subject_id == subject_id))
@@ -242,6 +256,7 @@ def erase_purpose(session: Session, keyring: Keyring, *, subject_id: str, purpos
         )
     )
     follow.stop(session, subject_id=subject_id, purpose=purpose)
+    webhook_events.forget_purpose(session, subject_id=subject_id, purpose=purpose)
     return erased
 
 
@@ -259,6 +274,9 @@ def withdraw(
     if unlink:
         session.execute(delete(CustomerLink).where(CustomerLink.subject_id == subject_id))
     ledger.append(session, subject_id=subject_id, event="withdrawn", ctx=ctx)
+    webhook_events.propagate(
+        session, subject_id=subject_id, event="consent.withdrawn", purpose=purpose
+    )
     return erased
 
 
@@ -317,6 +335,7 @@ def object_to_profiling(session: Session, *, subject_id: str, ctx: ConsentContex
         subject.objects_to_profiling = True
         subject.objected_at = utcnow()
         ledger.append(session, subject_id=subject_id, event="objected", ctx=ctx)
+        webhook_events.propagate(session, subject_id=subject_id, event="subject.objected")
     return True
 
 

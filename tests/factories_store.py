@@ -153,6 +153,45 @@ class Seeded:
             )
             session.commit()
 
+    def shares(self, subject: str, purpose: str) -> None:
+        """Send the subject's data of `purpose` to a webhook endpoint (the store's side only):
+        one queued event, and the record of an earlier one sent."""
+        from datetime import UTC, datetime
+
+        from storage import webhook_events, webhooks
+
+        keyring = self.stores.keyring(BRAND)
+        with self.stores.brand(BRAND) as session:
+            endpoints = {e.name: e for e in webhooks.endpoints(session)}
+            endpoint = (
+                endpoints.get("crm")
+                or webhooks.add_endpoint(
+                    session,
+                    keyring,
+                    name="crm",
+                    url="https://crm.example/hook",
+                    events=["answer.recorded"],
+                )[0]
+            )
+            row = webhooks.WebhookDelivery(
+                id=webhooks.new_id(),
+                endpoint_id=endpoint.id,
+                event="answer.recorded",
+                key=f"seed:{subject}:{purpose}",
+                subject_id=subject,
+                pseudonym=webhooks.pseudonym(session, subject),
+                purpose=purpose,
+                body="",
+                sealed=False,
+                state="queued",
+            )
+            row.body = keyring.encrypt(subject, '{"verbatim": "seeded"}', f"webhook-body|{row.id}")
+            row.sealed = True
+            session.add(row)
+            session.flush()
+            webhook_events.record_sent(session, row, now=datetime(2026, 10, 3, tzinfo=UTC))
+            session.commit()
+
     def tag(self, subject: str, tag: str, purpose: str = "needs") -> None:
         with self.stores.brand(BRAND) as session:
             records.record_tags(

@@ -25,6 +25,7 @@ from bot.cli import (
     serve,
     telegram,
     updates,
+    webhooks,
 )
 from bot.cli.common import err
 from bot.settings import SettingsInvalid
@@ -45,6 +46,7 @@ MODULES: tuple[CommandModule, ...] = (
     privacy,
     insights,
     updates,
+    webhooks,
     exports,
     scale,
     bench,

@@ -223,6 +223,7 @@ def preview_runtime(flow: Flow, say: Callable[[str], None], *, show_counters: bo
             conversation_id: str,
             effects: list[Effect],
             turn: str | None = None,
+            completed: str | None = None,  # the response.completed webhook: nothing to send
         ) -> Applied:
             applied = Applied()
             for effect in effects:

@@ -19,7 +19,7 @@ from bot.cli.common import open_runtime as _runtime  # a name tests replace (the
 from bot.dpia import LARGE_SCALE_SUBJECTS, screen
 from consent_flows import notices
 from consent_flows.model import Flow
-from storage import ledger
+from storage import ledger, webhook_queue
 from storage.schema import FlowVersion, Subject
 
 consents_app = typer.Typer(help="The consent ledger.", no_args_is_help=True)
@@ -111,7 +111,7 @@ def records(
             for p, spec in flow.purposes.items()
         ],
         "activities": [a for a in (updates_activity(flow),) if a is not None],
-        "recipients": "none: no transfer, sale or disclosure to third parties",
+        "recipients": _recipients(runtime, brand, flow),
         "third_country_transfers": "none",
         "security_measures": [
             "answers encrypted at rest with AES-256-GCM, one data key per subject, wrapped by "
@@ -145,8 +145,44 @@ def records(
             f"Recipients: {activity['recipients']}. Retention: {activity['retention']}. "
             f"Cap: {activity['cap']}; quiet hours {activity['quiet_hours']}."
         )
-    console.print(f"Recipients: {record['recipients']}")
+    _print_recipients(record["recipients"])
     console.print("Security measures:\n- " + "\n- ".join(record["security_measures"]))
+
+
+def _recipients(runtime: Runtime, brand: str, flow: Flow) -> Any:
+    """Who receives data (the flow's webhook recipients, by purpose) and, per endpoint, how many
+    notices of erasure, withdrawal and objection it was sent and when (Art. 19)."""
+    with runtime.stores.brand(brand) as session:
+        told = webhook_queue.propagation(session)
+    if not flow.recipients and not told:
+        return "none: no transfer, sale or disclosure to third parties"
+    return [
+        {
+            "recipient": name,
+            "described_as": flow.recipients.get(name, "(no longer in the flow)"),
+            "purposes": [p for p, spec in flow.purposes.items() if name in spec.recipients],
+            "endpoint": next((t for t in told if t["recipient"] == name), None),
+        }
+        for name in dict.fromkeys([*flow.recipients, *(t["recipient"] for t in told)])
+    ]
+
+
+def _print_recipients(recipients: Any) -> None:
+    if isinstance(recipients, str):
+        console.print(f"Recipients: {recipients}")
+        return
+    console.print("Recipients (webhooks; notices of rights sent, GDPR Art. 19):")
+    for r in recipients:
+        told = r["endpoint"]
+        state = (
+            "no endpoint connected: nothing is sent"
+            if told is None
+            else f"{told['notices_delivered']} notice(s) delivered, last "
+            f"{told['last_told_at'] or 'never'}; {told['notices_waiting']} waiting, "
+            f"{told['notices_dead']} failed"
+        )
+        purposes = ", ".join(r["purposes"]) or "no purpose"
+        console.print(f"- {r['recipient']} ({r['described_as']}), for {purposes}: {state}")
 
 
 FOLLOWER_DATA = (

@@ -22,9 +22,10 @@ from bot.gateway.engine_client import EngineClient
 from bot.gateway.errors import LastResort, install_error_handlers
 from bot.gateway.headers import SecurityHeaders, mount_docs
 from bot.gateway.routes import actions as action_routes
-from bot.gateway.routes import admin, chat, insights, rights, selfservice, updates
+from bot.gateway.routes import admin, chat, insights, rights, selfservice, updates, webhooks
 from bot.gateway.state import Gateway
 from bot.settings import Settings
+from bot.webhooks import deliver_every
 from storage.stores import Stores
 
 # How long uvicorn keeps an idle connection open. Longer than the idle keep-alive of the
@@ -49,9 +50,12 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             else None
         )
         scrubbing = asyncio.create_task(housekeeping.scrub_every(stores))
+        # Queued webhook deliveries (left by a restart too) go out from here (docs/webhooks.md).
+        delivering = asyncio.create_task(deliver_every(stores, gateway.runtime.flow))
         try:
             yield
         finally:
+            delivering.cancel()
             scrubbing.cancel()
             if purging is not None:
                 purging.cancel()
@@ -77,6 +81,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.include_router(selfservice.router)
     app.include_router(insights.router)
     app.include_router(updates.router)
+    app.include_router(webhooks.router)
     channels.mount(app)
 
     page = resources.files("bot").joinpath("web/index.html").read_text()

@@ -32,6 +32,7 @@ from actions.updates_service import NoFollowing, UnknownUpdate, UpdateRefused
 from bot.gateway.headers import PAGE_HEADERS
 from storage.results import InvalidFilter, UnknownQuestion
 from storage.stores import Stores, StoreUnavailable, UnknownBrand
+from storage.webhooks import EndpointError, NotReplayable, UnknownDelivery, UnknownEndpoint
 
 log = logging.getLogger("candor.gateway")
 
@@ -512,6 +513,46 @@ ERRORS: dict[type[Exception], Mapping[Any]] = dict(
                 lambda exc: (
                     f"this brand has no update '{exc.update_id[:64]}'; "
                     "GET /api/v1/brands/{brand}/updates lists them"
+                ),
+            ),
+        ),
+        # --- outbound webhooks (routes.webhooks)
+        _on(
+            EndpointError,
+            Mapping(
+                422,
+                "webhook_refused",
+                lambda exc: f"{exc.message}; {exc.hint}",
+                extra=lambda exc: {"message": exc.message, "hint": exc.hint},
+            ),
+        ),
+        _on(
+            UnknownEndpoint,
+            Mapping(
+                404,
+                "unknown_webhook",
+                lambda exc: (
+                    f"this brand has no webhook endpoint '{exc.name[:64]}'; "
+                    "GET /api/v1/brands/{brand}/webhooks lists them"
+                ),
+            ),
+        ),
+        _on(
+            UnknownDelivery,
+            Mapping(
+                404,
+                "unknown_delivery",
+                lambda exc: f"this brand has no webhook delivery '{exc.delivery_id[:40]}'",
+            ),
+        ),
+        _on(
+            NotReplayable,
+            Mapping(
+                409,
+                "not_replayable",
+                lambda exc: (
+                    f"delivery '{exc.delivery_id[:40]}' cannot be sent again: its data is no "
+                    "longer kept (delivered, or withdrawn or erased since)"
                 ),
             ),
         ),

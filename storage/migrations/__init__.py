@@ -36,7 +36,7 @@ _BASELINE = {
 
 def metadata(target: str) -> MetaData:
     """The models a target's migrations must match. Import new model modules here."""
-    from storage import dedup, schema, subject_facts, turns  # noqa: F401  (dedup: reg.)
+    from storage import dedup, schema, subject_facts, turns, webhooks  # noqa: F401  (dedup: reg.)
 
     return {
         "registry": schema.RegistryBase.metadata,

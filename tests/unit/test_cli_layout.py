@@ -45,15 +45,17 @@ COMMANDS = [
     "consents",
     "keys",
     "updates",
+    "webhooks",
 ]
 GROUPS = {
     "flows": {"validate", "graph", "preview", "publish"},
-    "channels": {"check"},
-    "updates": {"compose", "preview", "queue", "send", "list", "show", "cancel"},
     "brands": {"list", "create", "key"},
     "telegram": {"set-webhook"},
     "consents": {"verify"},
     "keys": {"rotate"},
+    "channels": {"check"},
+    "updates": {"compose", "preview", "queue", "send", "list", "show", "cancel"},
+    "webhooks": {"add", "list", "remove", "rotate", "deliveries", "replay", "send"},
 }
 
 

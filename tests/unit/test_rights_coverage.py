@@ -23,6 +23,8 @@ EXPORT_KEYS = {
     "followers": "following",
     "deliveries": "updates_sent",
     "subject_facts": "answers",  # segment facts derived from the answers, exported as them
+    "webhook_deliveries": "shared_with",
+    "webhook_recipients": "shared_with",
 }
 
 
@@ -45,6 +47,7 @@ def test_after_erasure_no_row_anywhere_mentions_the_subject(
     tmp_path: Path, store_backend: StoreBackend
 ) -> None:
     data = seeded(tmp_path, store_backend.stores())
+    data.shares("alice", "needs")  # sent to a webhook endpoint (storage/webhooks.py)
     with data.stores.brand(BRAND) as session:
         exported = rights.export_subject(
             session,
