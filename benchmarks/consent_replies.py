@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ruamel.yaml import YAML
 
 from consent_flows.answers import yes_no
-from consent_flows.consent_reply import explain_consent
+from consent_flows.consent_reply import READ_LANGUAGES, explain_consent
 from consent_flows.contract import UserTurn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,11 +87,13 @@ class ConsentReply(BaseModel):
 
     @model_validator(mode="after")
     def _language_matches_kind(self) -> ConsentReply:
-        # Other-language replies are measured as their own group; an untagged one would be
-        # counted as an English reply the reader failed on.
-        if (self.kind == "language") != (self.lang != "en"):
+        # Replies in a language Candor does not read are measured as their own group; an
+        # untagged one would be counted as a reply the reader failed on. Replies in a language
+        # it reads (READ_LANGUAGES) have the same kinds as English ones, with their `lang`.
+        if (self.kind == "language") != (self.lang not in READ_LANGUAGES):
             raise ValueError(
-                f"{self.text!r}: kind 'language' goes with a lang other than 'en', and only then"
+                f"{self.text!r}: kind 'language' goes with a lang Candor does not read "
+                f"(not one of {sorted(READ_LANGUAGES)}), and only then"
             )
         return self
 
@@ -171,6 +173,7 @@ def measure(
     totals: Counter[str] = Counter()
     by_label: dict[str, Counter[str]] = {}
     by_kind: dict[str, Counter[str]] = {}
+    by_lang: dict[str, Counter[str]] = {}
     misses: dict[str, list[str]] = {o: [] for o in OUTCOMES if o != "correct"}
     for reply in replies:
         intent, confidence = nlu(reply)
@@ -178,12 +181,15 @@ def measure(
         totals[got] += 1
         by_label.setdefault(reply.label, Counter())[got] += 1
         by_kind.setdefault(reply.kind, Counter())[got] += 1
+        lang = reply.lang if reply.lang in READ_LANGUAGES else "other"
+        by_lang.setdefault(lang, Counter())[got] += 1
         if got != "correct":
             misses[got].append(reply.text)
     return {
         "counts": {o: totals[o] for o in OUTCOMES},
         "by_label": {k: {o: c[o] for o in OUTCOMES} for k, c in sorted(by_label.items())},
         "by_kind": {k: {o: c[o] for o in OUTCOMES} for k, c in sorted(by_kind.items())},
+        "by_lang": {k: {o: c[o] for o in OUTCOMES} for k, c in sorted(by_lang.items())},
         "misses": misses,
     }
 
@@ -244,6 +250,7 @@ def run(rasa_url: str | None = None, rasa_token: str | None = None) -> dict[str,
         "replies": len(corpus.replies),
         "labels": {k: labels[k] for k in ("given", "refused", "unclear")},
         "kinds": dict(sorted(Counter(r.kind for r in corpus.replies).items())),
+        "languages": dict(sorted(Counter(r.lang for r in corpus.replies).items())),
         "command": "python benchmarks/consent_replies.py" + (" --rasa-url URL" if rasa_url else ""),
         "engine": engine,
         "results": results,
@@ -278,6 +285,13 @@ def table(report: dict[str, Any]) -> str:
     for label, c in candor["by_label"].items():
         lines.append(
             f"| {label} | {c['correct']} | {c['wrongly_given']} | {c['wrongly_refused']} | "
+            f"{c['asked_again']} |"
+        )
+    lines += ["", "| Language | Correct | Wrongly given | Wrongly refused | Asked again |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for lang, c in candor["by_lang"].items():
+        lines.append(
+            f"| {lang} | {c['correct']} | {c['wrongly_given']} | {c['wrongly_refused']} | "
             f"{c['asked_again']} |"
         )
     lines += ["", "| Kind | Correct | Wrongly given | Wrongly refused | Asked again |"]

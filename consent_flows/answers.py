@@ -1,7 +1,8 @@
 """Reading a customer's reply as an answer to one ask, and the buttons each ask shows.
 
-Typed replies are matched generously (case, plurals, small typos, "1"-"5", "four"), because the
-same question is answered by button on one channel and by typing on another.
+Typed replies are matched generously (case, accents, plurals, small typos, "1"-"5", "four",
+"trois", "drei", "tres"), because the same question is answered by button on one channel and by
+typing on another, and in English, French, German or Spanish.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from consent_flows.consent_reply import read_consent
@@ -18,14 +20,63 @@ from consent_flows.model import EMOTIONS, AskSpec, AskType
 MAX_ATTEMPTS = 2
 DONE = "__done__"
 
+# Keys are folded (lower case, no accents: see _fold).
 _RESUME = {
     "pick up where we left off": True,
     "resume": True,
     "continue": True,
     "start over": False,
     "start again": False,
+    # French, German, Spanish
+    "reprendre": True,
+    "continuer": True,
+    "on continue": True,
+    "recommencer": False,
+    "reprendre depuis le debut": False,
+    "weitermachen": True,
+    "fortsetzen": True,
+    "weiter machen": True,
+    "von vorne": False,
+    "neu anfangen": False,
+    "neu starten": False,
+    "continuar": True,
+    "seguir": True,
+    "seguir donde lo deje": True,
+    "empezar de nuevo": False,
+    "volver a empezar": False,
+    "empezar otra vez": False,
 }
-_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_NUMBERS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    # French
+    "un": 1,
+    "une": 1,
+    "deux": 2,
+    "trois": 3,
+    "quatre": 4,
+    "cinq": 5,
+    # German ("fünf" folds to "funf"; "fuenf" is how it is typed without umlauts)
+    "eins": 1,
+    "ein": 1,
+    "eine": 1,
+    "zwei": 2,
+    "zwo": 2,
+    "drei": 3,
+    "vier": 4,
+    "funf": 5,
+    "fuenf": 5,
+    # Spanish
+    "uno": 1,
+    "una": 1,
+    "dos": 2,
+    "tres": 3,
+    "cuatro": 4,
+    "cinco": 5,
+}
 _EMOTION_WORDS = {
     "glad": "happy",
     "pleased": "happy",
@@ -45,7 +96,119 @@ _EMOTION_WORDS = {
     "down": "sad",
     "mad": "angry",
     "furious": "angry",
+    # French (folded: "énervé" is "enerve")
+    "content": "happy",
+    "contente": "happy",
+    "heureux": "happy",
+    "heureuse": "happy",
+    "ravi": "happy",
+    "ravie": "happy",
+    "excite": "excited",
+    "excitee": "excited",
+    "impatient": "excited",
+    "impatiente": "excited",
+    "serein": "calm",
+    "sereine": "calm",
+    "detendu": "calm",
+    "detendue": "calm",
+    "neutre": "neutral",
+    "bof": "neutral",
+    "confus": "confused",
+    "confuse": "confused",
+    "perdu": "confused",
+    "perdue": "confused",
+    "inquiet": "worried",
+    "inquiete": "worried",
+    "stresse": "worried",
+    "stressee": "worried",
+    "anxieux": "worried",
+    "anxieuse": "worried",
+    "frustre": "frustrated",
+    "frustree": "frustrated",
+    "agace": "frustrated",
+    "agacee": "frustrated",
+    "enerve": "frustrated",
+    "enervee": "frustrated",
+    "triste": "sad",
+    "decu": "sad",
+    "decue": "sad",
+    "fache": "angry",
+    "fachee": "angry",
+    "colere": "angry",
+    "furieux": "angry",
+    "furieuse": "angry",
+    # German ("glücklich" is "glucklich"; "gluecklich" without umlauts)
+    "glucklich": "happy",
+    "gluecklich": "happy",
+    "froh": "happy",
+    "zufrieden": "happy",
+    "begeistert": "excited",
+    "aufgeregt": "excited",
+    "gespannt": "excited",
+    "ruhig": "calm",
+    "entspannt": "calm",
+    "gelassen": "calm",
+    "neutral": "neutral",
+    "verwirrt": "confused",
+    "unsicher": "confused",
+    "besorgt": "worried",
+    "nervos": "worried",
+    "nervoes": "worried",
+    "angstlich": "worried",
+    "aengstlich": "worried",
+    "gestresst": "worried",
+    "frustriert": "frustrated",
+    "genervt": "frustrated",
+    "traurig": "sad",
+    "enttauscht": "sad",
+    "enttaeuscht": "sad",
+    "wutend": "angry",
+    "wuetend": "angry",
+    "sauer": "angry",
+    "verargert": "angry",
+    # Spanish
+    "feliz": "happy",
+    "contento": "happy",
+    "contenta": "happy",
+    "alegre": "happy",
+    "emocionado": "excited",
+    "emocionada": "excited",
+    "ilusionado": "excited",
+    "ilusionada": "excited",
+    "tranquilo": "calm",
+    "tranquila": "calm",
+    "relajado": "calm",
+    "relajada": "calm",
+    "regular": "neutral",
+    "confundido": "confused",
+    "confundida": "confused",
+    "perdido": "confused",
+    "perdida": "confused",
+    "preocupado": "worried",
+    "preocupada": "worried",
+    "nervioso": "worried",
+    "nerviosa": "worried",
+    "estresado": "worried",
+    "estresada": "worried",
+    "frustrado": "frustrated",
+    "frustrada": "frustrated",
+    "harto": "frustrated",
+    "harta": "frustrated",
+    "molesto": "frustrated",
+    "molesta": "frustrated",
+    "enfadado": "angry",
+    "enfadada": "angry",
+    "enojado": "angry",
+    "enojada": "angry",
+    "furioso": "angry",
+    "furiosa": "angry",
 }
+
+
+def _fold(text: str) -> str:
+    """Accents off ("é" to "e", "ü" to "u"), for matching words typed with or without them."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
 @dataclass(frozen=True)
@@ -69,7 +232,7 @@ def yes_no(turn: UserTurn) -> bool | None:
     """
     if turn.via_button and turn.intent in ("affirm", "deny"):
         return turn.intent == "affirm"
-    words = normal(turn.text)
+    words = _fold(normal(turn.text))
     if words in _RESUME:
         return _RESUME[words]
     return read_consent(turn)
@@ -77,12 +240,12 @@ def yes_no(turn: UserTurn) -> bool | None:
 
 def match_choice(choices: tuple[str, ...], text: str) -> str | None:
     """Find the choice a customer meant, tolerating case, plurals, numbers and small typos."""
-    wanted = normal(text)
+    wanted = _fold(normal(text))
     if not wanted:
         return None
     if wanted.isascii() and wanted.isdigit() and 1 <= int(wanted) <= len(choices):
         return choices[int(wanted) - 1]
-    by_key = {_singular(normal(c)): c for c in choices}
+    by_key = {_singular(_fold(normal(c))): c for c in choices}
     key = _singular(wanted)
     if key in by_key:
         return by_key[key]
@@ -141,7 +304,7 @@ def parse_answer(ask: AskSpec, turn: UserTurn, pending: list[str]) -> Parsed:
         return _multiple(ask, turn.choice, text, pending)
     if kind is AskType.SCALE:
         raw = normal(turn.choice or text)
-        number = int(raw) if raw.isascii() and raw.isdigit() else _NUMBERS.get(raw)
+        number = int(raw) if raw.isascii() and raw.isdigit() else _NUMBERS.get(_fold(raw))
         if number is not None and 1 <= number <= 5:
             return Parsed(number, text or str(number))
         return Parsed(problem="Please pick a number from 1 to 5.")
@@ -185,7 +348,7 @@ def _multiple(ask: AskSpec, choice: str | None, text: str, pending: list[str]) -
 def _emotion(ask: AskSpec, choice: str | None, text: str) -> Parsed:
     if choice in EMOTIONS:
         return Parsed(choice, choice)
-    words = normal(text).split()
+    words = _fold(normal(text)).split()
     for word in words:
         found = match_choice(tuple(EMOTIONS), word) or _EMOTION_WORDS.get(word)
         if found:

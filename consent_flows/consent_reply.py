@@ -32,15 +32,25 @@ from consent_flows.contract import UserTurn
 
 # Longer than any reply a person types to a yes/no question; past it, only the buttons count.
 MAX_REPLY_CHARS = 400
-# The only language the word lists below are written for. In a flow of another language a typed
-# reply is asked again with the buttons: English words can mean something else there (Italian
-# "fine" is "the end"), and a refusal must never come from a language we do not read.
-READ_LANGUAGES = frozenset({"en"})
+# The languages the word lists below are written for: English, French, German and Spanish, read
+# together (a customer of a French flow may answer "ok" or "yes", and a customer of an English
+# flow "oui"). Where the languages disagree on a word, the cautious reading wins (French "bien"
+# alone is a reaction, so it is ambiguous). In a flow of any other language a typed reply is asked
+# again with the buttons: our words can mean something else there (Italian "fine" is "the end"),
+# and a refusal must never come from a language we do not read.
+READ_LANGUAGES = frozenset({"en", "fr", "de", "es"})
 
 # For a re-ask message: replies that this reader is sure to understand.
 YES_EXAMPLES: tuple[str, ...] = ("yes", "ok", "go ahead")
 NO_EXAMPLES: tuple[str, ...] = ("no", "no thanks")
 REASK_HINT = 'Please press Yes or No, or type "yes" or "no".'
+# The same per language, for a translated re-ask message (each reads as its list says).
+EXAMPLES_BY_LANGUAGE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "en": (YES_EXAMPLES, NO_EXAMPLES),
+    "fr": (("oui", "d'accord"), ("non", "non merci")),
+    "de": (("ja", "einverstanden"), ("nein", "nein danke")),
+    "es": (("sí", "de acuerdo"), ("no", "no gracias")),
+}
 
 Reason = Literal[
     "button",  # a Yes or No button: the customer's own choice
@@ -275,9 +285,177 @@ _AMBIGUOUS: tuple[str, ...] = (
     "go away|leave me alone|stop|skip|help|why|what|huh|pardon|excuse me)",
 )
 
-# Yes, no and "ok" in other languages, and common words around them. A reply holding any of
-# them is asked again with the buttons: "oui, d'accord" three times is a yes we cannot read,
-# never a refusal. Words that are also English ("no", "ok", "in", "so") are not listed.
+# French, German and Spanish, written without accents where customers leave them out (the reader
+# folds "é" to "e", so "d'accord", "bien sûr" and "bien sur" are one phrase). Same categories and
+# the same rule as the English lists: a phrase is a yes only if it can only mean yes in answer to
+# "Is that okay with you?"; reactions, sarcasm and reluctance are ambiguous or hedges.
+_FR: dict[str, tuple[str, ...]] = {
+    "yes": (
+        "(oui|ouais|ouai|ouaip|ouep|ouip|wi|ui|voui|dac|d'ac|dacc|d'acc|daccord|d'accord|"
+        "bien sur|bien entendu|evidemment|evidement|absolument|carrement|certainement|"
+        "volontiers|avec plaisir|tout a fait|parfaitement|pourquoi pas|si|sur)",
+        "(pas de probleme|pas de pb|pas de souci|pas de soucis|aucun probleme|aucun souci|"
+        "sans probleme|sans souci|pas d'objection|aucune objection)",
+        "(ca marche|ca me va|ca me va bien|ca me va tres bien|ca me convient|ca roule|"
+        "c'est ok|c'est okay|c'est d'accord|c'est ok pour moi|c'est bon pour moi|ok pour moi|"
+        "okay pour moi|d'accord pour moi|ca me va pour moi|tres bien)",
+        "(je suis d'accord|j'suis d'accord|j'accepte|jaccepte|je consens|"
+        "je donne mon (accord|consentement)|vous avez mon (accord|consentement|autorisation)|"
+        "tu as mon accord|je veux bien|vas y|allez y|je n'ai rien contre|j'ai rien contre|"
+        "ca ne me derange pas|ca me derange pas|cela ne me derange pas|"
+        "ca ne me derange pas du tout|ca me derange pas du tout)",
+        "(vous pouvez|tu peux) (les|le|la|) (garder|utiliser|enregistrer)",
+        "(gardez|garde|utilisez|enregistrez) (les|le|la|mes reponses)",
+    ),
+    "no": (
+        "(non|nan|nn|non non|non merci|nan merci|non merci beaucoup|pas question|"
+        "hors de question|non pas question|jamais de la vie|certainement pas|surement pas|"
+        "absolument pas|bien sur que non|evidemment pas|pas vraiment|pas maintenant|"
+        "pas aujourd'hui|pas pour moi|pas pour l'instant|pas interesse|pas interessee|"
+        "tres peu pour moi|c'est non|non c'est non)",
+        "(je refuse|refuse|je decline|je ne veux pas|je veux pas|j'veux pas|jveux pas|"
+        "je n'en veux pas|j'en veux pas|je prefere pas|je prefere que non|"
+        "je prefererais pas|je prefererais que non|plutot pas|plutot non)",
+        "(pas d'accord|pas daccord|je ne suis pas d'accord|je suis pas d'accord|"
+        "j'suis pas d'accord|je n'accepte pas|j'accepte pas|jaccepte pas|je ne consens pas|"
+        "je consens pas|ca ne me va pas|ca me va pas|ca ne me convient pas|ca me convient pas)",
+        # "No, it's fine" declines, like "nah i'm good".
+        "(non|nan) (|,) (c'est bon|ca va|ca ira|c'est gentil) (|merci)",
+        "(ne gardez pas|ne les gardez pas|ne gardez rien)",
+    ),
+    "neg": ("(pas|ne|surtout pas|jamais)",),
+    "filler": (
+        "(merci|merci beaucoup|merci bien|mercii|s'il vous plait|s'il te plait|svp|stp|"
+        "et|alors|bah|ben|desole|desolee)",
+    ),
+    "hedge": (
+        "(peut etre|peutetre|p'tet|ptet|ptetre|je sais pas|je ne sais pas|jsais pas|jsp|"
+        "chais pas|sais pas|j'en sais rien|aucune idee|je suppose|j'imagine|je pense|"
+        "je pense que oui|je crois|je crois que oui|probablement|sans doute|surement|bof|euh|"
+        "heu|hum|mouais|bon|on verra|on verra bien|plus tard|pas sur|pas sure|pas certain|"
+        "pas certaine|je ne suis pas sur|je suis pas sur|je ne suis pas sure|"
+        "je suis pas sure|si tu veux|si vous voulez|comme tu veux|comme vous voulez|"
+        "s'il le faut|s'il faut|ca depend|ca m'est egal|je m'en fiche|je m'en fous|"
+        "peu importe|a voir|faut voir|pas encore)",
+    ),
+    "ambiguous": (
+        # "pas du tout" answers "ça vous dérange ?" with yes and "ça vous va ?" with no.
+        "(pas du tout|non pas du tout|c'est bon|cest bon|ca va|ca ira|ok ca va|bien|super|"
+        "parfait|genial|cool|top|nickel|mais oui|oui bon|oui et non|ouais ouais|ouais bon|"
+        "tu parles|mon oeil|c'est ca|ouais c'est ca|exact|exactement|pardon)",
+    ),
+}
+_DE: dict[str, tuple[str, ...]] = {
+    "yes": (
+        "(ja|jaa|jo|joa|jep|jup|japp|jawohl|jawoll|klar|na klar|klar doch|aber klar|ja klar|"
+        "logo|logisch|sicher|sicher doch|na sicher|naturlich|natuerlich|selbstverstandlich|"
+        "selbstverstaendlich|gerne|gern|sehr gerne|gerne doch|ja gerne|ja gern|"
+        "mit vergnugen|mit vergnuegen|auf jeden fall|absolut|definitiv|ja genau|ja bitte|"
+        "warum nicht|wieso nicht)",
+        "(einverstanden|ich bin einverstanden|bin einverstanden|bin damit einverstanden|"
+        "ich bin damit einverstanden|ich stimme zu|stimme zu|ich stimme dem zu|zugestimmt|"
+        "ich willige ein|ich akzeptiere|akzeptiert|akzeptiere)",
+        "(in ordnung|geht in ordnung|ist in ordnung|das ist in ordnung|alles klar|geht klar|"
+        "passt|passt mir|passt fur mich|passt scho|das passt|ist ok|ist okay|das ist ok|"
+        "das ist okay|ok fur mich|okay fur mich|fur mich ok|fur mich okay|das geht|"
+        "kein problem|kein ding|kein thema|keine sorge|mach ruhig|mach nur|nur zu|macht ruhig|"
+        "ich habe nichts dagegen|ich hab nichts dagegen|hab nichts dagegen|nichts dagegen|"
+        "ich hab nix dagegen)",
+        "(ihr durft|du darfst|sie durfen|ja ihr durft|ja du darfst) (das|es|sie|meine antworten|"
+        "meine daten) (behalten|speichern|nutzen|verwenden)",
+    ),
+    "no": (
+        "(nein|nee|noe|nein nein|nein danke|nee danke|ne danke|no danke|auf keinen fall|"
+        "keinesfalls|niemals|nie im leben|nie und nimmer|lieber nicht|eher nicht|besser nicht|"
+        "nicht wirklich|jetzt nicht|nicht jetzt|heute nicht|kein interesse|keine lust|"
+        "nein lass mal|lass mal|lass mal lieber|ganz sicher nicht|sicher nicht|"
+        "bestimmt nicht|naturlich nicht|selbstverstandlich nicht|klar nicht)",
+        "(ich will nicht|will ich nicht|will nicht|ich mochte nicht|mochte ich nicht|"
+        "ich moechte nicht|moechte ich nicht|das mochte ich nicht|das will ich nicht|"
+        "ich will das nicht|ich mochte das nicht|nicht einverstanden|ich bin nicht einverstanden|"
+        "bin nicht einverstanden|damit bin ich nicht einverstanden|"
+        "ich bin damit nicht einverstanden|ich stimme nicht zu|stimme nicht zu|ich lehne ab|"
+        "lehne ab|abgelehnt|ich akzeptiere nicht|ich glaube nicht|glaub nicht|glaube nicht|"
+        "ich denke nicht|das geht nicht|geht nicht|geht gar nicht|nicht ok|nicht okay|"
+        "ist nicht ok|das ist nicht ok|das ist nicht okay|nicht in ordnung|"
+        "das ist nicht in ordnung|das passt mir nicht|passt nicht|passt mir nicht)",
+    ),
+    "neg": ("(nicht|kein|keine|bitte nicht|nie|ne)",),
+    "filler": (
+        "(danke|danke schon|dankeschon|danke sehr|vielen dank|besten dank|bitte|bitte schon|"
+        "bitteschon|und|dann|sorry|entschuldigung)",
+    ),
+    "hedge": (
+        "(vielleicht|vllt|vlt|evtl|eventuell|wahrscheinlich|moglicherweise|weiss nicht|"
+        "weis nicht|weiss ich nicht|ich weiss nicht|ich weiss es nicht|keine ahnung|"
+        "mal sehen|mal schauen|mal gucken|ich glaube|glaube schon|glaub schon|"
+        "ich glaube schon|ich denke|ich denke schon|denke schon|eher ja|eher schon|naja|na ja|"
+        "nja|hm|ah|ahm|aehm|ehm|schon|ja schon|irgendwie|mir egal|ist mir egal|egal|"
+        "wenn es sein muss|wenns sein muss|wenn's sein muss|meinetwegen|von mir aus|"
+        "wie du willst|wie sie wollen|wenn du willst|wenn sie wollen|spater|spaeter|"
+        "nicht sicher|bin nicht sicher|ich bin mir nicht sicher|unsicher|kommt drauf an|"
+        "je nachdem|weiss noch nicht|passt schon|geht schon|na gut|noch nicht)",
+    ),
+    "ambiguous": (
+        "(jaja|ja ja|doch|jein|gut|ganz gut|schon gut|ist gut|super|toll|prima|perfekt|"
+        "genau|stimmt|richtig|ja nee|ja ne|nee ja|uberhaupt nicht|ueberhaupt nicht|"
+        "gar nicht|ganz und gar nicht|nein gar nicht|ja sicher|ja ja klar)",
+    ),
+}
+_ES: dict[str, tuple[str, ...]] = {
+    "yes": (
+        "(si|sii|sip|sep|sisi|si si|claro|claro que si|pues claro|por supuesto|"
+        "por supuesto que si|desde luego|obvio|obviamente|vale|va|dale|venga|de acuerdo|"
+        "deacuerdo|estoy de acuerdo|okey|okis|oki|esta bien|todo bien|me parece bien|"
+        "me parece genial|me parece perfecto|me parece estupendo|me vale|seguro|"
+        "totalmente|absolutamente|perfectamente)",
+        "(sin problema|sin problemas|no hay problema|ningun problema|no pasa nada|"
+        "no me molesta|no me molesta en absoluto|acepto|lo acepto|doy mi consentimiento|"
+        "consiento|adelante|con gusto|con mucho gusto|encantado|encantada|como no|por que no)",
+        "(puedes|podeis|pueden) (guardarlo|guardarlas|guardarlos|usarlo|usarlas|usarlos|"
+        "guardar mis respuestas|usar mis respuestas)",
+    ),
+    "no": (
+        "(no|nop|nopo|nel|no no|noo|no gracias|no muchas gracias|ni hablar|ni de broma|"
+        "ni de cona|ni loco|ni loca|ni pensarlo|de ninguna manera|de ningun modo|"
+        "claro que no|por supuesto que no|desde luego que no|seguro que no|obvio que no|"
+        "nunca|jamas|nunca jamas|negativo|que va|lo siento pero no|lo siento no)",
+        "(no quiero|prefiero que no|prefiero no|mejor no|mejor que no|no estoy de acuerdo|"
+        "no acepto|no lo acepto|no consiento|no doy mi consentimiento|no me parece bien|"
+        "no esta bien|no me gusta|no me interesa|no me apetece|ahora no|hoy no|no por ahora|"
+        "de momento no|creo que no|no puedes|no podeis|no pueden)",
+    ),
+    "neg": ("(ni)",),
+    "filler": (
+        "(gracias|muchas gracias|mil gracias|por favor|porfa|porfis|porfavor|pues|"
+        "entonces|perdon|lo siento)",
+    ),
+    "hedge": (
+        "(quizas|quiza|tal vez|talvez|a lo mejor|igual|puede|puede ser|puede que si|no se|"
+        "nose|no lo se|ni idea|no tengo ni idea|no tengo idea|supongo|supongo que si|creo|"
+        "creo que si|probablemente|posiblemente|depende|mas tarde|luego|despues|ya veremos|"
+        "veremos|si quieres|como quieras|lo que quieras|me da igual|me da lo mismo|da igual|"
+        "bueno|buenoo|pues bueno|em|emm|mmm|mm|ehh|no estoy seguro|no estoy segura|"
+        "no lo tengo claro|si no queda otra|todavia no|aun no)",
+    ),
+    "ambiguous": (
+        # "Para nada" / "en absoluto": "not at all", a yes to "¿te importa?", a no to
+        # "¿te parece bien?". "No me importa" is "I don't mind" or "I don't care".
+        "(para nada|en absoluto|no me importa|bien|muy bien|perfecto|genial|guay|estupendo|"
+        "claro claro|si claro ya|si y no|porque no|cierto|exacto|correcto|de nada)",
+    ),
+}
+_OTHER_LANGUAGES = (_FR, _DE, _ES)
+
+
+def _all(kind: str) -> tuple[str, ...]:
+    return tuple(p for table in _OTHER_LANGUAGES for p in table.get(kind, ()))
+
+
+# Yes, no and "ok" in languages we do not read (and French, German and Spanish words around the
+# phrases above). A reply holding any of them that is not a known phrase is asked again with the
+# buttons: "va bene" three times is a yes we cannot read, never a refusal. Words that are also
+# English ("no", "ok", "in", "so") are not listed.
 _FOREIGN_WORDS = frozenset(
     _words(
         # French
@@ -307,6 +485,11 @@ _FOREIGN_WORDS = frozenset(
     )
     # Also English, or an English typo ("sur" for "sure"): read as English.
 ) - {"is", "in", "sur"}
+# Compared with folded words (see _fold below): "não" is listed as "nao".
+_FOREIGN_WORDS = frozenset(
+    "".join(c for c in unicodedata.normalize("NFD", w) if unicodedata.category(c) != "Mn")
+    for w in _FOREIGN_WORDS
+)
 
 
 _BLOCKED_TYPOS = frozenset(
@@ -322,7 +505,8 @@ _BLOCKED_TYPOS = frozenset(
 # words ("no", "ok") are left out: one keystroke from them is another word ("on", "oh").
 _TYPO_TARGETS = _words(
     "yes yeah yep yup okay sure agree agreed alright absolutely definitely certainly please "
-    "thanks nope disagree decline refuse consent ahead problem worries"
+    "thanks nope disagree decline refuse consent ahead problem worries "
+    "merci volontiers danke gerne einverstanden gracias"
 )
 
 # QWERTY neighbours: a substitution counts as a typo only between keys that touch.
@@ -362,6 +546,7 @@ _CONTRACTIONS = {
     "youre": "you're",
     "ill": "i'll",
     "whats": "what's",
+    "cest": "c'est",
 }
 
 _TOKEN = re.compile(
@@ -386,9 +571,17 @@ _DRAWN_OUT = re.compile(r"(.)\1{2,}(?=.)")
 _PLAIN = re.compile(r"[a-z]+(?:'[a-z]+)?(?: [a-z]+(?:'[a-z]+)?)*")
 
 
+def _fold(text: str) -> str:
+    """Accents off ("é" to "e", "ü" to "u"), so "bien sûr" and "bien sur" are one phrase."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    )
+
+
 def _tokens(text: str) -> list[str]:
     """Words, with punctuation kept as the marks that change a reply's meaning."""
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold()
+    text = _fold(unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold())
     text = _EMOJI_NOISE.sub("", text)
     text = _HAPPY_EMOTICON.sub(" 🙂 ", text)
     text = _OTHER_EMOTICON.sub(f" {_UNKNOWN_MARK} ", text)
@@ -424,13 +617,13 @@ def _lexicon() -> dict[tuple[str, ...], _Cat]:
     # Later groups never override earlier ones, so the order is the priority when one phrasing
     # is listed twice: the cautious readings (ambiguous, hedge) come first.
     groups = (
-        (_AMBIGUOUS, _Cat.AMBIGUOUS),
-        (_HEDGES, _Cat.HEDGE),
-        (_NO_PHRASES, _Cat.NO),
-        (_NEG_PHRASES, _Cat.NEG),
+        (_AMBIGUOUS + _all("ambiguous"), _Cat.AMBIGUOUS),
+        (_HEDGES + _all("hedge"), _Cat.HEDGE),
+        (_NO_PHRASES + _all("no"), _Cat.NO),
+        (_NEG_PHRASES + _all("neg"), _Cat.NEG),
         (_NEG_PREFIXES, _Cat.NEG_PREFIX),
-        (_YES_PHRASES, _Cat.YES),
-        (_FILLERS, _Cat.FILLER),
+        (_YES_PHRASES + _all("yes"), _Cat.YES),
+        (_FILLERS + _all("filler"), _Cat.FILLER),
     )
     for patterns, cat in groups:
         for pattern in patterns:

@@ -103,7 +103,7 @@ def _move(rng: random.Random, flow: Flow, state: ConversationState) -> UserTurn:
     if kind == "withdraw_all":
         return UserTurn(text="withdraw my consent", intent="withdraw_consent", confidence=0.9)
     if kind == "unclear":
-        return UserTurn(text=rng.choice(["yes no", "hmm", "oui"]), intent="affirm", at=at)
+        return UserTurn(text=rng.choice(["yes no", "hmm", "oui non"]), intent="affirm", at=at)
     if kind == "bot":
         return UserTurn(text="are you a bot?", intent="inform", confidence=0.4, at=at)
     if kind == "stale":

@@ -88,10 +88,21 @@ def test_clear_replies_asked_again_are_counted(
     assert len(asked_again) <= len(english) // 10
 
 
-def test_other_languages_are_asked_again_never_decided() -> None:
-    for reply in CORPUS_REPLIES:
-        if reply.kind == "language":
-            assert read_consent(typed(reply.text, "deny", 0.99)) is None, reply.text
+def test_languages_not_read_are_asked_again_never_decided() -> None:
+    """Replies in a language Candor does not read (Italian, Dutch, Japanese...) are never a
+    decision; French, German and Spanish are read like English (test_consent_reply_languages)."""
+    others = [r for r in CORPUS_REPLIES if r.kind == "language"]
+    assert len(others) >= 30
+    want = {"given": True, "refused": False, "unclear": None}
+    decided = {}
+    for reply in others:
+        value = read_consent(typed(reply.text, "deny", 0.99))
+        if value is not None:
+            decided[reply.text] = value
+            assert value is want[reply.label], reply.text
+    # Only words that are also words of a language we read: Italian "sì" folds to "si" (yes
+    # in Spanish and French), Polish "nie" is German "never", Dutch "nee" is German "nope".
+    assert set(decided) <= {"sì", "nie", "nee"}
 
 
 # --- the faults that were reported -----------------------------------------------------------
@@ -110,12 +121,13 @@ def test_idioms_that_mean_yes_are_consent_even_when_the_classifier_says_deny(tex
         assert read_consent(typed(text, intent, confidence)) is True
 
 
-def test_oui_d_accord_is_asked_again_never_a_refusal() -> None:
+def test_oui_d_accord_is_consent_never_a_refusal() -> None:
     for intent, confidence in (("deny", 0.99), ("inform", 0.4), (None, 0.0)):
         turn = typed("oui, d'accord", intent, confidence)
-        assert read_consent(turn) is None
-        assert read_consent(turn, language="fr") is None
-    assert explain_consent(typed("oui, d'accord", None, 0.0)).reason == "other_language"
+        assert read_consent(turn) is True
+        assert read_consent(turn, language="fr") is True
+    # A language Candor does not read is still asked again, never refused.
+    assert explain_consent(typed("va bene", None, 0.0)).reason == "other_language"
 
 
 def test_not_at_all_is_ambiguous_as_an_answer_to_is_that_okay() -> None:
@@ -138,11 +150,15 @@ def test_only_a_button_trusts_the_intent() -> None:
     assert read_consent(typed("yes", "deny", 1.0)) is True
 
 
-def test_a_flow_in_another_language_reads_typed_consent_only_from_buttons() -> None:
-    assert read_consent(typed("yes", "affirm", 0.99), language="fr") is None
+def test_a_flow_in_a_language_not_read_reads_typed_consent_only_from_buttons() -> None:
     assert read_consent(typed("fine", "affirm", 0.99), language="it") is None
-    assert read_consent(pressed("affirm"), language="fr") is True
+    assert read_consent(typed("sì", "affirm", 0.99), language="it") is None
+    assert read_consent(pressed("affirm"), language="it") is True
     assert read_consent(typed("yes", None, 0.0), language="en-GB") is True
+    # French, German and Spanish flows read typed replies, in their language or in English.
+    assert read_consent(typed("yes", "affirm", 0.99), language="fr") is True
+    assert read_consent(typed("oui", "deny", 0.99), language="fr-CA") is True
+    assert read_consent(typed("nein danke", None, 0.0), language="de") is False
 
 
 def test_the_re_ask_examples_are_read_as_they_promise() -> None:
@@ -316,7 +332,7 @@ def test_the_loader_rejects_a_broken_set(tmp_path) -> None:
     cases = {
         "listed twice": head + ok + '  - {text: "r1", label: given, kind: plain}\n',
         "at least 250": head + '  - {text: "yes", label: given, kind: plain}\n',
-        "lang": head + ok + '  - {text: "oui", label: given, kind: plain, lang: fr}\n',
+        "lang": head + ok + '  - {text: "sì", label: given, kind: plain, lang: it}\n',
         "label": head + ok + '  - {text: "si", label: maybe, kind: plain}\n',
         "extra": head + ok + '  - {text: "s", label: given, kind: plain, score: 1}\n',
         "not valid YAML": head + "  - {text: [\n",

@@ -113,7 +113,7 @@ def test_unclear_consent_reply_is_asked_again_and_never_becomes_a_decision():
         assert not result.effects
         state = result.state
     # Still unclear: the topic is left out, and the ledger gets no decision either way.
-    result = interpreter.step(flow, state, said("oui, d'accord", "affirm", 0.99))
+    result = interpreter.step(flow, state, said("oui, mais non", "affirm", 0.99))
     assert ("needs", "given") not in consents(result)
     assert ("needs", "refused") not in consents(result)
     assert "needs" not in result.state.granted
