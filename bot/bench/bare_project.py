@@ -60,11 +60,16 @@ def config_text(variant: str) -> str:
     return source.read_text()
 
 
+def _nlu_files() -> list[Path]:
+    return sorted(supervisor.DATA.glob("nlu*.yml"))
+
+
 def write_project(variant: str, directory: Path) -> None:
     intents = _intents()
     (directory / "data").mkdir(parents=True, exist_ok=True)
     (directory / "config.yml").write_text(config_text(variant))
-    shutil.copy(supervisor.DATA / "nlu.yml", directory / "data" / "nlu.yml")
+    for path in _nlu_files():  # every language's examples, as Candor's engine trains on
+        shutil.copy(path, directory / "data" / path.name)
     _dump(
         directory / "domain.yml",
         {
@@ -105,7 +110,7 @@ def write_project(variant: str, directory: Path) -> None:
 def fingerprint(variant: str) -> str:
     digest = hashlib.sha256(variant.encode())
     digest.update(config_text(variant).encode())
-    for path in (supervisor.DOMAIN, supervisor.DATA / "nlu.yml"):
+    for path in (supervisor.DOMAIN, *_nlu_files()):
         digest.update(path.read_bytes())
     digest.update(json.dumps([[t.__dict__ for t in j.turns] for j in JOURNEYS]).encode())
     return digest.hexdigest()[:16]

@@ -71,7 +71,8 @@ if TYPE_CHECKING:
     from actions.applied import Applied
     from actions.runtime import Runtime
 
-NLU_DATA = Path(__file__).resolve().parents[2] / "nlu" / "rasa" / "data" / "nlu.yml"
+# Every language's training data: nlu.yml (English) and nlu_<lang>.yml beside it.
+NLU_DATA = Path(__file__).resolve().parents[2] / "nlu" / "rasa" / "data"
 # Intents the preview reads from an exact training example. Not affirm, deny or inform: the
 # interpreter reads yes, no and answers from the words, and ignores those intents for typed text.
 READ_INTENTS = CONTROL_INTENTS | {"greet"}
@@ -182,9 +183,13 @@ def training_examples() -> dict[str, str]:
     """The engine's training examples of the intents the preview reads, by their words."""
     import yaml
 
-    data = yaml.safe_load(NLU_DATA.read_text(encoding="utf-8"))
+    blocks = [
+        block
+        for path in sorted(NLU_DATA.glob("nlu*.yml"))
+        for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", [])
+    ]
     found: dict[str, str] = {}
-    for block in data.get("nlu", []):
+    for block in blocks:
         intent = block.get("intent")
         if intent not in READ_INTENTS:
             continue

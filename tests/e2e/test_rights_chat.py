@@ -51,7 +51,7 @@ def test_withdrawal_in_one_message_erases_and_stops_asking(stack: Stack) -> None
     who = user()
     through_frustration(stack, who)
     reply = stack.say(BRAND, who, text="stop asking about my frustrations")
-    assert "withdrawn your consent for 'frustrations'" in texts(reply)
+    assert "withdrawn your consent for 'what frustrates you'" in texts(reply)
     assert "waiting ages at the till" in texts(reply), "the reply says what was erased"
     assert "feel" not in reply[-1]["text"], "no more questions for that purpose"
     answers, consents = stored(stack, who)
