@@ -48,7 +48,13 @@ _WITHDRAW = re.compile(
     r"\b(withdraw|revoke|retract)\w*\b.{0,40}\b(consent|permission|agreement)"
     r"|\bi\s+no\s+longer\s+(consent|agree)\b"
     r"|\bstop\s+(using|keeping|storing)\s+my\b"
-    r"|\bstop\s+asking\s+(me\s+)?about\b",
+    r"|\bstop\s+asking\s+(me\s+)?about\b"
+    # fr, de, es: "je retire mon consentement", "ich widerrufe meine Einwilligung",
+    # "Einwilligung widerrufen", "retiro mi consentimiento"
+    r"|\b(retir|r[ée]voqu|widerruf|zur[üu]ckzieh|zur[üu]ckgez|revoc)\w*\b.{0,40}"
+    r"\b(consentement|accord|einwilligung|zustimmung|consentimiento|permiso)"
+    r"|\b(consentement|einwilligung|zustimmung|consentimiento)\w*\b.{0,40}"
+    r"\b(retir|r[ée]voqu|widerruf|zur[üu]ckzieh|zur[üu]ckgez|revoc)",
     re.IGNORECASE,
 )
 # Ending updates from a followed brand, typed: "stop updates", "unfollow", "no more tips".
@@ -257,9 +263,34 @@ _REQUEST_WORDS = _words(
     give okay ok hey hi hello thanks thank chat bot survey here there what which so in at by
     we our us let lets let's go get rid mind changed change decided decide actually really
     sorry never again anything stuff part bit whatever also too but if then than you've
+    je retire retirer retirez retiré retire révoque révoquer revoque revoquer mon ma mes
+    consentement accord données donnees informations réponses reponses s'il vous plait svp
+    merci tout tous toutes de du des le la les pour sur à a ne plus pas
+    ich widerrufe widerrufen widerruf zurückziehen zuruckziehen ziehe zurück zuruck meine
+    mein meinen einwilligung zustimmung daten antworten bitte danke alles alle die der das
+    für fur von zu und nicht mehr
+    retiro retirar retira revoco revocar mi mis consentimiento permiso datos respuestas
+    por favor gracias todo todos todas el la los las para de del y no más mas
     """
 )
-_ALL_WORDS = frozenset({"all", "everything", "every", "entirely", "completely", "whole"})
+_ALL_WORDS = frozenset(
+    {
+        "all",
+        "everything",
+        "every",
+        "entirely",
+        "completely",
+        "whole",
+        "tout",
+        "tous",
+        "toutes",
+        "alles",
+        "alle",
+        "todo",
+        "todos",
+        "todas",
+    }
+)
 # Notice words that describe how every purpose is worded, not what it is about.
 _NOTICE_FILLER = _words(
     """
