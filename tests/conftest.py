@@ -69,19 +69,33 @@ def channel_credentials() -> Credentials:
     return Credentials.random()
 
 
+# The brand whose flow asks to be followed (consent_flows/examples/tricky/follow-store.yaml):
+# its bot and app point at the same stand-ins, with secrets of their own.
+FOLLOW_BRAND = "follow-store"
+
+
+@pytest.fixture(scope="session")
+def follow_credentials() -> Credentials:
+    return Credentials.random()
+
+
 @pytest.fixture(scope="session")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
     standins: StandIns,
     channel_credentials: Credentials,
+    follow_credentials: Credentials,
 ) -> Iterator[Stack]:
     """One real Rasa engine and gateway for the whole session's end-to-end tests.
 
-    The test brand's Telegram bot and Slack app point at the stand-ins.
+    The test brands' Telegram bots and Slack apps point at the stand-ins.
     """
     stack_, running = start_stack(
         tmp_path_factory.mktemp("stack"),
-        channels={CHANNEL_BRAND: channel_credentials.settings(standins)},
+        channels={
+            CHANNEL_BRAND: channel_credentials.settings(standins),
+            FOLLOW_BRAND: follow_credentials.settings(standins),
+        },
     )
     try:
         yield stack_
