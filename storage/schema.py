@@ -300,9 +300,7 @@ class Delivery(BrandStoreBase):
     __table_args__ = (UniqueConstraint("update_id", "subject_id", name="uq_delivery_once"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    update_id: Mapped[str] = mapped_column(
-        ForeignKey("updates.id", ondelete="CASCADE"), index=True
-    )
+    update_id: Mapped[str] = mapped_column(ForeignKey("updates.id", ondelete="CASCADE"), index=True)
     subject_id: Mapped[str] = mapped_column(
         ForeignKey("subjects.subject_id", ondelete="CASCADE"), index=True
     )
