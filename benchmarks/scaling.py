@@ -467,7 +467,7 @@ def op_purge(data_dir: Path, key: str, noop: bool) -> dict[str, Any]:
 def op_themes(data_dir: Path, key: str) -> dict[str, Any]:
     from nlu.analysis.pii import redact
     from nlu.analysis.themes import find_themes
-    from storage import insights, records
+    from storage import heard, records
     from storage.schema import Answer
 
     stores, _ = _runtime(data_dir)
@@ -484,9 +484,9 @@ def op_themes(data_dir: Path, key: str) -> dict[str, Any]:
                 select(rows)
                 .where(rows.c.ask_type == "free_text")
                 .order_by(rows.c.id.desc())
-                .limit(insights.THEME_SAMPLE)
+                .limit(heard.THEME_SAMPLE)
             )
-            texts = [v.verbatim for v in insights.readable(records.view, free_text, keyring)]
+            texts = [v.verbatim for v in heard.readable(records.view, free_text, keyring)]
         read_s = time.perf_counter() - clock.wall
         themes = find_themes(texts)
     stores.dispose()

@@ -11,7 +11,7 @@ from bot.gateway.app import create_app
 from bot.settings import Settings
 from consent_flows.loader import load_flow_file
 from consent_flows.model import Flow
-from storage.insights import quality
+from storage.heard import quality
 from storage.records import AnswerView
 from tests.dashboard.factories import BRAND, FLOW, Crowd
 

@@ -14,6 +14,7 @@ def test_segments_in_the_terminal_hide_what_subtraction_would_give_away(
     crowd_settings: Settings, crowd: Crowd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CANDOR_DATA_DIR", str(crowd_settings.data_dir))
+    assert crowd_settings.secret_key is not None
     monkeypatch.setenv("CANDOR_SECRET_KEY", crowd_settings.secret_key.get_secret_value())
     result = CliRunner().invoke(app, ["segments", BRAND])
     assert result.exit_code == 0, result.output

@@ -95,7 +95,7 @@ times = st.datetimes(
 def test_a_slot_keeps_the_cap_and_the_quiet_hours(
     at_most: int, per: str, now: datetime, hours_ago: list[int], zone: str | None
 ) -> None:
-    policy = UpdatesPolicy(at_most=at_most, per=per)  # type: ignore[arg-type]
+    policy = UpdatesPolicy.model_validate({"at_most": at_most, "per": per})
     sent = [now - timedelta(hours=h) for h in hours_ago]
     at = slot(policy, now, sent, zone)
     assert at >= now

@@ -14,7 +14,7 @@ from actions.runtime import Runtime
 from bot.brands import create_brand
 from bot.gateway import housekeeping
 from bot.gateway.engine_client import Reachable
-from consent_flows.contract import RecordConsent, Sender
+from consent_flows.contract import Effect, RecordConsent, Sender
 from consent_flows.model import Flow
 from storage import follow, records
 from storage.schema import Follower
@@ -101,7 +101,7 @@ def test_the_actions_ask_for_the_follower_only_when_updates_are_agreed_to(
 ) -> None:
     stores, flow = brand
     runtime = Runtime(stores=stores, control_threshold=0.7)
-    decision = [
+    decision: list[Effect] = [
         RecordConsent(
             purpose=purpose,
             event=e,
