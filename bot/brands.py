@@ -36,12 +36,19 @@ def publish_flow_file(stores: Stores, path: Path) -> Flow:
 
 
 def publish_flow_source(
-    stores: Stores, *, brand: str, source: str | bytes, origin: str
+    stores: Stores,
+    *,
+    brand: str,
+    source: str | bytes,
+    origin: str,
+    draft: bool = False,
+    by: str = "",
 ) -> tuple[Flow, FlowVersion]:
     """Validate and publish a new, newer version for an existing brand; else change nothing.
 
     `source` may be the raw bytes of an upload, so that invalid UTF-8 is refused by the loader
-    with the offending byte's offset rather than silently replaced.
+    with the offending byte's offset rather than silently replaced. A `draft` is validated the
+    same way but not served until promoted; `by` says who published (a key's label, a login).
     """
     flow = check_source(source, source=origin).flow
     if isinstance(source, bytes):
@@ -55,10 +62,24 @@ def publish_flow_source(
         if registry.get_brand(session, slug=brand) is None:
             raise UnknownBrand(brand)
         row = registry.publish_new_version(
-            session, brand=brand, version=flow.version, source=source
+            session, brand=brand, version=flow.version, source=source, draft=draft, by=by
         )
         session.commit()
     return flow, row
+
+
+def rollback_flow(stores: Stores, *, brand: str, version: int, by: str = "") -> FlowVersion:
+    """Publish a copy of `version` as a new live version (its `version:` line renumbered),
+    checked as any publication is; history is never rewritten."""
+    with stores.registry() as session:
+        number, source = registry.rollback_source(session, brand=brand, version=version)
+    check_source(source, source=f"{brand} v{version} as v{number}")
+    with stores.registry() as session:
+        row = registry.rollback(
+            session, brand=brand, version=version, source=source, number=number, by=by
+        )
+        session.commit()
+    return row
 
 
 def create_brand(stores: Stores, path: Path, *, valid_days: int | None = None) -> tuple[Flow, str]:

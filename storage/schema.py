@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -65,7 +74,14 @@ class FlowVersion(RegistryBase):
     brand: Mapped[str] = mapped_column(ForeignKey("brands.slug", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(Text)
+    # When it was published (a draft: when it was saved; promoting it sets the time it went live).
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A draft is validated like any version but never served to customers until promoted.
+    draft: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Who published it: an API key's label or the CLI user's login (never a customer).
+    published_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # Set on a rollback: the version whose source this one copies.
+    rolled_back_from: Mapped[int | None] = mapped_column(Integer)
 
 
 class KeyStoreBase(DeclarativeBase):

@@ -1,4 +1,5 @@
-"""The web widget's side of the gateway: `/widget.js`, its public theme, and its WebSocket.
+"""The web widget's side of the gateway: `/widget.js`, its public theme, its WebSocket, and
+the hosted survey page `/s/{brand}` (the widget opened full page).
 
 A brand's page loads `/widget.js` with one script tag. The widget reads its brand's theme from
 `/api/v1/brands/{brand}/widget-config` (public: colours and a title, never a secret) and talks
@@ -31,25 +32,28 @@ a token no question has, if no question was on screen).
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import re
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any, NamedTuple
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels import inbox
+from bot.channels import inbox, theme
 from bot.channels.dispatch import brand_exists, conversation_of, converse, sender_of
 from bot.channels.inbound import Refused
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused
 from bot.gateway.errors import RESTARTING, EngineUnavailable, RateLimited, describe
+from bot.gateway.headers import PAGE_CSP, PAGE_HEADERS
 from bot.gateway.state import Gateway, GatewayDep
-from bot.settings import Settings, WidgetTheme
+from bot.settings import Settings
 from consent_flows.contract import InboundMessage, OutboundMessage
 from storage import registry
 from storage.stores import Stores, StoreUnavailable, UnknownBrand
@@ -76,6 +80,11 @@ class WidgetConfig(BaseModel):
     background: str
     text: str
     socket: str
+    # From the brand's theme in the registry (bot/channels/theme.py), read on every page load.
+    on_primary: str = "#ffffff"
+    logo: str | None = None
+    font: str = theme.FONTS["system"]
+    launcher: str = ""
 
 
 class Frame(BaseModel):
@@ -106,32 +115,92 @@ async def widget_js() -> Response:
     responses={404: {"description": "Unknown brand"}},
 )
 async def widget_config(brand: BrandPath, gateway: GatewayDep) -> JSONResponse:
-    """The widget's public look for a brand: title and colours. Any page may read it."""
+    """The widget's public look for a brand: name, logo, colours, font and launcher text. Any
+    page may read it. The brand's theme in the registry wins over its settings, and is read on
+    every page load, so a change shows on the next load without a restart."""
     # A registry query: in a worker thread, so no conversation waits on the database.
-    display_name = await asyncio.to_thread(_display_name, gateway.stores, brand)
-    if display_name is None:
+    look = await asyncio.to_thread(brand_theme, gateway.stores, gateway.settings, brand)
+    if look is None:
         raise UnknownBrand(brand)
-    conf = gateway.settings.channel(brand)
-    theme = conf.widget if conf is not None else WidgetTheme()
-    title = theme.title if "title" in theme.model_fields_set else display_name
     body = WidgetConfig(
         brand=brand,
-        title=title,
-        primary=theme.primary,
-        background=theme.background,
-        text=theme.text,
+        title=look.display_name,
+        primary=look.primary,
+        background=look.background,
+        text=look.text,
         socket=f"/ws/chat/{brand}",
+        on_primary=look.on_primary,
+        logo=look.logo_url,
+        font=look.font_stack,
+        launcher=look.launcher_text,
     )
     return JSONResponse(
         body.model_dump(),
-        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"},
+        # Revalidated on each load (no max-age), so a new theme is never hidden by a cache.
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"},
     )
 
 
-def _display_name(stores: Stores, brand: str) -> str | None:
+def brand_theme(stores: Stores, settings: Settings, brand: str) -> theme.Theme | None:
+    """The theme the widget shows for a brand; None for a brand that does not exist."""
     with stores.registry() as session:
         row = registry.get_brand(session, slug=brand)
-        return row.display_name if row is not None else None
+        if row is None:
+            return None
+        values = theme.stored(session, brand)
+        display_name = row.display_name
+    conf = settings.channel(brand)
+    return theme.resolve(values, conf.widget if conf is not None else None, display_name)
+
+
+_SURVEY_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="/survey.css">
+</head>
+<body class="{mode}">
+{banner}<script src="/widget.js" data-brand="{brand}" data-mode="page"{extra} async></script>
+</body>
+</html>
+"""
+# The hosted page shows the brand's logo, which may be on any https host.
+SURVEY_CSP = PAGE_CSP.replace("img-src 'self' data: blob:", "img-src 'self' data: https:")
+
+
+def survey_page(
+    *, brand: str, title: str, banner: str = "", extra: str = "", mode: str = "survey"
+) -> str:
+    return _SURVEY_PAGE.format(
+        title=html.escape(title),
+        brand=html.escape(brand),
+        banner=banner,
+        extra=extra,
+        mode=mode,
+    )
+
+
+@router.get("/s/{brand}", response_class=HTMLResponse, include_in_schema=False)
+async def hosted_survey(brand: BrandPath, gateway: GatewayDep) -> HTMLResponse:
+    """The brand's survey as a page of its own (the widget opened full page), for brands
+    without a website to put the widget on: share the link `https://HOST/s/BRAND`."""
+    look = await asyncio.to_thread(brand_theme, gateway.stores, gateway.settings, brand)
+    if look is None:
+        raise UnknownBrand(brand)
+    return HTMLResponse(
+        survey_page(brand=brand, title=look.display_name),
+        headers={**PAGE_HEADERS, "Content-Security-Policy": SURVEY_CSP},
+    )
+
+
+@router.get("/survey.css", include_in_schema=False)
+async def survey_css() -> Response:
+    css = resources.files("bot").joinpath("web/survey.css").read_text(encoding="utf-8")
+    return Response(
+        css, media_type="text/css; charset=utf-8", headers={"Cache-Control": "public, max-age=300"}
+    )
 
 
 @router.websocket("/ws/chat/{brand}")
@@ -155,12 +224,16 @@ async def chat_socket(websocket: WebSocket, brand: str, gateway: GatewayDep) -> 
 def origin_allowed(settings: Settings, brand: str, origin: str | None) -> bool:
     """Whether a page may open this brand's socket: the brand's `allowed_origins` if it has
     any, else `CANDOR_WIDGET_ORIGINS`; none configured (the demo on loopback) or '*' allows any.
+    The gateway's own origin (`CANDOR_PUBLIC_URL`) is always allowed: its hosted survey pages.
     """
     conf = settings.channel(brand)
     own = conf.widget.allowed_origins if conf is not None else ()
     allowed = tuple(o.rstrip("/").lower() for o in own) or settings.widget_origin_list
     if not allowed or "*" in allowed:
         return True
+    # The gateway's own pages (the hosted survey /s/{brand}) are always allowed.
+    home = urlsplit(settings.public_base_url)
+    allowed = (*allowed, f"{home.scheme}://{home.netloc}".lower())
     return origin is not None and origin.rstrip("/").lower() in allowed
 
 

@@ -1,4 +1,5 @@
-"""`candor brands list|create|key`: brands, their live flow version and their API keys."""
+"""`candor brands list|create|key|theme`: brands, their live flow version, their API keys and
+their widget's theme."""
 
 from __future__ import annotations
 
@@ -82,6 +83,67 @@ def brands_key(
     console.print(f"API key for {brand} (shown once): [bold]{key}[/]")
     if not no_expiry:
         console.print(f"It expires in {valid_days} days.")
+
+
+Opt = typer.Option
+
+
+@app.command("theme")
+def brands_theme(
+    brand: str,
+    name: Annotated[str | None, Opt("--name", help="Display name in the widget.")] = None,
+    logo: Annotated[str | None, Opt("--logo", help="Logo or avatar: an https:// URL.")] = None,
+    primary: Annotated[str | None, Opt("--primary", help="Brand colour, #rgb or #rrggbb.")] = None,
+    background: Annotated[str | None, Opt("--background", help="Background colour.")] = None,
+    text: Annotated[str | None, Opt("--text", help="Text colour.")] = None,
+    font: Annotated[str | None, Opt("--font", help="system, sans-serif, serif, ...")] = None,
+    launcher: Annotated[str | None, Opt("--launcher-text", help="The bubble's words.")] = None,
+    reset: Annotated[
+        bool, Opt("--reset", help="Forget the registry theme first (settings and defaults).")
+    ] = False,
+) -> None:
+    """Set a brand's widget theme (only the options given change); without options, show it.
+
+    Colours and their contrast are checked (WCAG AA, 4.5:1); the widget picks the theme up on
+    its next page load, without a restart. The same as PUT /api/v1/brands/BRAND/theme.
+    """
+    from bot.channels import theme
+    from bot.gateway.routes.admin import get_theme, set_theme
+    from storage.stores import UnknownBrand
+
+    settings = load_settings()
+    stores = settings.open_stores()
+    given = {
+        "display_name": name,
+        "logo_url": logo,
+        "primary": primary,
+        "background": background,
+        "text": text,
+        "font": font,
+        "launcher_text": launcher,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    try:
+        if not changes and not reset:
+            out = get_theme(stores, settings, brand)
+        else:
+            with stores.registry() as session:
+                values = {} if reset else theme.stored(session, brand)
+            out = set_theme(stores, settings, brand, {**values, **changes})
+    except UnknownBrand:
+        raise fail(f"there is no brand named '{brand}'; see `candor brands list`") from None
+    except theme.ThemeInvalid as exc:
+        for problem in exc.problems:
+            err.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+        raise fail("the theme was not changed") from None
+    for field in ("display_name", "logo_url", "primary", "background", "text", "font"):
+        console.print(f"{field:<14} {getattr(out, field) or '-'}", highlight=False)
+    console.print(f"{'launcher_text':<14} {out.launcher_text}", highlight=False)
+    if changes or reset:
+        console.print(
+            f"[green]✓[/] theme of {brand} saved; the widget shows it on its next page load",
+            highlight=False,
+        )
 
 
 def register(root: typer.Typer) -> None:

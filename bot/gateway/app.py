@@ -22,7 +22,16 @@ from bot.gateway.engine_client import EngineClient
 from bot.gateway.errors import LastResort, install_error_handlers
 from bot.gateway.headers import SecurityHeaders, mount_docs
 from bot.gateway.routes import actions as action_routes
-from bot.gateway.routes import admin, chat, insights, rights, selfservice, updates, webhooks
+from bot.gateway.routes import (
+    admin,
+    chat,
+    insights,
+    preview,
+    rights,
+    selfservice,
+    updates,
+    webhooks,
+)
 from bot.gateway.state import Gateway
 from bot.settings import Settings
 from bot.webhooks import deliver_every
@@ -79,6 +88,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(rights.router)
     app.include_router(selfservice.router)
+    app.include_router(preview.router)
     app.include_router(insights.router)
     app.include_router(updates.router)
     app.include_router(webhooks.router)

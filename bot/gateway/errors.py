@@ -29,7 +29,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actions.updates_service import NoFollowing, UnknownUpdate, UpdateRefused
+from bot.channels.theme import ThemeInvalid
 from bot.gateway.headers import PAGE_HEADERS
+from storage.registry import UnknownFlowVersion, VersionConflict
 from storage.results import InvalidFilter, UnknownQuestion
 from storage.stores import Stores, StoreUnavailable, UnknownBrand
 from storage.webhooks import EndpointError, NotReplayable, UnknownDelivery, UnknownEndpoint
@@ -87,6 +89,19 @@ class Forbidden(Exception):
 
 class InvalidLink(Exception):
     """A self-service link that is malformed, forged, of the wrong kind or expired."""
+
+
+class InvalidPreviewLink(Exception):
+    """A draft preview link (routes.preview) that is malformed, forged, expired or names
+    another brand or version."""
+
+
+class InvalidPreviewPage(InvalidPreviewLink):
+    """The same, for the preview page a person opened: answered with a page."""
+
+
+class PreviewCannotRun(Exception):
+    """A preview turn that would have needed a store (the preview has none); nothing stored."""
 
 
 class FlowRefused(Exception):
@@ -325,6 +340,20 @@ def _rasa_sdk(exc: ActionRejected) -> dict[str, Any]:
     return {"action_name": exc.action_name, "error": exc.message}
 
 
+PREVIEW_EXPIRED = (
+    "this preview link is invalid or has expired; make a new one with `candor flows "
+    "preview-link BRAND VERSION` or POST /api/v1/brands/{brand}/flows/{version}/preview-link"
+)
+
+
+def _preview_page(_: InvalidPreviewPage) -> str:
+    return (
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Preview link expired'
+        "</title><h1>This preview link is invalid or has expired</h1><p>Make a new one with "
+        "<code>candor flows preview-link BRAND VERSION</code>.</p>"
+    )
+
+
 def _unknown_dashboard(exc: UnknownDashboard) -> str:
     return (
         '<!doctype html><html lang="en"><meta charset="utf-8"><title>Unknown brand'
@@ -416,6 +445,27 @@ ERRORS: dict[type[Exception], Mapping[Any]] = dict(
             ),
         ),
         _on(StaleFlowVersion, Mapping(409, "stale_version", lambda exc: exc.reason)),
+        _on(
+            UnknownFlowVersion,
+            Mapping(
+                404,
+                "unknown_version",
+                lambda exc: (
+                    f"this brand has no flow version {exc.version}; GET "
+                    f"/api/v1/brands/{exc.brand[:63]}/flows lists them"
+                ),
+            ),
+        ),
+        _on(VersionConflict, Mapping(409, "version_conflict", lambda exc: str(exc))),
+        _on(
+            ThemeInvalid,
+            Mapping(
+                422,
+                "invalid_theme",
+                lambda exc: f"the theme was not changed: {exc}",
+                extra=lambda exc: {"problems": exc.problems},
+            ),
+        ),
         _on(
             UnknownSubject,
             Mapping(
@@ -559,6 +609,28 @@ ERRORS: dict[type[Exception], Mapping[Any]] = dict(
         # --- customers (routes.chat, routes.selfservice)
         _on(DuplicateMessage, Mapping(409, "duplicate_message", lambda _: ALREADY_HANDLED)),
         _on(MessageIdReused, Mapping(422, "invalid_request", lambda _: ID_REUSED)),
+        _on(InvalidPreviewLink, Mapping(403, "invalid_link", lambda _: PREVIEW_EXPIRED)),
+        _on(
+            PreviewCannotRun,
+            Mapping(
+                422,
+                "preview_cannot_run",
+                lambda _: (
+                    "the preview cannot run this message without a store (nothing was stored); "
+                    "try `candor flows preview FILE`, or a live chat on a test brand"
+                ),
+            ),
+        ),
+        _on(
+            InvalidPreviewPage,
+            Mapping(
+                403,
+                "invalid_link",
+                lambda _: PREVIEW_EXPIRED,
+                lambda _: PAGE_HEADERS,
+                page=_preview_page,
+            ),
+        ),
         _on(
             InvalidLink,
             Mapping(

@@ -63,7 +63,9 @@ _PUBLISH = re.compile(r"^/api/v1/brands/([^/]+)/flows$")
 _WIDGET_CONFIG = re.compile(r"^/api/v1/brands/[^/]+/widget-config$")
 _ADMIN = re.compile(r"^(?:/api/v1)?/brands/([^/]+)(?:/|$)")
 _CHANNEL = re.compile(r"^/channels/[^/]+/([^/]+)")
-_PUBLIC = ("/api/v1/me/",)
+# The self-service pages and the draft preview's turns: public (a signed link), each turn runs
+# the survey's actions, so each address is held to the public limit.
+_PUBLIC = ("/api/v1/me/", "/api/v1/preview/")
 
 
 @dataclass(frozen=True)

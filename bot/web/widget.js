@@ -3,7 +3,13 @@
  *
  *   <script src="https://HOST/widget.js" data-brand="BRAND" async></script>
  *
- * Optional: data-open="true" opens the chat on load. Plain ES2020, no dependencies. It renders
+ * Optional: data-open="true" opens the chat on load; data-mode="inline" renders the chat in
+ * place of the script tag instead of the bubble (data-height="30rem" sets its height), and
+ * data-mode="page" fills the page (the hosted survey, /s/BRAND). The look (name, logo, colours,
+ * font, launcher text) comes from the brand's widget-config on every load. A draft preview page
+ * (/preview/BRAND/VERSION) adds data-preview-version and data-preview-token: it then talks to
+ * the preview endpoint over HTTP instead of the socket, keeps nothing in the browser's storage,
+ * and says on screen that nothing is stored. Plain ES2020, no dependencies. It renders
  * in a shadow root, so the page's CSS and the widget's cannot clash. The customer's random id
  * stays in localStorage; the transcript and unsent messages stay in sessionStorage, so a reload
  * restores the conversation. Protocol: bot/channels/web.py.
@@ -24,6 +30,10 @@
 
   const brand = script.dataset.brand;
   const origin = new URL(script.src, location.href).origin;
+  const mode = ["inline", "page"].includes(script.dataset.mode) ? script.dataset.mode : "bubble";
+  const preview = script.dataset.previewToken
+    ? { version: script.dataset.previewVersion, token: script.dataset.previewToken, state: null }
+    : null;
   const key = (name) => `candor:${brand}:${name}`;
   const PRIVACY = [
     ["What do you know about me?", "/show_my_data"],
@@ -34,6 +44,7 @@
   // --- storage (a blocked storage falls back to memory) --------------------------------------
   const memory = {};
   function load(area, name, fallback) {
+    if (preview) return name in memory ? memory[name] : fallback; // a preview keeps nothing
     try {
       const raw = window[area].getItem(key(name));
       return raw === null ? fallback : JSON.parse(raw);
@@ -43,6 +54,7 @@
   }
   function save(area, name, value) {
     memory[name] = value;
+    if (preview) return;
     try {
       window[area].setItem(key(name), JSON.stringify(value));
     } catch (_) {
@@ -76,7 +88,13 @@
   const host = document.createElement("div");
   host.id = "candor-widget";
   host.dataset.brand = brand;
-  document.body.appendChild(host);
+  host.className = mode;
+  if (mode === "inline") {
+    script.insertAdjacentElement("beforebegin", host);
+    if (script.dataset.height) host.style.setProperty("--h", script.dataset.height);
+  } else {
+    document.body.appendChild(host);
+  }
   const root = host.attachShadow({ mode: "open" });
   // The style is a file (widget.css), so no page needs 'unsafe-inline' styles in its CSP. The
   // widget stays hidden until it is loaded, rather than flash unstyled.
@@ -94,6 +112,7 @@
   </svg> <span class="launch-title">Chat</span></button>
 <section class="panel" id="panel" role="dialog" aria-modal="false" aria-labelledby="title" hidden>
   <header>
+    <img class="logo" alt="" width="28" height="28" hidden>
     <h2 id="title">Chat</h2>
     <div class="menuwrap">
       <button class="privacy" type="button" aria-haspopup="menu" aria-expanded="false"
@@ -102,6 +121,7 @@
     </div>
     <button class="close" type="button" aria-label="Close chat">&#x2715;</button>
   </header>
+  <p class="preview-note" role="note" hidden>Preview: nothing is stored</p>
   <div class="log" role="log" aria-live="polite" aria-relevant="additions" aria-label="Conversation"
        tabindex="0"></div>
   <div class="typing" role="status" hidden><span class="dots" aria-hidden="true"></span>
@@ -146,11 +166,17 @@
   }
   function applyTheme(config) {
     host.style.setProperty("--p", config.primary);
-    host.style.setProperty("--on-p", onColour(config.primary));
+    host.style.setProperty("--on-p", config.on_primary || onColour(config.primary));
     host.style.setProperty("--bg", config.background);
     host.style.setProperty("--fg", config.text);
+    if (config.font) host.style.setProperty("--font", config.font);
     $("#title").textContent = config.title;
-    $(".launch-title").textContent = config.title;
+    $(".launch-title").textContent = config.launcher || config.title;
+    const logo = $(".logo");
+    if (config.logo && /^https:\/\//.test(config.logo)) {
+      logo.src = config.logo;
+      logo.hidden = false;
+    }
   }
 
   // --- transcript ----------------------------------------------------------------------------
@@ -281,6 +307,10 @@
     const head = outbox[0];
     if (inFlight && inFlight.id === head.id && inFlight.socket === socket) return;
     inFlight = { id: head.id, socket };
+    if (preview) {
+      sendPreview(head);
+      return;
+    }
     const frame = { type: "message", id: head.id };
     if (head.payload !== undefined) frame.payload = head.payload;
     else frame.text = head.text;
@@ -340,8 +370,45 @@
       }
     }
   }
+  // A draft's preview: each message is one HTTP call that runs the draft and stores nothing
+  // (bot/gateway/routes/preview.py); the conversation's state travels back and forth, signed.
+  async function sendPreview(head) {
+    const body = { state: preview.state };
+    if (head.payload !== undefined) body.payload = head.payload;
+    else body.text = head.text;
+    if (head.reply_to) body.reply_to = head.reply_to;
+    const url =
+      `${origin}/api/v1/preview/${encodeURIComponent(brand)}/` +
+      `${encodeURIComponent(preview.version)}` +
+      `/turn?token=${encodeURIComponent(preview.token)}`;
+    let response, data;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      data = await response.json();
+    } catch (_) {
+      onFrame({ type: "error", id: head.id, retry: true });
+      return;
+    }
+    if (!response.ok) {
+      onFrame({ type: "error", id: head.id, detail: data.detail || "preview failed" });
+      return;
+    }
+    preview.state = data.state;
+    onFrame({ type: "reply", id: head.id, ts: new Date().toISOString(), messages: data.messages });
+    for (const line of data.would_store || []) {
+      add({ who: "note", text: `Preview, not stored: ${line}`, ts: new Date().toISOString() });
+    }
+  }
   let idle = false;
   function connect() {
+    if (preview) {
+      onFrame({ type: "ready" });
+      return;
+    }
     const url = origin.replace(/^http/, "ws") + config.socket;
     const ws = new WebSocket(url);
     socket = ws;
@@ -390,6 +457,7 @@
     if (focus) input.focus(); // not when the page opens it: that would steal the page's focus
   }
   function close() {
+    if (mode !== "bubble") return; // inline and full page: always open
     closeMenu(false);
     panel.hidden = true;
     launcher.setAttribute("aria-expanded", "false");
@@ -443,9 +511,16 @@
     .then((loaded) => {
       config = loaded;
       applyTheme(config);
+      if (preview) $(".preview-note").hidden = false;
       connect();
       const wasOpen = load("sessionStorage", "open", null);
-      if (wasOpen === true || (wasOpen === null && script.dataset.open === "true")) open(false);
+      if (mode !== "bubble") {
+        launcher.hidden = true;
+        $(".close").hidden = true;
+        open(false);
+      } else if (wasOpen === true || (wasOpen === null && script.dataset.open === "true")) {
+        open(false);
+      }
     })
     .catch(() => {
       launcher.hidden = true;

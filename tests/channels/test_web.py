@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from bot.channels.theme import FONTS
 from tests.channels.conftest import BRAND, stored
 from tests.stack import Stack
 
@@ -67,6 +68,10 @@ def test_script_and_public_theme(stack: Stack) -> None:
         "background": "#ffffff",
         "text": "#1d1d1b",
         "socket": f"/ws/chat/{BRAND}",
+        "on_primary": "#ffffff",
+        "logo": None,
+        "font": FONTS["system"],
+        "launcher": "Basics help",
     }
     assert "token" not in config.text
     assert "secret" not in config.text

@@ -48,8 +48,18 @@ COMMANDS = [
     "webhooks",
 ]
 GROUPS = {
-    "flows": {"validate", "graph", "preview", "publish"},
-    "brands": {"list", "create", "key"},
+    "flows": {
+        "validate",
+        "graph",
+        "preview",
+        "publish",
+        "versions",
+        "diff",
+        "promote",
+        "rollback",
+        "preview-link",
+    },
+    "brands": {"list", "create", "key", "theme"},
     "telegram": {"set-webhook"},
     "consents": {"verify"},
     "keys": {"rotate"},
