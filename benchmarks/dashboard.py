@@ -263,15 +263,23 @@ def _browser(url: str, key: str) -> float:
             chromium.close()
 
 
-def prime(data_dir: Path) -> dict[str, Any]:
-    """Bring the kept segment facts up to date (the first report after the migration does it)."""
+def prime(data_dir: Path, forget_themes: bool = False) -> dict[str, Any]:
+    """Bring the kept segment facts up to date (the first report after the migration does it).
+
+    `forget_themes`: also delete the themes kept in the store (`storage.heard_kept`), so that
+    the cold report hears them again, as the first report after the `brand_0010` migration
+    does; without it, cold is a restart of a gateway whose store kept them."""
     from sqlalchemy import select
 
-    from storage import subject_facts
+    from storage import heard_kept, subject_facts
     from storage.schema import Subject
 
     stores = mix.settings(data_dir).open_stores()
     try:
+        if forget_themes:
+            with stores.brand(BRAND) as session:
+                heard_kept.clear(session)
+                session.commit()
         started, cpu = time.perf_counter(), time.process_time()
         with stores.brand(BRAND) as session:
             everyone = set(session.scalars(select(Subject.subject_id)))
@@ -302,11 +310,16 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="keep (or reuse) the built store here")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium timing")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument(
+        "--forget-themes",
+        action="store_true",
+        help="delete the themes kept in the store first: cold hears them again (spaCy)",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: the child process
     parser.add_argument("--prime", action="store_true", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
     if args.prime:
-        print(json.dumps(prime(args.data_dir)))
+        print(json.dumps(prime(args.data_dir, args.forget_themes)))
         return
     if args.measure:
         print(json.dumps(measure(args.data_dir, args.measure, not args.no_browser)))
@@ -325,7 +338,17 @@ def main() -> None:
         print(f"reusing the store in {data_dir} ({built['answers']:,} answers)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     print("bringing the kept segment facts up to date ...")
-    primed = _child([sys.executable, __file__, "--data-dir", str(data_dir), "--prime"], env)
+    primed = _child(
+        [
+            sys.executable,
+            __file__,
+            "--data-dir",
+            str(data_dir),
+            "--prime",
+            *(["--forget-themes"] if args.forget_themes else []),
+        ],
+        env,
+    )
     backfill = json.loads(primed.stdout.strip().splitlines()[-1])
     print("measuring in a fresh process ...")
     child = _child(
@@ -348,6 +371,7 @@ def main() -> None:
         "store_mb": built["store_mb"],
         "build_s": built["build_s"],
         "backend": "postgresql" if os.environ.get("CANDOR_DATABASE_URL") else "sqlite",
+        "themes_kept": not args.forget_themes,
         **backfill,
         **timings,
         "machine": {

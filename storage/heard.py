@@ -2,8 +2,8 @@
 
 Both read the newest `THEME_SAMPLE` free-text answers (decrypted: themes quote them, redacted)
 and depend on no filter of the report, so the last result is kept in the process, per store and
-brand, with the stamp of the answers table it was heard from (`heard`). Every figure follows the
-report's k rule.
+brand, and in the store (`storage.heard_kept`), with the stamp of the answers table it was heard
+from (`heard`). Every figure follows the report's k rule.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
 
-from storage import records
+from storage import heard_kept, records
 from storage.crypto import KeyShredded
 from storage.schema import Answer
 from storage.stores import Stores
@@ -36,23 +36,22 @@ def heard(stores: Stores, session: Any, keyring: Any, brand: str, flow: Any, k: 
     from (how many, the highest id, the latest change) and reused while the stamp holds: a
     filtered view or a recompute of an unchanged store does not parse twenty thousand texts
     again. Any answer stored, changed or deleted (erasure, withdrawal, retention) changes the
-    stamp, so no theme or quote outlives what it came from past the next report.
+    stamp, so no theme or quote outlives what it came from past the next report. The result is
+    also kept in the store (`storage.heard_kept`), so a restarted process need not load spaCy to
+    show it; a writer that deletes or changes an answer clears that row in its transaction.
     """
     rows = Answer.__table__
-    stamp = (
-        tuple(
-            session.execute(
-                select(func.count(), func.max(rows.c.id), func.max(rows.c.updated_at))
-            ).one()
-        ),
-        flow.id,
-        flow.version,
-        k,
-    )
+    stamp = answers_stamp(session, (flow.id, flow.version, k))
     with _guard:
         kept = _heard_cache.setdefault(stores, {}).get(brand)
     if kept is not None and kept[0] == stamp:
         return kept[1]
+    # Kept in the store by an earlier process: a restart need not load spaCy to show it.
+    stored = heard_kept.read(session, stamp)
+    if stored is not None:
+        with _guard:
+            _heard_cache.setdefault(stores, {})[brand] = (stamp, stored)
+        return stored
     from nlu.analysis.themes import find_themes  # spaCy and scikit-learn load on first use
 
     free_text = session.execute(
@@ -73,7 +72,19 @@ def heard(stores: Stores, session: Any, keyring: Any, brand: str, flow: Any, k: 
     result: Heard = ([t.model_dump() for t in themes[:10]], quality(flow, views, last_said, k))
     with _guard:
         _heard_cache.setdefault(stores, {})[brand] = (stamp, result)
+    heard_kept.keep(session, stamp, result)
     return result
+
+
+def answers_stamp(session: Any, rest: tuple[Any, ...]) -> tuple[Any, ...]:
+    """What themes and quality were heard from: the answers table's count, highest id and
+    latest change (any answer stored, changed or deleted changes it), then `rest` (the flow's
+    id and version, k)."""
+    rows = Answer.__table__
+    now = session.execute(
+        select(func.count(), func.max(rows.c.id), func.max(rows.c.updated_at))
+    ).one()
+    return (tuple(now), *rest)
 
 
 def _share(hits: int, total: int, k: int) -> float | None:

@@ -26,7 +26,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
 
-from storage import funnel, heard, kanon, results
+from storage import collector, funnel, heard, kanon, results
 from storage.heard import THEME_SAMPLE, quality, readable  # noqa: F401 (re-exported)
 from storage.schema import Answer, ConsentEvent, Subject
 from storage.segments import Audience, Audiences
@@ -85,7 +85,8 @@ def compute(
         if cached and (cached[0] >= asked or (not fresh and asked - cached[0] < CACHE_S)):
             return cached[1]  # computed while this request waited
         started = time.monotonic()
-        report = _report(audiences, brand, fresh=fresh, filters=filters)
+        with collector.paused():
+            report = _report(audiences, brand, fresh=fresh, filters=filters)
         reports[slot] = (started, report)
         return report
 
@@ -103,7 +104,7 @@ def _report(
     keyring = stores.keyring(brand)
     with stores.brand(brand) as session:
         steps = funnel.totals(session)
-        consent = consent_counts(session)
+        consent = _consent_counts_kept(stores, brand, session)
         answers = session.scalar(select(func.count()).select_from(Answer)) or 0
         people = session.scalar(select(func.count()).select_from(Subject)) or 0
         themes, said_well = heard.heard(stores, session, keyring, brand, flow, k)
@@ -182,6 +183,30 @@ def _pilot(k: int, people: int) -> dict[str, Any] | None:
             "rates, themes and segments."
         ),
     }
+
+
+# Consent counts by store and brand, with the ledger head they were counted at.
+_consents: WeakKeyDictionary[Stores, dict[str, tuple[Any, dict[str, Any]]]] = WeakKeyDictionary()
+
+
+def _consent_counts_kept(stores: Stores, brand: str, session: Any) -> dict[str, Any]:
+    """`consent_counts`, kept in this process while the ledger is unchanged.
+
+    The ledger only grows: every decision, withdrawal and expiry appends an event, and even an
+    erasure, which clears a subject's columns in place, appends its `erased` event. So the
+    number of events and the highest seq say whether anything changed (one index read instead
+    of counting distinct people over every event: 0.2-0.4 s a report at a million answers).
+    """
+    events = ConsentEvent.__table__
+    head = tuple(session.execute(select(func.count(), func.max(events.c.seq))).one())
+    with _guard:
+        kept = _consents.setdefault(stores, {}).get(brand)
+    if kept is not None and kept[0] == head:
+        return kept[1]
+    counts = consent_counts(session)
+    with _guard:
+        _consents.setdefault(stores, {})[brand] = (head, counts)
+    return counts
 
 
 def consent_counts(session: Any) -> dict[str, dict[str, tuple[int, int]]]:

@@ -48,6 +48,8 @@ SUBJECT_TABLES: dict[str, str] = {
     "deliveries": "exported (the updates sent); deleted; those still waiting close on unfollow",
     "subject_facts": "segment facts derived from the answers (exported as them), sealed with "
     "the subject's key; deleted with any answer they came from",
+    "heard_kept": "no subject id, but themes may quote a redacted answer: cleared whenever an "
+    "answer is deleted or changed (storage/heard_kept.py), and vacuumed here",
     "webhook_deliveries": "exported (as 'shared_with'); deleted, after an erasure notice (the "
     "pseudonym only) is queued for every endpoint that received the subject's data",
     "webhook_recipients": "exported (as 'shared_with'); deleted on erasure",

@@ -27,7 +27,7 @@ from consent_flows.audiences import (
 )
 from consent_flows.loader import load_document
 from consent_flows.model import Flow
-from storage import audience_facts, ledger, records, registry
+from storage import audience_facts, collector, ledger, records, registry
 from storage.schema import Answer, ContentSent, Subject, SubjectTag, Transaction
 from storage.stores import Keyring, Stores
 
@@ -100,10 +100,10 @@ class Audiences:
             return None
         flow = self.flow(brand)
         keyring = self.stores.keyring(brand)
-        with self.stores.brand(brand) as session:
+        with collector.paused(), self.stores.brand(brand) as session:
             subjects = audience_facts.eligible(session, purposes_allowing(flow, "segmentation"))
             facts = audience_facts.facts(session, keyring, subjects, kept=True)
-        members = audience_facts.memberships(segments.compiled(), facts)
+            members = audience_facts.memberships(segments.compiled(), facts)
         audience = Audience(
             segments.min_size,
             members,

@@ -233,3 +233,67 @@ def test_results_read_values_from_the_kept_facts(
         assert results.load(session, keyring, data.flow, later) == []
         bob = results.load(session, keyring, data.flow, results.Filters(), members={"bob"})
     assert {s.subject_id for s in bob} == {"bob"}
+
+
+def test_documents_kept_in_memory_follow_a_rewritten_row(
+    tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    # A report keeps what it decrypted in memory for the next one. A rectification keeps the
+    # answers' ids (same stamp) and the row is rebuilt by another reader: the memory must follow
+    # the row, never hand back the value it replaced; an erased subject leaves the memory.
+    data = seeded(tmp_path, store_backend.stores())
+    everyone = {"alice", "bob"}
+    for _ in range(3):  # built; read and decrypted; read from memory
+        assert load(data, everyone) == live(data, everyone)
+        assert load(data, everyone, "values") == live(data, everyone, "values")
+    with data.stores.brand(BRAND) as session:
+        rights.rectify(
+            session,
+            data.stores.keyring(BRAND),
+            subject_id="bob",
+            step_id="need",
+            verbatim="a sleeping bag",
+            value="a sleeping bag",
+        )
+        session.commit()
+    for _ in range(3):  # rebuilt with the same stamp; read; from memory
+        assert load(data, everyone)["bob"]["answers"]["need"] == "a sleeping bag"
+        assert "a sleeping bag" in load(data, everyone, "values")["bob"].values()
+        assert load(data, everyone) == live(data, everyone)
+    with data.stores.brand(BRAND) as session:
+        rights.erase_subject(session, data.stores.keyring(BRAND), subject_id="bob")
+        session.commit()
+    assert set(load(data, everyone)) == set(load(data, everyone, "values")) == {"alice"}
+    assert all("bob" not in memo for memo in subject_facts._memos[data.stores].values())
+
+
+def test_results_follow_the_answers_after_a_kept_choice(
+    tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    # The choice of each respondent's answers is kept in the process while the answers table is
+    # unchanged (`choice.chosen`): a new response, a rectification and an erasure after it
+    # must all show in the next load, as the answers say.
+    from storage import results
+
+    data = seeded(tmp_path, store_backend.stores())
+    keyring = data.stores.keyring(BRAND)
+
+    def said() -> set[tuple[str, str, Any]]:
+        with data.stores.brand(BRAND) as session:
+            rows = results.load(session, keyring, data.flow, results.Filters())
+        return {(s.subject_id, s.step_id, s.value) for s in rows}
+
+    first = said()
+    assert said() == first  # kept
+    data.answer("bob", "need", "a head torch", conversation="c2")
+    assert ("bob", "need", "a head torch") in said()
+    with data.stores.brand(BRAND) as session:
+        rights.rectify(
+            session, keyring, subject_id="alice", step_id="need", verbatim="a map", value="a map"
+        )
+        session.commit()
+    assert ("alice", "need", "a map") in said()
+    with data.stores.brand(BRAND) as session:
+        rights.erase_subject(session, keyring, subject_id="bob")
+        session.commit()
+    assert {s for s, _, _ in said()} == {"alice"}
