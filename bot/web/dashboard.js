@@ -668,17 +668,23 @@
     setState("locked", "The key was forgotten in this tab.");
     lock();
   });
+  // Downloads take the page's filters, as the figures on screen do.
+  function withFilters(path) {
+    const params = filterParams().toString();
+    return params ? `${path}&${params}` : path;
+  }
   for (const button of document.querySelectorAll("[data-export]")) {
     const format = button.dataset.export;
     button.addEventListener("click", () =>
-      download(`/insights/export?format=${format}`, `${brand}-insights.${format}`, button));
+      download(withFilters(`/insights/export?format=${format}`), `${brand}-insights.${format}`,
+        button));
   }
   // The answers themselves, one row per response (consent in force only; CSV safe to open).
   for (const button of document.querySelectorAll("[data-answers]")) {
     const format = button.dataset.answers;
     button.addEventListener("click", () =>
-      download(`/export?format=${format}&layout=responses`, `${brand}-responses.${format}`,
-        button));
+      download(withFilters(`/export?format=${format}&layout=responses`),
+        `${brand}-responses.${format}`, button));
   }
   if (!window.Chart) {
     showError(new ApiError(-1));

@@ -269,3 +269,34 @@ def test_unknown_brand_page(served: Served, browser: Any) -> None:
         assert "There is no brand named" in page.text_content("body")
     finally:
         page.close()
+
+
+def test_downloads_take_the_pages_filters(served: Served, browser: Any) -> None:
+    """A brand that filters the page and downloads gets the filtered figures and answers,
+    not the whole store's."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP, reduced_motion="reduce", accept_downloads=True)
+    requested: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        open_dashboard(page, served, served.crowd.key)
+        expect(page.locator("body")).to_have_attribute("data-state", "ready", timeout=60_000)
+        page.locator("#filter-since").fill("2026-11-10")
+        page.locator("#filter-channel").select_option("web")
+        page.locator("#filters").evaluate("form => form.requestSubmit()")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready", timeout=60_000)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download JSON").click()
+        report = json.loads(Path(info.value.path()).read_bytes())
+        assert report["filters"]["since"] == "2026-11-10"
+        assert report["filters"]["channel"] == "web"
+        with page.expect_download():
+            page.get_by_role("button", name="Download answers (JSON Lines)").click()
+        answers = [u for u in requested if "/export?" in u and "layout=responses" in u]
+        assert answers
+        assert "since=2026-11-10" in answers[-1]
+        assert "channel=web" in answers[-1]
+    finally:
+        context.close()

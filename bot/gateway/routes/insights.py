@@ -161,14 +161,20 @@ def _verbatims(
                 },
             },
         },
-        **_KEYED,
+        **_FILTERED,
     },
 )
 async def export_insights(
-    brand: AuthorisedBrand, runtime: RuntimeDep, format: Literal["json", "csv", "parquet"] = "json"
+    brand: AuthorisedBrand,
+    runtime: RuntimeDep,
+    filters: ReportFilters,
+    format: Literal["json", "csv", "parquet"] = "json",
 ) -> Response:
-    """The dashboard's tables: one row per (table, key, measure)."""
-    report = await run_in_threadpool(insights.compute, runtime.audiences, brand)
+    """The dashboard's tables: one row per (table, key, measure), for the same filters as the
+    page (the report's `filters` says which applied), with the same figures hidden."""
+    report = await run_in_threadpool(
+        partial(insights.compute, runtime.audiences, brand, filters=filters)
+    )
     rows = _rows(report)
     name = f"{brand}-insights"
     if format == "json":
