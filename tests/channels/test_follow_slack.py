@@ -17,63 +17,37 @@ from bot.pseudonym import subject_id
 from consent_flows.follow import Draft
 from storage import follow, records
 from storage.schema import Delivery, Follower
-from tests.channels.conftest import wait_idle
 from tests.channels.factories import (
     Credentials,
-    next_id,
-    slack_block_action,
-    slack_dm,
-    slack_post_action,
-    slack_post_event,
 )
 from tests.channels.standins import SLACK_TEAM, Call, StandIns
-from tests.channels.test_slack import buttons_of, text_of
+from tests.channels.test_slack import SlackUser, buttons_of, text_of
 from tests.conftest import FOLLOW_BRAND
 from tests.stack import Stack
 
 pytestmark = pytest.mark.engine
 
 
-class SlackFollower:
+class SlackFollower(SlackUser):
+    """A customer in a direct message with follow-store's Slack app."""
+
     def __init__(self, stack: Stack, standins: StandIns, creds: Credentials) -> None:
-        n = next_id()
-        self.user, self.channel = f"U{n:09d}", f"D{n:09d}"
-        self.stack, self.api, self.secret = stack, standins.slack, creds.slack_signing_secret
+        super().__init__(stack, standins, creds, brand=FOLLOW_BRAND)
 
     def posted(self, where: str) -> list[dict[str, Any]]:
-        def mine(call: Call) -> bool:
+        """What the app posted to a conversation: the DM replies, or an update to the user."""
+
+        def there(call: Call) -> bool:
             return call.body.get("channel") == where
 
-        return [c.body for c in self.api.sent("chat.postMessage", mine)]
-
-    def say(self, text: str) -> list[dict[str, Any]]:
-        before = len(self.posted(self.channel))
-        event = slack_dm(self.user, self.channel, text)
-        response = slack_post_event(self.stack.http, FOLLOW_BRAND, event, self.secret)
-        assert response.status_code == 200, response.text
-        wait_idle(self.stack)
-        return self.posted(self.channel)[before:]
-
-    def press(self, reply: dict[str, Any], title: str) -> list[dict[str, Any]]:
-        button = next(b for b in buttons_of(reply) if b["text"]["text"] == title)
-        action = slack_block_action(
-            self.user,
-            self.channel,
-            action_id=button["action_id"],
-            value=button["value"],
-            title=title,
-        )
-        before = len(self.posted(self.channel))
-        response = slack_post_action(self.stack.http, FOLLOW_BRAND, action, self.secret)
-        assert response.status_code == 200, response.text
-        wait_idle(self.stack)
-        return self.posted(self.channel)[before:]
+        return [c.body for c in self.api.sent("chat.postMessage", there)]
 
     @property
     def subject(self) -> str:
-        key = self.stack.settings.key
         user_id = f"{SLACK_TEAM}:{self.user}"
-        return subject_id(key, brand=FOLLOW_BRAND, channel="slack", user_id=user_id)
+        return subject_id(
+            self.stack.settings.key, brand=FOLLOW_BRAND, channel="slack", user_id=user_id
+        )
 
 
 def test_follow_receive_and_unfollow_on_slack(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -21,44 +20,21 @@ from storage import follow, records
 from storage.schema import Delivery, Follower
 from tests.channels.factories import (
     Credentials,
-    bot_message_from,
-    next_id,
-    tg_callback,
     tg_message,
-    tg_post,
 )
-from tests.channels.standins import Call, StandIns
+from tests.channels.standins import StandIns
+from tests.channels.test_telegram import TelegramUser
 from tests.conftest import FOLLOW_BRAND
 from tests.stack import Stack
 
 pytestmark = pytest.mark.engine
 
 
-class TelegramFollower:
-    """One customer in a private chat with follow-store's bot."""
+class TelegramFollower(TelegramUser):
+    """A customer in a private chat with follow-store's bot."""
 
     def __init__(self, stack: Stack, standins: StandIns, creds: Credentials) -> None:
-        self.id = next_id()
-        self.stack, self.api, self.secret = stack, standins.telegram, creds.telegram_secret
-
-    def to_me(self, call: Call) -> bool:
-        return int(call.body.get("chat_id", 0)) == self.id
-
-    def replies(self) -> list[dict[str, Any]]:
-        return [c.body for c in self.api.sent("sendMessage", self.to_me)]
-
-    def post(self, update: dict[str, Any]) -> list[dict[str, Any]]:
-        before = len(self.replies())
-        response = tg_post(self.stack.http, FOLLOW_BRAND, update, self.secret)
-        assert response.status_code == 200, response.text
-        return self.replies()[before:]
-
-    def press(self, reply: dict[str, Any], title: str) -> list[dict[str, Any]]:
-        keys = [k for row in reply["reply_markup"]["inline_keyboard"] for k in row]
-        key = next(k for k in keys if k["text"] == title)
-        return self.post(
-            tg_callback(self.id, key["callback_data"], bot_message=bot_message_from(reply))
-        )
+        super().__init__(stack, standins, creds, brand=FOLLOW_BRAND)
 
     @property
     def subject(self) -> str:

@@ -37,10 +37,13 @@ def buttons_of(body: dict[str, Any]) -> list[dict[str, Any]]:
 class SlackUser:
     """One customer in a direct message with the brand's Slack app."""
 
-    def __init__(self, stack: Stack, standins: StandIns, creds: Credentials) -> None:
+    def __init__(
+        self, stack: Stack, standins: StandIns, creds: Credentials, brand: str = BRAND
+    ) -> None:
         n = next_id()
         self.user, self.channel = f"U{n:09d}", f"D{n:09d}"
         self.stack, self.api, self.secret = stack, standins.slack, creds.slack_signing_secret
+        self.brand = brand
 
     @property
     def user_id(self) -> str:
@@ -54,7 +57,7 @@ class SlackUser:
 
     def deliver(self, event: dict[str, Any], **sign: Any) -> list[dict[str, Any]]:
         before = len(self.replies())
-        response = slack_post_event(self.stack.http, BRAND, event, self.secret, **sign)
+        response = slack_post_event(self.stack.http, self.brand, event, self.secret, **sign)
         assert response.status_code == 200, response.text
         wait_idle(self.stack)
         return self.replies()[before:]
@@ -72,7 +75,7 @@ class SlackUser:
             title=title,
         )
         before = len(self.replies())
-        response = slack_post_action(self.stack.http, BRAND, action, self.secret)
+        response = slack_post_action(self.stack.http, self.brand, action, self.secret)
         assert response.status_code == 200, response.text
         wait_idle(self.stack)
         return self.replies()[before:]

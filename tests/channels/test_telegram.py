@@ -28,9 +28,12 @@ pytestmark = pytest.mark.engine
 class TelegramUser:
     """One customer in a private chat with the brand's bot."""
 
-    def __init__(self, stack: Stack, standins: StandIns, creds: Credentials) -> None:
+    def __init__(
+        self, stack: Stack, standins: StandIns, creds: Credentials, brand: str = BRAND
+    ) -> None:
         self.id = next_id()
         self.stack, self.api, self.secret = stack, standins.telegram, creds.telegram_secret
+        self.brand = brand
 
     @property
     def user_id(self) -> str:
@@ -44,7 +47,7 @@ class TelegramUser:
 
     def post(self, update: dict[str, Any]) -> list[dict[str, Any]]:
         before = len(self.replies())
-        response = tg_post(self.stack.http, BRAND, update, self.secret)
+        response = tg_post(self.stack.http, self.brand, update, self.secret)
         assert response.status_code == 200, response.text
         return self.replies()[before:]
 
