@@ -6,14 +6,13 @@ privacy menu, phone width, the brand's theme, and a screenshot kept in test-arti
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.browser import ARTIFACTS
+from tests.browser import brand_site as serve_site
 from tests.channels.conftest import BRAND, stored
 from tests.stack import Stack
 
@@ -33,28 +32,10 @@ def brand_site(stack: Stack) -> Iterator[str]:
         "<title>Basics Store</title></head><body><h1>Basics Store</h1>"
         f'<script src="{stack.settings.gateway_url}/widget.js" data-brand="{BRAND}" '
         'data-open="true" async></script></body></html>'
-    ).encode()
+    )
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "text/html; charset=utf-8")
-            self.send_header("content-length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serve_site(page) as url:
+        yield url
 
 
 def test_whole_survey_with_clicks_typing_and_a_reload(

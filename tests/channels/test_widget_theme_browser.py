@@ -9,11 +9,8 @@ an engine that is not running, which the widget says and this test ignores).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -24,7 +21,7 @@ from bot.channels import theme
 from bot.engine.launcher import Gateway
 from bot.settings import Settings
 from storage.stores import Stores
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, brand_site
 from tests.factories import BASICS_FLOW
 from tests.stack import make_settings
 
@@ -45,34 +42,6 @@ class Running:
             headers={"authorization": f"Bearer {self.key}"},
         )
         assert response.status_code == 200, response.text
-
-
-@contextmanager
-def brand_site(html: str) -> Iterator[str]:
-    """A brand's own page on its own loopback origin (Chromium lets a page on loopback load
-    the widget from loopback; a public origin would need HTTPS)."""
-    page = html.encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "text/html; charset=utf-8")
-            self.send_header("content-length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 @pytest.fixture
