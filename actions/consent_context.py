@@ -13,6 +13,12 @@ _CATEGORIES = {
     AskType.SCALE: "ratings",
     AskType.YES_NO: "yes/no answers",
     AskType.EMOTION: "feelings",
+    AskType.NPS: "ratings",
+    AskType.NUMBER: "numbers",
+    AskType.DATE: "dates",
+    AskType.EMAIL: "contact details",
+    AskType.PHONE: "contact details",
+    AskType.RANKING: "preferences in order",
 }
 
 

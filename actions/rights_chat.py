@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from actions import rights_service
 from actions.applied import Applied, LinkMaker
 from consent_flows.contract import OutboundMessage, RightsRequest
+from consent_flows.i18n import N_, gettext, ngettext
 from consent_flows.model import Flow, purpose_label
-from consent_flows.notices import duration
-from consent_flows.wording import decision, purpose_title, question_title, use_names
+from consent_flows.notices import cap, duration
+from consent_flows.wording import decision, event_name, purpose_title, question_title, use_names
 from storage import follow, ledger
 from storage.stores import Keyring
 
@@ -48,6 +49,7 @@ def carry_out(
     the replies here report what the store held or lost.
     """
     say = applied.messages.append
+    lang = flow.language
     log.info("rights request brand=%s right=%s", brand, request.right)
     if request.right == "access":
         data = rights_service.export(
@@ -56,25 +58,47 @@ def carry_out(
         say(OutboundMessage(text=_summary(flow, data)))
         say(
             OutboundMessage(
-                text="All of it as JSON, to download (link valid for 15 minutes): "
-                + link(brand, subject_id, "export")
+                text=gettext(
+                    "All of it as JSON, to download (link valid for 15 minutes): {link}",
+                    lang,
+                    link=link(brand, subject_id, "export"),
+                )
             )
         )
     elif request.right == "receipt":
         found = rights_service.receipts(session, subject_id=subject_id)
         if not found:
-            say(OutboundMessage(text="You have no consent decisions on record with us."))
+            say(
+                OutboundMessage(
+                    text=gettext("You have no consent decisions on record with us.", lang)
+                )
+            )
             return
         lines = [
-            f"{purpose_title(flow, r.purpose)}: {r.event} on {r.at[:10]} "
-            f"({_how(r.collection_method)})"
+            gettext(
+                "{purpose}: {event} on {date} ({how})",
+                lang,
+                purpose=purpose_title(flow, r.purpose),
+                event=event_name(r.event, lang),
+                date=r.at[:10],
+                how=_how(r.collection_method, lang),
+            )
             for r in found
         ]
-        say(OutboundMessage(text="Your consent receipts: " + "; ".join(lines) + "."))
+        receipts = "; ".join(lines)
         say(
             OutboundMessage(
-                text="The receipts as JSON (Kantara Consent Receipt 1.1, link "
-                "valid for 15 minutes): " + link(brand, subject_id, "receipts")
+                text=gettext("Your consent receipts: {receipts}.", lang, receipts=receipts)
+            )
+        )
+        say(
+            OutboundMessage(
+                text=gettext(
+                    "The receipts as JSON (Kantara Consent Receipt 1.1, link valid for 15 "
+                    "minutes): {link}",
+                    lang,
+                    link=link(brand, subject_id, "receipts"),
+                )
             )
         )
     elif request.right == "erase":
@@ -82,10 +106,13 @@ def carry_out(
         applied.after_turn += erased.after_turn()
         say(
             OutboundMessage(
-                text=(
-                    f"Done. I've deleted everything we kept about you: {erased.answers} answer(s), "
-                    f"{erased.tags} interest tag(s), your consent history and your encryption key, "
-                    "and this conversation's history. Take care!"
+                text=gettext(
+                    "Done. I've deleted everything we kept about you: {answers} answer(s), "
+                    "{tags} interest tag(s), your consent history and your encryption key, "
+                    "and this conversation's history. Take care!",
+                    lang,
+                    answers=erased.answers,
+                    tags=erased.tags,
                 )
             )
         )
@@ -121,14 +148,22 @@ def carry_out(
         except rights_service.NoAnswer:
             say(
                 OutboundMessage(
-                    text="I couldn't find an earlier answer of yours to that "
-                    "question, so there's nothing to change."
+                    text=gettext(
+                        "I couldn't find an earlier answer of yours to that question, so "
+                        "there's nothing to change.",
+                        lang,
+                    )
                 )
             )
         else:
             say(
                 OutboundMessage(
-                    text=f"Done: your answer is now '{changed.new}' (it was '{changed.old}')."
+                    text=gettext(
+                        "Done: your answer is now '{new}' (it was '{old}').",
+                        lang,
+                        new=changed.new,
+                        old=changed.old,
+                    )
                 )
             )
 
@@ -141,41 +176,65 @@ def _following(
     purpose = flow.follow_purpose
     policy = flow.purposes[purpose].follow if purpose else None
     row = follow.following_of(session, subject_id)
+    lang = flow.language
     if purpose is None or policy is None or row is None:
-        return (
+        return gettext(
             "You don't follow us, so we send you nothing. Nothing is ever sent without your "
-            "yes to updates."
+            "yes to updates.",
+            lang,
         )
     groups = segments_of(subject_id) if segments_of is not None else []
     why = (
-        "You're in these groups, so updates for them reach you: " + "; ".join(groups) + "."
+        gettext(
+            "You're in these groups, so updates for them reach you: {groups}.",
+            lang,
+            groups="; ".join(groups),
+        )
         if groups
-        else "You're in no group yet, so only updates for all our followers reach you."
+        else gettext(
+            "You're in no group yet, so only updates for all our followers reach you.", lang
+        )
     )
     sent = follow.deliveries_of(session, subject_id)
     got = [d for d in sent if d["state"] == "sent"]
-    latest = f" Lately: {', '.join(repr(d['update']) for d in got[-3:])}." if got else ""
-    return (
-        f"You follow us on {row['channel']} since {row['since'][:10]}, so we send you updates "
-        f"now and then, {policy.says()}, never about you alone. {why} We've sent you "
-        f"{len(got)} so far.{latest} Say 'stop updates' to stop them at once."
+    lately = ", ".join(repr(d["update"]) for d in got[-3:])
+    latest = " " + gettext("Lately: {updates}.", lang, updates=lately) if got else ""
+    return gettext(
+        "You follow us on {channel} since {since}, so we send you updates now and then, "
+        "{cap}, never about you alone. {why} We've sent you {count} so far.{latest} Say "
+        "'stop updates' to stop them at once.",
+        lang,
+        channel=row["channel"],
+        since=row["since"][:10],
+        cap=cap(policy, lang),
+        why=why,
+        count=len(got),
+        latest=latest,
     )
 
 
 def _withdrawn(flow: Flow, withdrawal: rights_service.Withdrawal) -> str:
+    lang = flow.language
     if not withdrawal.withdrawn:
-        return "You have no consent in force that I could withdraw, so nothing changed."
+        return gettext(
+            "You have no consent in force that I could withdraw, so nothing changed.", lang
+        )
     done = [
-        f"'{purpose_label(flow, w.purpose)}' (deleted: "
-        + (", ".join(f"'{v}'" for v in w.verbatims) or "nothing yet")
-        + (f"; {w.tags} tag(s)" if w.tags else "")
-        + ")"
+        gettext(
+            "'{purpose}' (deleted: {deleted}{tags})",
+            lang,
+            purpose=purpose_label(flow, w.purpose),
+            deleted=", ".join(f"'{v}'" for v in w.verbatims) or gettext("nothing yet", lang),
+            tags=gettext("; {tags} tag(s)", lang, tags=w.tags) if w.tags else "",
+        )
         for w in withdrawal.withdrawn
     ]
-    return (
-        "I've withdrawn your consent for "
-        + "; ".join(done)
-        + (". I won't ask about them again." if len(done) > 1 else ". I won't ask about it again.")
+    return ngettext(
+        "I've withdrawn your consent for {purposes}. I won't ask about it again.",
+        "I've withdrawn your consent for {purposes}. I won't ask about them again.",
+        len(done),
+        lang,
+        purposes="; ".join(done),
     )
 
 
@@ -184,61 +243,89 @@ def _summary(flow: Flow, data: dict[str, Any]) -> str:
     text, purposes by their titles, decisions as yes or no (consent_flows/wording.py). The ids
     and the whole history are in the JSON they can download."""
     answers = data["answers"]
+    lang = flow.language
     if not answers and not data["consent_history"]:
-        return "We don't keep anything about you."
-    lines = ["Here is what we keep about you."]
+        return gettext("We don't keep anything about you.", lang)
+    lines = [gettext("Here is what we keep about you.", lang)]
     if answers:
         said = [
             f"{question_title(flow, a['step_id'])} '{a['verbatim']}'"
-            + (f" (then: '{a['followup']}')" if a.get("followup") else "")
+            + (
+                " " + gettext("(then: '{followup}')", lang, followup=a["followup"])
+                if a.get("followup")
+                else ""
+            )
             for a in answers[:8]
         ]
-        more = f"; and {len(answers) - 8} more" if len(answers) > 8 else ""
-        lines.append(f"Your answers ({len(answers)}): " + "; ".join(said) + more + ".")
+        more = gettext("; and {n} more", lang, n=len(answers) - 8) if len(answers) > 8 else ""
+        lines.append(
+            gettext(
+                "Your answers ({count}): {answers}.",
+                lang,
+                count=len(answers),
+                answers="; ".join(said) + more,
+            )
+        )
     else:
-        lines.append("No answers.")
+        lines.append(gettext("No answers.", lang))
     latest: dict[str, str] = {}  # each purpose's latest decision, in the ledger's order
     for event in data["consent_history"]:
         if event.get("event") in ledger.DECISIVE and event.get("purpose"):
             latest[event["purpose"]] = event["event"]
     if latest:
-        lines.append(
-            "Your consent: "
-            + "; ".join(
-                f"{purpose_title(flow, p)}: {decision(e)}"
-                + (f" (also for: {', '.join(uses)})" if e == "given" and uses else "")
-                for p, e in latest.items()
-                for uses in [use_names(flow, p)]
+        consents = "; ".join(
+            f"{purpose_title(flow, p)}: {decision(e, lang)}"
+            + (
+                " " + gettext("(also for: {uses})", lang, uses=", ".join(uses))
+                if e == "given" and uses
+                else ""
             )
-            + "."
+            for p, e in latest.items()
+            for uses in [use_names(flow, p)]
         )
+        lines.append(gettext("Your consent: {consents}.", lang, consents=consents))
     if data["tags"]:
         tags = dict.fromkeys(t["tag"].replace("_", " ") for t in data["tags"])
-        lines.append("Interests you told us about: " + ", ".join(tags) + ".")
+        lines.append(gettext("Interests you told us about: {tags}.", lang, tags=", ".join(tags)))
     if data["objects_to_profiling"]:
-        lines.append("You objected to profiling, so you're in no customer group.")
+        lines.append(gettext("You objected to profiling, so you're in no customer group.", lang))
     following = data.get("following")
     if following:
         sent = [u for u in data.get("updates_sent", []) if u["state"] == "sent"]
         lines.append(
-            f"You follow us on {_CHANNELS.get(following['channel'], following['channel'])}: "
-            f"we've sent you {len(sent)} update(s). Say 'stop updates' to stop them."
+            gettext(
+                "You follow us on {channel}: we've sent you {count} update(s). Say 'stop "
+                "updates' to stop them.",
+                lang,
+                channel=_channel(following["channel"], lang),
+                count=len(sent),
+            )
         )
     kept = "; ".join(
-        f"{purpose_title(flow, p)}, {duration(v['retention_days'])}"
+        f"{purpose_title(flow, p)}, {duration(v['retention_days'], lang)}"
         for p, v in data["purposes"].items()
         if latest.get(p) == "given"  # what they said no to, or withdrew, is not kept
     )
-    lines.append((f"How long we keep it: {kept}. " if kept else "") + "We share it with no one.")
+    no_one = gettext("We share it with no one.", lang)
+    lines.append(
+        gettext("How long we keep it: {kept}.", lang, kept=kept) + " " + no_one if kept else no_one
+    )
     return "\n".join(lines)
 
 
-_CHANNELS = {"web": "web chat", "api": "app", "cli": "terminal"}
-_METHODS = {"button": "button", "text": "typed", "prompt": "asked"}
+_CHANNELS = {"web": N_("web chat"), "api": N_("app"), "cli": N_("terminal")}
+_METHODS = {"button": N_("button"), "text": N_("typed"), "prompt": N_("asked")}
 
 
-def _how(collection_method: str) -> str:
+def _channel(channel: str, lang: str) -> str:
+    return gettext(_CHANNELS[channel], lang) if channel in _CHANNELS else channel
+
+
+def _how(collection_method: str, lang: str = "en") -> str:
     """A receipt's `channel:method` ("web:button") in words ("web chat, button")."""
     channel, _, method = collection_method.partition(":")
-    where = _CHANNELS.get(channel, channel.capitalize())
-    return f"{where}, {_METHODS.get(method, method)}" if method else where
+    where = gettext(_CHANNELS[channel], lang) if channel in _CHANNELS else channel.capitalize()
+    if not method:
+        return where
+    how = gettext(_METHODS[method], lang) if method in _METHODS else method
+    return f"{where}, {how}"

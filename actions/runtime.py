@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from actions import rights_chat
 from actions.applied import Applied, LinkMaker
 from actions.consent_context import consent_context
+from actions.hidden import CustomerKey, HeldFields, link_purchases
 from actions.rights_service import Forgetting, RightsService
 from actions.updates_service import UpdatesService
 from consent_flows.contract import (
@@ -31,8 +32,10 @@ from consent_flows.contract import (
     RightsRequest,
     SendContent,
 )
+from consent_flows.i18n import gettext
 from consent_flows.loader import load_flow_text
 from consent_flows.model import Flow, purpose_label
+from consent_flows.translations import localized
 from storage import funnel, records, registry, rights, turns, webhook_events
 from storage.schema import Answer
 from storage.segments import Audiences
@@ -47,6 +50,11 @@ class Runtime:
     control_threshold: float
     link: LinkMaker = lambda brand, subject, kind: ""
     resume_after_s: float = 3 * 3600
+    # Hidden fields offered before their consent: memory only (actions/hidden.py).
+    held: HeldFields = field(default_factory=HeldFields)
+    # The HMAC a brand's customer id is linked by (storage.commerce.customer_key, keyed with the
+    # installation secret); None: hidden customer ids link no purchases.
+    customer_key: CustomerKey | None = None
     _flows: dict[tuple[str, int], Flow] = field(default_factory=dict)
     _audiences: Audiences | None = None
 
@@ -83,6 +91,7 @@ class Runtime:
         effects: list[Effect],
         turn: str | None = None,
         completed: str | None = None,
+        language: str | None = None,
     ) -> Applied:
         """Carry out the interpreter's effects in one transaction, committed before any reply.
 
@@ -91,6 +100,7 @@ class Runtime:
         the resent message replays the turn, and what its first attempt stored is skipped
         (storage/turns.py). Without it every effect is carried out, as before.
         `completed`: the response this turn ended, for the `response.completed` webhook.
+        `language`: the conversation's (ConversationState.language), for the replies said here.
         """
         applied = Applied()
         if not effects:
@@ -104,7 +114,7 @@ class Runtime:
                 else None
             )
             for effect in effects:
-                flow = self.flow(brand, effect.flow_version)
+                flow = localized(self.flow(brand, effect.flow_version), language)
                 signature = stored_once(effect)
                 if receipt is not None and signature is not None:
                     if receipt.seen(signature):
@@ -174,6 +184,8 @@ class Runtime:
                         stored = _record(
                             session, keyring, effect, subject_id, conversation_id, brand
                         )
+                        if stored is not None and isinstance(effect, RecordAnswer):
+                            link_purchases(session, flow, effect, subject_id, self.customer_key)
                         if stored is not None:
                             webhook_events.on_answer(
                                 session, keyring, flow, subject_id=subject_id, row=stored
@@ -297,8 +309,12 @@ def _end_use(
         # The customer should see it happen: a refusal now also ends an earlier survey's data.
         applied.messages.append(
             OutboundMessage(
-                text=f"I've also deleted what you told us earlier about "
-                f"{purpose_label(flow, purpose)}, since you've now said no to it."
+                text=gettext(
+                    "I've also deleted what you told us earlier about {purpose}, since you've "
+                    "now said no to it.",
+                    flow.language,
+                    purpose=purpose_label(flow, purpose),
+                )
             )
         )
 

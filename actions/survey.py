@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import uuid
 from typing import Any
@@ -20,8 +21,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import hidden
 from actions.runtime import Runtime, turn_key
-from consent_flows import interpreter, outside
+from consent_flows import interpreter, outside, switch_language
 from consent_flows.contract import (
     AFTER_TURN,
     QUESTION_TOKEN,
@@ -33,6 +35,7 @@ from consent_flows.contract import (
     parse_sender,
 )
 from consent_flows.model import AskStep, AskType, Flow
+from consent_flows.translations import localized, pick_language
 
 log = logging.getLogger("candor.actions")
 
@@ -43,6 +46,8 @@ DONE = "__done__"
 # Outside the form nothing else should run after action_control: without this, the engine's
 # fallback (which is action_control) would be predicted again for the same message.
 LISTEN = "action_listen"
+# The channel's language as the gateway sends it in the message's metadata ("fr").
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
 
 
 def turn_from(tracker: Tracker) -> UserTurn:
@@ -63,6 +68,7 @@ def turn_from(tracker: Tracker) -> UserTurn:
     )
     metadata = latest.get("metadata") or {}
     reply_to = metadata.get("reply_to") if isinstance(metadata, dict) else None
+    language = metadata.get("language") if isinstance(metadata, dict) else None
     return UserTurn(
         text=str(choice) if choice is not None else ("" if via_button else text),
         intent=intent.get("name"),
@@ -71,6 +77,7 @@ def turn_from(tracker: Tracker) -> UserTurn:
         via_button=via_button,
         at=float(at) if at is not None else None,
         reply_to=str(reply_to)[:100] if reply_to else None,
+        language=language if isinstance(language, str) and _LANGUAGE.match(language) else None,
     )
 
 
@@ -127,6 +134,16 @@ class _SurveyAction(Action):
         self, sender: Sender, tracker: Tracker, result: StepResult, dispatcher: CollectingDispatcher
     ) -> None:
         """Commit the effects (before any reply leaves), then send the replies in order."""
+        before = load_state(tracker)
+        hidden.settle(  # hidden fields: recorded under a given consent, else kept off the tracker
+            self.runtime.held,
+            sender.brand,
+            sender.subject_id,
+            self.runtime.flow(sender.brand, result.state.flow_version),
+            result,
+            ended_now=result.state.status == "ended"
+            and (before is None or before.status != "ended"),
+        )
         applied = self.runtime.apply(
             brand=sender.brand,
             channel=sender.channel,
@@ -134,8 +151,9 @@ class _SurveyAction(Action):
             conversation_id=tracker.sender_id,
             effects=result.effects,
             # The state the turn started from: a replay after a crash stores nothing twice.
-            turn=turn_key(load_state(tracker)),
+            turn=turn_key(before),
             completed=result.state.response_id if result.state.status == "ended" else None,
+            language=result.state.language,
         )
         replies = list(result.messages)
         for position, message in sorted(applied.placed, key=lambda p: p[0], reverse=True):
@@ -155,12 +173,23 @@ class _SurveyAction(Action):
             log.error("flow fault, turn ended: brand=%s %s", sender.brand, result.fault)
 
     def begin(
-        self, sender: Sender, tracker: Tracker, at: float | None, dispatcher: CollectingDispatcher
+        self,
+        sender: Sender,
+        tracker: Tracker,
+        at: float | None,
+        dispatcher: CollectingDispatcher,
+        language: str | None = None,
     ) -> StepResult:
+        """Start a response, in the channel's `language` when the flow offers it."""
         flow = self.runtime.flow(sender.brand)
+        spoken = pick_language(flow, language)
         result = interpreter.start(
-            flow, seed=secrets.randbelow(2**31), at=at, response_id=uuid.uuid4().hex[:16]
+            localized(flow, spoken),
+            seed=secrets.randbelow(2**31),
+            at=at,
+            response_id=uuid.uuid4().hex[:16],
         )
+        result.state.language = spoken
         self.carry_out(sender, tracker, result, dispatcher)
         log.info("survey started brand=%s flow=%s v%s", sender.brand, flow.id, flow.version)
         return result
@@ -185,19 +214,26 @@ class ValidateSurveyForm(_SurveyAction):
         state = load_state(tracker)
         turn = turn_from(tracker)
         if state is None or outside.begins_survey(state):
-            result = self.begin(sender, tracker, turn.at, dispatcher)
+            # A language the customer chose earlier in this chat wins over the channel's.
+            language = (state.language if state else None) or turn.language
+            result = self.begin(sender, tracker, turn.at, dispatcher, language)
         else:
-            flow = self.runtime.flow(sender.brand, state.flow_version)
-            result = interpreter.step(
+            flow = localized(self.runtime.flow(sender.brand, state.flow_version), state.language)
+            switched = switch_language.switch(flow, state, turn)
+            result = switched or interpreter.step(
                 flow,
-                state,
+                hidden.offered_state(
+                    self.runtime.held, sender.brand, sender.subject_id, flow, state
+                ),
                 heard(flow, state, turn),
                 threshold=self.runtime.control_threshold,
                 resume_after_s=self.runtime.resume_after_s,
             )
             self.carry_out(sender, tracker, result, dispatcher)
             if result.restart:
-                result = self.begin(sender, tracker, turn.at, dispatcher)
+                result = self.begin(
+                    sender, tracker, turn.at, dispatcher, state.language or turn.language
+                )
             log.info(
                 "turn brand=%s flow=%s v%s step=%s effects=%d ended=%s",
                 sender.brand,
@@ -211,7 +247,10 @@ class ValidateSurveyForm(_SurveyAction):
         if after.confirming is None:
             send(
                 dispatcher,
-                interpreter.prompt(self.runtime.flow(sender.brand, after.flow_version), after),
+                interpreter.prompt(
+                    localized(self.runtime.flow(sender.brand, after.flow_version), after.language),
+                    after,
+                ),
             )
         if after.question and after.status != "ended":
             # Never shown: the gateway hands the token to the client, which sends it back.
@@ -243,10 +282,21 @@ class Control(_SurveyAction):
     ) -> list[EventType]:
         sender = parse_sender(tracker.sender_id)
         state = load_state(tracker)
-        flow = self.runtime.flow(sender.brand, state.flow_version if state else None)
-        decided = outside.answer(
-            flow, state, turn_from(tracker), threshold=self.runtime.control_threshold
+        flow = localized(
+            self.runtime.flow(sender.brand, state.flow_version if state else None),
+            state.language if state else None,
         )
+        turn = turn_from(tracker)
+        switched = switch_language.switch(flow, state, turn) if state is not None else None
+        if switched is not None:  # "en français": carried on in it, the question shown again
+            self.carry_out(sender, tracker, switched, dispatcher)
+            after = switched.state
+            if after.confirming is None:
+                send(dispatcher, interpreter.prompt(localized(flow, after.language), after))
+            if after.question and after.status != "ended":
+                dispatcher.utter_message(json_message={QUESTION_TOKEN: after.question})
+            return [dump_state(after), ActiveLoop(None), FollowupAction(LISTEN)]
+        decided = outside.answer(flow, state, turn, threshold=self.runtime.control_threshold)
         if decided is None:
             return [FollowupAction(FORM)]  # the survey takes it: resumed, or started
         self.carry_out(sender, tracker, decided.result, dispatcher)

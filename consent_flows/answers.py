@@ -8,17 +8,20 @@ typing on another, and in English, French, German or Spanish.
 from __future__ import annotations
 
 import difflib
-import json
 import re
-import unicodedata
-from dataclasses import dataclass
 
 from consent_flows.consent_reply import read_consent
-from consent_flows.contract import AnswerValue, Button, UserTurn
-from consent_flows.model import EMOTIONS, AskSpec, AskType
+from consent_flows.contract import Button, UserTurn
+from consent_flows.i18n import N_
+from consent_flows.model import EMOTIONS, TYPED_KINDS, AskSpec, AskType
+from consent_flows.parsed import Parsed as Parsed
+from consent_flows.parsed import fold as _fold
+from consent_flows.parsed import normal as normal
+from consent_flows.typed_answers import DONE as DONE
+from consent_flows.typed_answers import parse_typed, typed_buttons
+from consent_flows.typed_answers import payload_for as payload_for
 
 MAX_ATTEMPTS = 2
-DONE = "__done__"
 
 # Keys are folded (lower case, no accents: see _fold).
 _RESUME = {
@@ -45,37 +48,6 @@ _RESUME = {
     "empezar de nuevo": False,
     "volver a empezar": False,
     "empezar otra vez": False,
-}
-_NUMBERS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    # French
-    "un": 1,
-    "une": 1,
-    "deux": 2,
-    "trois": 3,
-    "quatre": 4,
-    "cinq": 5,
-    # German ("fünf" folds to "funf"; "fuenf" is how it is typed without umlauts)
-    "eins": 1,
-    "ein": 1,
-    "eine": 1,
-    "zwei": 2,
-    "zwo": 2,
-    "drei": 3,
-    "vier": 4,
-    "funf": 5,
-    "fuenf": 5,
-    # Spanish
-    "uno": 1,
-    "una": 1,
-    "dos": 2,
-    "tres": 3,
-    "cuatro": 4,
-    "cinco": 5,
 }
 _EMOTION_WORDS = {
     "glad": "happy",
@@ -205,24 +177,6 @@ _EMOTION_WORDS = {
 }
 
 
-def _fold(text: str) -> str:
-    """Accents off ("é" to "e", "ü" to "u"), for matching words typed with or without them."""
-    decomposed = unicodedata.normalize("NFD", text)
-    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-
-
-@dataclass(frozen=True)
-class Parsed:
-    value: AnswerValue | None = None
-    verbatim: str = ""
-    pending: list[str] | None = None  # a multiple-choice pick that is not final yet
-    problem: str = ""
-
-
-def normal(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s']", " ", text.casefold()).split())
-
-
 def yes_no(turn: UserTurn) -> bool | None:
     """A yes or a no, read as strictly as consent: a button, or words that mean one thing.
 
@@ -266,11 +220,7 @@ def _singular(text: str) -> str:
     )
 
 
-def payload_for(choice: str) -> str:
-    return "/choose" + json.dumps({"choice": choice}, ensure_ascii=False)
-
-
-def choice_buttons(ask: AskSpec, pending: list[str]) -> tuple[Button, ...]:
+def choice_buttons(ask: AskSpec, pending: list[str], language: str = "en") -> tuple[Button, ...]:
     kind = ask.kind
     if kind is AskType.SINGLE:
         return tuple(Button(title=c, payload=payload_for(c)) for c in ask.choices)
@@ -279,8 +229,6 @@ def choice_buttons(ask: AskSpec, pending: list[str]) -> tuple[Button, ...]:
             Button(title=c, payload=payload_for(c)) for c in ask.choices if c not in pending
         )
         return (*picks, Button(title="Done", payload=payload_for(DONE)))
-    if kind is AskType.SCALE:
-        return tuple(Button(title=str(n), payload=payload_for(str(n))) for n in range(1, 6))
     if kind is AskType.YES_NO:
         return (Button(title="Yes", payload="/affirm"), Button(title="No", payload="/deny"))
     if kind is AskType.EMOTION:
@@ -288,30 +236,30 @@ def choice_buttons(ask: AskSpec, pending: list[str]) -> tuple[Button, ...]:
             Button(title=f"{emoji} {name}", payload=payload_for(name))
             for name, emoji in EMOTIONS.items()
         )
-    return ()
+    return typed_buttons(ask, pending, language)
 
 
-def parse_answer(ask: AskSpec, turn: UserTurn, pending: list[str]) -> Parsed:
+def parse_answer(
+    ask: AskSpec, turn: UserTurn, pending: list[str], *, language: str = "en"
+) -> Parsed:
     text = turn.text.strip()
     kind = ask.kind
+    if kind in TYPED_KINDS or kind is AskType.RANKING:
+        return parse_typed(ask, turn, pending, language=language)
     if kind is AskType.FREE_TEXT:
         return (
-            Parsed(text, text) if text else Parsed(problem="Sorry, I didn't get any words there.")
+            Parsed(text, text)
+            if text
+            else Parsed(problem=N_("Sorry, I didn't get any words there."))
         )
     if kind is AskType.SINGLE:
         return _single(ask, turn.choice, text)
     if kind is AskType.MULTIPLE:
         return _multiple(ask, turn.choice, text, pending)
-    if kind is AskType.SCALE:
-        raw = normal(turn.choice or text)
-        number = int(raw) if raw.isascii() and raw.isdigit() else _NUMBERS.get(_fold(raw))
-        if number is not None and 1 <= number <= 5:
-            return Parsed(number, text or str(number))
-        return Parsed(problem="Please pick a number from 1 to 5.")
     if kind is AskType.YES_NO:
         answer = yes_no(turn)
         if answer is None:
-            return Parsed(problem="Sorry, is that a yes or a no?")
+            return Parsed(problem=N_("Sorry, is that a yes or a no?"))
         return Parsed(answer, text or ("yes" if answer else "no"))
     return _emotion(ask, turn.choice, text)
 
@@ -324,14 +272,16 @@ def _single(ask: AskSpec, choice: str | None, text: str) -> Parsed:
         return Parsed(found, text)
     if ask.free_text and text:
         return Parsed("other", text)
-    return Parsed(problem=f"Sorry, please pick one of: {', '.join(ask.choices)}.")
+    return Parsed(
+        problem=N_("Sorry, please pick one of: {choices}.", choices=", ".join(ask.choices))
+    )
 
 
 def _multiple(ask: AskSpec, choice: str | None, text: str, pending: list[str]) -> Parsed:
     if choice == DONE:
         if pending:
             return Parsed(list(pending), ", ".join(pending))
-        return Parsed(problem="Pick at least one, or say 'skip'.")
+        return Parsed(problem=N_("Pick at least one, or say 'skip'."))
     if choice in ask.choices:
         picked = [c for c in pending if c != choice] if choice in pending else [*pending, choice]
         return Parsed(pending=picked)
@@ -342,7 +292,7 @@ def _multiple(ask: AskSpec, choice: str | None, text: str, pending: list[str]) -
         return Parsed(picked, text)
     if ask.free_text and text:
         return Parsed([*picked, "other"], text)
-    return Parsed(problem=f"Sorry, please pick from: {', '.join(ask.choices)}.")
+    return Parsed(problem=N_("Sorry, please pick from: {choices}.", choices=", ".join(ask.choices)))
 
 
 def _emotion(ask: AskSpec, choice: str | None, text: str) -> Parsed:
@@ -355,4 +305,4 @@ def _emotion(ask: AskSpec, choice: str | None, text: str) -> Parsed:
             return Parsed(found, text)
     if ask.free_text and text:
         return Parsed("other", text)
-    return Parsed(problem="How do you feel? Pick the closest one.")
+    return Parsed(problem=N_("How do you feel? Pick the closest one."))

@@ -128,9 +128,12 @@ class UserTurn(BaseModel):
     # `echo`: a short key phrase that is safe to repeat back (never personal data).
     vague: bool | None = None
     echo: str | None = None
+    # The customer's language as their channel reports it (widget, Telegram, Slack, API), read
+    # when a conversation starts to pick the flow's language (consent_flows/translations.py).
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
 
 
-AnswerValue = str | int | bool | list[str]
+AnswerValue = str | int | float | bool | list[str]
 
 
 class ConversationState(BaseModel):
@@ -178,6 +181,10 @@ class ConversationState(BaseModel):
     # only, so the state (which travels in the engine's tracker) holds no customer words.
     probing: str | None = None
     probed: list[str] = Field(default_factory=list)
+    # The language the conversation is held in, of those the flow offers: the channel's at the
+    # start, then the customer's own choice ("en français"), kept for their next survey in this
+    # chat. None: the flow's default `language` (consent_flows/translations.py).
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
 
 
 class RecordConsent(BaseModel):

@@ -19,7 +19,7 @@ import difflib
 import re
 import zlib
 
-from consent_flows import expressions, notices, rights
+from consent_flows import expressions, fields, notices, own_words, rights
 from consent_flows.answers import (
     DONE,
     MAX_ATTEMPTS,
@@ -48,7 +48,10 @@ from consent_flows.contract import (
     StepResult,
     UserTurn,
 )
+from consent_flows.i18n import N_, gettext
 from consent_flows.model import (
+    CONTACT_KINDS,
+    TYPED_KINDS,
     AskSpec,
     AskStep,
     AskType,
@@ -63,6 +66,8 @@ from consent_flows.model import (
     TagStep,
     purpose_of,
 )
+from consent_flows.translations import canonical_answer
+from consent_flows.typed_answers import prompt_suffix
 from consent_flows.validator import declined_target
 
 __all__ = ["match_choice", "prompt", "start", "step"]
@@ -111,55 +116,57 @@ MAX_MESSAGES_PER_TURN = 20
 # left out, with no decision recorded (consent is unambiguous or absent, never assumed).
 MAX_CONSENT_ATTEMPTS = 3
 
-HELP_TEXT = (
+HELP_TEXT = N_(
     "Answer in your own words or press a button. You can also say 'why' to know why I ask, "
     "'skip' to pass a question, 'go back' to change your last answer, or 'stop' to end the "
     "chat at any time."
 )
-STOP_TEXT = (
+STOP_TEXT = N_(
     "Okay, I'll stop here. Thank you for your time! Nothing more will be asked, and what you "
     "already shared stays only under the consent you gave."
 )
-GOODBYE_TEXT = "Goodbye, and thank you! Nothing more will be asked."
-DECLINED_END_TEXT = (
+GOODBYE_TEXT = N_("Goodbye, and thank you! Nothing more will be asked.")
+DECLINED_END_TEXT = N_(
     "No problem at all. I haven't stored anything you said in this chat. Have a good day!"
 )
-NOT_YET_TEXT = (
+NOT_YET_TEXT = N_(
     "I can't do that from the chat yet. The brand can export or erase your data on request: "
     "ask them and quote this conversation."
 )
-ENDED_TEXT = "Our survey is finished, thank you! Say 'hi' if you'd like to start again."
-UNDER_AGE_TEXT = (
+ENDED_TEXT = N_("Our survey is finished, thank you! Say 'hi' if you'd like to start again.")
+UNDER_AGE_TEXT = N_(
     "Thanks for stopping by! This survey is only for adults, so I won't ask you anything, and "
     "nothing from this chat has been kept. Have a lovely day!"
 )
-RESUME_TEXT = "Welcome back! Shall we pick up where we left off, or start over?"
-UNCLEAR_CONSENT_TEXT = (
+RESUME_TEXT = N_("Welcome back! Shall we pick up where we left off, or start over?")
+UNCLEAR_CONSENT_TEXT = N_(
     "I want to be sure before I ask about this: is that a yes or a no? Please press Yes or No."
 )
-LAST_CONSENT_TRY_TEXT = (
+LAST_CONSENT_TRY_TEXT = N_(
     "I can only go ahead with a clear yes. Please press Yes or No, or say 'skip' to leave this "
     "topic out."
 )
-CONSENT_LEFT_OUT_TEXT = (
+CONSENT_LEFT_OUT_TEXT = N_(
     "I'll leave that topic out, since I couldn't get a clear yes. Nothing about it will be "
     "asked or kept."
 )
-BOT_TEXT = (
+BOT_TEXT = N_(
     "Yes, I'm a bot: an automated assistant, not a person. What you tell me goes to this "
     "brand only, and only with your consent."
 )
-OUT_OF_TURN_TEXT = "That seems to answer an earlier question, so I haven't filed it under this one."
-JOINED_TEXT = "Got it, I've added that to your previous answer."
-LOOP_TEXT = (
+OUT_OF_TURN_TEXT = N_(
+    "That seems to answer an earlier question, so I haven't filed it under this one."
+)
+JOINED_TEXT = N_("Got it, I've added that to your previous answer.")
+LOOP_TEXT = N_(
     "Sorry, this survey has a problem at this point, so I'll stop here. Nothing more will be "
     "asked. Thank you for your time!"
 )
 # A vague free-text answer ("stuff", "idk") gets one follow-up: the ask's own `probe:` texts, or
 # these (English flows only: a flow in another language probes only with its own texts).
 DEFAULT_PROBES = ("Could you say a bit more: what kind?", "What made you say that?")
-PROBE_DONE_BUTTON = "That's all"
-PROBE_DECLINED_TEXT = "No problem, I'll keep what you said."
+PROBE_DONE_BUTTON = N_("That's all")
+PROBE_DECLINED_TEXT = N_("No problem, I'll keep what you said.")
 # Declining a follow-up: the first answer stands as given.
 _DECLINE_WORDS = _DONE_WORDS | {
     "no",
@@ -229,8 +236,8 @@ _REFUSAL_WORDS = frozenset(
 )
 # Acknowledgements that reflect the customer's words (the edge's `echo`: a short key phrase,
 # never personal data), and plain ones for when there is nothing safe to repeat.
-ECHO_ACKS = ("{answer}: got it.", "Noted: {answer}.", "Thanks! I've noted {answer}.")
-PLAIN_ACKS = ("Got it, thanks.", "Thanks, noted.", "Thank you, that's noted.")
+ECHO_ACKS = (N_("{answer}: got it."), N_("Noted: {answer}."), N_("Thanks! I've noted {answer}."))
+PLAIN_ACKS = (N_("Got it, thanks."), N_("Thanks, noted."), N_("Thank you, that's noted."))
 MAX_ECHO_CHARS = 80
 # Defence in depth behind the edge's check: what looks like an address, a number or a handle is
 # never repeated back, even when the edge offered it as an echo.
@@ -287,23 +294,21 @@ def prompt(flow: Flow, state: ConversationState) -> list[OutboundMessage]:
     """What to show for the step the conversation waits on (nothing once it has ended)."""
     if state.status == "ended":
         return []
+    lang = flow.language
     if state.status == "age_check":
         return [
             OutboundMessage(
-                text=f"Before we start: are you {flow.min_age} or older?",
-                buttons=(
-                    Button(title="Yes", payload="/affirm"),
-                    Button(title="No", payload="/deny"),
-                ),
+                text=gettext("Before we start: are you {age} or older?", lang, age=flow.min_age),
+                buttons=own_words.yes_no(lang),
             )
         ]
     if state.status == "resume_offered":
         return [
             OutboundMessage(
-                text=RESUME_TEXT,
+                text=gettext(RESUME_TEXT, lang),
                 buttons=(
-                    Button(title="Pick up where we left off", payload="/affirm"),
-                    Button(title="Start over", payload="/deny"),
+                    Button(title=gettext("Pick up where we left off", lang), payload="/affirm"),
+                    Button(title=gettext("Start over", lang), payload="/deny"),
                 ),
             )
         ]
@@ -315,22 +320,25 @@ def prompt(flow: Flow, state: ConversationState) -> list[OutboundMessage]:
         return [
             OutboundMessage(
                 text=probe_text(flow, state, current.ask) or "",
-                buttons=(Button(title=PROBE_DONE_BUTTON, payload=payload_for(DONE)),),
+                buttons=(
+                    Button(title=gettext(PROBE_DONE_BUTTON, lang), payload=payload_for(DONE)),
+                ),
             )
         ]
     if isinstance(current, AskStep):
         ask = current.ask
         text = _pick(state, ask.text, ask.id).text
         if ask.kind is AskType.MULTIPLE:
-            text += (
-                " (pick all that apply, then Done)"
+            text += " " + (
+                gettext("(pick all that apply, then Done)", lang)
                 if not state.pending
-                else f" So far: {', '.join(state.pending)}. Pick more, or Done."
+                else gettext(
+                    "So far: {picked}. Pick more, or Done.", lang, picked=", ".join(state.pending)
+                )
             )
-        if ask.kind is AskType.SCALE and ask.labels:
-            ends = [f"{k} = {v}" for k, v in sorted(ask.labels.items())]
-            text += f" ({'; '.join(ends)})"
-        return [OutboundMessage(text=text, buttons=choice_buttons(ask, state.pending))]
+        text += prompt_suffix(ask, state.pending, lang)
+        buttons = own_words.localize(choice_buttons(ask, state.pending, lang), lang)
+        return [OutboundMessage(text=text, buttons=buttons)]
     return []
 
 
@@ -389,14 +397,15 @@ def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step)
         # Emoji, symbols and invisible marks ask for nothing, whatever NLU scored them as: at an
         # ask they are the answer (kept verbatim, or re-asked at a closed choice).
         turn = turn.model_copy(update={"intent": None, "confidence": 0.0})
+    lang = flow.language
     if is_bot_question(turn, threshold) and s.confirming is None:
-        result.messages.append(OutboundMessage(text=BOT_TEXT))
+        result.messages.append(OutboundMessage(text=gettext(BOT_TEXT, lang)))
         return result
     if s.status == "ended":
-        result.messages.append(OutboundMessage(text=ENDED_TEXT))
+        result.messages.append(OutboundMessage(text=gettext(ENDED_TEXT, lang)))
         return result
     if s.status == "resume_offered":
-        _on_resume(turn, result)
+        _on_resume(flow, turn, result)
         return result
     if s.status == "age_check":
         _on_age(flow, turn, result, threshold)
@@ -407,7 +416,7 @@ def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step)
     current = flow.steps[s.position]
     if (
         isinstance(current, AskStep)
-        and current.ask.kind is AskType.MULTIPLE
+        and current.ask.kind in (AskType.MULTIPLE, AskType.RANKING)
         and normal(turn.text) in _DONE_WORDS
     ):
         # "done" typed at a multiple choice ends the picks; it is not a request to stop.
@@ -428,27 +437,32 @@ def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step)
     elif turn.via_button and notices.wants_more(turn):
         return result  # a More button left from an earlier consent: never an answer here
 
+    if control is not None and _typed_answer(flow, current, turn):
+        control = None  # "5", "next Friday", "help@shop.example": an answer, whatever NLU heard
     if control in ("stop", "goodbye") and not turn.via_button and not says_stop(turn.text):
         control = None  # "a stove" is an answer, however much it looks like "stop" to NLU
     if control in ("stop", "goodbye"):
         s.status = "ended"
-        result.messages.append(
-            OutboundMessage(text=STOP_TEXT if control == "stop" else GOODBYE_TEXT)
-        )
+        said = STOP_TEXT if control == "stop" else GOODBYE_TEXT
+        result.messages.append(OutboundMessage(text=gettext(said, lang)))
     elif control == "why":
         notice = notices.statement(flow, purpose_of(current) or "")
         result.messages.append(
             OutboundMessage(
-                text=f"Fair question. {notice} It's entirely your choice: you can say 'skip' or "
-                "'stop' at any time."
+                text=gettext(
+                    "Fair question. {notice} It's entirely your choice: you can say 'skip' or "
+                    "'stop' at any time.",
+                    lang,
+                    notice=notice,
+                )
             )
         )
     elif control == "help":
-        result.messages.append(OutboundMessage(text=HELP_TEXT))
+        result.messages.append(OutboundMessage(text=gettext(HELP_TEXT, lang)))
     elif control == "change_answer":
         _go_back(flow, result)
     elif turn.intent == "greet" and turn.confidence >= threshold and len(turn.text) < 30:
-        result.messages.append(OutboundMessage(text="Hello again!"))
+        result.messages.append(OutboundMessage(text=gettext("Hello again!", lang)))
     elif turn.reply_to and s.question and turn.reply_to != s.question:
         _out_of_turn(flow, turn, result, skipped=control == "skip")
     elif isinstance(current, ConsentStep):
@@ -458,11 +472,23 @@ def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step)
     return result
 
 
-def _on_resume(turn: UserTurn, result: StepResult) -> None:
+def _typed_answer(flow: Flow, current: object, turn: UserTurn) -> bool:
+    """A typed reply that reads as the answer to a number, date or contact question."""
+    if turn.via_button or not isinstance(current, AskStep) or current.ask.kind not in TYPED_KINDS:
+        return False
+    parsed = parse_answer(current.ask, turn, [], language=flow.language)
+    return parsed.value is not None
+
+
+def _on_resume(flow: Flow, turn: UserTurn, result: StepResult) -> None:
     choice = yes_no(turn)
     if choice is None and result.state.attempts < MAX_ATTEMPTS:
         result.state.attempts += 1
-        result.messages.append(OutboundMessage(text="Sorry, shall we pick up where we left off?"))
+        result.messages.append(
+            OutboundMessage(
+                text=gettext("Sorry, shall we pick up where we left off?", flow.language)
+            )
+        )
         return
     result.state.attempts = 0
     if choice is False:
@@ -470,33 +496,41 @@ def _on_resume(turn: UserTurn, result: StepResult) -> None:
         result.state.status = "ended"
         return
     result.state.status = "active"
-    result.messages.append(OutboundMessage(text="Great, here's where we were."))
+    result.messages.append(
+        OutboundMessage(text=gettext("Great, here's where we were.", flow.language))
+    )
 
 
 def _on_age(flow: Flow, turn: UserTurn, result: StepResult, threshold: float) -> None:
     s = result.state
     if turn.intent == "stop" and turn.confidence >= threshold:
         s.status = "ended"
-        result.messages.append(OutboundMessage(text=GOODBYE_TEXT))
+        result.messages.append(OutboundMessage(text=gettext(GOODBYE_TEXT, flow.language)))
         return
     if turn.intent == "why" and turn.confidence >= threshold:
         result.messages.append(
             OutboundMessage(
-                text=f"This survey is only for people aged {flow.min_age} and over, so I check "
-                "before asking anything."
+                text=gettext(
+                    "This survey is only for people aged {age} and over, so I check before "
+                    "asking anything.",
+                    flow.language,
+                    age=flow.min_age,
+                )
             )
         )
         return
     adult = yes_no(turn)
     if adult is None and s.attempts < MAX_ATTEMPTS:
         s.attempts += 1
-        result.messages.append(OutboundMessage(text="Sorry, is that a yes or a no?"))
+        result.messages.append(
+            OutboundMessage(text=gettext("Sorry, is that a yes or a no?", flow.language))
+        )
         return
     s.attempts = 0
     if not adult:
         s.status = "ended"
         result.forget_conversation = True
-        result.messages.append(OutboundMessage(text=UNDER_AGE_TEXT))
+        result.messages.append(OutboundMessage(text=gettext(UNDER_AGE_TEXT, flow.language)))
         return
     s.status = "active"
     _settle(flow, result)
@@ -537,9 +571,9 @@ def _out_of_turn(flow: Flow, turn: UserTurn, result: StepResult, *, skipped: boo
             old = s.answers.get(ask.id)
             if isinstance(old, str) and not old.endswith(text):
                 s.answers[ask.id] = f"{old} {text}"
-            result.messages.append(OutboundMessage(text=JOINED_TEXT))
+            result.messages.append(OutboundMessage(text=gettext(JOINED_TEXT, flow.language)))
             return
-    result.messages.append(OutboundMessage(text=OUT_OF_TURN_TEXT))
+    result.messages.append(OutboundMessage(text=gettext(OUT_OF_TURN_TEXT, flow.language)))
 
 
 def _go_back(flow: Flow, result: StepResult) -> None:
@@ -553,7 +587,9 @@ def _go_back(flow: Flow, result: StepResult) -> None:
     while s.history and purpose_of(flow.steps[s.history[-1]]) not in s.granted:
         s.history.pop()
     if not s.history:
-        result.messages.append(OutboundMessage(text="There's no earlier answer to change yet."))
+        result.messages.append(
+            OutboundMessage(text=gettext("There's no earlier answer to change yet.", flow.language))
+        )
         return
     s.position = s.history.pop()
     s.attempts, s.pending = 0, []
@@ -562,7 +598,11 @@ def _go_back(flow: Flow, result: StepResult) -> None:
     s.answers.pop(ask.ask.id, None)
     s.rectifying = ask.ask.id
     result.messages.append(
-        OutboundMessage(text="Sure, let's go back. Your new answer will replace the old one.")
+        OutboundMessage(
+            text=gettext(
+                "Sure, let's go back. Your new answer will replace the old one.", flow.language
+            )
+        )
     )
 
 
@@ -581,15 +621,19 @@ def _on_consent(
         # Contradictions, hedges, other languages: asked again, never read as a decision.
         s.attempts += 1
         if s.attempts < MAX_CONSENT_ATTEMPTS:
-            result.messages.append(OutboundMessage(text=UNCLEAR_CONSENT_TEXT))
+            result.messages.append(
+                OutboundMessage(text=gettext(UNCLEAR_CONSENT_TEXT, flow.language))
+            )
             return
         if s.attempts == MAX_CONSENT_ATTEMPTS:
-            result.messages.append(OutboundMessage(text=LAST_CONSENT_TRY_TEXT))
+            result.messages.append(
+                OutboundMessage(text=gettext(LAST_CONSENT_TRY_TEXT, flow.language))
+            )
             return
         # Still no clear answer: the topic is left out and no decision is recorded.
         s.attempts, s.explained = 0, None
         s.refused.append(purpose)
-        result.messages.append(OutboundMessage(text=CONSENT_LEFT_OUT_TEXT))
+        result.messages.append(OutboundMessage(text=gettext(CONSENT_LEFT_OUT_TEXT, flow.language)))
         target = declined_target(flow, s.position)
         s.position = target if target is not None else len(flow.steps) - 1
         _settle(flow, result)
@@ -607,11 +651,13 @@ def _on_consent(
     s.attempts, s.explained = 0, None
     if decision:
         s.granted.append(purpose)
-        result.messages.append(OutboundMessage(text="Thank you!"))
+        result.messages.append(OutboundMessage(text=gettext("Thank you!", flow.language)))
         s.position += 1
     else:
         s.refused.append(purpose)
-        result.messages.append(OutboundMessage(text="That's fine, I won't ask about that."))
+        result.messages.append(
+            OutboundMessage(text=gettext("That's fine, I won't ask about that.", flow.language))
+        )
         target = declined_target(flow, s.position)
         s.position = target if target is not None else len(flow.steps) - 1
     _settle(flow, result)
@@ -624,32 +670,40 @@ def _on_ask(
     if s.probing == ask.id:
         _on_probe_reply(flow, ask, turn, result, declined=skipped)
         return
-    if turn.choice == DONE and ask.kind is not AskType.MULTIPLE:
+    if turn.choice == DONE and ask.kind not in (AskType.MULTIPLE, AskType.RANKING):
         return  # a stale "That's all" button: it answers nothing here, the question stays
     if skipped:
-        result.messages.append(OutboundMessage(text="No problem, let's skip that one."))
+        result.messages.append(
+            OutboundMessage(text=gettext("No problem, let's skip that one.", flow.language))
+        )
         result.effects.append(_count(flow, ask.id, "skipped"))
         _advance(flow, result)
         return
-    parsed: Parsed = parse_answer(ask, turn, s.pending)
+    parsed: Parsed = parse_answer(ask, turn, s.pending, language=flow.language)
     if parsed.pending is not None:  # a multiple-choice pick, not final yet
         s.pending = parsed.pending
         return
     if parsed.value is None:
         s.attempts += 1
         if s.attempts > MAX_ATTEMPTS + 1:
-            result.messages.append(OutboundMessage(text="Let's move on."))
+            result.messages.append(OutboundMessage(text=gettext("Let's move on.", flow.language)))
             result.effects.append(_count(flow, ask.id, "skipped"))
             _advance(flow, result)
         elif s.attempts > MAX_ATTEMPTS:
             result.messages.append(
                 OutboundMessage(
-                    text=f"{parsed.problem} You can also skip this one.",
-                    buttons=(Button(title="Skip", payload="/skip"),),
+                    text=gettext(
+                        "{problem} You can also skip this one.",
+                        flow.language,
+                        problem=gettext(parsed.problem, flow.language),
+                    ),
+                    buttons=(
+                        Button(title=gettext(own_words.SKIP, flow.language), payload="/skip"),
+                    ),
                 )
             )
         else:
-            result.messages.append(OutboundMessage(text=parsed.problem))
+            result.messages.append(OutboundMessage(text=gettext(parsed.problem, flow.language)))
         return
     probe = _record(flow, ask, parsed, turn, result)
     s.rectifying = None
@@ -657,7 +711,8 @@ def _on_ask(
         # The answer is stored; the follow-up is the next question on screen (see `prompt`).
         s.probing = ask.id
         return
-    result.messages.append(OutboundMessage(text=acknowledge(s, ask, _said(ask, parsed, turn))))
+    said = _said(ask, parsed, turn, flow.language)
+    result.messages.append(OutboundMessage(text=acknowledge(s, ask, said, flow.language)))
     _advance(flow, result)
 
 
@@ -665,7 +720,8 @@ def _record(
     flow: Flow, ask: AskSpec, parsed: Parsed, turn: UserTurn, result: StepResult
 ) -> str | None:
     """Store the answer (under a granted purpose only); returns the follow-up to ask, if any."""
-    s, value = result.state, parsed.value
+    # Choices are kept in the flow's default language, whatever language the customer saw.
+    s, value = result.state, canonical_answer(flow, ask, parsed.value)
     if value is None or ask.purpose not in s.granted:  # re-checked in the ledger at the edge
         return None
     rectifies = s.rectifying == ask.id
@@ -735,7 +791,7 @@ def _on_probe_reply(
     s.probing = None
     text = turn.text.strip()
     if declined or declines_probe(turn) or not text or turn.via_button:
-        result.messages.append(OutboundMessage(text=PROBE_DECLINED_TEXT))
+        result.messages.append(OutboundMessage(text=gettext(PROBE_DECLINED_TEXT, flow.language)))
         _advance(flow, result)
         return
     if ask.purpose in s.granted:  # the same answer, under the same purpose and consent
@@ -750,7 +806,8 @@ def _on_probe_reply(
             )
         )
         s.last_answered, s.last_answered_step = s.question, s.position
-    result.messages.append(OutboundMessage(text=acknowledge(s, ask, safe_echo(turn.echo))))
+    ack = acknowledge(s, ask, safe_echo(turn.echo), flow.language)
+    result.messages.append(OutboundMessage(text=ack))
     _advance(flow, result)
 
 
@@ -762,14 +819,16 @@ def safe_echo(phrase: str | None) -> str | None:
     return words
 
 
-def _said(ask: AskSpec, parsed: Parsed, turn: UserTurn) -> str | None:
+def _said(ask: AskSpec, parsed: Parsed, turn: UserTurn, language: str = "en") -> str | None:
     """What an acknowledgement may repeat: a choice in the brand's own words, or the edge's
     safe key phrase for typed words; never the raw text, which may hold personal data."""
     value = parsed.value
+    if ask.kind in CONTACT_KINDS:
+        return None  # an address or a number is never said back in a chat
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
+        return gettext(N_("yes") if value else N_("no"), language)
+    if isinstance(value, int | float):
+        return f"{value:g}" if isinstance(value, float) else str(value)
     typed = safe_echo(turn.echo)
     if isinstance(value, list):
         named = [v for v in value if v != "other"]
@@ -781,7 +840,9 @@ def _said(ask: AskSpec, parsed: Parsed, turn: UserTurn) -> str | None:
     return value
 
 
-def acknowledge(state: ConversationState, ask: AskSpec, said: str | None) -> str:
+def acknowledge(
+    state: ConversationState, ask: AskSpec, said: str | None, language: str = "en"
+) -> str:
     """An acknowledgement that reflects what was said when there is something safe to say
     back, and a plain one otherwise; the phrasing varies by question and turn, deterministically.
 
@@ -790,12 +851,14 @@ def acknowledge(state: ConversationState, ask: AskSpec, said: str | None) -> str
     if said:
         if ask.ack:
             return echo(_pick(state, ask.ack, salt).text, said)
-        template = _pick(state, ECHO_ACKS, salt).text
+        template = gettext(_pick(state, ECHO_ACKS, salt).text, language)
         if template.startswith("{answer}"):
             said = said[:1].upper() + said[1:]
         return echo(template, said)
-    plain = tuple(a for a in ask.ack or () if "{answer}" not in a) or PLAIN_ACKS
-    return _pick(state, plain, salt).text
+    plain = tuple(a for a in ask.ack or () if "{answer}" not in a)
+    if plain:  # the brand's own words, as written
+        return _pick(state, plain, salt).text
+    return gettext(_pick(state, PLAIN_ACKS, salt).text, language)
 
 
 def _advance(flow: Flow, result: StepResult) -> None:
@@ -827,7 +890,7 @@ def _settle(flow: Flow, result: StepResult) -> None:  # noqa: C901 - a branch pe
                 not s.granted and bool(s.refused) and not _written_for_refusal(flow, s.position)
             )
             result.messages.append(
-                OutboundMessage(text=DECLINED_END_TEXT)
+                OutboundMessage(text=gettext(DECLINED_END_TEXT, flow.language))
                 if declined_all
                 else _pick(s, current.end, f"end:{s.position}")
             )
@@ -873,7 +936,8 @@ def _settle(flow: Flow, result: StepResult) -> None:  # noqa: C901 - a branch pe
             elif current.tag.purpose not in s.withdrawn:
                 result.unconsented.append(f"tag@{s.position + 1}")
         elif isinstance(current, BranchStep):
-            values = {**s.answers, expressions.TAGS: set(s.tags)}
+            # Hidden fields only under their given purpose (consent_flows/fields.py).
+            values = fields.visible(flow, s.granted, {**s.answers, expressions.TAGS: set(s.tags)})
             taken = expressions.evaluate(expressions.parse(current.branch.if_), values)
             label = current.branch.then if taken else current.branch.else_
             s.position = labels[label] if label else s.position + 1
@@ -894,7 +958,7 @@ def _settle(flow: Flow, result: StepResult) -> None:  # noqa: C901 - a branch pe
                 )
             )
         s.position += 1
-    result.messages.append(OutboundMessage(text=LOOP_TEXT))
+    result.messages.append(OutboundMessage(text=gettext(LOOP_TEXT, flow.language)))
     result.fault = f"runaway turn at step {s.position + 1}"
     s.status = "ended"
 

@@ -15,7 +15,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -26,6 +26,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.scanner import RoundTripScanner
 
+from consent_flows import translations
 from consent_flows.model import MAX_VERSION, NOTICE_PARTS, STEP_KEYS, Flow
 
 try:  # libyaml through PyYAML (installed with the gateway): the same events at C speed
@@ -58,6 +59,7 @@ KNOWN_KEYS = sorted(
         "id",
         "version",
         "language",
+        "languages",
         "min_age",
         "greeting",
         "purposes",
@@ -87,6 +89,26 @@ KNOWN_KEYS = sorted(
         "add",
         "match",
         "fallback",
+        # hidden fields (consent_flows/fields.py)
+        "fields",
+        "from",
+        "max_length",
+        "pattern",
+        "customer_id",
+        # typed questions (consent_flows/typed_answers.py)
+        "min",
+        "max",
+        "integer",
+        "when",
+        "region",
+        # the widget's look (consent_flows/look.py)
+        "theme",
+        "display_name",
+        "logo_url",
+        "primary",
+        "background",
+        "font",
+        "launcher_text",
     }
 )
 
@@ -143,12 +165,12 @@ def load_flow_text(raw: bytes | str, *, source: str = "<flow>") -> Flow:
     doc: Any = None
     try:
         doc = _parse(raw, source)
-        flow = Flow.model_validate(_plain(doc))
+        flow = _flow(doc, source)
     except FlowError as exc:
         raise FlowInvalid([exc]) from None
     except ValidationError as exc:
         raise FlowInvalid([_schema_error(doc, err, source) for err in exc.errors()[:20]]) from None
-    issues = validate(flow)
+    issues = validate(flow) + translations.text_issues(flow, _plain(doc))
     if issues:
         raise FlowInvalid(
             [
@@ -170,17 +192,35 @@ def load_document(
     doc: Any = None
     try:
         doc = _parse(raw, source)
-        value = model.model_validate(_plain(doc))
+        value: M = (
+            cast(M, _flow(doc, source)) if model is Flow else model.model_validate(_plain(doc))
+        )
     except FlowError as exc:
         raise FlowInvalid([exc]) from None
     except ValidationError as exc:
         raise FlowInvalid([_schema_error(doc, err, source) for err in exc.errors()[:20]]) from None
-    issues = check(value) if check else []
+    # A translation's texts are checked first, on their own (the check's issues map one to one
+    # onto the findings of whoever passed it, e.g. nlu/privacy_lint).
+    issues = translations.text_issues(value, _plain(doc)) if isinstance(value, Flow) else []
+    issues = issues or (check(value) if check else [])
     if issues:
         raise FlowInvalid(
             [FlowError(source, *_position(doc, i.path), i.message, i.hint) for i in issues]
         )
     return value
+
+
+def _flow(doc: Any, source: str) -> Flow:
+    """The flow of a parsed document, with its translations when it is written in several
+    languages (consent_flows/translations.py: one document per language, one schema)."""
+    canonical, others, problems = translations.split(_plain(doc))
+    if problems:
+        raise FlowInvalid(
+            [FlowError(source, *_position(doc, i.path), i.message, i.hint) for i in problems]
+        )
+    flow = Flow.model_validate(canonical)
+    spoken = {lang: Flow.model_validate(other) for lang, other in others.items()}
+    return translations.attach(flow, spoken) if spoken else flow
 
 
 class _Refused(Exception):

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from consent_flows.look import FlowTheme
+
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 IDENT = r"^[a-z][a-z0-9_]{0,62}$"
 MAX_STEPS = 500
@@ -200,6 +202,30 @@ class AskType(StrEnum):
     SCALE = "scale"
     YES_NO = "yes_no"
     EMOTION = "emotion"
+    # Net Promoter Score: "how likely are you to recommend us", 0 to 10.
+    NPS = "nps"
+    NUMBER = "number"
+    DATE = "date"
+    # Contact details: only under a purpose that declares `collects: [contact]`.
+    EMAIL = "email"
+    PHONE = "phone"
+    # The choices put in order of preference.
+    RANKING = "ranking"
+
+
+#: Kinds whose answer is one of a few buttons or typed words for them, where an answer that
+#: parses wins over a control word the engine thinks it heard ("5", "next Friday").
+TYPED_KINDS = frozenset(
+    {AskType.SCALE, AskType.NPS, AskType.NUMBER, AskType.DATE, AskType.EMAIL, AskType.PHONE}
+)
+#: Kinds that collect contact details (GDPR: a direct identifier, declared by the purpose).
+CONTACT_KINDS = frozenset({AskType.EMAIL, AskType.PHONE})
+#: Kinds whose `choices` are the answer's vocabulary.
+CHOICE_KINDS = frozenset({AskType.SINGLE, AskType.MULTIPLE, AskType.RANKING})
+MAX_SCALE_POINTS = 11
+# A number answer is kept as typed, within what a survey question can sensibly mean.
+NUMBER_LIMIT = 10**12
+LabelText = Annotated[str, Field(min_length=1, max_length=40)]
 
 
 class AskSpec(_Strict):
@@ -213,32 +239,69 @@ class AskSpec(_Strict):
     ] = ()
     # For single/multiple/emotion: keep a reply that matches no choice, verbatim, as "other".
     free_text: bool = True
-    # For scale: words shown at the ends, e.g. {1: "not at all", 5: "very"}.
-    labels: dict[int, Annotated[str, Field(max_length=40)]] = Field(default_factory=dict)
+    # For scale and nps: words shown at points, e.g. {1: "not at all", 5: "very"}; the ends
+    # are shown on the buttons.
+    labels: dict[int, LabelText] = Field(default_factory=dict)
+    # For scale: its points (default 1 to 5); for number: the bounds an answer must be within.
+    min: Annotated[float, Field(ge=-NUMBER_LIMIT, le=NUMBER_LIMIT)] | None = None
+    max: Annotated[float, Field(ge=-NUMBER_LIMIT, le=NUMBER_LIMIT)] | None = None
+    # For number: whole numbers only (a count of people, of visits).
+    integer: bool = False
+    # For date: which dates make sense ("when did you last visit": past).
+    when: Literal["any", "past", "future"] = "any"
+    # For phone: the country a number without "+" is read in (ISO 3166, e.g. "GB", "FR").
+    region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     ack: Variants | None = None
     # For free text: follow-up questions for a vague answer ("stuff", "idk"); one is asked at
     # most once, and the customer may decline it. Without them, the interpreter's defaults.
     probe: Variants | None = None
 
     @model_validator(mode="after")
-    def _coherent(self) -> AskSpec:
+    def _coherent(self) -> AskSpec:  # noqa: C901 - one rule per field and kind
         kind = self.kind
         if self.probe is not None and kind is not AskType.FREE_TEXT:
             raise ValueError(f"probe is only for free-text asks, not {kind.value}; remove it")
-        if kind in (AskType.SINGLE, AskType.MULTIPLE) and len(self.choices) < 2:
+        if kind in CHOICE_KINDS and len(self.choices) < 2:
             raise ValueError(f"a {kind.value} ask needs at least two choices")
-        if kind not in (AskType.SINGLE, AskType.MULTIPLE) and self.choices:
+        if kind is AskType.RANKING and len(self.choices) > 10:
+            raise ValueError("a ranking ask takes at most 10 choices (nobody ranks more)")
+        if kind not in CHOICE_KINDS and self.choices:
             raise ValueError(
-                f"choices are only for single or multiple asks, not {kind.value}; "
+                f"choices are only for single, multiple or ranking asks, not {kind.value}; "
                 "add 'type: single' or remove 'choices'"
             )
         if len({c.casefold() for c in self.choices}) != len(self.choices):
             raise ValueError("choices must be distinct")
-        if self.labels and kind is not AskType.SCALE:
-            raise ValueError("labels are only for scale asks")
-        if any(k not in range(1, 6) for k in self.labels):
-            raise ValueError("scale labels must be for points 1 to 5")
+        if (self.min is not None or self.max is not None) and kind not in (
+            AskType.SCALE,
+            AskType.NUMBER,
+        ):
+            raise ValueError(f"min and max are only for scale or number asks, not {kind.value}")
+        if self.integer and kind is not AskType.NUMBER:
+            raise ValueError("integer is only for number asks")
+        if self.when != "any" and kind is not AskType.DATE:
+            raise ValueError("when is only for date asks")
+        if self.region is not None and kind is not AskType.PHONE:
+            raise ValueError("region is only for phone asks")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        if kind is AskType.SCALE:
+            self._check_scale()
+        if self.labels and kind not in (AskType.SCALE, AskType.NPS):
+            raise ValueError("labels are only for scale or nps asks")
+        low, high = self.points if kind in (AskType.SCALE, AskType.NPS) else (0, 0)
+        if any(k not in range(low, high + 1) for k in self.labels):
+            raise ValueError(f"labels must be for points {low} to {high}")
         return self
+
+    def _check_scale(self) -> None:
+        low, high = self.points
+        if any(v is not None and v != int(v) for v in (self.min, self.max)):
+            raise ValueError("a scale's min and max are whole numbers, e.g. min: 1, max: 7")
+        if low < 0 or high > 10:
+            raise ValueError(f"a scale runs within 0 to 10, not {low} to {high}")
+        if not 2 <= high - low + 1 <= MAX_SCALE_POINTS:
+            raise ValueError(f"a scale has 2 to {MAX_SCALE_POINTS} points")
 
     @property
     def kind(self) -> AskType:
@@ -246,6 +309,15 @@ class AskSpec(_Strict):
         if self.type is not None:
             return self.type
         return AskType.SINGLE if self.choices else AskType.FREE_TEXT
+
+    @property
+    def points(self) -> tuple[int, int]:
+        """The lowest and highest point of a scale (1 to 5 unless set) or of an NPS (0 to 10)."""
+        if self.kind is AskType.NPS:
+            return 0, 10
+        low = int(self.min) if self.min is not None else 1
+        high = int(self.max) if self.max is not None else (5 if low < 5 else low + 4)
+        return low, high
 
 
 class ConsentSpec(_Strict):
@@ -362,6 +434,50 @@ Step = Annotated[
 STEP_KEYS = tuple(_STEP_KINDS)
 
 
+# Where a hidden field's value may come from: the widget's `data-*` attributes, the page's URL
+# query, the chat API's `metadata`, Telegram's deep-link `/start` parameter.
+FieldSource = Literal["widget", "url", "api", "telegram"]
+FIELD_SOURCES: tuple[FieldSource, ...] = ("widget", "url", "api", "telegram")
+# A quantified group that itself holds a quantifier ("(a+)+"): the shape of regexes that take
+# exponential time, refused so a brand's pattern cannot stall the gateway on a crafted value.
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*?}][^()]*\)\s*[+*{]")
+
+
+class FieldSpec(_Strict):
+    """A hidden field: a value the page hands over (e.g. the brand's own customer id).
+
+    It is personal data like an answer, so it names the purpose it is kept under and is kept
+    only once that consent is given (consent_flows/fields.py, actions/hidden.py).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    purpose: Ident
+    from_: Annotated[tuple[FieldSource, ...], Field(alias="from", min_length=1)] = FIELD_SOURCES
+    max_length: Annotated[int, Field(ge=1, le=256)] = 64
+    # The whole value must match it (Python `re.fullmatch`), e.g. "[A-Z]{2}[0-9]{6}".
+    pattern: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    # The value is the brand's own customer id: under a purpose that allows `purchase_linking`,
+    # purchases the brand imports for that id are linked to the customer (storage/commerce.py).
+    customer_id: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _sound_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"the pattern is not a valid regular expression ({exc})") from None
+        if _NESTED_QUANTIFIER.search(value):
+            raise ValueError(
+                "the pattern repeats a group that repeats itself (like '(a+)+'), which can "
+                "take very long to check; write it without the nested repetition"
+            )
+        return value
+
+
 class Controller(_Strict):
     """The brand as a customer should know it: its name (default: the brand id in words) and a
     contact for privacy questions, both shown in the full notice."""
@@ -376,6 +492,11 @@ class Flow(_Strict):
     id: Annotated[str, Field(pattern=SLUG)] = "main"
     version: Annotated[int, Field(ge=1, le=MAX_VERSION)]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
+    # The languages the flow is written in, when several (consent_flows/translations.py): each
+    # text is then a mapping of language to text, and `language` is the default among them.
+    languages: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[a-z]{2}$")], ...], Field(max_length=10)
+    ] = ()
     min_age: Annotated[int | None, Field(ge=13, le=21)] = None
     # Who the customer's data goes to (GDPR Art. 13(1)(a)), shown in every notice.
     controller: Controller | None = None
@@ -387,6 +508,13 @@ class Flow(_Strict):
     greeting: Variants
     purposes: Annotated[dict[Ident, Purpose], Field(min_length=1, max_length=20)]
     steps: Annotated[tuple[Step, ...], Field(min_length=1, max_length=MAX_STEPS)]
+    # Hidden fields the flow accepts from the page, by name (docs/flows.md, "Hidden fields").
+    fields: dict[Ident, FieldSpec] = Field(default_factory=dict, max_length=20)
+    # The widget's look, live with this version (the admin API's theme is laid over it).
+    theme: FlowTheme | None = None
+    # Set by the loader for a multilingual flow: one `translations.Translations`, shared by the
+    # flow in its default language and the flow in each other language it declares.
+    _translations: Any = PrivateAttr(default=None)
 
     def labels(self) -> dict[str, int]:
         return {s.label: i for i, s in enumerate(self.steps) if isinstance(s, LabelStep)}

@@ -18,11 +18,12 @@ from consent_flows.contract import (
     StepResult,
     UserTurn,
 )
+from consent_flows.i18n import N_, gettext
 from consent_flows.model import Flow
 
 __all__ = ["CHANGE_ANSWER_TEXT", "QUIET_INTENTS", "Outside", "answer", "begins_survey", "idle"]
 
-CHANGE_ANSWER_TEXT = (
+CHANGE_ANSWER_TEXT = N_(
     "To change an answer, say for example 'change my answer about what I need to boots'."
 )
 # A conversation's first message with one of these intents asks for something other than a
@@ -95,4 +96,5 @@ def answer(
 
 def _say(flow: Flow, state: ConversationState | None, text: str) -> Outside:
     kept = state if state is not None else idle(flow)
-    return Outside(StepResult(state=kept, messages=[OutboundMessage(text=text)]))
+    said = OutboundMessage(text=gettext(text, flow.language))
+    return Outside(StepResult(state=kept, messages=[said]))

@@ -24,15 +24,16 @@ from consent_flows.contract import (
     StepResult,
     UserTurn,
 )
+from consent_flows.i18n import N_, gettext
 from consent_flows.model import AskStep, Flow, TagStep, purpose_label
 
-CONFIRM_ERASE = (
+CONFIRM_ERASE = N_(
     "This deletes everything we keep about you: your answers, consents and interest tags, "
     "on every channel. It can't be undone. Shall I go ahead?"
 )
-KEPT = "Okay, I haven't deleted anything."
-WHICH_TEXT = "Which consent would you like to withdraw? Nothing changes until you choose."
-OBJECTED = (
+KEPT = N_("Okay, I haven't deleted anything.")
+WHICH_TEXT = N_("Which consent would you like to withdraw? Nothing changes until you choose.")
+OBJECTED = N_(
     "Understood: from now on your answers won't be used for segments or targeted content. "
     "You can still answer the survey if you like."
 )
@@ -118,7 +119,7 @@ def handle(
             result.effects.append(RightsRequest(right="erase", flow_version=flow.version))
             s.status = "ended"
         else:
-            result.messages.append(OutboundMessage(text=KEPT))
+            result.messages.append(OutboundMessage(text=gettext(KEPT, flow.language)))
         return result
     following = _about_following(flow, s, turn, result)
     if following is not None:
@@ -136,10 +137,12 @@ def handle(
         s.confirming = "erase"
         result.messages.append(
             OutboundMessage(
-                text=CONFIRM_ERASE,
+                text=gettext(CONFIRM_ERASE, flow.language),
                 buttons=(
-                    Button(title="Yes, delete everything", payload="/affirm"),
-                    Button(title="No, keep it", payload="/deny"),
+                    Button(
+                        title=gettext("Yes, delete everything", flow.language), payload="/affirm"
+                    ),
+                    Button(title=gettext("No, keep it", flow.language), payload="/deny"),
                 ),
             )
         )
@@ -149,7 +152,7 @@ def handle(
         result.effects.append(RightsRequest(right="receipt", flow_version=flow.version))
     elif intent == "object_profiling":
         result.effects.append(RightsRequest(right="object", flow_version=flow.version))
-        result.messages.append(OutboundMessage(text=OBJECTED))
+        result.messages.append(OutboundMessage(text=gettext(OBJECTED, flow.language)))
     else:
         _withdraw(flow, turn, result)
     return result
@@ -353,11 +356,11 @@ def _which(flow: Flow, candidates: list[str]) -> OutboundMessage:
     ]
     buttons.append(
         Button(
-            title="All of them",
+            title=gettext("All of them", flow.language),
             payload="/withdraw_consent" + json.dumps({"purpose": WITHDRAW_ALL}),
         )
     )
-    return OutboundMessage(text=WHICH_TEXT, buttons=tuple(buttons))
+    return OutboundMessage(text=gettext(WHICH_TEXT, flow.language), buttons=tuple(buttons))
 
 
 def resolve_purposes(flow: Flow, text: str) -> list[str]:
@@ -395,8 +398,12 @@ def _rectify(flow: Flow, turn: UserTurn, result: StepResult) -> StepResult | Non
     if not scored or scored[0][0] == 0:
         result.messages.append(
             OutboundMessage(
-                text=f"Sorry, I couldn't tell which answer you mean by '{match['what']}'. Try "
-                "'go back' to change your last answer."
+                text=gettext(
+                    "Sorry, I couldn't tell which answer you mean by '{what}'. Try 'go back' to "
+                    "change your last answer.",
+                    flow.language,
+                    what=match["what"],
+                )
             )
         )
         return result
@@ -404,7 +411,7 @@ def _rectify(flow: Flow, turn: UserTurn, result: StepResult) -> StepResult | Non
     new = match["new"].strip().strip("'\"")
     parsed = parse_answer(ask, UserTurn(text=new), [])
     if parsed.value is None:
-        result.messages.append(OutboundMessage(text=parsed.problem))
+        result.messages.append(OutboundMessage(text=gettext(parsed.problem, flow.language)))
         return result
     result.effects.append(
         RightsRequest(

@@ -18,8 +18,9 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from consent_flows import expressions
+from consent_flows import expressions, fields
 from consent_flows.model import (
+    CONTACT_KINDS,
     DISCLOSURE,
     AskStep,
     AskType,
@@ -58,11 +59,11 @@ def answer_kinds(flow: Flow) -> dict[str, expressions.Kind]:
     kinds: dict[str, expressions.Kind] = {expressions.TAGS: expressions.Kind("set")}
     for ask in flow.asks().values():
         kind = ask.kind
-        if kind is AskType.SCALE:
+        if kind in (AskType.SCALE, AskType.NPS, AskType.NUMBER):
             kinds[ask.id] = expressions.Kind("int")
         elif kind is AskType.YES_NO:
             kinds[ask.id] = expressions.Kind("bool")
-        elif kind is AskType.MULTIPLE:
+        elif kind in (AskType.MULTIPLE, AskType.RANKING):
             kinds[ask.id] = expressions.Kind("list", ask.choices)
         elif kind is AskType.SINGLE:
             choices = (*ask.choices, "other") if ask.free_text else ask.choices
@@ -113,6 +114,8 @@ def validate(flow: Flow) -> list[Issue]:
     _check_notices(checker)
     _check_follow(checker)
     _check_recipients(checker)
+    _check_fields(checker)
+    _check_contact_asks(checker)
     _check_targets(checker)
     trees = _check_expressions(checker)
     if checker.issues:
@@ -200,6 +203,26 @@ def _check_notices(c: _Checker) -> None:
             )
 
 
+_CONTACT_WORDS = {AskType.EMAIL: "an e-mail address", AskType.PHONE: "a phone number"}
+
+
+def _check_contact_asks(c: _Checker) -> None:
+    """An e-mail or phone question collects a direct identifier: its purpose must say so, so
+    that the notice, the records and the privacy review know contact details are kept."""
+    for i, step in enumerate(c.flow.steps):
+        if not isinstance(step, AskStep) or step.ask.kind not in CONTACT_KINDS:
+            continue
+        spec = c.flow.purposes.get(step.ask.purpose)
+        if spec is not None and "contact" not in spec.collects:
+            c.add(
+                ("steps", i, "ask", "type"),
+                f"step {i + 1} asks for {_CONTACT_WORDS[step.ask.kind]} under purpose "
+                f"'{step.ask.purpose}', which does not declare that it collects contact details",
+                f"add 'collects: [contact]' to purpose '{step.ask.purpose}' and say in its "
+                "notice that you keep how to contact the customer, and why",
+            )
+
+
 def _check_recipients(c: _Checker) -> None:
     """A purpose may send its data only to recipients the flow declares, since the notice names
     each by its declared name; whether the brand has connected an endpoint of that name is
@@ -259,6 +282,14 @@ def _check_follow(c: _Checker) -> None:
             )
 
 
+def _check_fields(c: _Checker) -> None:
+    """Hidden fields are kept like answers: under a declared purpose, with names of their own
+    (branches read fields and answers by name). Where a branch may read one is proven with the
+    consent proof (`_prove_consent`)."""
+    for path, message, hint in fields.issues(c.flow):
+        c.add(path, message, hint)
+
+
 def _check_targets(c: _Checker) -> None:
     labels = c.flow.labels()
 
@@ -284,7 +315,7 @@ def _check_targets(c: _Checker) -> None:
 
 
 def _check_expressions(c: _Checker) -> dict[int, ast.Expression]:
-    kinds = answer_kinds(c.flow)
+    kinds = {**answer_kinds(c.flow), **fields.field_kinds(c.flow)}
     trees: dict[int, ast.Expression] = {}
     for i, step in enumerate(c.flow.steps):
         if isinstance(step, BranchStep):
@@ -447,6 +478,18 @@ def _prove_consent(c: _Checker, trees: dict[int, ast.Expression]) -> None:
                     "refusal elsewhere with 'declined: LABEL'",
                 )
             continue
+        if isinstance(step, BranchStep) and state.at not in reported:
+            unseen = fields.unconsented(flow, trees[state.at], state.granted, state.withdrawn)
+            if unseen:
+                reported.add(state.at)
+                purpose = flow.fields[unseen[0]].purpose
+                c.add(
+                    ("steps", state.at, "branch", "if"),
+                    f"step {state.at + 1} reads the field '{unseen[0]}' of purpose "
+                    f"'{purpose}', but on this path consent for it was not given: "
+                    f"{_describe(flow, parent, state)}",
+                    f"put '- consent: {purpose}' before the branch on every path",
+                )
         for move in _moves(flow, state, trees):
             if move.silent:
                 silent.setdefault(state, []).append(move.to)
@@ -555,6 +598,7 @@ def _known_outcome(flow: Flow, state: _State, tree: ast.Expression) -> bool | No
     names = expressions.names(tree)
     asks = flow.asks()
     missing = {name for name in names if name in asks and asks[name].purpose not in state.granted}
+    missing |= fields.missing(flow, names, state.granted)
     if names - missing - {expressions.TAGS}:
         return None
     addable = {

@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -603,6 +603,12 @@ def _other(row: Row) -> str | None:
     return row.verbatim if chose_other else None
 
 
+# Kinds whose stored value is already the typed cell (JSON Lines, Parquet): a number, yes/no.
+_TYPED_VALUES = frozenset(
+    k.value for k in (AskType.SCALE, AskType.NPS, AskType.NUMBER, AskType.YES_NO)
+)
+
+
 def response_record(r: Response, qs: Sequence[Question], *, typed: bool) -> dict[str, Any]:
     """One response as a flat record: `typed` keeps numbers and yes/no as JSON types."""
     out: dict[str, Any] = {
@@ -620,8 +626,10 @@ def response_record(r: Response, qs: Sequence[Question], *, typed: bool) -> dict
             value: Any = None
         elif q.kind == AskType.FREE_TEXT.value:
             value = row.verbatim
-        elif typed and q.kind in (AskType.SCALE.value, AskType.YES_NO.value):
+        elif typed and q.kind in _TYPED_VALUES:
             value = row.value
+        elif q.kind == AskType.RANKING.value and isinstance(row.value, list):
+            value = " > ".join(str(v) for v in row.value)  # the order is the answer
         else:
             value = as_text(row.value)
         out[q.column] = value
@@ -975,10 +983,21 @@ def _response_schema(qs: Sequence[Question]) -> pa.Schema:
     ]
     for q in qs:
         meta = {"question_id": q.id, "question": q.text, "type": q.kind}
-        kind = {AskType.SCALE.value: pa.int64(), AskType.YES_NO.value: pa.bool_()}.get(
-            q.kind, pa.string()
-        )
+        kind = {
+            AskType.SCALE.value: pa.int64(),
+            AskType.NPS.value: pa.int64(),
+            AskType.NUMBER.value: pa.float64(),
+            AskType.DATE.value: pa.date32(),
+            AskType.YES_NO.value: pa.bool_(),
+        }.get(q.kind, pa.string())
         fields.append(pa.field(q.column, kind, metadata=meta))
+        if q.kind == AskType.RANKING.value:  # each choice's place: 1 is the first
+            for choice in q.choices:
+                fields.append(
+                    pa.field(
+                        f"{q.column}.{choice}", pa.int64(), metadata={**meta, "choice": choice}
+                    )
+                )
         if q.kind == AskType.MULTIPLE.value:
             for choice in q.choices:
                 if q.other and choice == "other":
@@ -1002,10 +1021,21 @@ def _response_parquet(r: Response, qs: Sequence[Question]) -> dict[str, Any]:
     record["last_answered_at"] = r.last_answered_at
     for q in qs:
         value = record[q.column]
-        if q.kind == AskType.SCALE.value and (
+        if q.kind in (AskType.SCALE.value, AskType.NPS.value) and (
             isinstance(value, bool) or not isinstance(value, int)
         ):
             record[q.column] = None  # only a stored number is a point on the scale
+        if q.kind == AskType.NUMBER.value:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            record[q.column] = float(value) if number else None
+        if q.kind == AskType.DATE.value:
+            record[q.column] = _day(value)
+        if q.kind == AskType.RANKING.value:
+            row = r.answers.get(q.id)
+            order = row.value if row is not None and isinstance(row.value, list) else None
+            for choice in q.choices:
+                place = order.index(choice) + 1 if order and choice in order else None
+                record[f"{q.column}.{choice}"] = place
         if q.kind == AskType.MULTIPLE.value:
             row = r.answers.get(q.id)
             picked = row.value if row is not None and isinstance(row.value, list) else None
@@ -1014,6 +1044,14 @@ def _response_parquet(r: Response, qs: Sequence[Question]) -> dict[str, Any]:
                     continue
                 record[f"{q.column}.{choice}"] = None if picked is None else choice in picked
     return record
+
+
+def _day(value: Any) -> date | None:
+    """A stored date answer (ISO 8601) as a date cell; anything else is no date."""
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def filename(brand: str, layout: Layout, fmt: Format) -> str:

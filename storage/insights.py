@@ -26,7 +26,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
 
-from storage import collector, funnel, heard, kanon, results
+from storage import collector, funnel, heard, hidden_fields, kanon, results
 from storage.heard import THEME_SAMPLE, quality, readable  # noqa: F401 (re-exported)
 from storage.schema import Answer, ConsentEvent, Subject
 from storage.segments import Audience, Audiences
@@ -104,6 +104,7 @@ def _report(
     keyring = stores.keyring(brand)
     with stores.brand(brand) as session:
         steps = funnel.totals(session)
+        dropped_fields = hidden_fields.dropped(session)
         consent = _consent_counts_kept(stores, brand, session)
         answers = session.scalar(select(func.count()).select_from(Answer)) or 0
         people = session.scalar(select(func.count()).select_from(Subject)) or 0
@@ -157,6 +158,9 @@ def _report(
         "questions": asked_people["questions"],
         "emotions": asked_people["emotions"],
         "quality": said_well,
+        # Hidden fields the brand's pages sent and Candor dropped (undeclared, from the wrong
+        # source, invalid), by name and reason: no values, no people (docs/flows.md).
+        "hidden_fields": {"dropped": dropped_fields},
     }
 
 

@@ -26,10 +26,12 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent_flows.model import EMOTIONS, AskSpec, AskType, Flow
+from consent_flows import fields
+from consent_flows.model import AskSpec, AskType, Flow
 from storage import choice, records, subject_facts
 from storage.crypto import KeyShredded
 from storage.kanon import Key, Sheet, share
+from storage.question_options import add_cells, bucket, collect, figures, options
 from storage.schema import Answer
 from storage.stores import Keyring
 
@@ -147,7 +149,8 @@ def load(
     for answer, subject, response, step, occurrence, at in picked:
         mine = values[subject]
         value = mine[answer] if answer in mine else newer.get(answer, _GONE)
-        if value is not _GONE:
+        # Hidden fields (a customer id) are no question: left out of the figures on purpose.
+        if value is not _GONE and fields.field_of_step(step) is None:
             out.append(Said(answer, subject, response, step, occurrence, value, _moment(at)))
     return out
 
@@ -168,34 +171,6 @@ def _values_of(session: Session, keyring: Keyring, ids: list[int]) -> dict[int, 
             except KeyShredded:
                 continue
     return out
-
-
-def _options(ask: AskSpec) -> list[tuple[str, str]]:
-    """(value, label) of each figure a question's answers are counted in."""
-    kind = ask.kind
-    if kind in (AskType.SINGLE, AskType.MULTIPLE):
-        other = [("other", "other (own words)")] if ask.free_text else []
-        return [(c, c) for c in ask.choices] + other
-    if kind is AskType.YES_NO:
-        return [("yes", "Yes"), ("no", "No")]
-    if kind is AskType.SCALE:
-        return [
-            (str(n), f"{n} ({ask.labels[n]})" if n in ask.labels else str(n)) for n in range(1, 6)
-        ]
-    if kind is AskType.EMOTION:
-        return [(e, f"{emoji} {e}") for e, emoji in EMOTIONS.items()] + [("other", "other")]
-    return []
-
-
-def _bucket(ask: AskSpec, value: Any) -> list[str]:
-    """Which options an answer counts in (a multiple-choice answer: each option picked)."""
-    kind = ask.kind
-    if kind is AskType.MULTIPLE:
-        picked = value if isinstance(value, list) else [value]
-        return list(dict.fromkeys(str(p) for p in picked))
-    if kind is AskType.YES_NO:
-        return ["yes" if value is True else "no" if value is False else str(value)]
-    return [str(value)]
 
 
 def compute(
@@ -233,12 +208,16 @@ def compute(
     raw: dict[str, Any] = {"started": len(responses), "completed": len(done), "questions": {}}
     emotion_totals: dict[str, list[Key]] = defaultdict(list)
     emotion_respondents: list[Key] = []
+    collected: dict[str, dict[str, list[Any]]] = {}
     for ask in asks:
         answers = by_step.get(ask.id, [])
-        n, counts = _question_cells(sheet, ask, answers, len(responses), dropped, last)
+        collected[ask.id] = collect(ask, [a.value for a in answers])
+        n, counts = _question_cells(
+            sheet, ask, answers, len(responses), dropped, last, collected[ask.id][""]
+        )
         if ask.kind is AskType.EMOTION:
             emotion_respondents.append(n)
-            for v, _ in _options(ask):
+            for v, _ in options(ask):
                 emotion_totals[v].append(("option", ask.id, v))
         raw["questions"][ask.id] = {"respondents": len(answers), "counts": counts}
 
@@ -248,7 +227,7 @@ def compute(
         return {
             "respondents": sheet.shown(started),
             "completion": _completion(sheet, started, completed, done, last),
-            "questions": [_question(sheet, ask, last) for ask in asks],
+            "questions": [_question(sheet, ask, last, collected[ask.id]) for ask in asks],
             "emotions": weeks(),
         }
 
@@ -262,6 +241,7 @@ def _question_cells(
     started: int,
     dropped: dict[str, int],
     last: str | None,
+    values: list[Any],
 ) -> tuple[Key, dict[str, int]]:
     """A question's cells: respondents, one per option, drop-off; and what ties them."""
     n = sheet.cell(("respondents", ask.id), len(answers))
@@ -273,9 +253,9 @@ def _question_cells(
         sheet.equation(n, [("dropoff", ask.id), rest])
     counts: dict[str, int] = defaultdict(int)
     for a in answers:
-        for option in _bucket(ask, a.value):
+        for option in bucket(ask, a.value):
             counts[option] += 1
-    names = [v for v, _ in _options(ask)]
+    names = [v for v, _ in options(ask, values)]
     keys = [sheet.cell(("option", ask.id, v), counts.get(v, 0)) for v in names]
     if ask.kind is AskType.MULTIPLE:  # options overlap: each is a split of the respondents
         for v, key in zip(names, keys, strict=True):
@@ -286,6 +266,7 @@ def _question_cells(
         unlisted = sum(c for v, c in counts.items() if v not in names)
         rest = sheet.cell(("option", ask.id, "(unlisted)"), unlisted, published=False)
         sheet.equation(n, [*keys, rest])
+    add_cells(sheet, ask, n, counts)
     return n, dict(counts)
 
 
@@ -303,26 +284,23 @@ def _completion(
     }
 
 
-def _question(sheet: Sheet, ask: AskSpec, last: str | None) -> dict[str, Any]:
+def _question(
+    sheet: Sheet, ask: AskSpec, last: str | None, values: dict[str, list[Any]]
+) -> dict[str, Any]:
     n = sheet.shown(("respondents", ask.id))
-    options = []
-    for value, label in _options(ask):
+    shown = []
+    for value, label in options(ask, values[""]):
         count = sheet.shown(("option", ask.id, value))
-        options.append({"value": value, "label": label, "count": count, "share": share(count, n)})
+        shown.append({"value": value, "label": label, "count": count, "share": share(count, n)})
     out: dict[str, Any] = {
         "id": ask.id,
         "text": ask.text[0],
         "type": ask.kind.value,
         "purpose": ask.purpose,
         "respondents": n,
-        "options": options,
+        "options": shown,
+        **figures(sheet, ask, n, values),
     }
-    if ask.kind is AskType.SCALE:
-        # The mean with any hidden point would let a reader solve for the hidden counts.
-        points = [(int(v), sheet.shown(("option", ask.id, v))) for v, _ in _options(ask)]
-        seen = [(p, c) for p, c in points if c is not None]
-        whole = bool(n) and len(seen) == len(points)
-        out["mean"] = round(sum(p * c for p, c in seen) / n, 2) if whole and n else None
     if ask.id != last:
         dropped = sheet.shown(("dropoff", ask.id))
         out["dropoff"] = {"count": dropped, "share": share(dropped, n)}

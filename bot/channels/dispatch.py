@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.channels.inbound import admit
+from bot.channels.inbound import Refused, admit
+from bot.channels.language import say
 from bot.gateway.engine_client import Reachable
 from bot.gateway.state import Gateway
 from bot.pseudonym import subject_id
@@ -53,14 +54,26 @@ async def converse(
     Raises `Refused` (bot.channels.inbound: a chat shows the customer its `reply`, an API names
     its `field`), `UnknownBrand` and `EngineUnavailable` (bot.gateway.errors).
     """
-    message = admit(inbound, max_chars=gateway.settings.max_message_chars)
+    try:
+        message = admit(inbound, max_chars=gateway.settings.max_message_chars)
+    except Refused as refused:
+        # The customer reads the reply in the language they are spoken to (the API client's
+        # `field` and `problem` stay as they are).
+        reply = await say(gateway.runtime, inbound.brand, refused.reply)
+        raise Refused(reply, field=refused.field, problem=refused.problem) from None
     if not brand_exists(gateway.stores, inbound.brand):
         raise UnknownBrand(inbound.brand)
     sender = sender_of(gateway, inbound)
     return await gateway.engine.send(
         sender=str(sender),
         message=message,
-        metadata={"brand": sender.brand, "channel": sender.channel},
+        # The channel's language picks the flow's language when a conversation starts
+        # (consent_flows/translations.py); the customer may switch later by saying so.
+        metadata={
+            "brand": sender.brand,
+            "channel": sender.channel,
+            **({"language": inbound.language} if inbound.language else {}),
+        },
         reply_to=reply_to,
         reachable=Reachable(inbound.user_id, inbound.language, inbound.time_zone),
     )

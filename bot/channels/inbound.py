@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from consent_flows.contract import InboundMessage
+from consent_flows.i18n import N_
 
 __all__ = [
     "MAX_PAYLOAD_CHARS",
@@ -30,15 +31,16 @@ _PAYLOAD = re.compile(PAYLOAD_PATTERN)
 # C0 controls and DEL, but not tab or newline: those are part of what a customer wrote.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
-STALE_BUTTON = "That button no longer works; please type your answer instead."
+STALE_BUTTON = N_("That button no longer works; please type your answer instead.")
 
 
 class Refused(ValueError):
     """A message the gateway will not forward, with what to say about it.
 
     `reply` is for the customer in a chat (the widget, Slack and Telegram show it as the bot's
-    answer); `field` and `problem` are for the developer of an API client (a 422 that names the
-    field of the request body).
+    answer; marked with `N_`, bot.channels.dispatch says it in the customer's language);
+    `field` and `problem` are for the developer of an API client (a 422 that names the field of
+    the request body).
     """
 
     def __init__(self, reply: str, *, field: str, problem: str) -> None:
@@ -78,7 +80,10 @@ def admit(inbound: InboundMessage, *, max_chars: int) -> str:
     text = inbound.text or ""
     if len(text) > max_chars:
         raise Refused(
-            f"That message is longer than {max_chars} characters; please send a shorter one.",
+            N_(
+                "That message is longer than {max_chars} characters; please send a shorter one.",
+                max_chars=max_chars,
+            ),
             field="text",
             problem=(
                 f"the message is longer than {max_chars} characters, the most this gateway "
@@ -87,7 +92,7 @@ def admit(inbound: InboundMessage, *, max_chars: int) -> str:
         )
     if not text.strip():
         raise Refused(
-            "I can only read text messages; please type your answer.",
+            N_("I can only read text messages; please type your answer."),
             field="text",
             problem="the message is empty; type a message",
         )

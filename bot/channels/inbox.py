@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from consent_flows.contract import Button, OutboundMessage
 from consent_flows.follow import slot
+from consent_flows.i18n import gettext
 from consent_flows.model import Flow
 from consent_flows.notices import UNFOLLOW
 from storage import follow
@@ -24,9 +25,12 @@ from storage.schema import Delivery, Follower, Update
 from storage.stores import Stores
 
 
-def unfollow_button(purpose: str) -> Button:
+def unfollow_button(purpose: str, language: str | None = "en") -> Button:
     """The button under every update: withdraws the follow consent, as "stop updates" does."""
-    return Button(title=UNFOLLOW, payload="/withdraw_consent" + json.dumps({"purpose": purpose}))
+    return Button(
+        title=gettext(UNFOLLOW, language),
+        payload="/withdraw_consent" + json.dumps({"purpose": purpose}),
+    )
 
 
 def take(
@@ -66,7 +70,8 @@ def take(
             links = [str(wording.link)] if wording.link else []
             links += [f"{b.title}: {b.url}" for b in wording.buttons]
             text = "\n".join([wording.text, *links])
-            shown.append(OutboundMessage(text=text, buttons=(unfollow_button(follower.purpose),)))
+            unfollow = unfollow_button(follower.purpose, flow.language)
+            shown.append(OutboundMessage(text=text, buttons=(unfollow,)))
             follow.settle(session, delivery, "sent", now=now)
             follow.finish_if_done(session, update)
             sent.append(now)

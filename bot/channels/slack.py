@@ -42,8 +42,8 @@ from bot.channels.dispatch import (
     converse,
 )
 from bot.channels.inbound import Refused
+from bot.channels.language import RESTARTING_CHAT, say
 from bot.gateway.errors import (
-    RESTARTING,
     BadSlackSignature,
     ChannelNotConfigured,
     EngineUnavailable,
@@ -88,6 +88,7 @@ def event_to_inbound(brand: str, body: dict[str, Any]) -> tuple[InboundMessage, 
     if not user or not team or event.get("subtype") or event.get("bot_id"):
         return None
     user_id = f"{team}:{user}"
+    language = _locale(event)
     if event.get("type") == "message" and event.get("channel_type") == "im":
         text = _unescape(event.get("text") or "")
         where = Where(event["channel"])
@@ -96,11 +97,22 @@ def event_to_inbound(brand: str, body: dict[str, Any]) -> tuple[InboundMessage, 
         where = Where(event["channel"], event.get("thread_ts"))
         if not text:  # a bare mention starts (or resumes) the conversation
             return InboundMessage(
-                brand=brand, channel="slack", user_id=user_id, payload=_GREET
+                brand=brand, channel="slack", user_id=user_id, payload=_GREET, language=language
             ), where
     else:
         return None
-    return InboundMessage(brand=brand, channel="slack", user_id=user_id, text=text), where
+    return InboundMessage(
+        brand=brand, channel="slack", user_id=user_id, text=text, language=language
+    ), where
+
+
+def _locale(event: dict[str, Any]) -> str | None:
+    """The user's locale when the event carries it ("fr-FR" -> "fr"); Slack sends it only to
+    apps that ask for it, so None (the flow's default language) is the usual answer."""
+    raw = event.get("locale") or (event.get("user_profile") or {}).get("locale")
+    if isinstance(raw, str) and len(raw) >= 2 and raw[:2].isalpha() and raw[:2].isascii():
+        return raw[:2].lower()
+    return None
 
 
 def action_to_inbound(brand: str, body: dict[str, Any]) -> tuple[InboundMessage, Where] | None:
@@ -257,7 +269,8 @@ async def _reply(
             replies = [OutboundMessage(text=refused.reply)]
         except EngineUnavailable:
             # Slack was already answered, so it will not redeliver: say so, the customer resends.
-            replies = [OutboundMessage(text=RESTARTING[:1].upper() + RESTARTING[1:] + ".")]
+            said = await say(gateway.runtime, inbound.brand, RESTARTING_CHAT)
+            replies = [OutboundMessage(text=said)]
         try:
             await send(client, where, replies)
             if answered:

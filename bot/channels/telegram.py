@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
+from bot.channels import fields
 from bot.channels.buttons import ButtonCodec
 from bot.channels.dispatch import (
     brand_exists,
@@ -104,14 +105,18 @@ def reply_chat(update: Update) -> int | None:
 
 
 async def keyboard(message: OutboundMessage, codec: ButtonCodec) -> InlineKeyboardMarkup | None:
-    """Buttons as an inline keyboard: short titles two to a row, long ones on their own."""
+    """Buttons as an inline keyboard: the points of a scale six to a row (an NPS fits in two
+    rows of a phone's width), short titles two to a row, long ones on their own."""
     if not message.buttons:
         return None
     rows: list[list[InlineKeyboardButton]] = []
     for button in message.buttons:
         key = InlineKeyboardButton(button.title, callback_data=await codec.encode(button.payload))
-        if rows and len(rows[-1]) == 1 and max(len(button.title), len(rows[-1][0].text)) <= 16:
-            rows[-1].append(key)
+        last = rows[-1] if rows else []
+        points = all(len(k.text) <= 2 for k in [*last, key])
+        pair = len(last) == 1 and max(len(button.title), len(last[0].text)) <= 16
+        if (last and points and len(last) < 6) or pair:
+            last.append(key)
         else:
             rows.append([key])
     return InlineKeyboardMarkup(rows)
@@ -258,6 +263,10 @@ async def _handle(
     if update.callback_query is not None:
         await _quietly(update.callback_query.answer())  # stops the button's spinner
     answered = False
+    # A deep link (t.me/BOT?start=PARAMETER) hands over hidden fields: held until consent.
+    parameter = fields.start_parameter(update.message.text if update.message else None)
+    if parameter is not None:
+        await fields.offer_telegram(gateway, arrival.inbound, parameter)
     try:
         replies = await converse(gateway, arrival.inbound, reply_to=arrival.reply_to)
         answered = True

@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from bot.settings import WidgetTheme
+from consent_flows.look import COLOUR, FONT_NAMES, best_on, contrast_problems
 from storage import registry
 
 KIND = "theme"
-MIN_CONTRAST = 4.5
-_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_COLOUR = re.compile(COLOUR)
 # Font names a theme may choose, and the CSS font stacks they stand for: only system fonts, so
 # the widget loads nothing from a third party and no CSS can be injected through a font name.
 FONTS = {
@@ -38,6 +38,7 @@ FONTS = {
     "rounded": 'ui-rounded, "SF Pro Rounded", "Arial Rounded MT Bold", system-ui, sans-serif',
     "monospace": 'ui-monospace, Menlo, Consolas, "Courier New", monospace',
 }
+assert tuple(FONTS) == FONT_NAMES, "every font a flow may name has its CSS stack here"
 FIELDS = ("display_name", "logo_url", "primary", "background", "text", "font", "launcher_text")
 
 
@@ -71,44 +72,6 @@ class Theme:
         return FONTS[self.font]
 
 
-def _lin(channel: float) -> float:
-    return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
-
-
-def luminance(colour: str) -> float:
-    """WCAG 2.x relative luminance of `#rgb` or `#rrggbb`."""
-    h = colour[1:]
-    if len(h) == 3:
-        h = "".join(c * 2 for c in h)
-    r, g, b = (int(h[i : i + 2], 16) / 255 for i in (0, 2, 4))
-    return 0.2126 * _lin(r) + 0.7152 * _lin(g) + 0.0722 * _lin(b)
-
-
-def contrast(a: str, b: str) -> float:
-    """WCAG 2.x contrast ratio of two colours, from 1 to 21."""
-    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
-
-
-def best_on(colour: str) -> str:
-    return "#000000" if contrast(colour, "#000000") >= contrast(colour, "#ffffff") else "#ffffff"
-
-
-def _contrast_problem(what: str, fg: str, bg: str, fg_name: str, bg_name: str) -> str | None:
-    ratio = contrast(fg, bg)
-    if ratio >= MIN_CONTRAST:
-        return None
-    if luminance(bg) >= luminance(fg):
-        fix = f"darken the {fg_name} or lighten the {bg_name}"
-    else:
-        fix = f"lighten the {fg_name} or darken the {bg_name}"
-    shown = f"{int(ratio * 100) / 100:.2f}"  # rounded down: 4.499 must not read as 4.50
-    return (
-        f"{what}: {fg} on {bg} has a contrast ratio of {shown}:1, below the {MIN_CONTRAST}:1 "
-        f"that WCAG AA asks for; {fix}"
-    )
-
-
 def check(values: dict[str, Any]) -> list[str]:
     """Every problem with a theme's values (the ones given), colours and contrast included."""
     problems = []
@@ -134,24 +97,7 @@ def check(values: dict[str, Any]) -> list[str]:
 
 
 def check_contrast(theme: Theme) -> list[str]:
-    found = [
-        _contrast_problem("text", theme.text, theme.background, "text colour", "background colour"),
-        _contrast_problem(
-            "answer buttons (the primary colour as text on the background)",
-            theme.primary,
-            theme.background,
-            "primary colour",
-            "background colour",
-        ),
-        _contrast_problem(
-            "button text on the primary colour",
-            theme.on_primary,
-            theme.primary,
-            "button text",
-            "primary colour",
-        ),
-    ]
-    return [problem for problem in found if problem]
+    return contrast_problems(theme.primary, theme.background, theme.text)
 
 
 def stored(session: Session, brand: str) -> dict[str, Any]:

@@ -6,7 +6,9 @@ A brand's page loads `/widget.js` with one script tag. The widget reads its bran
 over `/ws/chat/{brand}`:
 
     client  {"type": "hello", "user_id": "<random id kept in the browser>",
-             "lang": "<navigator.language>", "tz": "<IANA time zone>"}  (both optional)
+             "lang": "<navigator.language>", "tz": "<IANA time zone>",  (both optional)
+             "fields": {"widget": {...}, "url": {...}}}  (hidden fields, optional:
+             bot/channels/fields.py)
     server  {"type": "ready"}
             {"type": "updates", "ts": ..., "messages": [...]}  (a follower's waiting updates,
              each with an Unfollow button: bot.channels.inbox)
@@ -46,9 +48,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels import inbox, theme
+from bot.channels import fields, inbox, theme, widget_words
 from bot.channels.dispatch import brand_exists, conversation_of, converse, sender_of
 from bot.channels.inbound import Refused
+from bot.channels.language import FlowSource
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused
 from bot.gateway.errors import RESTARTING, EngineUnavailable, RateLimited, describe
 from bot.gateway.headers import PAGE_CSP, PAGE_HEADERS
@@ -85,6 +88,10 @@ class WidgetConfig(BaseModel):
     logo: str | None = None
     font: str = theme.FONTS["system"]
     launcher: str = ""
+    # The widget's own words (labels, privacy menu, status lines) in the chat's language
+    # (bot/channels/widget_words.py); the script keeps English defaults for any it lacks.
+    language: str = "en"
+    words: dict[str, str] = Field(default_factory=dict)
 
 
 class Frame(BaseModel):
@@ -119,9 +126,11 @@ async def widget_config(brand: BrandPath, gateway: GatewayDep) -> JSONResponse:
     page may read it. The brand's theme in the registry wins over its settings, and is read on
     every page load, so a change shows on the next load without a restart."""
     # A registry query: in a worker thread, so no conversation waits on the database.
-    look = await asyncio.to_thread(brand_theme, gateway.stores, gateway.settings, brand)
+    flow_look = await asyncio.to_thread(live_flow_look, gateway.runtime, brand)
+    look = await asyncio.to_thread(brand_theme, gateway.stores, gateway.settings, brand, flow_look)
     if look is None:
         raise UnknownBrand(brand)
+    language = await asyncio.to_thread(widget_words.live_language, gateway.runtime, brand)
     body = WidgetConfig(
         brand=brand,
         title=look.display_name,
@@ -133,6 +142,8 @@ async def widget_config(brand: BrandPath, gateway: GatewayDep) -> JSONResponse:
         logo=look.logo_url,
         font=look.font_stack,
         launcher=look.launcher_text,
+        language=language,
+        words=widget_words.words(language),
     )
     return JSONResponse(
         body.model_dump(),
@@ -141,20 +152,35 @@ async def widget_config(brand: BrandPath, gateway: GatewayDep) -> JSONResponse:
     )
 
 
-def brand_theme(stores: Stores, settings: Settings, brand: str) -> theme.Theme | None:
-    """The theme the widget shows for a brand; None for a brand that does not exist."""
+def brand_theme(
+    stores: Stores, settings: Settings, brand: str, flow_look: dict[str, str] | None = None
+) -> theme.Theme | None:
+    """The theme the widget shows for a brand; None for a brand that does not exist.
+
+    `flow_look` is the live (or previewed) flow's `theme:`; the registry's theme, set through
+    the admin API, is laid over it, and both over the brand's settings and the defaults."""
     with stores.registry() as session:
         row = registry.get_brand(session, slug=brand)
         if row is None:
             return None
-        values = theme.stored(session, brand)
+        values = {**(flow_look or {}), **theme.stored(session, brand)}
         display_name = row.display_name
     conf = settings.channel(brand)
     return theme.resolve(values, conf.widget if conf is not None else None, display_name)
 
 
+def live_flow_look(flows: FlowSource, brand: str) -> dict[str, str]:
+    """The `theme:` of the brand's live flow (none while it has no flow). A registry read on a
+    cache miss: call it from a worker thread."""
+    try:
+        look = flows.flow(brand).theme
+    except (UnknownBrand, StoreUnavailable):
+        return {}
+    return look.values() if look is not None else {}
+
+
 _SURVEY_PAGE = """<!doctype html>
-<html lang="en">
+<html lang="{language}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -171,9 +197,16 @@ SURVEY_CSP = PAGE_CSP.replace("img-src 'self' data: blob:", "img-src 'self' data
 
 
 def survey_page(
-    *, brand: str, title: str, banner: str = "", extra: str = "", mode: str = "survey"
+    *,
+    brand: str,
+    title: str,
+    banner: str = "",
+    extra: str = "",
+    mode: str = "survey",
+    language: str = "en",
 ) -> str:
     return _SURVEY_PAGE.format(
+        language=html.escape(language),
         title=html.escape(title),
         brand=html.escape(brand),
         banner=banner,
@@ -186,11 +219,13 @@ def survey_page(
 async def hosted_survey(brand: BrandPath, gateway: GatewayDep) -> HTMLResponse:
     """The brand's survey as a page of its own (the widget opened full page), for brands
     without a website to put the widget on: share the link `https://HOST/s/BRAND`."""
-    look = await asyncio.to_thread(brand_theme, gateway.stores, gateway.settings, brand)
+    flow_look = await asyncio.to_thread(live_flow_look, gateway.runtime, brand)
+    look = await asyncio.to_thread(brand_theme, gateway.stores, gateway.settings, brand, flow_look)
     if look is None:
         raise UnknownBrand(brand)
+    language = await asyncio.to_thread(widget_words.live_language, gateway.runtime, brand)
     return HTMLResponse(
-        survey_page(brand=brand, title=look.display_name),
+        survey_page(brand=brand, title=look.display_name, language=language),
         headers={**PAGE_HEADERS, "Content-Security-Policy": SURVEY_CSP},
     )
 
@@ -250,6 +285,9 @@ async def _serve(websocket: WebSocket, gateway: Gateway, brand: str, address: st
         return
     except WebSocketDisconnect:
         return
+    who = InboundMessage(brand=brand, channel="web", user_id=hello.user_id)
+    for source, values in fields.page_offers(hello.fields):  # held until their consent
+        await fields.offer(gateway, who, source, values)
     await websocket.send_json({"type": "ready"})
     await _inbox(websocket, gateway, brand, hello)
     idle_s = gateway.settings.ws_idle_s
@@ -272,6 +310,8 @@ class Hello(NamedTuple):
     user_id: str
     language: str | None = None
     time_zone: str | None = None
+    # Hidden fields from the page (bot/channels/fields.py), as sent: checked when offered.
+    fields: Any = None
 
 
 async def _hello(websocket: WebSocket) -> Hello:
@@ -286,7 +326,7 @@ async def _hello(websocket: WebSocket) -> Hello:
     # A browser that says something odd is not refused: the hints are dropped.
     language = lang[:2].lower() if isinstance(lang, str) and _LANG.match(lang) else None
     time_zone = zone if isinstance(zone, str) and _ZONE.match(zone) else None
-    return Hello(user_id, language, time_zone)
+    return Hello(user_id, language, time_zone, hello.get("fields"))
 
 
 async def _inbox(websocket: WebSocket, gateway: Gateway, brand: str, hello: Hello) -> None:

@@ -130,6 +130,10 @@ def insights_command(brand: str) -> None:
         console.print(
             f"theme [bold]{theme['label']}[/] ({theme['size']}): " + " | ".join(theme["quotes"])
         )
+    for name, reasons in report.get("hidden_fields", {}).get("dropped", {}).items():
+        # Values a page sent that the flow does not take (docs/flows.md, "Hidden fields").
+        counts = ", ".join(f"{why} {count}" for why, count in sorted(reasons.items()))
+        console.print(f"hidden field {name} dropped: {counts}", markup=False)
 
 
 def import_transactions(

@@ -229,6 +229,7 @@ def preview_runtime(flow: Flow, say: Callable[[str], None], *, show_counters: bo
             effects: list[Effect],
             turn: str | None = None,
             completed: str | None = None,  # the response.completed webhook: nothing to send
+            language: str | None = None,  # the conversation's: effects are only described
         ) -> Applied:
             applied = Applied()
             for effect in effects:

@@ -35,6 +35,7 @@ from bot.gateway.routes import (
 from bot.gateway.state import Gateway
 from bot.settings import Settings
 from bot.webhooks import deliver_every
+from storage import commerce
 from storage.stores import Stores
 
 # How long uvicorn keeps an idle connection open. Longer than the idle keep-alive of the
@@ -140,7 +141,13 @@ def build_gateway(settings: Settings, stores: Stores) -> Gateway:
             settings, brand=brand, subject_id=subject, kind=cast(selfservice.Kind, kind)
         )
 
-    runtime = Runtime(stores=stores, control_threshold=settings.control_threshold, link=link)
+    runtime = Runtime(
+        stores=stores,
+        control_threshold=settings.control_threshold,
+        link=link,
+        # Hidden customer ids link purchases by the same HMAC as `candor import-transactions`.
+        customer_key=lambda brand, cid: commerce.customer_key(settings.key, brand, cid),
+    )
     executor = action_routes.executor_for(all_actions(runtime))
     engine = EngineClient(
         settings.rasa_url,

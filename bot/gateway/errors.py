@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from actions.updates_service import NoFollowing, UnknownUpdate, UpdateRefused
 from bot.channels.theme import ThemeInvalid
 from bot.gateway.headers import PAGE_HEADERS
+from consent_flows.i18n import N_, gettext
 from storage.registry import UnknownFlowVersion, VersionConflict
 from storage.results import InvalidFilter, UnknownQuestion
 from storage.stores import Stores, StoreUnavailable, UnknownBrand
@@ -43,6 +44,10 @@ RESTARTING = (
     "please send it again in a few seconds"
 )
 INTERNAL = "something went wrong on our side; nothing was lost, please try again"
+# The one error a customer reads outside a chat (an old "show my data" link), in their language.
+LINK_EXPIRED = N_(
+    "this link is invalid or has expired (links last 15 minutes); ask the bot again for a new one"
+)
 
 
 # --- the domain errors -------------------------------------------------------------------------
@@ -88,7 +93,14 @@ class Forbidden(Exception):
 
 
 class InvalidLink(Exception):
-    """A self-service link that is malformed, forged, of the wrong kind or expired."""
+    """A self-service link that is malformed, forged, of the wrong kind or expired.
+
+    The customer reads the answer in their browser: `language` is theirs when the link still
+    names its brand (an expired one), else None (English)."""
+
+    def __init__(self, language: str | None = None) -> None:
+        super().__init__(language)
+        self.language = language
 
 
 class InvalidPreviewLink(Exception):
@@ -636,10 +648,7 @@ ERRORS: dict[type[Exception], Mapping[Any]] = dict(
             Mapping(
                 403,
                 "invalid_link",
-                lambda _: (
-                    "this link is invalid or has expired (links last 15 minutes); "
-                    "ask the bot again for a new one"
-                ),
+                lambda exc: gettext(LINK_EXPIRED, exc.language),
             ),
         ),
         # --- channel webhooks (bot.channels)

@@ -519,6 +519,24 @@
           "data-measure": "mean", "data-value": q.mean === null ? "" : q.mean,
           text: q.mean === null ? "–" : q.mean.toFixed(2) }));
       }
+      if (q.nps) {  // % promoters - % detractors, shown only when all three groups are
+        facts.push(" · NPS ", el("span", { "data-table": "question", "data-key": q.id,
+          "data-measure": "nps", "data-value": q.nps.score === null ? "" : q.nps.score,
+          text: q.nps.score === null ? "–" : (q.nps.score > 0 ? "+" : "") + q.nps.score }));
+        for (const [g, v] of Object.entries(q.nps.groups)) {
+          facts.push(` · ${g} `, el("span", { "data-table": "question", "data-key": q.id,
+            "data-measure": g, "data-value": v.count === null ? "" : v.count,
+            text: v.count === null ? "–" : `${fmt(v.count)} (${share(v.share)})` }));
+        }
+      }
+      if (q.mean_place) {
+        const places = Object.entries(q.mean_place).filter(([, p]) => p !== null)
+          .sort((a, b) => a[1] - b[1]);
+        facts.push(" · average place: ", el("span", { "data-table": "question",
+          "data-key": q.id, "data-measure": "mean_place",
+          text: places.length ? places.map(([c, p]) => `${c} ${p.toFixed(1)}`).join(", ")
+            : "–" }));
+      }
       if (q.dropoff) {
         facts.push(" · stopped here ", el("span", { "data-table": "question", "data-key": q.id,
           "data-measure": "dropoff", "data-value": q.dropoff.count === null ? "" : q.dropoff.count,

@@ -3,6 +3,9 @@
  *
  *   <script src="https://HOST/widget.js" data-brand="BRAND" async></script>
  *
+ * Hidden fields: data-field-NAME="value" attributes and the page's query parameters are sent
+ * with the hello; the gateway keeps only the fields the brand's flow declares, and only once the
+ * customer consents to their purpose (docs/flows.md, "Hidden fields").
  * Optional: data-open="true" opens the chat on load; data-mode="inline" renders the chat in
  * place of the script tag instead of the bubble (data-height="30rem" sets its height), and
  * data-mode="page" fills the page (the hosted survey, /s/BRAND). The look (name, logo, colours,
@@ -35,10 +38,34 @@
     ? { version: script.dataset.previewVersion, token: script.dataset.previewToken, state: null }
     : null;
   const key = (name) => `candor:${brand}:${name}`;
+  // The widget's own words: English defaults, replaced by the widget config's `words` in the
+  // chat's language (bot/channels/widget_words.py, from the gettext catalogs).
+  const WORDS = {
+    privacy: "Privacy",
+    close: "Close chat",
+    preview: "Preview: nothing is stored",
+    conversation: "Conversation",
+    typing: "The assistant is typing",
+    your_message: "Your message",
+    placeholder: "Type a message",
+    send: "Send",
+    show_my_data: "What do you know about me?",
+    withdraw: "Withdraw consent",
+    forget_me: "Forget me",
+    download_data: "Download all your data (JSON)",
+    download_receipts: "Download your consent receipts (JSON)",
+    assistant: "Assistant",
+    you: "You",
+    notice: "Notice",
+    answer_options: "Answer options",
+    restarting: "The assistant is restarting; your message is kept and resent soon.",
+    unavailable: "This chat is not available here.",
+    reconnecting: "Connection lost; reconnecting…",
+  };
   const PRIVACY = [
-    ["What do you know about me?", "/show_my_data"],
-    ["Withdraw consent", "/withdraw_consent"],
-    ["Forget me", "/forget_me"],
+    ["show_my_data", "/show_my_data"],
+    ["withdraw", "/withdraw_consent"],
+    ["forget_me", "/forget_me"],
   ];
 
   // --- storage (a blocked storage falls back to memory) --------------------------------------
@@ -139,23 +166,48 @@
   const launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), input = $("#input");
   const typing = $(".typing"), status = $(".status"), menu = $("#menu"), privacy = $(".privacy");
 
-  for (const [label, payload] of PRIVACY) {
+  for (const [word, payload] of PRIVACY) {
     const item = document.createElement("li");
     item.setAttribute("role", "none");
     const button = document.createElement("button");
     button.type = "button";
     button.setAttribute("role", "menuitem");
     button.tabIndex = -1;
-    button.textContent = label;
+    button.dataset.word = word;
+    button.textContent = WORDS[word];
     button.addEventListener("click", () => {
       closeMenu(false);
-      enqueue({ payload }, label);
+      enqueue({ payload }, WORDS[word]);
       input.focus();
     });
     item.appendChild(button);
     menu.appendChild(item);
   }
   const menuItems = () => Array.from(menu.querySelectorAll("[role=menuitem]"));
+
+  // --- words ---------------------------------------------------------------------------------
+  function applyWords(words) {
+    for (const [word, text] of Object.entries(words || {})) {
+      if (word in WORDS && typeof text === "string" && text) WORDS[word] = text;
+    }
+    const label = (selector, attribute, word) => {
+      const element = $(selector);
+      if (!element) return;
+      if (attribute) element.setAttribute(attribute, WORDS[word]);
+      else element.textContent = WORDS[word];
+    };
+    label(".privacy", null, "privacy");
+    label("#menu", "aria-label", "privacy");
+    label(".close", "aria-label", "close");
+    label(".preview-note", null, "preview");
+    label(".log", "aria-label", "conversation");
+    label(".typing .sr", null, "typing");
+    label("label[for=input]", null, "your_message");
+    label("#input", "placeholder", "placeholder");
+    label(".compose button[type=submit]", null, "send");
+    for (const button of menuItems()) button.textContent = WORDS[button.dataset.word];
+    redraw(); // the transcript's spoken labels ("Assistant:") and download links
+  }
 
   // --- theme ---------------------------------------------------------------------------------
   function onColour(hex) {
@@ -186,8 +238,8 @@
   // The links the bot sends to the customer's own data (bot/gateway/routes/selfservice.py),
   // by path, with the words the link shows instead of a long signed address.
   const DOWNLOADS = new Map([
-    ["/api/v1/me/export", "Download all your data (JSON)"],
-    ["/api/v1/me/receipts", "Download your consent receipts (JSON)"],
+    ["/api/v1/me/export", "download_data"],
+    ["/api/v1/me/receipts", "download_receipts"],
   ]);
   // A bot message that ends with a link to the customer's own data, on this widget's own
   // gateway, shows it as a real download link. Anything else stays text: a customer's words
@@ -202,7 +254,7 @@
     } catch (_) {
       return [text];
     }
-    const words = DOWNLOADS.get(url.pathname);
+    const words = WORDS[DOWNLOADS.get(url.pathname)];
     if (url.origin !== origin || !words || !url.searchParams.get("token")) return [text];
     const link = document.createElement("a");
     link.className = "download";
@@ -216,7 +268,7 @@
   function render(entry, index) {
     const box = document.createElement("div");
     box.className = `msg ${entry.who}`;
-    const who = { bot: "Assistant", me: "You", note: "Notice" }[entry.who];
+    const who = WORDS[{ bot: "assistant", me: "you", note: "notice" }[entry.who]];
     const text = document.createElement("p");
     const label = document.createElement("span");
     label.className = "sr";
@@ -227,7 +279,7 @@
       const group = document.createElement("div");
       group.className = "buttons";
       group.setAttribute("role", "group");
-      group.setAttribute("aria-label", "Answer options");
+      group.setAttribute("aria-label", WORDS.answer_options);
       entry.buttons.forEach((b, i) => {
         const button = document.createElement("button");
         button.type = "button";
@@ -357,7 +409,7 @@
       flush();
     } else if (frame.type === "error") {
       if (frame.retry) {
-        status.textContent = "The assistant is restarting; your message is kept and resent soon.";
+        status.textContent = WORDS.restarting;
         clearTimeout(retryTimer);
         retryTimer = setTimeout(() => {
           inFlight = null;
@@ -403,6 +455,22 @@
       add({ who: "note", text: `Preview, not stored: ${line}`, ts: new Date().toISOString() });
     }
   }
+  // The script tag's data-field-NAME attributes ("data-field-customer-id" is customer_id) and
+  // the page's query parameters, at most 20 of each. A value is cut at 257 characters: one
+  // longer than any field allows (256) still arrives too long, and is refused, not shortened.
+  function hiddenFields() {
+    const widget = {};
+    const url = {};
+    for (const attr of Array.from(script.attributes)) {
+      if (!attr.name.startsWith("data-field-") || Object.keys(widget).length >= 20) continue;
+      widget[attr.name.slice(11).replace(/-/g, "_")] = attr.value.slice(0, 257);
+    }
+    for (const [name, value] of new URLSearchParams(location.search)) {
+      if (Object.keys(url).length >= 20) break;
+      url[name.slice(0, 64)] = value.slice(0, 257);
+    }
+    return { widget, url };
+  }
   let idle = false;
   function connect() {
     if (preview) {
@@ -417,10 +485,20 @@
         JSON.stringify({
           type: "hello",
           user_id: userId.replace(/[^A-Za-z0-9_-]/g, ""),
-          // Only for updates the customer may choose to follow: their language, and their
-          // time zone for the quiet hours the notice promises.
-          lang: navigator.language || undefined,
+          // The customer's language (the script's data-lang, else the page's <html lang>, else
+          // the browser's): the conversation is held in it when the flow offers it, and
+          // updates they may follow use it; their time zone for the quiet hours promised.
+          // Candor's own hosted page (mode "page") says the brand's default in <html lang>,
+          // which is no choice of the customer's, so there the browser's language counts.
+          lang:
+            script.dataset.lang ||
+            (mode !== "page" && document.documentElement.lang) ||
+            navigator.language ||
+            undefined,
           tz: (Intl.DateTimeFormat().resolvedOptions() || {}).timeZone || undefined,
+          // Hidden fields: kept only if the brand's flow declares them, and only once the
+          // customer consents to their purpose (docs/flows.md, "Hidden fields").
+          fields: hiddenFields(),
         }),
       ),
     );
@@ -435,7 +513,7 @@
       if (socket !== ws) return;
       ready = false;
       if (event.code === 4403 || event.code === 4404) {
-        status.textContent = "This chat is not available here.";
+        status.textContent = WORDS.unavailable;
         return;
       }
       if (event.code === 4000 && outbox.length === 0) {
@@ -444,7 +522,7 @@
         return;
       }
       const delay = Math.min(10000, 500 * 2 ** attempt++) * (0.75 + Math.random() / 2);
-      status.textContent = "Connection lost; reconnecting…";
+      status.textContent = WORDS.reconnecting;
       setTimeout(connect, delay);
     });
   }
@@ -511,6 +589,8 @@
     .then((loaded) => {
       config = loaded;
       applyTheme(config);
+      if (config.language) host.setAttribute("lang", config.language); // for screen readers
+      applyWords(config.words);
       if (preview) $(".preview-note").hidden = false;
       connect();
       const wasOpen = load("sessionStorage", "open", null);

@@ -90,6 +90,23 @@ def test_telegram_keyboard_is_inline_with_short_data(codec: ButtonCodec) -> None
     assert asyncio.run(codec.decode(data[2])) == message.buttons[2].payload
 
 
+def test_telegram_keyboard_puts_scale_points_six_to_a_row(codec: ButtonCodec) -> None:
+    from consent_flows.answers import choice_buttons
+    from consent_flows.model import AskSpec
+
+    nps = AskSpec.model_validate({"id": "q", "purpose": "p", "text": "Recommend?", "type": "nps"})
+    message = OutboundMessage(text="Recommend us?", buttons=choice_buttons(nps, []))
+    markup = asyncio.run(telegram.keyboard(message, codec))
+    assert markup is not None
+    rows = [[key.text for key in row] for row in markup.inline_keyboard]
+    assert rows == [
+        ["0 · Not at all likely"],
+        ["1", "2", "3", "4", "5", "6"],
+        ["7", "8", "9"],
+        ["10 · Extremely likely"],
+    ]
+
+
 def test_slack_direct_messages_and_mentions() -> None:
     inbound, where = slack_one(
         slack.event_to_inbound("acme", slack_dm("U1", "D1", "a &lt;b&gt; &amp; c"))

@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from bot.channels import widget_words
 from bot.channels.theme import FONTS
 from tests.channels.conftest import BRAND, stored
 from tests.stack import Stack
@@ -61,7 +62,11 @@ def test_script_and_public_theme(stack: Stack) -> None:
     config = stack.http.get(f"/api/v1/brands/{BRAND}/widget-config")
     assert config.status_code == 200
     assert config.headers["access-control-allow-origin"] == "*"
-    assert config.json() == {
+    body = config.json()
+    # The widget's own words, in the live flow's language (tests/unit/test_i18n_widget.py).
+    assert body.pop("language") == "en"
+    assert body.pop("words") == widget_words.words("en")
+    assert body == {
         "brand": BRAND,
         "title": "Basics help",
         "primary": "#7a1f5c",

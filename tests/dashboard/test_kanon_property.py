@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from consent_flows.model import EMOTIONS, AskType, Flow
-from storage import insights, kanon, results
+from storage import insights, kanon, question_options, results
 from storage.results import Said
 
 FLOW = Flow.model_validate(
@@ -32,7 +32,11 @@ FLOW = Flow.model_validate(
         "version": 2,
         "greeting": "Hi!",
         "purposes": {
-            "p": {"notice": "We keep your answers to improve the shop.", "retention_days": 30}
+            "p": {
+                "notice": "We keep your answers and how to reach you, to improve the shop.",
+                "retention_days": 30,
+                "collects": ["contact"],
+            }
         },
         "steps": [
             {"consent": "p"},
@@ -50,6 +54,29 @@ FLOW = Flow.model_validate(
             {"ask": {"id": "rate", "purpose": "p", "text": "Rate us", "type": "scale"}},
             {"ask": {"id": "words", "purpose": "p", "text": "Tell us more"}},
             {"ask": {"id": "feel", "purpose": "p", "text": "How do you feel?", "type": "emotion"}},
+            {"ask": {"id": "nps", "purpose": "p", "text": "Recommend us?", "type": "nps"}},
+            {
+                "ask": {
+                    "id": "order",
+                    "purpose": "p",
+                    "text": "Put in order",
+                    "type": "ranking",
+                    "choices": ["r1", "r2", "r3"],
+                }
+            },
+            {
+                "ask": {
+                    "id": "count",
+                    "purpose": "p",
+                    "text": "How many?",
+                    "type": "number",
+                    "min": 0,
+                    "max": 6,
+                    "integer": True,
+                }
+            },
+            {"ask": {"id": "when", "purpose": "p", "text": "When?", "type": "date"}},
+            {"ask": {"id": "mail", "purpose": "p", "text": "E-mail?", "type": "email"}},
             {"end": "Thanks"},
         ],
     }
@@ -70,6 +97,16 @@ def value_for(kind: AskType, draw: Any) -> Any:
         return draw(st.integers(1, 5))
     if kind is AskType.EMOTION:
         return draw(st.sampled_from([*list(EMOTIONS)[:4], "other"]))
+    if kind is AskType.NPS:
+        return draw(st.integers(0, 10))
+    if kind is AskType.RANKING:
+        return draw(st.permutations(["r1", "r2", "r3"]).map(list))
+    if kind is AskType.NUMBER:
+        return draw(st.integers(0, 6))
+    if kind is AskType.DATE:
+        return draw(st.sampled_from(["2026-11-20", "2026-12-01", "2027-01-15"]))
+    if kind is AskType.EMAIL:
+        return draw(st.sampled_from(["a@example.com", "b@example.org"]))
     return "some words"
 
 
@@ -196,6 +233,8 @@ def published_counts(report: dict[str, Any]) -> list[tuple[str, Any]]:
         out += [(f"{q['id']}.{o['value']}", o["count"]) for o in q["options"]]
         if q["dropoff"]:
             out.append((f"{q['id']}.dropoff", q["dropoff"]["count"]))
+        if "nps" in q:
+            out += [(f"{q['id']}.{g}", v["count"]) for g, v in q["nps"]["groups"].items()]
     for week in report["emotions"]:
         out += [(f"emotions.{week['week']}.{e}", n) for e, n in week.items() if e != "week"]
     for step in report["funnel"]:
@@ -236,6 +275,34 @@ def build(
     return report, sheet, said
 
 
+def check_truth(report: dict[str, Any], said: list[Said]) -> None:
+    """Each shown figure of each question is the truth: people by their one answer."""
+    by_step: dict[str, list[Said]] = {}
+    for s in said:
+        by_step.setdefault(s.step_id, []).append(s)
+    for q in report["questions"]:
+        answers = by_step.get(q["id"], [])
+        if q["respondents"] is not None:
+            assert q["respondents"] == len(answers)
+        for option in q["options"]:
+            if option["count"] is None:
+                continue
+            truth = sum(
+                1
+                for a in answers
+                if option["value"] in question_options.bucket(FLOW.asks()[q["id"]], a.value)
+            )
+            assert option["count"] == truth, (q["id"], option)
+        if q.get("mean") is not None:
+            assert q["mean"] == round(sum(a.value for a in answers) / len(answers), 2)
+        if q.get("nps") and q["nps"]["score"] is not None:
+            promoters = sum(1 for a in answers if a.value >= 9)
+            detractors = sum(1 for a in answers if a.value <= 6)
+            assert q["nps"]["score"] == round(100 * (promoters - detractors) / len(answers))
+        if q["type"] == "email":
+            assert q["options"] == [], "contact details are never counted by value"
+
+
 @settings(
     max_examples=60,
     deadline=None,
@@ -262,24 +329,7 @@ def test_no_figure_below_k_and_none_recoverable(
         assert value is None or value == 0 or value >= k, (where, value)
 
     # ... and is the truth: per question, people by their one answer.
-    by_step: dict[str, list[Said]] = {}
-    for s in said:
-        by_step.setdefault(s.step_id, []).append(s)
-    for q in report["questions"]:
-        answers = by_step.get(q["id"], [])
-        if q["respondents"] is not None:
-            assert q["respondents"] == len(answers)
-        for option in q["options"]:
-            if option["count"] is None:
-                continue
-            truth = sum(
-                1
-                for a in answers
-                if option["value"] in results._bucket(FLOW.asks()[q["id"]], a.value)
-            )
-            assert option["count"] == truth, (q["id"], option)
-        if q.get("mean") is not None:
-            assert q["mean"] == round(sum(a.value for a in answers) / len(answers), 2)
+    check_truth(report, said)
 
     # 2. Nothing hidden is recoverable, alone or as a group of an equation's parts.
     hidden = sheet.hidden()

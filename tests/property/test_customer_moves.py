@@ -75,6 +75,8 @@ def _move(rng: random.Random, flow: Flow, state: ConversationState) -> UserTurn:
             "vague",
             "vague",
             "decline",
+            "tap",
+            "tap",
         ]
     )
     if kind == "yes":
@@ -82,7 +84,11 @@ def _move(rng: random.Random, flow: Flow, state: ConversationState) -> UserTurn:
     if kind == "no":
         return UserTurn(text="", intent="deny", confidence=1.0, via_button=True, at=at)
     if kind == "text":
-        return UserTurn(text=rng.choice(["yes", "no", "a tent", "5"]), intent="inform", at=at)
+        replies = ["yes", "no", "a tent", "5", "next Friday", "jo@example.com", "+44 20 7946 0018"]
+        return UserTurn(text=rng.choice(replies), intent="inform", at=at)
+    if kind == "tap":  # a button of a typed question: a point, a place, Done
+        choice = rng.choice(["0", "3", "10", "x", "y", "z", DONE])
+        return UserTurn(text=choice, intent="choose", choice=choice, via_button=True, at=at)
     if kind == "vague":
         # What listening says of "stuff": vague, nothing safe to repeat.
         text = rng.choice(["stuff", "idk", "fine", "no"])

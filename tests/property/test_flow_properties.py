@@ -27,8 +27,9 @@ CONSENT_ISSUE = "but on this path consent for it"
 
 @st.composite
 def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:  # noqa: C901 - a branch per step kind
-    """Random flows: consents (sometimes with a `declined:` label), yes/no and free-text asks
-    (a vague free-text answer may be followed up), tags,
+    """Random flows: consents (sometimes with a `declined:` label), yes/no, free-text and typed
+    asks (NPS, scales, numbers, dates, rankings, contact details; a vague free-text answer may
+    be followed up), tags,
     branches on answers or tags, gotos, labels and ends; consent is deliberately sometimes
     missing. Without `allow_loops` gotos only jump forward, so every path terminates; with
     it, gotos, branches and refusals may also jump back (loops, runaway refusals)."""
@@ -38,7 +39,7 @@ def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:  # noqa: C901 - a
             st.sampled_from(
                 [
                     *("consent", "consent", "ask", "ask", "ask", "free"),
-                    *("tag", "branch", "goto", "say", "end"),
+                    *("tag", "branch", "goto", "say", "end", "typed"),
                 ]
             ),
             min_size=count,
@@ -99,6 +100,11 @@ def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:  # noqa: C901 - a
             ask_id = f"q{i}"
             asks.append(ask_id)
             steps.append({"ask": {"id": ask_id, "purpose": purpose, "text": "?", "type": "yes_no"}})
+        elif kind == "typed":
+            spec = draw(typed_asks())
+            if spec["type"] in ("email", "phone"):
+                purpose = "c"  # the purpose that declares it collects contact details
+            steps.append({"ask": {"id": f"k{i}", "purpose": purpose, **spec}})
         elif kind == "free":
             steps.append({"ask": {"id": f"f{i}", "purpose": purpose, "text": "What kind?"}})
         elif kind == "tag":
@@ -130,11 +136,32 @@ def flows(draw: st.DrawFn, allow_loops: bool = False) -> Flow:  # noqa: C901 - a
             "version": 1,
             "greeting": "Hi, I'm a bot.",
             "purposes": {
-                p: {"notice": f"We keep {p} answers to learn.", "retention_days": 30}
+                p: {
+                    "notice": f"We keep {p} answers to learn.",
+                    "retention_days": 30,
+                    # "c" may ask for contact details; a contact ask under "a" or "b" is refused.
+                    **({"collects": ["contact"]} if p == "c" else {}),
+                }
                 for p in PURPOSES
             },
             "steps": steps,
         }
+    )
+
+
+def typed_asks() -> st.SearchStrategy[dict[str, Any]]:
+    """The typed question kinds, with the options each takes."""
+    return st.one_of(
+        st.just({"type": "nps", "text": "Recommend us?"}),
+        st.builds(
+            lambda low, span: {"type": "scale", "min": low, "max": low + span, "text": "Rate?"},
+            st.integers(0, 5),
+            st.integers(1, 5),
+        ),
+        st.just({"type": "number", "min": 0, "max": 20, "integer": True, "text": "How many?"}),
+        st.just({"type": "date", "when": "future", "text": "When?"}),
+        st.just({"type": "ranking", "choices": ["x", "y", "z"], "text": "Order?"}),
+        st.sampled_from([{"type": "email", "text": "E-mail?"}, {"type": "phone", "text": "Tel?"}]),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,7 @@ from bot.brands import create_brand
 from bot.channels import theme
 from bot.cli.app import app as cli
 from bot.gateway.app import create_app
+from consent_flows import look
 from storage.stores import Stores
 from tests.factories import EXAMPLES
 from tests.stack import make_settings
@@ -131,10 +133,10 @@ def test_the_hosted_survey_page(admin: Admin) -> None:
 
 
 def test_contrast_is_wcags() -> None:
-    assert round(theme.contrast("#000", "#fff"), 2) == 21.0
-    assert round(theme.contrast("#777777", "#ffffff"), 2) == 4.48
-    assert theme.best_on("#ffeb3b") == "#000000"
-    assert theme.best_on("#2f6b3a") == "#ffffff"
+    assert round(look.contrast("#000", "#fff"), 2) == 21.0
+    assert round(look.contrast("#777777", "#ffffff"), 2) == 4.48
+    assert look.best_on("#ffeb3b") == "#000000"
+    assert look.best_on("#2f6b3a") == "#ffffff"
 
 
 def test_cli_sets_only_the_options_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,3 +168,61 @@ def test_the_hosted_page_may_open_the_socket_where_origins_are_restricted(tmp_pa
     assert origin_allowed(settings, "basics-store", "https://candor.example.com")  # /s/{brand}
     assert not origin_allowed(settings, "basics-store", "https://elsewhere.example")
     assert not origin_allowed(settings, "basics-store", None)
+
+
+THEMED = """
+theme:
+  display_name: Basics by the sea
+  primary: "#0b5394"
+  background: "#ffffff"
+  text: "#1d1d1b"
+  font: rounded
+  launcher_text: Two questions?
+"""
+
+
+def publish(admin: Admin, version: int, extra: str = "") -> Any:
+    source = BASICS.read_text().replace("version: 1", f"version: {version}", 1) + extra
+    return admin.client.post(
+        "/api/v1/brands/basics-store/flows",
+        content=source,
+        headers={"authorization": f"Bearer {admin.key}", "content-type": "application/yaml"},
+    )
+
+
+def test_a_flow_files_theme_goes_live_with_its_version(admin: Admin) -> None:
+    assert publish(admin, 2, THEMED).status_code == 201
+    body = admin.client.get(CONFIG).json()
+    assert (body["title"], body["primary"], body["launcher"]) == (
+        "Basics by the sea",
+        "#0b5394",
+        "Two questions?",
+    )
+    assert body["font"] == theme.FONTS["rounded"]
+    page = admin.client.get("/s/basics-store")
+    assert "<title>Basics by the sea</title>" in page.text
+    # The admin API's theme is laid over the flow's: what it sets wins, the rest stays.
+    assert admin.put(primary="#7a1f5c").status_code == 200
+    body = admin.client.get(CONFIG).json()
+    assert (body["primary"], body["title"]) == ("#7a1f5c", "Basics by the sea")
+    # A version without a theme takes it away again (the API's theme stays).
+    assert publish(admin, 3).status_code == 201
+    body = admin.client.get(CONFIG).json()
+    assert (body["primary"], body["title"]) == ("#7a1f5c", "Basics Store")
+
+
+def test_a_flow_theme_with_low_contrast_is_refused_with_its_position(admin: Admin) -> None:
+    low = THEMED.replace('text: "#1d1d1b"', 'text: "#999999"')
+    response = publish(admin, 2, low)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert "contrast ratio of 2.84:1" in error["message"]
+    assert "darken the text colour" in error["message"]
+    assert error["line"] > 1
+    assert admin.client.get(CONFIG).json()["title"] == "Basics Store", "nothing changed"
+
+
+def test_a_flow_theme_gives_its_colours_together(admin: Admin) -> None:
+    response = publish(admin, 2, '\ntheme:\n  primary: "#0b5394"\n')
+    assert response.status_code == 422
+    assert "primary, background and text together" in response.text

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Path, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.channels import fields
 from bot.channels.dispatch import brand_exists, converse, sender_of
 from bot.channels.inbound import MAX_PAYLOAD_CHARS, PAYLOAD_PATTERN, Refused
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused
@@ -59,6 +60,16 @@ class ChatRequest(BaseModel):
         json_schema_extra={"pattern": PAYLOAD_PATTERN, "maxLength": MAX_PAYLOAD_CHARS},
         description="A button's payload, as received in `buttons`.",
     )
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-zA-Z]{2}([-_][a-zA-Z0-9]{1,8})*$",
+        max_length=35,
+        description=(
+            "The customer's language (e.g. `fr` or `fr-CA`). A conversation starts in it when "
+            "the brand's flow offers it, else in the flow's default language; the customer "
+            "can switch later by saying so (docs/languages.md)."
+        ),
+    )
     reply_to: str | None = Field(
         default=None,
         min_length=1,
@@ -79,6 +90,17 @@ class ChatRequest(BaseModel):
             "Your id for this message (1-100 printable ASCII characters, no spaces; a UUID is "
             "good), unique per user. Send the same id when you resend the message (after a "
             "timeout or a 503): a repeat gets the first reply and is never processed twice."
+        ),
+    )
+
+    metadata: dict[str, str | int | float | bool | None] | None = Field(
+        default=None,
+        max_length=fields.MAX_OFFERED,
+        description=(
+            'Hidden fields (docs/flows.md, "Hidden fields"), e.g. `{"customer_id": '
+            '"C-1042"}`: values your app knows, such as your own customer id. Only the fields '
+            "the brand's flow declares `from: [api]` are taken, and kept only once the customer "
+            "gives the consent of the field's purpose; others are dropped and counted."
         ),
     )
 
@@ -171,8 +193,15 @@ async def chat(
     if not brand_exists(gateway.stores, brand):
         raise UnknownBrand(brand)
     inbound = InboundMessage(
-        brand=brand, channel="api", user_id=body.user_id, text=body.text, payload=body.payload
+        brand=brand,
+        channel="api",
+        user_id=body.user_id,
+        text=body.text,
+        payload=body.payload,
+        language=body.language[:2].lower() if body.language else None,
     )
+    # Held in memory until their consent (bot/channels/fields.py), before the turn uses them.
+    await fields.offer(gateway, inbound, "api", body.metadata)
     try:
         replies, repeated = await _answer(gateway, inbound, body)
     except Refused as refused:

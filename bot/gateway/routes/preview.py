@@ -144,7 +144,9 @@ async def preview_page(
 ) -> HTMLResponse:
     """The widget, full page, running this version in preview mode: nothing is stored."""
     _check(settings, token, brand, version, page=True)
-    look = await run_in_threadpool(brand_theme, stores, settings, brand)
+    flow = await run_in_threadpool(_flow, stores, brand, version)
+    flow_look = flow.theme.values() if flow.theme is not None else None
+    look = await run_in_threadpool(brand_theme, stores, settings, brand, flow_look)
     if look is None:
         raise UnknownBrand(brand)
     banner = '<p class="preview-banner" role="note">Preview: nothing is stored</p>\n'

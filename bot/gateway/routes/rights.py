@@ -85,9 +85,14 @@ def export_subject(brand: AuthorisedBrand, subject: str, rights: RightsDep) -> A
 
 @router.delete("/{brand}/subjects/{subject}", responses=_NO_SUBJECT)
 def erase_subject(
-    brand: AuthorisedBrand, subject: str, rights: RightsDep, channels: ChannelsDep
+    brand: AuthorisedBrand,
+    subject: str,
+    rights: RightsDep,
+    channels: ChannelsDep,
+    runtime: RuntimeDep,
 ) -> Any:
     """Erase a subject (Art. 17): rows, derived data, key (crypto-shredding), tracker events."""
+    runtime.held.drop(brand, subject)  # hidden fields still waiting for a consent (memory)
     with _refusals():
         erased = rights.erase(brand, subject)
     # Replies kept for repeated messages may echo their answers.
@@ -121,9 +126,16 @@ class Withdrawal(BaseModel):
         ),
     },
 )
-def withdraw(brand: AuthorisedBrand, subject: str, body: Withdrawal, rights: RightsDep) -> Any:
+def withdraw(
+    brand: AuthorisedBrand,
+    subject: str,
+    body: Withdrawal,
+    rights: RightsDep,
+    runtime: RuntimeDep,
+) -> Any:
     """Withdraw one purpose's consent for a subject and erase what it covered (the engine's
     tracker forgets it too)."""
+    runtime.held.drop(brand, subject)  # hidden fields held in memory: none outlives a withdrawal
     with _refusals():
         [withdrawn] = rights.withdraw(brand, subject, [body.purpose]).withdrawn
     return {

@@ -8,6 +8,7 @@ expires after 15 minutes; nothing else can be read with it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -19,6 +20,8 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from actions.runtime import Runtime
+from bot.channels.language import live_language
 from bot.gateway.errors import InvalidLink, responses
 from bot.gateway.state import RuntimeDep, SettingsDep
 from bot.settings import Settings
@@ -73,17 +76,33 @@ _LINK_ERRORS = responses(
 )
 
 
-def _read(settings: Settings, token: str, kind: Kind) -> tuple[str, str]:
+async def _read(settings: Settings, runtime: Runtime, token: str, kind: Kind) -> tuple[str, str]:
     found = read_token(settings, token, kind)
     if found is None:
-        raise InvalidLink()
+        # A genuine link that expired still names its brand: say so in its customers' language.
+        brand = signed_brand(settings, token)
+        language = await asyncio.to_thread(live_language, runtime, brand) if brand else None
+        raise InvalidLink(language)
     return found
+
+
+def signed_brand(settings: Settings, token: str) -> str | None:
+    """The brand a genuinely signed link names, expired or not (None for a forged one)."""
+    raw, _, signature = token.partition(".")
+    if not hmac.compare_digest(signature.encode(), _sign(settings, raw).encode()):
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except ValueError:
+        return None
+    brand = body.get("b") if isinstance(body, dict) else None
+    return brand if isinstance(brand, str) else None
 
 
 @router.get("/export", responses={200: {"description": "A JSON attachment"}, **_LINK_ERRORS})
 async def my_export(token: Token, settings: SettingsDep, runtime: RuntimeDep) -> Any:
     """Everything kept about you, as JSON (GDPR Art. 15 and 20)."""
-    found = _read(settings, token, "export")
+    found = await _read(settings, runtime, token, "export")
     data = await run_in_threadpool(runtime.export, *found)  # store reads and decryption
     return JSONResponse(
         data, headers={"Content-Disposition": f'attachment; filename="{found[0]}-my-data.json"'}
@@ -93,7 +112,7 @@ async def my_export(token: Token, settings: SettingsDep, runtime: RuntimeDep) ->
 @router.get("/receipts", responses={200: {"description": "A JSON attachment"}, **_LINK_ERRORS})
 async def my_receipts(token: Token, settings: SettingsDep, runtime: RuntimeDep) -> Any:
     """Your consent receipts (Kantara Consent Receipt 1.1), as JSON."""
-    found = _read(settings, token, "receipts")
+    found = await _read(settings, runtime, token, "receipts")
     data = await run_in_threadpool(runtime.export, *found)  # store reads and decryption
     return JSONResponse(
         {"consent_receipts": data["consent_receipts"]},
