@@ -124,11 +124,16 @@ class Running:
 class System(AbstractContextManager[Running]):
     """Starts one system in a temporary directory; leaving the block stops it and cleans up."""
 
-    def __init__(self, name: str, *, stock_validator: bool = False) -> None:
+    def __init__(
+        self, name: str, *, stock_validator: bool = False, customer_limit: str | None = None
+    ) -> None:
+        """`customer_limit` replaces Candor's per-customer message limit (a protection for a
+        real customer, which one scripted customer sending hundreds of turns would hit)."""
         if name not in SYSTEMS:
             raise ValueError(f"unknown system {name!r}; use one of {SYSTEMS}")
         self.name = name
         self.stock_validator = stock_validator
+        self.customer_limit = customer_limit
         self._tmp = tempfile.TemporaryDirectory(prefix=f"candor-bench-{name}-")
         self._stop: list[Child] = []
         self._replicas: replicas.Replicas | None = None
@@ -161,6 +166,8 @@ class System(AbstractContextManager[Running]):
             gateway_port=gateway_port,
             rasa_url=f"http://127.0.0.1:{engine_port}",
         )
+        if self.customer_limit:
+            base = base.model_copy(update={"limit_chat_customer": self.customer_limit})
         # Read only by the engine's own Python (rasa_boot.py), which inherits this environment
         # through the replica's supervisor: not a setting of this process.
         os.environ["CANDOR_STOCK_VALIDATOR"] = "1" if self.stock_validator else "0"

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from bot.bench.bare_project import BenchSetupError
@@ -99,6 +106,16 @@ def bench(
             "report memory per conversation (writes hold.json)."
         ),
     ] = 0,
+    turns: Annotated[
+        int,
+        typer.Option(
+            help="Instead: keep talking in one conversation for this many turns (the survey "
+            "again and again) and report a turn's CPU by its place in it (writes length.json)."
+        ),
+    ] = 0,
+    conversations: Annotated[
+        int, typer.Option(help="With --turns: how many long conversations, one at a time.")
+    ] = 3,
 ) -> None:
     """Candor end to end vs the bare Rasa engine vs stock Rasa: turns/s, latency, memory."""
     from bot import bench as runner
@@ -107,11 +124,10 @@ def bench(
     if hold:
         _hold(hold, out_dir)
         return
-
-    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
-    unknown = [s for s in chosen if s not in SYSTEMS]
-    if unknown or not chosen:
-        raise fail(f"unknown system {unknown or systems!r}; choose from {','.join(SYSTEMS)}")
+    chosen = _systems(systems)
+    if turns:
+        _length(chosen, turns, conversations, out_dir)
+        return
     levels = _ints(concurrency, "--concurrency")
     if customers < 1 or max_seconds <= 0 or think_ms < 0:
         raise fail("--customers and --max-seconds must be positive, --think-ms at least 0")
@@ -187,6 +203,57 @@ def _hold(n: int, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "hold.json").write_text(json.dumps(result, indent=1))
     console.print(f"wrote {out_dir}/hold.json")
+
+
+def _systems(systems: str) -> tuple[str, ...]:
+    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SYSTEMS]
+    if unknown or not chosen:
+        raise fail(f"unknown system {unknown or systems!r}; choose from {','.join(SYSTEMS)}")
+    return chosen
+
+
+def _length(systems: tuple[str, ...], turns: int, conversations: int, out_dir: Path) -> None:
+    from bot.bench import length
+    from bot.bench.systems import System
+
+    if turns < 2 * length.WINDOW or conversations < 1:
+        raise fail(f"--turns must be at least {2 * length.WINDOW}, --conversations at least 1")
+    result: dict[str, Any] = {}
+    with _progress() as progress:
+        for name in systems:
+            task = progress.add_task(f"{name:>6} long", total=turns * conversations)
+
+            def advance(task: TaskID = task) -> None:
+                progress.advance(task)
+
+            try:
+                with System(name, customer_limit=length.CUSTOMER_LIMIT) as running:
+                    result[name] = length.measure(
+                        running, turns=turns, conversations=conversations, on_turn=advance
+                    )
+            except (supervisor.EngineError, BenchSetupError, ScaleError) as exc:
+                raise fail(str(exc)) from None
+    table = Table(title=f"CPU per turn by place in a conversation ({conversations} each)")
+    for column in ("system", "turns", "CPU ms/turn", "by process", "latency ms", "errors"):
+        table.add_column(column, justify="right")
+    for name, data in result.items():
+        for w in data["windows"]:
+            parts = ", ".join(f"{r} {v}" for r, v in w["cpu_ms_per_turn"].items())
+            table.add_row(
+                name,
+                w["turns"],
+                str(w["cpu_ms_total"]),
+                parts,
+                str(w["latency_ms"]),
+                str(w["errors"]),
+            )
+    console.print(table)
+    for name, data in result.items():
+        console.print(f"{name}: last window / first window, CPU: {data['last_over_first_cpu']}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "length.json").write_text(json.dumps(result, indent=1))
+    console.print(f"wrote {out_dir}/length.json")
 
 
 def register(app: typer.Typer) -> None:
