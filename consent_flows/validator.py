@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from consent_flows import expressions, fields
+from consent_flows.i18n import LANGUAGES
 from consent_flows.model import (
     CONTACT_KINDS,
     DISCLOSURE,
@@ -116,6 +117,7 @@ def validate(flow: Flow) -> list[Issue]:
     _check_recipients(checker)
     _check_fields(checker)
     _check_contact_asks(checker)
+    _check_language(checker)
     _check_targets(checker)
     trees = _check_expressions(checker)
     if checker.issues:
@@ -201,6 +203,18 @@ def _check_notices(c: _Checker) -> None:
                 "updates), "
                 "or remove 'uses'",
             )
+
+
+def _check_language(c: _Checker) -> None:
+    """Candor speaks the customer's language only where it has its own words in it (catalogs,
+    understanding, consent replies): a flow in another would mix English into every turn."""
+    language = c.flow.language.split("-")[0]
+    if language not in LANGUAGES:
+        c.add(
+            ("language",),
+            f"Candor does not speak '{c.flow.language}' yet; it speaks {', '.join(LANGUAGES)}",
+            "write the flow in one of those (docs/languages.md says how a language is added)",
+        )
 
 
 _CONTACT_WORDS = {AskType.EMAIL: "an e-mail address", AskType.PHONE: "a phone number"}

@@ -169,10 +169,12 @@ def test_an_example_phone_number_in_a_request_is_found_by_its_digits() -> None:
     check_source(say("Call us on 020 7946 0958 any time."))  # the brand's own number asks nothing
 
 
-def test_an_unknown_language_is_a_warning_not_a_refusal() -> None:
-    checked = check_source(flow("What are you shopping for?", language="it"))
-    assert [w.code for w in checked.warnings] == ["unsupported-language"]
-    assert checked.warnings[0].line == 3
+def test_an_unknown_language_is_refused_naming_the_ones_candor_speaks() -> None:
+    with pytest.raises(FlowInvalid) as caught:
+        check_source(flow("What are you shopping for?", language="it"))
+    [error] = caught.value.errors
+    assert "does not speak 'it' yet; it speaks en, fr, de, es" in error.message
+    assert error.line == 3
 
 
 def test_json_report_carries_code_and_severity(tmp_path: Path) -> None:
