@@ -59,7 +59,7 @@ async def converse(
     except Refused as refused:
         # The customer reads the reply in the language they are spoken to (the API client's
         # `field` and `problem` stay as they are).
-        reply = await say(gateway.runtime, inbound.brand, refused.reply)
+        reply = await say(gateway.runtime, inbound.brand, refused.reply, inbound.language)
         raise Refused(reply, field=refused.field, problem=refused.problem) from None
     if not brand_exists(gateway.stores, inbound.brand):
         raise UnknownBrand(inbound.brand)

@@ -269,7 +269,7 @@ async def _reply(
             replies = [OutboundMessage(text=refused.reply)]
         except EngineUnavailable:
             # Slack was already answered, so it will not redeliver: say so, the customer resends.
-            said = await say(gateway.runtime, inbound.brand, RESTARTING_CHAT)
+            said = await say(gateway.runtime, inbound.brand, RESTARTING_CHAT, inbound.language)
             replies = [OutboundMessage(text=said)]
         try:
             await send(client, where, replies)

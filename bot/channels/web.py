@@ -43,7 +43,7 @@ from importlib import resources
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -121,7 +121,19 @@ async def widget_js() -> Response:
     response_model=WidgetConfig,
     responses={404: {"description": "Unknown brand"}},
 )
-async def widget_config(brand: BrandPath, gateway: GatewayDep) -> JSONResponse:
+async def widget_config(
+    brand: BrandPath,
+    gateway: GatewayDep,
+    lang: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+            max_length=35,
+            description="The customer's language (e.g. fr-CA): the widget's words are in it "
+            "when the brand's flow offers it, else in the flow's language.",
+        ),
+    ] = None,
+) -> JSONResponse:
     """The widget's public look for a brand: name, logo, colours, font and launcher text. Any
     page may read it. The brand's theme in the registry wins over its settings, and is read on
     every page load, so a change shows on the next load without a restart."""
@@ -130,7 +142,7 @@ async def widget_config(brand: BrandPath, gateway: GatewayDep) -> JSONResponse:
     look = await asyncio.to_thread(brand_theme, gateway.stores, gateway.settings, brand, flow_look)
     if look is None:
         raise UnknownBrand(brand)
-    language = await asyncio.to_thread(widget_words.live_language, gateway.runtime, brand)
+    language = await asyncio.to_thread(widget_words.live_language, gateway.runtime, brand, lang)
     body = WidgetConfig(
         brand=brand,
         title=look.display_name,

@@ -327,6 +327,18 @@
   }
 
   // --- outbox and socket ---------------------------------------------------------------------
+  // The customer's language: the script's data-lang, else the page's <html lang>, else the
+  // browser's. The conversation is held in it when the flow offers it, and updates they may
+  // follow use it. Candor's own hosted page (mode "page") says the brand's default in
+  // <html lang>, which is no choice of the customer's, so there the browser's language counts.
+  function customerLanguage() {
+    return (
+      script.dataset.lang ||
+      (mode !== "page" && document.documentElement.lang) ||
+      navigator.language ||
+      ""
+    );
+  }
   let socket = null, ready = false, attempt = 0, config = null, retryTimer = null;
   let inFlight = null, focusAfter = null; // where focus goes when the reply comes
   function enqueue(body, shown, viaButton = false, pressed = null) {
@@ -485,16 +497,9 @@
         JSON.stringify({
           type: "hello",
           user_id: userId.replace(/[^A-Za-z0-9_-]/g, ""),
-          // The customer's language (the script's data-lang, else the page's <html lang>, else
-          // the browser's): the conversation is held in it when the flow offers it, and
-          // updates they may follow use it; their time zone for the quiet hours promised.
-          // Candor's own hosted page (mode "page") says the brand's default in <html lang>,
-          // which is no choice of the customer's, so there the browser's language counts.
-          lang:
-            script.dataset.lang ||
-            (mode !== "page" && document.documentElement.lang) ||
-            navigator.language ||
-            undefined,
+          // The customer's language (customerLanguage), and their time zone for the quiet
+          // hours promised to followers.
+          lang: customerLanguage() || undefined,
           tz: (Intl.DateTimeFormat().resolvedOptions() || {}).timeZone || undefined,
           // Hidden fields: kept only if the brand's flow declares them, and only once the
           // customer consents to their purpose (docs/flows.md, "Hidden fields").
@@ -584,7 +589,10 @@
   // --- start ---------------------------------------------------------------------------------
   redraw();
   typing.hidden = outbox.length === 0;
-  fetch(`${origin}/api/v1/brands/${encodeURIComponent(brand)}/widget-config`)
+  // The widget's own words in the customer's language, when the brand's flow offers it.
+  const wanted = customerLanguage();
+  const query = wanted ? `?lang=${encodeURIComponent(wanted)}` : "";
+  fetch(`${origin}/api/v1/brands/${encodeURIComponent(brand)}/widget-config${query}`)
     .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
     .then((loaded) => {
       config = loaded;

@@ -130,3 +130,49 @@ def test_a_refused_message_is_answered_in_the_brand_language(french_brand: Gatew
     assert [m["text"] for m in frame["messages"]] == [
         "Ce bouton ne fonctionne plus ; écrivez plutôt votre réponse."
     ]
+
+
+@pytest.fixture
+def multilingual_brand(tmp_path: Path) -> Iterator[Gateway]:
+    settings = make_settings(tmp_path)
+    stores = Stores(settings.data_dir)
+    create_brand(stores, ROOT / "consent_flows" / "examples" / "tricky" / "multilingual-bikes.yaml")
+    with TestClient(create_app(settings, stores=stores), raise_server_exceptions=False) as c:
+        yield Gateway(c, settings)
+    stores.dispose()
+
+
+@pytest.mark.parametrize(
+    ("lang", "language", "privacy"),
+    [
+        ("de-AT", "de", "Datenschutz"),
+        ("fr", "fr", "Confidentialité"),
+        ("es", "en", "Privacy"),  # not offered by the flow: its default
+        (None, "en", "Privacy"),
+    ],
+)
+def test_the_widget_speaks_the_customers_language_when_the_flow_offers_it(
+    multilingual_brand: Gateway, lang: str | None, language: str, privacy: str
+) -> None:
+    params = {"lang": lang} if lang else {}
+    config = multilingual_brand.client.get("/api/v1/brands/velo-trois/widget-config", params=params)
+    assert config.status_code == 200, config.text
+    assert config.json()["language"] == language
+    assert config.json()["words"]["privacy"] == privacy
+
+
+def test_a_single_language_flow_keeps_its_language_whatever_is_asked(
+    french_brand: Gateway,
+) -> None:
+    config = french_brand.client.get(
+        "/api/v1/brands/basics-store/widget-config", params={"lang": "de"}
+    )
+    assert config.json()["language"] == "fr"
+
+
+def test_a_malformed_language_is_refused_plainly(french_brand: Gateway) -> None:
+    config = french_brand.client.get(
+        "/api/v1/brands/basics-store/widget-config", params={"lang": "<script>"}
+    )
+    assert config.status_code == 422
+    assert "lang" in config.text
