@@ -23,6 +23,7 @@ import html
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NamedTuple
 
@@ -113,6 +114,37 @@ def _locale(event: dict[str, Any]) -> str | None:
     if isinstance(raw, str) and len(raw) >= 2 and raw[:2].isalpha() and raw[:2].isascii():
         return raw[:2].lower()
     return None
+
+
+class Locales:
+    """Each Slack user's language from `users.info` (`include_locale`), asked once per user and
+    kept in memory (bounded, an hour): Slack's events carry no locale, and a multilingual flow
+    should start in the customer's language. Without the `users:read` scope, or on any error,
+    the answer is None: the flow's default language, as before."""
+
+    TTL_S = 3600.0
+    MAX_USERS = 10_000
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self._known: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+
+    async def of(self, user: str) -> str | None:
+        now = time.monotonic()
+        kept = self._known.get(user)
+        if kept is not None and now - kept[0] < self.TTL_S:
+            return kept[1]
+        try:
+            answer = await self._client.users_info(user=user, include_locale=True)
+            found = _locale(answer.get("user") or {})
+        except (TimeoutError, SlackApiError, SlackClientError, OSError) as exc:
+            log.info("slack locale not read: %s", type(exc).__name__)
+            found = None
+        self._known[user] = (now, found)
+        self._known.move_to_end(user)
+        while len(self._known) > self.MAX_USERS:
+            self._known.popitem(last=False)
+        return found
 
 
 def action_to_inbound(brand: str, body: dict[str, Any]) -> tuple[InboundMessage, Where] | None:
@@ -225,12 +257,14 @@ def build_app(brand: str, conf: BrandChannels, gateway: Gateway) -> AsyncApp:
             return BoltResponse(status=200, body="", headers={"x-candor-dedup": "duplicate"})
         return await next()
 
+    locales = Locales(client)
+
     def start(inbound: InboundMessage, where: Where, pressed: str | None = None) -> None:
         # The question on screen is read when the message arrives, before any await.
         conversation = conversation_of(gateway, inbound)
         on_screen = channels.screens.arrive(conversation)
         reply_to = pressed or on_screen
-        work = _reply(gateway, client, inbound, where, conversation, reply_to)
+        work = _reply(gateway, client, locales, inbound, where, conversation, reply_to)
         channels.jobs.spawn(work, name=f"slack:{brand}")
 
     async def on_event(body: dict[str, Any]) -> None:
@@ -254,12 +288,18 @@ def build_app(brand: str, conf: BrandChannels, gateway: Gateway) -> AsyncApp:
 async def _reply(
     gateway: Gateway,
     client: AsyncWebClient,
+    locales: Locales,
     inbound: InboundMessage,
     where: Where,
     conversation: str,
     reply_to: str | None,
 ) -> None:
     delivered: list[OutboundMessage] | None = None
+    if inbound.language is None:
+        slack_user = inbound.user_id.partition(":")[2]
+        found = await locales.of(slack_user)
+        if found is not None:
+            inbound = inbound.model_copy(update={"language": found})
     try:
         answered = False
         try:

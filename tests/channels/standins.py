@@ -247,11 +247,14 @@ class SlackStandIn(StandIn):
 
     tokens: set[str] = field(default_factory=set)
     _ts: int = 0
+    # users.info: each user's locale (asked with include_locale), by Slack user id.
+    locales: dict[str, str] = field(default_factory=dict)
     # Channels whose chat.postMessage answers an error ("channel_not_found", "internal_error").
     errors: dict[str, str] = field(default_factory=dict)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self.handle)
+        app.router.add_get("/api/{method}", self.handle)  # the SDK reads users.info with GET
 
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -285,6 +288,13 @@ class SlackStandIn(StandIn):
                     "is_enterprise_install": False,
                 }
             )
+        if method == "users.info":
+            user = body.get("user", "")
+            profile: dict[str, Any] = {"id": user, "name": user.lower()}
+            asked = str(body.get("include_locale", "")).lower() in ("1", "true")
+            if asked and user in self.locales:
+                profile["locale"] = self.locales[user]
+            return web.json_response({"ok": True, "user": profile})
         if method == "chat.postMessage":
             self._ts += 1
             ts = f"1700000000.{self._ts:06d}"

@@ -11,8 +11,8 @@ from typing import Any
 
 from bot.channels.slack import event_to_inbound
 from tests.channels.conftest import BRAND, Gateway
-from tests.channels.factories import next_id, slack_dm, tg_message, tg_post
-from tests.channels.standins import EngineStandIn
+from tests.channels.factories import next_id, slack_dm, slack_post_event, tg_message, tg_post
+from tests.channels.standins import EngineStandIn, StandIns
 
 CHAT = f"/api/v1/chat/{BRAND}"
 
@@ -55,3 +55,25 @@ def test_a_slack_locale_is_read_when_the_event_carries_it() -> None:
     inbound, _ = event_to_inbound(BRAND, body) or (None, None)
     assert inbound is not None
     assert inbound.language == "es"
+
+
+def test_a_slack_users_locale_is_asked_once_and_reaches_the_engine(
+    gateway: Gateway, standins: StandIns
+) -> None:
+    """Slack's events carry no locale: the gateway asks users.info (include_locale) once per
+    user, and the engine gets the language with every message of theirs."""
+    standins.slack.locales["UFR1"] = "fr-FR"
+    standins.slack.calls.clear()
+    for text in ("bonjour", "oui"):
+        event = slack_dm("UFR1", "DFR1", text, event_id=f"Ev{next_id()}")
+        response = slack_post_event(gateway.http, BRAND, event, gateway.creds.slack_signing_secret)
+        assert response.status_code == 200
+        gateway.jobs_idle()
+    event = slack_dm("UXX1", "DXX1", "hello", event_id=f"Ev{next_id()}")  # no locale known
+    slack_post_event(gateway.http, BRAND, event, gateway.creds.slack_signing_secret)
+    gateway.jobs_idle()
+    french, again, unknown = _metadata(gateway.engine)
+    assert french["language"] == again["language"] == "fr"
+    assert "language" not in unknown
+    asked = [c for c in standins.slack.calls if c.method == "users.info"]
+    assert [c.body["user"] for c in asked] == ["UFR1", "UXX1"], "once per user"
