@@ -87,8 +87,24 @@ def forget(session: Session, subjects: Iterable[str] | Select[Any]) -> int:
     """Delete the facts of `subjects` (ids, or a query of them): their answers are changing."""
     chosen = subjects if isinstance(subjects, Select) else list(subjects)
     heard_kept.clear(session)  # the themes kept may quote one of these answers
+    if any(memo for per_store in list(_memos.values()) for memo in per_store.values()):
+        _drop_memos(session.scalars(chosen.distinct()) if isinstance(chosen, Select) else chosen)
     result = session.execute(delete(SubjectFacts).where(SubjectFacts.subject_id.in_(chosen)))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _drop_memos(subjects: Iterable[str]) -> None:
+    """Their decoded documents leave this process's memory now, not at the next report: an
+    erased customer's answers must not outlive the erasure anywhere (subject ids are keyed
+    per brand, so dropping them from every brand's memo touches no one else)."""
+    gone = set(subjects)
+    if not gone:
+        return
+    with _memo_guard:
+        for per_store in _memos.values():
+            for memo in per_store.values():
+                for subject in gone & memo.keys():
+                    memo.pop(subject, None)
 
 
 def answer_facts(

@@ -267,6 +267,38 @@ def test_documents_kept_in_memory_follow_a_rewritten_row(
     assert all("bob" not in memo for memo in subject_facts._memos[data.stores].values())
 
 
+def in_memory(data: Seeded) -> set[str]:
+    return {s for memo in subject_facts._memos.get(data.stores, {}).values() for s in memo}
+
+
+def test_an_erased_subject_leaves_memory_at_the_erasure_not_at_the_next_report(
+    tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    data = seeded(tmp_path, store_backend.stores())
+    everyone = {"alice", "bob"}
+    for _ in range(2):  # decrypted, then kept in memory
+        load(data, everyone)
+        load(data, everyone, "values")
+    assert in_memory(data) == everyone
+    with data.stores.brand(BRAND) as session:
+        rights.erase_subject(session, data.stores.keyring(BRAND), subject_id="bob")
+        session.commit()
+    assert in_memory(data) == {"alice"}, "no report ran: the erasure itself dropped bob"
+    contexts = {
+        p: consent_context(data.flow, p, step_id=f"consent_{p}", channel="api", method="button")
+        for p in data.flow.purposes
+    }
+    with data.stores.brand(BRAND) as session:  # a retention purge that takes alice's answers
+        rights.purge(
+            session,
+            retention_days=dict.fromkeys(data.flow.purposes, 1),
+            contexts=contexts,
+            now=datetime.now(UTC) + timedelta(days=2),
+        )
+        session.commit()
+    assert in_memory(data) == set()
+
+
 def test_results_follow_the_answers_after_a_kept_choice(
     tmp_path: Path, store_backend: StoreBackend
 ) -> None:
