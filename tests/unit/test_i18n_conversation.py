@@ -11,6 +11,7 @@ import pytest
 
 from consent_flows import interpreter, notices, outside, rights
 from consent_flows.contract import StepResult
+from consent_flows.loader import FlowInvalid
 from consent_flows.model import Flow
 from consent_flows.typed_answers import DONE
 from tests.factories import BASICS_FLOW, EXAMPLES, flow_from, pressed, said
@@ -138,9 +139,16 @@ def test_english_flows_are_unchanged() -> None:
 
 
 def test_a_language_without_a_catalog_speaks_english() -> None:
-    flow = in_language("it")
+    """The validator refuses such a flow (test_validator); a stored one from before that rule
+    is still spoken to in English, never in a broken mix."""
+    flow = in_language("en").model_copy(update={"language": "it"})
     [consent] = interpreter.prompt(flow, interpreter.start(flow).state)
     assert titles([consent]) == ["Yes", "No", "More"]
+
+
+def test_a_flow_in_a_language_candor_does_not_speak_is_refused() -> None:
+    with pytest.raises(FlowInvalid, match="does not speak 'it' yet; it speaks en, fr, de, es"):
+        in_language("it")
 
 
 def test_the_customer_words_in_a_reply_are_never_read_as_a_template() -> None:
