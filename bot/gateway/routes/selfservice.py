@@ -44,6 +44,14 @@ def make_token(
 
 def read_token(settings: Settings, token: str, kind: Kind) -> tuple[str, str] | None:
     """The (brand, subject) a genuine, unexpired link of this kind names; None for any other."""
+    body = _signed_body(settings, token)
+    if body is None or body.get("k") != kind or body.get("e", 0) < time.time():
+        return None
+    return body["b"], body["s"]
+
+
+def _signed_body(settings: Settings, token: str) -> dict[str, Any] | None:
+    """What a genuinely signed link says, expired or not; None for a forged or broken one."""
     raw, _, signature = token.partition(".")
     # As bytes: `compare_digest` refuses str with non-ASCII characters, and a link is anything
     # a stranger types.
@@ -53,9 +61,7 @@ def read_token(settings: Settings, token: str, kind: Kind) -> tuple[str, str] | 
         body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except ValueError:
         return None
-    if body.get("k") != kind or body.get("e", 0) < time.time():
-        return None
-    return body["b"], body["s"]
+    return body if isinstance(body, dict) else None
 
 
 def link(settings: Settings, *, brand: str, subject_id: str, kind: Kind) -> str:
@@ -88,14 +94,8 @@ async def _read(settings: Settings, runtime: Runtime, token: str, kind: Kind) ->
 
 def signed_brand(settings: Settings, token: str) -> str | None:
     """The brand a genuinely signed link names, expired or not (None for a forged one)."""
-    raw, _, signature = token.partition(".")
-    if not hmac.compare_digest(signature.encode(), _sign(settings, raw).encode()):
-        return None
-    try:
-        body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except ValueError:
-        return None
-    brand = body.get("b") if isinstance(body, dict) else None
+    body = _signed_body(settings, token)
+    brand = body.get("b") if body is not None else None
     return brand if isinstance(brand, str) else None
 
 
