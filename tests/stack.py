@@ -75,6 +75,16 @@ class Stack:
         return response.json()["messages"]
 
 
+def publish_flow_text(stack: Stack, folder: Path, brand: str, flow: str) -> str:
+    """Publish a test's own flow (YAML text) to the session stack; its brand."""
+    from bot.brands import publish_flow_file
+
+    path = folder / f"{brand}.yaml"
+    path.write_text(flow)
+    publish_flow_file(stack.stores, path)
+    return brand
+
+
 def start_stack(tmp: Path, **overrides: Any) -> tuple[Stack, Running]:
     need(
         (ROOT / ".venv-rasa" / "bin" / "python").exists(),

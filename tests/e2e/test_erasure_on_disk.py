@@ -29,7 +29,7 @@ from storage import backends, registry, tracker_events
 from storage.backends import Names, postgres_url
 from storage.schema import SubjectKey
 from tests.pg import PG_URL, admin_engine, need_postgres, new_prefix
-from tests.stack import Stack, need, start_stack
+from tests.stack import Stack, need, publish_flow_text, start_stack
 
 pytestmark = pytest.mark.engine
 BRAND = "erasure-on-disk"
@@ -67,10 +67,7 @@ steps:
 
 @pytest.fixture(scope="module")
 def brand(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("flow") / f"{BRAND}.yaml"
-    path.write_text(FLOW)
-    publish_flow_file(stack.stores, path)
-    return BRAND
+    return publish_flow_text(stack, tmp_path_factory.mktemp("flow"), BRAND, FLOW)
 
 
 def canary(label: str) -> str:

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from bot.brands import publish_flow_file
 from bot.gateway.state import gateway_of
 from bot.pseudonym import subject_id
 from storage import commerce, exports, hidden_fields, insights, records
 from storage.schema import CustomerLink
-from tests.stack import Stack
+from tests.stack import Stack, publish_flow_text
 
 pytestmark = pytest.mark.engine
 BRAND = "hidden-fields-e2e"
@@ -57,10 +56,7 @@ steps:
 
 @pytest.fixture(scope="module")
 def brand(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("flow") / f"{BRAND}.yaml"
-    path.write_text(FLOW)
-    publish_flow_file(stack.stores, path)
-    return BRAND
+    return publish_flow_text(stack, tmp_path_factory.mktemp("flow"), BRAND, FLOW)
 
 
 def canary() -> str:

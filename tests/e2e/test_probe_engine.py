@@ -12,12 +12,11 @@ import uuid
 
 import pytest
 
-from bot.brands import publish_flow_file
 from bot.pseudonym import subject_id
 from consent_flows import interpreter
 from nlu.listening import listen
 from storage import records
-from tests.stack import Stack
+from tests.stack import Stack, publish_flow_text
 
 pytestmark = pytest.mark.engine
 BRAND = "probe-shop"
@@ -45,10 +44,7 @@ steps:
 
 @pytest.fixture(scope="module")
 def brand(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("flow") / f"{BRAND}.yaml"
-    path.write_text(FLOW)
-    publish_flow_file(stack.stores, path)
-    return BRAND
+    return publish_flow_text(stack, tmp_path_factory.mktemp("flow"), BRAND, FLOW)
 
 
 def stored(stack: Stack, who: str) -> dict[str, records.AnswerView]:
