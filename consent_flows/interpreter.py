@@ -19,7 +19,7 @@ import difflib
 import re
 import zlib
 
-from consent_flows import expressions, fields, notices, own_words, rights
+from consent_flows import expressions, fields, notices, own_words, rights, rights_phrases
 from consent_flows.answers import (
     DONE,
     MAX_ATTEMPTS,
@@ -242,14 +242,6 @@ MAX_ECHO_CHARS = 80
 # Defence in depth behind the edge's check: what looks like an address, a number or a handle is
 # never repeated back, even when the edge offered it as an echo.
 _UNSAFE_ECHO = re.compile(r"@|https?:|www\.|\d{4,}|\d[\d ().-]{5,}\d")
-_BOT_QUESTION = re.compile(
-    r"\b(are|r)\s+(you|u|ya)\s+(a\s+|an\s+)?(real\s+|actual\s+)?"
-    r"(bot|robot|human|person|machine|ai|chatbot|computer|program|real)\b"
-    r"|\b(am\s+i|i'?m)\s+(talking|speaking|chatting|writing)\s+(to|with)\s+(a\s+|an\s+)?"
-    r"(bot|robot|human|person|machine|ai|real)\b"
-    r"|\bis\s+this\s+(a\s+|an\s+)?(bot|robot|human|person|machine|ai|chatbot)\b",
-    re.IGNORECASE,
-)
 
 
 def start(
@@ -379,7 +371,7 @@ def is_bot_question(turn: UserTurn, threshold: float = DEFAULT_THRESHOLD) -> boo
         return False
     return (
         turn.intent == "bot_challenge" and turn.confidence >= threshold
-    ) or _BOT_QUESTION.search(turn.text) is not None
+    ) or rights_phrases.asks_if_bot(turn.text)
 
 
 def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step), in order
@@ -397,6 +389,7 @@ def _step(  # noqa: C901 - the turn's precedence (status, rights, control, step)
         # Emoji, symbols and invisible marks ask for nothing, whatever NLU scored them as: at an
         # ask they are the answer (kept verbatim, or re-asked at a closed choice).
         turn = turn.model_copy(update={"intent": None, "confidence": 0.0})
+    turn = rights.heard(turn)  # "cambiar mi respuesta", however hesitant the classifier was
     lang = flow.language
     if is_bot_question(turn, threshold) and s.confirming is None:
         result.messages.append(OutboundMessage(text=gettext(BOT_TEXT, lang)))

@@ -44,18 +44,22 @@ QUESTION = N_("Is that okay with you?")
 CATEGORY = N_("customer research")
 # Between the texts of two messages in the text whose hash the ledger keeps.
 SEPARATOR = "\n\n"
+# A typed request for the full notice, in each language Candor speaks (the More button's own
+# title among them: "En savoir plus", "Mehr erfahren", "Más información").
 _MORE_WORDS = frozenset(
-    {
-        "more",
-        "more info",
-        "more information",
-        "tell me more",
-        "details",
-        "more details",
-        "full notice",
-        "the full notice",
-    }
+    w.strip()
+    for w in """
+    more|more info|more information|tell me more|details|more details|full notice|the full notice
+    plus|en savoir plus|plus d'infos|plus d'informations|plus de details|plus de détails|détails
+    details|dites m'en plus|dites moi plus|la notice complète
+    mehr|mehr erfahren|mehr infos|mehr informationen|mehr details|einzelheiten|erzähl mir mehr
+    más|mas|más información|mas informacion|más info|mas info|más detalles|mas detalles|detalles
+    cuénteme más|cuéntame más|cuentame mas
+    """.replace("\n", "|").split("|")
+    if w.strip()
 )
+_PLEASE = ("please", "s'il vous plaît", "s'il vous plait", "svp", "bitte", "por favor")
+
 # Candor's wording of each use `allows` grants, in the order they are listed.
 USES: dict[str, str] = {
     "segmentation": N_("to count you in customer groups (segments; groups only, never you alone)"),
@@ -331,4 +335,6 @@ def wants_more(turn: UserTurn) -> bool:
     if turn.via_button:
         return turn.choice == MORE
     words = " ".join(re.sub(r"[^\w\s']", " ", turn.text.casefold()).split())
-    return words.removeprefix("please ").removesuffix(" please") in _MORE_WORDS
+    for please in _PLEASE:
+        words = words.removeprefix(f"{please} ").removesuffix(f" {please}")
+    return words in _MORE_WORDS

@@ -78,6 +78,7 @@ def answer(
     """
     if state is not None and state.status != "ended":
         return None  # resume where the customer left off
+    turn = rights.heard(turn)
     handled = rights.handle(flow, state or idle(flow), turn, threshold=threshold)
     if handled is not None:
         return Outside(handled, keep_state=True)

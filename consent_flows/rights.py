@@ -9,11 +9,11 @@ giving consent did.
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
+from consent_flows import rights_phrases as phrases
 from consent_flows.answers import normal, parse_answer, yes_no
 from consent_flows.contract import (
     RIGHTS_INTENTS,
@@ -26,6 +26,9 @@ from consent_flows.contract import (
 )
 from consent_flows.i18n import N_, gettext
 from consent_flows.model import AskStep, Flow, TagStep, purpose_label
+from consent_flows.parsed import fold
+from consent_flows.rights_phrases import ALL_WORDS, ARTICLES, NOTICE_FILLER, REQUEST_WORDS
+from consent_flows.translations import canonical_answer
 
 CONFIRM_ERASE = N_(
     "This deletes everything we keep about you: your answers, consents and interest tags, "
@@ -37,64 +40,9 @@ OBJECTED = N_(
     "Understood: from now on your answers won't be used for segments or targeted content. "
     "You can still answer the survey if you like."
 )
-_RECTIFY = re.compile(
-    r"\b(?:change|update|correct|edit|fix|set)\b.*?\babout\s+(?:the\s+|my\s+)?(?P<what>.+?)"
-    r"\s+to\s+(?P<new>.+?)\s*$",
-    re.IGNORECASE,
-)
-_ANSWER = re.compile(r"\b(my|the)\s+(last\s+)?answer\b", re.IGNORECASE)
-# A withdrawal is unmistakable in these words even when the classifier hesitates: a customer
-# who says it must never have it filed as an answer.
-_WITHDRAW = re.compile(
-    r"\b(withdraw|revoke|retract)\w*\b.{0,40}\b(consent|permission|agreement)"
-    r"|\bi\s+no\s+longer\s+(consent|agree)\b"
-    r"|\bstop\s+(using|keeping|storing)\s+my\b"
-    r"|\bstop\s+asking\s+(me\s+)?about\b"
-    # fr, de, es: "je retire mon consentement", "ich widerrufe meine Einwilligung",
-    # "Einwilligung widerrufen", "retiro mi consentimiento"
-    r"|\b(retir|r[ée]voqu|widerruf|zur[üu]ckzieh|zur[üu]ckgez|revoc)\w*\b.{0,40}"
-    r"\b(consentement|accord|einwilligung|zustimmung|consentimiento|permiso)"
-    r"|\b(consentement|einwilligung|zustimmung|consentimiento)\w*\b.{0,40}"
-    r"\b(retir|r[ée]voqu|widerruf|zur[üu]ckzieh|zur[üu]ckgez|revoc)",
-    re.IGNORECASE,
-)
-# Ending updates from a followed brand, typed: "stop updates", "unfollow", "no more tips".
-_UNFOLLOW = re.compile(
-    r"\b(unfollow|unsubscribe)\b"
-    r"|\b(stop|end|cancel|no\s+more)\b.{0,25}\b(updates?|news|newsletters?|tips|messages)\b",
-    re.IGNORECASE,
-)
-# "What do you send me, and why?": the customer's view of following.
-_FOLLOW_INFO = re.compile(
-    r"\bwhat\b.{0,30}\b(send|sending|sent)\b.{0,15}\bme\b"
-    r"|\bwhy\b.{0,40}\b(send|sending|sent|get|getting|receiv\w*)\b.{0,30}"
-    r"\b(this|these|that|updates?|messages?|tips)\b",
-    re.IGNORECASE,
-)
 # Inside a survey, an answer may mention updates ("too many messages, stop the spam"): only a
 # short message there is taken as a request about following.
 _SHORT_REQUEST_WORDS = 6
-_STOP = {
-    "about",
-    "what",
-    "your",
-    "with",
-    "that",
-    "this",
-    "from",
-    "keep",
-    "like",
-    "would",
-    "we'll",
-    "we'd",
-    "you",
-    "tell",
-    "note",
-    "told",
-    "based",
-    "show",
-    "pick",
-}
 
 
 def has_words(text: str) -> bool:
@@ -105,6 +53,18 @@ def has_words(text: str) -> bool:
     so text made only of them is the customer's answer, never a control or a rights request.
     """
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def heard(turn: UserTurn) -> UserTurn:
+    """The turn, read as `change_answer` when its words can mean nothing else.
+
+    "Antwort aendern" or "je veux modifier ma reponse" may reach the interpreter with a hesitant
+    score; the whole message being such a request (`rights_phrases.asks_to_change_answer`) is
+    proof enough, and no answer to any question is only that.
+    """
+    if turn.via_button or not phrases.asks_to_change_answer(turn.text):
+        return turn
+    return turn.model_copy(update={"intent": "change_answer", "confidence": 1.0})
 
 
 def handle(
@@ -126,10 +86,12 @@ def handle(
         return following
     confident = turn.via_button or (turn.confidence >= threshold and has_words(turn.text))
     intent = turn.intent if confident else None
-    # "change my answer about X to Y" is unmistakable even when the classifier hesitates.
-    if intent == "change_answer" or (_RECTIFY.search(turn.text) and _ANSWER.search(turn.text)):
+    # "change my answer about X to Y" (in any of the four languages) is unmistakable even when
+    # the classifier hesitates; so is a withdrawal (rights_phrases says why neither swallows an
+    # answer).
+    if intent == "change_answer" or phrases.rectification(turn.text) is not None:
         return _rectify(flow, turn, result)
-    if intent not in RIGHTS_INTENTS and _WITHDRAW.search(turn.text):
+    if intent not in RIGHTS_INTENTS and phrases.withdraws(turn.text):
         intent = "withdraw_consent"
     if intent not in RIGHTS_INTENTS:
         return None
@@ -168,13 +130,13 @@ def _about_following(
         return None
     if s.status != "ended" and len(turn.text.split()) > _SHORT_REQUEST_WORDS:
         return None
-    if _UNFOLLOW.search(turn.text):
+    if phrases.unfollows(turn.text):
         forget(flow, s, [purpose] if purpose in s.granted else [])
         result.effects.append(
             RightsRequest(right="withdraw", purposes=[purpose], flow_version=flow.version)
         )
         return result
-    if _FOLLOW_INFO.search(turn.text):
+    if phrases.asks_what_we_send(turn.text):
         result.effects.append(RightsRequest(right="follow_info", flow_version=flow.version))
         return result
     return None
@@ -247,64 +209,6 @@ def forget(flow: Flow, state: ConversationState, purposes: list[str]) -> None:
 WITHDRAW_ALL = "__all__"
 
 
-# Words that say what to do with a consent, or fill the sentence, never which purpose:
-# "please withdraw all my consent for the data you keep" names no purpose at all.
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_REQUEST_WORDS = _words(
-    """
-    withdraw withdrawing withdrawal withdrawn revoke revoking retract cancel take back remove
-    delete erase stop stopping quit end consent consents consenting permission permissions
-    agreement agree approval opt out unsubscribe data info information answer answers detail
-    details my me mine myself i i'm im i'd id i've want wanted would like to the a an for of
-    on about please pls plz you your can could do does don't dont not no more anymore any
-    longer use using used keep keeping kept store storing stored asking ask asked questions
-    question topic topics this that it its them those these from now just all everything every
-    entirely completely whole thing things with and or be is are was have has had given gave
-    give okay ok hey hi hello thanks thank chat bot survey here there what which so in at by
-    we our us let lets let's go get rid mind changed change decided decide actually really
-    sorry never again anything stuff part bit whatever also too but if then than you've
-    je retire retirer retirez retiré retire révoque révoquer revoque revoquer mon ma mes
-    consentement accord données donnees informations réponses reponses s'il vous plait svp
-    merci tout tous toutes de du des le la les pour sur à a ne plus pas
-    ich widerrufe widerrufen widerruf zurückziehen zuruckziehen ziehe zurück zuruck meine
-    mein meinen einwilligung zustimmung daten antworten bitte danke alles alle die der das
-    für fur von zu und nicht mehr
-    retiro retirar retira revoco revocar mi mis consentimiento permiso datos respuestas
-    por favor gracias todo todos todas el la los las para de del y no más mas
-    """
-)
-_ALL_WORDS = frozenset(
-    {
-        "all",
-        "everything",
-        "every",
-        "entirely",
-        "completely",
-        "whole",
-        "tout",
-        "tous",
-        "toutes",
-        "alles",
-        "alle",
-        "todo",
-        "todos",
-        "todas",
-    }
-)
-# Notice words that describe how every purpose is worded, not what it is about.
-_NOTICE_FILLER = _words(
-    """
-    we'll we'd we'll we've will may might should keep kept tell told note noted words word
-    based pick like would want learn help improve choose chosen ask asked send sent use used
-    your you what when where which who with that this from into about their them they then
-    than have has had just only also
-    """
-)
-
-
 @dataclass(frozen=True)
 class Reading:
     """What a withdrawal message names: every purpose, the named ones, or unclear."""
@@ -315,8 +219,8 @@ class Reading:
 
 def read_withdrawal(flow: Flow, text: str) -> Reading:
     words = [w.strip("'") for w in normal(text).replace("_", " ").split()]
-    content = [w for w in words if w and w not in _REQUEST_WORDS and not w.isdigit()]
-    if not content or (set(words) & _ALL_WORDS and not _named(flow, content)):
+    content = [w for w in words if w and w not in REQUEST_WORDS and not w.isdigit()]
+    if not content or (set(words) & ALL_WORDS and not _named(flow, content)):
         return Reading("every")
     named = _named(flow, content)
     if len(named) == 1:
@@ -331,7 +235,7 @@ def _named(flow: Flow, content: list[str]) -> list[str]:
         vocabulary = {
             _stem(w.strip("'"))
             for w in normal(f"{spec.label or ''} {spec.notice.text}").split()
-            if len(w) > 2 and w not in _REQUEST_WORDS and w not in _NOTICE_FILLER
+            if len(w) > 2 and w not in REQUEST_WORDS and w not in NOTICE_FILLER
         }
         scores[purpose] = sum(1 for w in content if _known(_stem(w), vocabulary))
     best = max(scores.values(), default=0)
@@ -376,23 +280,24 @@ def _stem(word: str) -> str:
     return word
 
 
+def _content_words(text: str) -> set[str]:
+    """Stems of the words that can name a question, accents off ("vélo" meets "velo")."""
+    words = fold(normal(text)).replace("'", " ").split()
+    return {_stem(w) for w in words if w not in ARTICLES}
+
+
 def _rectify(flow: Flow, turn: UserTurn, result: StepResult) -> StepResult | None:
-    match = _RECTIFY.search(turn.text)
-    if match is None:
+    """ "Change my answer about X to Y", in any of the four languages: the answer whose
+    question shares the most words with X becomes Y, stored like any answer (a choice in the
+    flow's default language)."""
+    found = phrases.rectification(turn.text)
+    if found is None:
         return None  # plain "change my answer": the interpreter goes back one question
+    what, new = found
     asks = [s.ask for s in flow.steps if isinstance(s, AskStep)]
-    wanted = {_stem(w) for w in normal(match["what"]).split()}
+    wanted = _content_words(what)
     scored = sorted(
-        (
-            (
-                len(
-                    wanted
-                    & {_stem(w) for w in normal(f"{a.id.replace('_', ' ')} {a.text[0]}").split()}
-                ),
-                a,
-            )
-            for a in asks
-        ),
+        ((len(wanted & _content_words(f"{a.id.replace('_', ' ')} {a.text[0]}")), a) for a in asks),
         key=lambda pair: -pair[0],
     )
     if not scored or scored[0][0] == 0:
@@ -402,26 +307,30 @@ def _rectify(flow: Flow, turn: UserTurn, result: StepResult) -> StepResult | Non
                     "Sorry, I couldn't tell which answer you mean by '{what}'. Try 'go back' to "
                     "change your last answer.",
                     flow.language,
-                    what=match["what"],
+                    what=what,
                 )
             )
         )
         return result
     ask = scored[0][1]
-    new = match["new"].strip().strip("'\"")
-    parsed = parse_answer(ask, UserTurn(text=new), [])
-    if parsed.value is None:
+    new = new.strip().strip("'\"«»“”„")
+    parsed = parse_answer(ask, UserTurn(text=new), [], language=flow.language)
+    typed = parsed.value
+    if typed is None:
         result.messages.append(OutboundMessage(text=gettext(parsed.problem, flow.language)))
         return result
+    # Stored like any answer: a choice in the flow's default language ("VTT" is "mountain").
+    value = canonical_answer(flow, ask, typed)
+    value = typed if value is None else value
     result.effects.append(
         RightsRequest(
             right="rectify",
             step_id=ask.id,
             verbatim=new,
-            value=parsed.value,
+            value=value,
             flow_version=flow.version,
         )
     )
     if ask.id in result.state.answers:
-        result.state.answers[ask.id] = parsed.value
+        result.state.answers[ask.id] = value
     return result

@@ -19,7 +19,7 @@ from pathlib import Path
 from consent_flows.loader import FlowError, FlowInvalid, load_document
 from consent_flows.model import Flow
 from consent_flows.validator import Issue, validate, wording_warnings
-from nlu.privacy_lint.checks import LintIssue, Severity, lint
+from nlu.privacy_lint.checks import LintIssue, Severity, in_every_language, lint
 
 __all__ = ["Checked", "Finding", "PrivacyInvalid", "check_file", "check_source", "lint"]
 
@@ -69,10 +69,7 @@ def check_source(raw: bytes | str, *, source: str = "<flow>") -> Checked:
         if core:
             return core
         found.extend(lint(flow))
-        found.extend(
-            LintIssue(w.path, "question-wording", w.message, w.hint, "warning")
-            for w in wording_warnings(flow)
-        )
+        found.extend(in_every_language(flow, _wording))
         return [Issue(f.path, f.message, f.hint) for f in found]
 
     try:
@@ -90,6 +87,13 @@ def check_source(raw: bytes | str, *, source: str = "<flow>") -> Checked:
             raise PrivacyInvalid(errors, warnings) from None
         return Checked(loaded[0], warnings)
     return Checked(flow, [])
+
+
+def _wording(flow: Flow) -> list[LintIssue]:
+    return [
+        LintIssue(w.path, "question-wording", w.message, w.hint, "warning")
+        for w in wording_warnings(flow)
+    ]
 
 
 def check_file(path: str | Path) -> Checked:

@@ -6,16 +6,19 @@ purpose that never said it collects contact data, a health question under a purp
 sensitive, a `say` that asks something (its reply would be filed under the next question), a
 notice that does not say what is kept or why, a use granted by `allows` that the notice the
 customer reads leaves out. Each finding carries the YAML path it is about, so the loader can
-give it a line and column like any other flow error.
+give it a line and column like any other flow error. A multilingual flow is read in each of its
+languages, with that language's terms (`in_every_language`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from consent_flows.model import AskStep, Flow, Notice, SayStep
 from consent_flows.notices import compose
+from consent_flows.translations import localized, offered
 from consent_flows.validator import Path
 from nlu.privacy_lint.detect import (
     CATEGORY_NAMES,
@@ -27,6 +30,8 @@ from nlu.privacy_lint.detect import (
 )
 
 Severity = Literal["error", "warning"]
+# The parts a notice may be worded in, each of which may be translated on its own.
+NOTICE_PARTS = ("what", "why", "uses", "retention", "special", "withdraw")
 
 #: Which `collects` value declares each direct identifier.
 COLLECTS = {
@@ -50,7 +55,70 @@ class LintIssue:
 
 
 def lint(flow: Flow) -> list[LintIssue]:
-    """Every privacy finding of `flow`, errors and warnings, in the order of the file."""
+    """Every privacy finding of `flow`, errors and warnings, in every language it speaks."""
+    return in_every_language(flow, _lint)
+
+
+def in_every_language(flow: Flow, check: Callable[[Flow], list[LintIssue]]) -> list[LintIssue]:
+    """`check` run on the flow and on each of its translations (consent_flows/translations.py).
+
+    A customer reads one language only, so each language's texts must pass on their own: a
+    French question that asks for a phone number its English original does not is as unlawful.
+    Each finding points at that language's text (`(*text path, "fr")`, so the loader gives its
+    line and column), and a translation's says which language it is in; one the default
+    language already reported at the same place is left out, since one fix serves them all.
+    """
+    languages = offered(flow)
+    if len(languages) == 1:
+        return check(flow)
+    issues: list[LintIssue] = []
+    seen: set[tuple[str, Path]] = set()
+    for lang in languages:
+        for issue in check(localized(flow, lang)):
+            if (issue.code, issue.path) in seen:
+                continue
+            seen.add((issue.code, issue.path))
+            issues.append(
+                replace(
+                    issue,
+                    path=_in_language(issue.path, lang),
+                    message=issue.message
+                    if lang == languages[0]
+                    else f"{issue.message} (in {lang!r})",
+                )
+            )
+    return issues
+
+
+def _in_language(path: Path, lang: str) -> Path:
+    """Where `lang`'s text is in the document: the language's key inside the translated text
+    the finding is about (a part of a notice worded part by part, else the whole text)."""
+    cut = _text_length(path)
+    return (*path[:cut], lang, *path[cut:]) if cut else path
+
+
+def _text_length(path: Path) -> int:
+    """How many leading parts of `path` name a customer-facing text (0: none)."""
+    match path:
+        case ("greeting", *_):
+            return 1
+        case ("purposes", _, "notice", part, *_) if part in NOTICE_PARTS:
+            return 4
+        case ("purposes", _, "notice" | "label", *_):
+            return 3
+        case ("steps", _, "say" | "end", *_):
+            return 3
+        case ("steps", _, "content", "fallback", *_):
+            return 4
+        case ("steps", _, "ask", "choices" | "labels", _, *_):
+            return 5
+        case ("steps", _, "ask", "text" | "ack" | "probe", *_):
+            return 4
+    return 0
+
+
+def _lint(flow: Flow) -> list[LintIssue]:
+    """The findings of one language's version of a flow, in the order of the file."""
     base = flow.language.split("-")[0].lower()
     reader = detector(flow.language)
     issues: list[LintIssue] = []

@@ -9,7 +9,8 @@ import pytest
 from consent_flows.contract import UserTurn
 from consent_flows.interpreter import declines_probe, says_stop
 from consent_flows.loader import load_flow_file
-from consent_flows.rights import _WITHDRAW, read_withdrawal
+from consent_flows.rights import read_withdrawal
+from consent_flows.rights_phrases import withdraws
 from tests.factories import EXAMPLES
 
 FLOW = load_flow_file(EXAMPLES / "trailhead-outfitters.yaml")
@@ -39,7 +40,7 @@ def test_answers_are_not_stops(text: str) -> None:
     ],
 )
 def test_withdrawing_everything_in_each_language(text: str) -> None:
-    assert _WITHDRAW.search(text)
+    assert withdraws(text)
     assert read_withdrawal(FLOW, text).kind == "every"
 
 
