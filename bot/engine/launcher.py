@@ -116,22 +116,27 @@ def launch(
         progress.step("Training the Rasa model (inputs changed; about a minute)…")
     model, trained = supervisor.train(settings)
     progress.done(f"model {'trained' if trained else 'up to date'}: {model.name}")
+    # The engine spends most of the start-up importing Rasa and loading its model, in a process
+    # of its own: start it first, so the flows are published and the gateway built meanwhile.
+    log_path = settings.run_dir / "engine.log"
+    progress.step(f"Starting the Rasa engine (log: {log_path})…")
+    process = supervisor.start_engine(settings, model, log_path)
     progress.step("Publishing the demo brand's flow…")
-    stores = settings.open_stores()
+    try:
+        stores = settings.open_stores()
+    except BaseException:
+        stop(process)
+        raise
     try:
         demo = publish_flow_file(stores, settings.demo_flow)
         for flow in extra_flows:
             publish_flow_file(stores, flow)
         publish_audiences(stores, AUDIENCES)
         progress.done(f"brand {demo.brand}, flow version {demo.version}")
-        log_path = settings.run_dir / "engine.log"
-        progress.step(f"Starting the Rasa engine (log: {log_path})…")
-        process = ready_engine(settings, model, log_path, progress=progress)
-    except BaseException:
-        stores.dispose()
-        raise
-    try:
         gateway = Gateway(settings, stores)
+        progress.step("Waiting for the engine to load the model…")
+        supervisor.wait_until_ready(settings, process, log_path)
+        progress.done(f"engine ready at {settings.rasa_url}")
         gateway.start()
     except BaseException:
         stop(process)

@@ -279,5 +279,5 @@ async def deliver_every(
                 log.error("webhook delivery pass failed: %s", type(exc).__name__)
                 continue
             for brand, counts in done.items():
-                if counts:
+                if any(counts.values()):  # a pass that did nothing says nothing (every 5 s)
                     log.info("webhooks brand=%s %s", brand, dict(counts))
