@@ -182,7 +182,13 @@ class Runtime:
                 else:
                     try:
                         stored = _record(
-                            session, keyring, effect, subject_id, conversation_id, brand
+                            session,
+                            keyring,
+                            effect,
+                            subject_id,
+                            conversation_id,
+                            brand,
+                            flow.language,
                         )
                         if stored is not None and isinstance(effect, RecordAnswer):
                             link_purchases(session, flow, effect, subject_id, self.customer_key)
@@ -326,6 +332,7 @@ def _record(
     subject_id: str,
     conversation_id: str,
     brand: str,
+    language: str | None = None,
 ) -> Answer | None:
     """Store one record; the answer row for a new or changed answer (for its webhooks)."""
     if isinstance(effect, RecordFollowup):
@@ -380,4 +387,6 @@ def _record(
         rectifies=effect.rectifies,
         occurrence=effect.occurrence,
         probe=effect.probe,
+        # The language the conversation is held in now (the flow as localized for it).
+        language=language,
     )

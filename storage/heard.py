@@ -4,6 +4,10 @@ Both read the newest `THEME_SAMPLE` free-text answers (decrypted: themes quote t
 and depend on no filter of the report, so the last result is kept in the process, per store and
 brand, and in the store (`storage.heard_kept`), with the stamp of the answers table it was heard
 from (`heard`). Every figure follows the report's k rule.
+
+Themes are heard per language: each answer in the language it was given in (`Answer.language`;
+None, from before languages were recorded, is the flow's default), with that language's spaCy
+pipeline and stop words, and each theme shown describes at least k people (`themes_of`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from storage.schema import Answer
 from storage.stores import Stores
 
 THEME_SAMPLE = 20_000  # the most recent free-text answers analysed for themes
-Heard = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # (themes, quality)
+THEMES_SHOWN = 10  # per language
+# (themes, quality, languages): themes carry their `language`; `languages` are those that at
+# least k people of the sample answered in, most answers first (others are never named).
+Heard = tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]
+# Part of the stamp: what was kept before themes were heard per language is heard again.
+_HEARD_FORMAT = "by-language"
 # Themes and quality by store and brand, with the stamp of the answers they were heard from.
 _heard_cache: WeakKeyDictionary[Stores, dict[str, tuple[Any, Heard]]] = WeakKeyDictionary()
 _guard = threading.Lock()
@@ -41,7 +50,7 @@ def heard(stores: Stores, session: Any, keyring: Any, brand: str, flow: Any, k: 
     show it; a writer that deletes or changes an answer clears that row in its transaction.
     """
     rows = Answer.__table__
-    stamp = answers_stamp(session, (flow.id, flow.version, k))
+    stamp = answers_stamp(session, (flow.id, flow.version, k, _HEARD_FORMAT))
     with _guard:
         kept = _heard_cache.setdefault(stores, {}).get(brand)
     if kept is not None and kept[0] == stamp:
@@ -52,8 +61,6 @@ def heard(stores: Stores, session: Any, keyring: Any, brand: str, flow: Any, k: 
         with _guard:
             _heard_cache.setdefault(stores, {})[brand] = (stamp, stored)
         return stored
-    from nlu.analysis.themes import find_themes  # spaCy and scikit-learn load on first use
-
     free_text = session.execute(
         select(rows)
         .where(rows.c.ask_type == "free_text")
@@ -68,12 +75,48 @@ def heard(stores: Stores, session: Any, keyring: Any, brand: str, flow: Any, k: 
             select(rows.c.response_id, func.max(rows.c.created_at)).group_by(rows.c.response_id)
         )
     }
-    themes = [t for t in find_themes([view.verbatim for view in views]) if t.size >= k]
-    result: Heard = ([t.model_dump() for t in themes[:10]], quality(flow, views, last_said, k))
+    themes, languages = themes_of(views, language_of(flow.language), k)
+    result: Heard = (themes, quality(flow, views, last_said, k), languages)
     with _guard:
         _heard_cache.setdefault(stores, {})[brand] = (stamp, result)
     heard_kept.keep(session, stamp, result)
     return result
+
+
+def language_of(language: str | None) -> str:
+    """Two lower-case letters ("en-GB" -> "en")."""
+    return (language or "en")[:2].lower()
+
+
+def themes_of(
+    views: list[records.AnswerView], default: str, k: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The themes of each language at least k people answered in, and those languages.
+
+    Each language is its own corpus (TF-IDF over several would mostly find the languages), heard
+    with its own stop words and pipeline. The k rule is the one themes always had, applied per
+    language and to people: a theme is shown when at least k answers and k different people
+    fall in it (one person's three answers are not a theme). A language fewer than k people
+    answered in is neither heard nor named. At most `THEMES_SHOWN` themes per language.
+    """
+    from nlu.analysis.themes import find_theme_groups  # spaCy and scikit-learn load on first use
+
+    by_language: dict[str, list[records.AnswerView]] = defaultdict(list)
+    for view in views:
+        by_language[language_of(view.language or default)].append(view)
+    themes: list[dict[str, Any]] = []
+    languages: list[str] = []
+    for language, said in sorted(by_language.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        if len({v.subject_id for v in said}) < k:
+            continue
+        languages.append(language)
+        shown = [
+            {**theme.model_dump(), "language": language}
+            for theme, members in find_theme_groups([v.verbatim for v in said], language=language)
+            if theme.size >= k and len({said[j].subject_id for j in members}) >= k
+        ]
+        themes.extend(shown[:THEMES_SHOWN])
+    return themes, languages
 
 
 def answers_stamp(session: Any, rest: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -143,7 +186,7 @@ def quality(
         if people < k:
             out.append({**row, **figures})
             continue
-        heard = listen_many([v.verbatim for v in answers], ask.text[0], flow.language)
+        heard = _listen(flow, ask.id, answers)
         probed = [v for v in answers if v.probed]
         plain = [v for v in answers if not v.probed]
         figures.update(
@@ -158,7 +201,9 @@ def quality(
         unprobed = len({v.subject_id for v in plain})
         if len({v.subject_id for v in probed}) >= k and (unprobed == 0 or unprobed >= k):
             followups = [
-                listen_many([v.followup], v.probe or "", flow.language)[0] if v.followup else None
+                listen_many([v.followup], v.probe or "", v.language or flow.language)[0]
+                if v.followup
+                else None
                 for v in probed
             ]
             figures.update(
@@ -171,6 +216,25 @@ def quality(
                 figures["dropoff_after_probe"] = _dropped(probed, last_said, k)
         out.append({**row, **figures})
     return out
+
+
+def _listen(flow: Any, step: str, answers: list[records.AnswerView]) -> list[Any]:
+    """What listening hears in each answer, in its own language against the question as that
+    language's customers read it (answers from before languages were recorded: the flow's)."""
+    from consent_flows.translations import localized
+    from nlu.listening import listen_many
+
+    by_language: dict[str, list[int]] = defaultdict(list)
+    for i, view in enumerate(answers):
+        by_language[language_of(view.language or flow.language)].append(i)
+    heard: list[Any] = [None] * len(answers)
+    for language, positions in by_language.items():
+        ask = localized(flow, language).asks().get(step)
+        question = ask.text[0] if ask is not None else ""
+        said = listen_many([answers[i].verbatim for i in positions], question, language)
+        for i, one in zip(positions, said, strict=True):
+            heard[i] = one
+    return heard
 
 
 def readable(decrypt: Any, rows: Any, keyring: Any, *, pair: bool = False) -> Any:

@@ -6,7 +6,8 @@ store's size (docs/benchmarks.md). What was heard is kept here with the stamp of
 was heard from (`storage.heard`), and used only while that stamp still holds.
 
 It holds only what the report publishes: themes of at least k people (labels, sizes, redacted
-quotes) and the quality figures; no subject id. Yet a quote comes from one person's words, so
+quotes, language), the quality figures and the languages at least k people answered in; no
+subject id. Yet a quote comes from one person's words, so
 the row goes whenever any answer is deleted or changed in place, in the same transaction:
 `subject_facts.forget`, which every writer that does so calls (erasure, withdrawal, expiry,
 retention, rectification, joined answers), clears it; it is in `rights.SUBJECT_TABLES`, so a
@@ -62,7 +63,8 @@ def _stamp(stamp: Any) -> str:
     return json.dumps(stamp, default=str)
 
 
-Heard = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # (themes, quality)
+# (themes, quality, the languages themes were heard in)
+Heard = tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]
 
 
 def read(session: Session, stamp: Any) -> Heard | None:
@@ -70,8 +72,11 @@ def read(session: Session, stamp: Any) -> Heard | None:
     row = session.execute(select(HeardKept.stamp, HeardKept.heard_json)).first()
     if row is None or row[0] != _stamp(stamp):
         return None
-    themes, quality = json.loads(row[1])
-    return list(themes), list(quality)
+    kept = json.loads(row[1])
+    if len(kept) != 3:  # kept before themes were heard per language: hear again
+        return None
+    themes, quality, languages = kept
+    return list(themes), list(quality), list(languages)
 
 
 def keep(session: Session, stamp: Any, heard: Any) -> None:

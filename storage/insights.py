@@ -108,7 +108,7 @@ def _report(
         consent = _consent_counts_kept(stores, brand, session)
         answers = session.scalar(select(func.count()).select_from(Answer)) or 0
         people = session.scalar(select(func.count()).select_from(Subject)) or 0
-        themes, said_well = heard.heard(stores, session, keyring, brand, flow, k)
+        themes, said_well, theme_languages = heard.heard(stores, session, keyring, brand, flow, k)
         said = results.load(session, keyring, flow, filters, members)
     order = [s.ask.id for s in flow.steps if hasattr(s, "ask")]
     sheet = kanon.Sheet(k)
@@ -151,7 +151,10 @@ def _report(
             }
             for purpose in sorted(consent)
         },
+        # Each theme carries its `language`; `theme_languages` are the languages at least k
+        # people answered in (most answers first): more than one, and the dashboard groups.
         "themes": themes,
+        "theme_languages": theme_languages,
         "segments": _segments(sheet, audience) if audience else None,
         "respondents": asked_people["respondents"],
         "completion": asked_people["completion"],

@@ -57,6 +57,9 @@ class AnswerView:
     # declined or not given). The verbatim stays the first answer, as the customer said it.
     probe: str | None = None
     followup: str | None = None
+    # The conversation's language when it was given (None: stored before languages were
+    # recorded, so the flow's default language).
+    language: str | None = None
 
     @property
     def probed(self) -> bool:
@@ -157,6 +160,7 @@ def record_answer(
     rectifies: bool = False,
     occurrence: int = 1,
     probe: str | None = None,
+    language: str | None = None,
 ) -> Answer:
     """Store one answer of a response; replace one already given only as a rectification.
 
@@ -166,6 +170,9 @@ def record_answer(
     second is dropped, loudly. A response id left empty (a state from before responses) means
     the conversation's own response, as for the rows migrated then. A rectification replaces
     the whole answer, a follow-up reply included. `probe` marks a vague answer followed up.
+    `language`: the conversation's when the customer answered (a rectification in a
+    conversation takes the language of its new words; one without, e.g. through the admin
+    API, keeps the answer's).
     """
     consent = _consent(session, subject_id, purpose)
     response_id = response_id or conversation_id
@@ -199,6 +206,8 @@ def record_answer(
     row.ask_type = ask_type
     row.purpose = purpose
     row.probe, row.followup_enc = probe, None
+    if language:  # a rectification made outside the conversation keeps the answer's language
+        row.language = language[:2].lower()
     _seal(row, keyring, verbatim=verbatim, value=value, consent=consent)
     session.flush()
     return row
@@ -372,6 +381,7 @@ def view(row: Answer, keyring: Keyring) -> AnswerView:
         row.occurrence or 1,
         row.probe,
         followup,
+        row.language,
     )
 
 

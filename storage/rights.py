@@ -115,6 +115,8 @@ def export_subject(
                 "rectified_at": a.rectified_at.isoformat() if a.rectified_at else None,
                 "probe": a.probe,
                 "followup": a.followup,
+                # The conversation's language when it was given (None: the flow's default).
+                "language": a.language,
             }
             for a in answers
         ],

@@ -193,6 +193,10 @@ class Answer(BrandStoreBase):
     # the verbatim (None: declined, or not answered yet). Both belong to this one answer.
     probe: Mapped[str | None] = mapped_column(Text)
     followup_enc: Mapped[str | None] = mapped_column(Text)
+    # The language the conversation was held in when the customer answered (two letters), so
+    # analysis reads each answer with its own language's pipeline. None: an answer stored
+    # before languages were recorded, in the flow's default language.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class SubjectTag(BrandStoreBase):

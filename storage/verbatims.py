@@ -2,7 +2,7 @@
 
 Shown only when the question has at least k respondents under the report's filters
 (`results.load` chooses them, one answer per respondent); only the page's answers are
-decrypted.
+decrypted. Each is redacted in the language it was given in.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def verbatims(
     needle = (search or "").casefold().strip()
     matched: list[str] = []
     for row in _views(rows, keyring):
-        text = redact(row.text).text
+        # Each answer with its own language's pipeline (names found by the French model's NER).
+        text = redact(row.text, language=row.language or flow.language).text
         if needle and needle not in text.casefold():
             continue
         matched.append(text)

@@ -126,9 +126,12 @@ def insights_command(brand: str) -> None:
             f"refused {_figure(rates['refused'])}, withdrawn {_figure(rates['withdrawn'])}, "
             f"rate {_figure(rates['rate'])}"
         )
+    several = len(report.get("theme_languages") or []) > 1
     for theme in report["themes"]:
+        where = f"({theme['language']}) " if several else ""
         console.print(
-            f"theme [bold]{theme['label']}[/] ({theme['size']}): " + " | ".join(theme["quotes"])
+            f"theme {where}[bold]{theme['label']}[/] ({theme['size']}): "
+            + " | ".join(theme["quotes"])
         )
     for name, reasons in report.get("hidden_fields", {}).get("dropped", {}).items():
         # Values a page sent that the flow does not take (docs/flows.md, "Hidden fields").

@@ -168,7 +168,9 @@
       delete charts[name];
     }
     $("report").hidden = true;
-    for (const id of ["totals", "themes", "completion", "questions"]) $(id).replaceChildren();
+    for (const id of ["totals", "themes", "themes-by-language", "completion", "questions"]) {
+      $(id).replaceChildren();
+    }
     $("updates-note").textContent = "";
     $("empty-updates").hidden = true;
     for (const table of document.querySelectorAll("#report table")) {
@@ -220,7 +222,7 @@
     renderConsent(report.consent || {});
     renderSegments(report.segments, report.min_size);
     renderEmotions(report.emotions || [], report.min_size);
-    renderThemes(report.themes || [], report.min_size);
+    renderThemes(report.themes || [], report.min_size, report.theme_languages || []);
     renderQuality(report.quality || [], report.min_size);
     renderPilot(report.pilot);
     renderQuestions(report, report.min_size);
@@ -417,8 +419,53 @@
       order.filter(([e]) => w[e]).map(([e]) => `${w[e]} ${e}`).join(", ")).join(". "));
   }
 
-  function renderThemes(themes, k) {
+  // A brand whose customers answered in more than one language sees each language's themes
+  // under its own heading: themes are found per language (a theme never mixes languages), and
+  // a language fewer than k people answered in is never named (report.theme_languages).
+  const languageNames = (() => {
+    try { return new Intl.DisplayNames([navigator.language || "en"], { type: "language" }); }
+    catch (_) { return null; }
+  })();
+  const languageName = (code) => (languageNames && languageNames.of(code)) || code;
+
+  function themeItem(theme, heading, scope = "") {
+    const meter = el("span");
+    meter.style.width = `${Math.round(theme.share * 100)}%`;
+    return el("li", { "data-theme": theme.label, "data-language": theme.language || "" },
+      el(heading, { text: theme.label }),
+      el("p", { class: "size" },
+        el("span", {
+          "data-table": "themes", "data-key": theme.label, "data-measure": "size",
+          "data-value": theme.size, text: `${fmt(theme.size)} answers`,
+        }),
+        ` (${percent.format(theme.share)} of those analysed${scope})`),
+      el("div", { class: "meter", "aria-hidden": "true" }, meter),
+      theme.terms && theme.terms.length
+        ? el("p", { class: "terms", text: `Words: ${theme.terms.join(", ")}` }) : null,
+      ...(theme.quotes || []).map((q) => el("blockquote", { class: "quote", text: q })),
+    );
+  }
+
+  function renderThemes(themes, k, languages) {
     const list = $("themes");
+    const grouped = $("themes-by-language");
+    if (languages.length > 1) {
+      $("empty-themes").hidden = true;
+      for (const language of languages) {
+        const mine = themes.filter((t) => t.language === language);
+        const id = `h-themes-${language}`;
+        grouped.append(el("section", { class: "theme-language", "data-language": language,
+          "aria-labelledby": id },
+          el("h3", { id, text: `${languageName(language)} (${language})` }),
+          mine.length
+            ? el("ol", { class: "themes" },
+              ...mine.map((t) => themeItem(t, "h4", " in this language")))
+            : el("p", { class: "empty",
+              text: `No theme is shared by ${k} or more people in this language yet.` }),
+        ));
+      }
+      return;
+    }
     if (!themes.length) {
       $("empty-themes").textContent =
         `No theme is shared by ${k} or more free-text answers yet.`;
@@ -426,23 +473,7 @@
       return;
     }
     $("empty-themes").hidden = true;
-    for (const theme of themes) {
-      const meter = el("span");
-      meter.style.width = `${Math.round(theme.share * 100)}%`;
-      list.append(el("li", { "data-theme": theme.label },
-        el("h3", { text: theme.label }),
-        el("p", { class: "size" },
-          el("span", {
-            "data-table": "themes", "data-key": theme.label, "data-measure": "size",
-            "data-value": theme.size, text: `${fmt(theme.size)} answers`,
-          }),
-          ` (${percent.format(theme.share)} of those analysed)`),
-        el("div", { class: "meter", "aria-hidden": "true" }, meter),
-        theme.terms && theme.terms.length
-          ? el("p", { class: "terms", text: `Words: ${theme.terms.join(", ")}` }) : null,
-        ...(theme.quotes || []).map((q) => el("blockquote", { class: "quote", text: q })),
-      ));
-    }
+    for (const theme of themes) list.append(themeItem(theme, "h3"));
   }
 
   // Per free-text question: how much the answers say. A question answered by fewer than k

@@ -9,6 +9,10 @@ folder named by a hash of the training data, the model config and the spaCy vers
 data retrains, nothing stale is ever loaded. Training is seeded, so the same inputs give the
 same model and the same published precision and recall (``python -m nlu.analysis.train``).
 
+It learned English answers only, so :mod:`nlu.analysis.analyse` applies it to English text only:
+an answer in French, German or Spanish is left unscored (``classified=False``) rather than
+given the scores of a bag of words it has never seen.
+
 Text is lower-cased before it is classified: the bag-of-words model hashes exact token strings,
 and "Love" and "love" should be one feature.
 """

@@ -7,6 +7,12 @@ its surface text, exactly as typed, for display, and gets a counting key, lower 
 head word lemmatised ("waterproof hiking boot"), so that "Hiking Boots" and "hiking boot"
 count as one phrase across verbatims.
 
+Which word is the head depends on the language: English and German noun phrases end with it
+("hiking boots", "neue Wanderschuhe"), French and Spanish ones start with it ("chaussures de
+randonnée", "botas de montaña"). With a parser the head is the phrase's syntactic root (French);
+English keeps its last word, as measured before several languages (the tagger's unsteady
+"hiking" would otherwise move the root).
+
 Phrases overlapping personal data (see :mod:`nlu.analysis.pii`) are dropped: "Sarah Jones" is a
 perfectly good noun chunk and exactly what must not reach a dashboard.
 """
@@ -70,20 +76,34 @@ def _runs(doc: Doc) -> Iterable[Span]:
         run = [token] if token is not None and _content(token) else []
 
 
+# Languages whose noun phrases start with their head (without a parser: the first word).
+_HEAD_FIRST = frozenset({"fr", "es", "it", "pt"})
+
+
+def _head(span: Span, words: list[Token], pipeline: Pipeline, parsed: bool) -> Token:
+    if pipeline.lang == "en":
+        return words[-1]
+    if parsed and any(t.i == span.root.i for t in words):
+        return span.root
+    return words[0] if pipeline.lang in _HEAD_FIRST else words[-1]
+
+
 def key_phrases(
     doc: Doc, pii: Sequence[PiiSpan] = (), pipeline: Pipeline | None = None
 ) -> list[KeyPhrase]:
     """Distinct key phrases of ``doc`` in text order, skipping any that touch ``pii`` spans."""
-    pipeline = pipeline or get_pipeline()
-    spans = _chunks(doc) if pipeline.parser and doc.has_annotation("DEP") else _runs(doc)
+    pipeline = pipeline or get_pipeline(language=doc.lang_)
+    parsed = pipeline.parser and doc.has_annotation("DEP")
+    spans = _chunks(doc) if parsed else _runs(doc)
     seen: dict[str, KeyPhrase] = {}
     for span in spans:
         if any(span.start_char < p.end and p.start < span.end_char for p in pii):
             continue
         words = [t for t in span if not t.is_punct]
-        # Only the head (last word) is lemmatised: the tagger reads "hiking" in "hiking boots"
-        # as a verb in one answer and a noun in the next, which would split one phrase in two.
-        key = " ".join([*(t.lower_ for t in words[:-1]), norm_lemma(words[-1], pipeline)])
+        # Only the head is lemmatised: the tagger reads "hiking" in "hiking boots" as a verb in
+        # one answer and a noun in the next, which would split one phrase in two.
+        head = _head(span, words, pipeline, parsed)
+        key = " ".join(norm_lemma(t, pipeline) if t.i == head.i else t.lower_ for t in words)
         if key and key not in seen:
             seen[key] = KeyPhrase(text=span.text, key=key)
     return list(seen.values())

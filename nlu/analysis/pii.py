@@ -10,10 +10,16 @@ Detectors, in priority order (an earlier kind wins where spans overlap):
 - ``CARD``: 13 to 19 digits, optionally grouped by single spaces or dashes, that pass the Luhn
   check (so a random long number is left alone, a real card number never is).
 - ``PHONE``: international (``+44 20 7946 0958``, ``0044 ...``), national with a trunk zero
-  (UK ``07700 900123``, EU ``06 12 34 56 78``), and North American ``(415) 555-2671``.
-- ``NAME``: spaCy's PERSON entities when the pipeline has NER, plus cue rules that work on the
-  blank pipeline too: "my name is X", "I'm X" / "I am X" (capitalised), "call me X", "this is X".
-  Once a name is found, its other mentions in the same text are redacted too.
+  (UK ``07700 900123``, EU ``06 12 34 56 78``), Spanish national (nine digits from 6-9, ``612
+  345 678``), and North American ``(415) 555-2671``.
+- ``NAME``: the model's person entities when the language's pipeline has NER (PERSON in
+  English, PER in French), plus cue rules that work on blank pipelines too: "my name is X",
+  "I'm X" / "I am X" (capitalised), "call me X", "this is X", and their French, German and
+  Spanish forms ("je m'appelle X", "ich heiße X", "me llamo X", ...). Once a name is found, its
+  other mentions in the same text are redacted too.
+
+Emails, cards and phones are the same in every language (the phone rule already knows the
+trunk-zero formats of France and Germany), so only names depend on the language's pipeline.
 """
 
 from __future__ import annotations
@@ -63,6 +69,49 @@ _NAME_CUES = (
         rf"({_NAME_WORD}(?:\s+{_NAME_WORD})?)"
     ),
 )
+# Names in Latin script with accents ("Amélie", "Jürgen", "Íñigo").
+_UPPER, _LOWER = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
+_NAME_WORD_INTL = rf"[{_UPPER}][{_LOWER}]+(?:[-'][{_UPPER}]?[{_LOWER}]+)?"
+# The same cues in French, German and Spanish. Strong ones ("je m'appelle", "ich heiße", "me
+# llamo", "mi nombre es") take a lower-case name; weak ones ("moi c'est", "je suis", "soy",
+# "merci,", "danke,", "gracias,") only a capitalised word that is not a common word. German has
+# no "ich bin X" cue: every German noun is capitalised ("ich bin Vegetarier").
+_NAME_CUES_BY_LANGUAGE: dict[str, tuple[re.Pattern[str], ...]] = {
+    "fr": (
+        re.compile(
+            r"\b(?:je m['’]appelle|mon nom est|mon pr[ée]nom est|mon nom c['’]est)\s+"
+            rf"([{_UPPER}{_LOWER}][{_LOWER}'-]+(?:\s+[{_UPPER}][{_LOWER}'-]+)?)",
+            re.IGNORECASE,
+        ),
+        re.compile(
+            rf"\b(?:[Mm]oi c['’]est|[Mm]erci|[Cc]ordialement|[Jj]e suis),?\s+"
+            rf"({_NAME_WORD_INTL}(?:\s+{_NAME_WORD_INTL})?)"
+        ),
+    ),
+    "de": (
+        re.compile(
+            r"\b(?:ich hei(?:ß|ss)e|mein name ist|mein vorname ist)\s+"
+            rf"([{_UPPER}{_LOWER}][{_LOWER}'-]+(?:\s+[{_UPPER}][{_LOWER}'-]+)?)",
+            re.IGNORECASE,
+        ),
+        # Every German noun is capitalised: only the cues that announce a name are used.
+        re.compile(
+            rf"\b(?:[Hh]ier ist|[Gg]rü(?:ß|ss)e|[Dd]anke),?\s+"
+            rf"({_NAME_WORD_INTL}(?:\s+{_NAME_WORD_INTL})?)"
+        ),
+    ),
+    "es": (
+        re.compile(
+            r"\b(?:me llamo|mi nombre es)\s+"
+            rf"([{_UPPER}{_LOWER}][{_LOWER}'-]+(?:\s+[{_UPPER}][{_LOWER}'-]+)?)",
+            re.IGNORECASE,
+        ),
+        re.compile(
+            rf"\b(?:[Ss]oy|[Gg]racias|[Ss]aludos),?\s+"
+            rf"({_NAME_WORD_INTL}(?:\s+{_NAME_WORD_INTL})?)"
+        ),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -102,6 +151,10 @@ def _phone_ok(intl: bool, digits: str) -> bool:
         return 8 <= len(digits) <= 15
     if digits.startswith("0"):
         return 10 <= len(digits) <= 12
+    # Spain has no trunk zero: nine digits from 6-9 ("612 345 678", "91 234 56 78"). A nine-digit
+    # order number starting so is redacted too, which costs nothing (see the module's rule).
+    if len(digits) == 9 and digits[0] in "6789":
+        return True
     # North American Numbering Plan: [2-9]XX XXX XXXX, optionally preceded by country code 1.
     if len(digits) == 11 and digits[0] == "1":
         digits = digits[1:]
@@ -161,8 +214,9 @@ def _emails(text: str) -> Iterable[PiiSpan]:
         yield PiiSpan(m.start(), m.end(), "EMAIL")
 
 
-def _cue_names(text: str, stop_words: Set[str]) -> Iterable[PiiSpan]:
-    for pattern in _NAME_CUES:
+def _cue_names(text: str, stop_words: Set[str], lang: str = "en") -> Iterable[PiiSpan]:
+    # English cues always apply: customers mix in English ("my name is") whatever the flow.
+    for pattern in (*_NAME_CUES, *_NAME_CUES_BY_LANGUAGE.get(lang, ())):
         for m in pattern.finditer(text):
             words = m.group(1).split()
             # Trim trailing words that are common words ("Sam and", "Ana Here").
@@ -184,6 +238,10 @@ _NOT_NAMES = frozenset(
         "happy sad sure new pretty glad fine good ok okay tired sorry looking interested",
         "currently afraid worried nervous excited annoyed frustrated disappointed",
         "vegan vegetarian gluten single married retired based",
+        # French, German and Spanish words that follow "je suis", "moi c'est", "soy", "danke".
+        "content contente déçu déçue ravi ravie super très vraiment fatigué fatiguée client",
+        "cliente végétarien végétarienne intéressé intéressée nouveau nouvelle sehr schön",
+        "contento contenta cliente nuevo nueva vegetariano vegetariana muy",
     )
     for word in line.split()
 )
@@ -191,7 +249,7 @@ _NOT_NAMES = frozenset(
 
 def _ner_names(doc: Doc) -> Iterable[PiiSpan]:
     for ent in doc.ents:
-        if ent.label_ == "PERSON":
+        if ent.label_ in ("PERSON", "PER"):
             yield PiiSpan(ent.start_char, ent.end_char, "NAME")
 
 
@@ -210,12 +268,19 @@ def _regex_spans(text: str) -> list[PiiSpan]:
 
 
 def find_pii(
-    text: str, doc: Doc | None = None, pipeline: Pipeline | None = None
+    text: str,
+    doc: Doc | None = None,
+    pipeline: Pipeline | None = None,
+    language: str | None = None,
 ) -> tuple[PiiSpan, ...]:
-    """All personal-data spans in ``text``; ``doc`` (its spaCy parse) is reused if given."""
-    pipeline = pipeline or get_pipeline()
+    """All personal-data spans in ``text``; ``doc`` (its spaCy parse) is reused if given.
+
+    ``language`` picks the pipeline (and name cues) when no ``pipeline`` is given: the
+    answer's language, English by default.
+    """
+    pipeline = pipeline or get_pipeline(language=language)
     spans = _regex_spans(text)
-    spans.extend(_cue_names(text, pipeline.nlp.Defaults.stop_words))
+    spans.extend(_cue_names(text, pipeline.nlp.Defaults.stop_words, pipeline.lang))
     if pipeline.ner:
         if doc is None or doc.text != text:
             doc = pipeline.nlp(text)
@@ -245,9 +310,14 @@ def apply_spans(text: str, spans: tuple[PiiSpan, ...]) -> Redaction:
     return Redaction(text="".join(parts), kinds=kinds, spans=spans)
 
 
-def redact(text: str, doc: Doc | None = None, pipeline: Pipeline | None = None) -> Redaction:
+def redact(
+    text: str,
+    doc: Doc | None = None,
+    pipeline: Pipeline | None = None,
+    language: str | None = None,
+) -> Redaction:
     """A copy of ``text`` with every personal-data span replaced by ``[KIND]``."""
-    return apply_spans(text, find_pii(text, doc=doc, pipeline=pipeline))
+    return apply_spans(text, find_pii(text, doc=doc, pipeline=pipeline, language=language))
 
 
 def redact_regex(text: str) -> Redaction:

@@ -6,8 +6,10 @@ A brand lists its interests and the phrases customers use for them, in YAML or a
     climbing: [climb, bouldering, crag]
 
 Matching is case-insensitive (the ``LOWER`` attribute) and, when the pipeline has a
-lemmatizer, also on lemmas, so "hiked" and "treks" match ``hike`` and ``trek``. On the blank
-pipeline a simple plural of each one-word phrase is added instead, so "trails" still matches.
+lemmatizer, also on lemmas, so "hiked" and "treks" match ``hike`` and ``trek``. On a blank
+pipeline a simple plural of each one-word phrase is added instead (English, French, Spanish; not
+German), so "trails" still matches. A taxonomy is written in the brand's words: an answer in
+another language matches only the phrases written in that language too.
 Phrase matching, not a model: a brand edits its taxonomy and sees the result at once.
 """
 
@@ -40,8 +42,14 @@ class InterestMatch:
     end_char: int
 
 
-def _plural(phrase: str) -> str | None:
+def _plural(phrase: str, lang: str = "en") -> str | None:
     if " " in phrase or len(phrase) < 3 or phrase.endswith("s"):
+        return None
+    if lang == "fr":  # "chaussure" -> "chaussures" ("prix", "nez" do not change)
+        return None if phrase.endswith(("x", "z")) else phrase + "s"
+    if lang == "es":  # "bota" -> "botas", "mochila" -> "mochilas", "color" -> "colores"
+        return phrase + ("s" if phrase[-1] in "aeiouáéó" else "es")
+    if lang != "en":  # German plurals follow no rule a line of code could state
         return None
     if phrase.endswith("y") and phrase[-2:-1] not in "aeiou":
         return phrase[:-1] + "ies"
@@ -93,7 +101,9 @@ class Taxonomy:
                 # Lemma patterns need the tagger and lemmatizer run on the phrase itself.
                 lemma.add(name, list(nlp.pipe(phrases)))
             else:
-                plurals = [pl for p in phrases if (pl := _plural(p.lower())) is not None]
+                plurals = [
+                    pl for p in phrases if (pl := _plural(p.lower(), pipeline.lang)) is not None
+                ]
                 if plurals:
                     lower.add(name, [nlp.make_doc(p) for p in plurals])
         if lemma is not None:
@@ -102,7 +112,7 @@ class Taxonomy:
 
     def matches(self, doc: Doc, pipeline: Pipeline | None = None) -> list[InterestMatch]:
         """Every interest mention in ``doc``, in text order, without duplicates."""
-        pipeline = pipeline or get_pipeline()
+        pipeline = pipeline or get_pipeline(language=doc.lang_)
         compiled = self._matchers.get(id(pipeline.nlp))
         if compiled is None:
             compiled = self._matchers[id(pipeline.nlp)] = (pipeline, self._compile(pipeline))

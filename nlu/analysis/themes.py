@@ -12,17 +12,26 @@
 4. Each theme: its size, its top TF-IDF terms as a label, and up to three representative quotes,
    the answers closest to its centre, redacted with :func:`nlu.analysis.pii.redact` (names too).
 
+Themes are found in one language at a time (``language``): its stop words (spaCy's list for
+that language, plus scikit-learn's English list and English survey filler, since customers
+everywhere write "ok" and "lol") and its pipeline for quote redaction. A brand with answers in
+several languages runs it once per language (`storage.heard`): mixed together, TF-IDF would
+mostly find the languages themselves.
+
 Memory stays small at 100k answers: the TF-IDF matrix is sparse and only the k-means input
 (n x 100 float32) is dense.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
+import spacy
 from pydantic import BaseModel, ConfigDict
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
@@ -33,8 +42,9 @@ from spacy.lang.en.stop_words import STOP_WORDS as SPACY_STOP_WORDS
 from threadpoolctl import threadpool_limits
 
 from nlu.analysis.pii import redact, redact_regex
+from nlu.analysis.pipeline import language_of
 
-__all__ = ["Theme", "find_themes"]
+__all__ = ["Theme", "find_theme_groups", "find_themes", "stop_words"]
 
 # A scipy sparse matrix (TF-IDF) or a dense array: scikit-learn takes either.
 Matrix = Any
@@ -68,6 +78,32 @@ wouldnt shouldnt arent havent hasnt theres whats lets ur u abit alot
 STOP_WORDS = frozenset(
     {w.replace("'", "") for w in ENGLISH_STOP_WORDS | SPACY_STOP_WORDS} | set(_FILLER.split())
 )
+# The same filler in French, German and Spanish, with apostrophes dropped as above.
+_FILLER_BY_LANGUAGE = {
+    "fr": "merci mdr bah ben bon voilà truc trucs chose choses peut-être genre vraiment jsp chais",
+    "de": "danke halt eigentlich irgendwie ding dinge sachen sache vielleicht echt naja okay mal",
+    "es": "gracias pues bueno vale cosa cosas algo quizás quizas verdad tipo jaja igual",
+}
+
+
+@cache
+def stop_words(language: str = "en") -> frozenset[str]:
+    """What TF-IDF leaves out for answers in `language`: English's list always (customers mix
+    it in), plus spaCy's list and a little survey filler for the language itself."""
+    lang = language_of(language)
+    if lang == "en":
+        return STOP_WORDS
+    try:
+        own = spacy.util.get_lang_class(lang).Defaults.stop_words
+    except (ImportError, KeyError):  # a language spaCy has no data for
+        own = set()
+    # Only whole tokens: "dix-neuf" would split into "neuf" (new), which must stay a word.
+    words = {
+        w
+        for w in (w.replace("'", "").replace("\u2019", "") for w in own)
+        if re.fullmatch(r"[^\W\d_]+", w)
+    }
+    return STOP_WORDS | words | set(_FILLER_BY_LANGUAGE.get(lang, "").split())
 
 
 def _clean(text: str) -> str:
@@ -76,10 +112,12 @@ def _clean(text: str) -> str:
     return text.lower().replace("'", "").replace("\u2019", "")
 
 
-def _vectorise(texts: Sequence[str], min_df: int) -> tuple[TfidfVectorizer, Matrix] | None:
+def _vectorise(
+    texts: Sequence[str], min_df: int, language: str = "en"
+) -> tuple[TfidfVectorizer, Matrix] | None:
     vectorizer = TfidfVectorizer(
         preprocessor=_clean,
-        stop_words=sorted(STOP_WORDS),
+        stop_words=sorted(stop_words(language)),
         ngram_range=(1, 2),
         min_df=min_df,
         max_df=0.5 if len(texts) >= 20 else 1.0,
@@ -138,6 +176,7 @@ class _Corpus:
     """What every theme of one run is described from."""
 
     texts: Sequence[str]
+    language: str
     matrix: Matrix  # TF-IDF, one row per text
     terms: np.ndarray  # column -> term
     distances: np.ndarray  # each text's distance to its theme's centre
@@ -160,7 +199,7 @@ class _Corpus:
             if words in seen:
                 continue
             seen.add(words)
-            quote = redact(self.texts[i]).text
+            quote = redact(self.texts[i], language=self.language).text
             if quote not in quotes:
                 quotes.append(quote)
             if len(quotes) == n_quotes:
@@ -182,43 +221,78 @@ def find_themes(
     n_quotes: int = 3,
     min_df: int | None = None,
     threads: int | None = 1,
+    language: str = "en",
 ) -> list[Theme]:
-    """Themes in ``texts``, largest first. Small or empty inputs give one theme or none.
+    """Themes in ``texts`` (written in ``language``), largest first. Small or empty inputs give
+    one theme or none.
 
     ``threads`` caps BLAS/OpenMP threads (None: the libraries' default). One thread is the
     default because theme discovery is background work beside a live gateway, and because
     on a busy two-core machine threaded k-means was much slower on a small corpus than
     single-threaded: threads spin waiting for a core (docs/benchmarks.md).
     """
+    groups = find_theme_groups(
+        texts,
+        k_range,
+        n_terms=n_terms,
+        n_quotes=n_quotes,
+        min_df=min_df,
+        threads=threads,
+        language=language,
+    )
+    return [theme for theme, _ in groups]
+
+
+def find_theme_groups(
+    texts: Sequence[str],
+    k_range: range = range(2, 13),
+    *,
+    n_terms: int = 5,
+    n_quotes: int = 3,
+    min_df: int | None = None,
+    threads: int | None = 1,
+    language: str = "en",
+) -> list[tuple[Theme, list[int]]]:
+    """:func:`find_themes`, each theme with the positions in ``texts`` of its answers: so a
+    caller can count the people behind a theme (k applies to people, not answers)."""
     with threadpool_limits(limits=threads):
-        return _find_themes(texts, k_range, n_terms, n_quotes, min_df)
+        return _find_themes(texts, k_range, n_terms, n_quotes, min_df, language_of(language))
 
 
 def _find_themes(
-    texts: Sequence[str], k_range: range, n_terms: int, n_quotes: int, min_df: int | None
-) -> list[Theme]:
-    texts = [t for t in texts if t and t.strip()]
+    all_texts: Sequence[str],
+    k_range: range,
+    n_terms: int,
+    n_quotes: int,
+    min_df: int | None,
+    language: str,
+) -> list[tuple[Theme, list[int]]]:
+    kept = [i for i, t in enumerate(all_texts) if t and t.strip()]
+    texts = [all_texts[i] for i in kept]
     if not texts:
         return []
     n = len(texts)
     min_df = min_df if min_df is not None else (1 if n < 50 else max(2, min(10, n // 1000)))
-    vectorised = _vectorise(texts, min_df)
+    vectorised = _vectorise(texts, min_df, language)
     if vectorised is None or n < 4:
         # Too little to cluster: one theme, described by whatever words there are.
         matrix = vectorised[1] if vectorised else np.zeros((n, 1))
         terms = vectorised[0].get_feature_names_out() if vectorised else np.array([""])
-        corpus = _Corpus(texts, matrix, terms, np.zeros(n))
-        return [corpus.theme(np.arange(n), n_terms, n_quotes)]
+        corpus = _Corpus(texts, language, matrix, terms, np.zeros(n))
+        return [(corpus.theme(np.arange(n), n_terms, n_quotes), kept)]
     vectorizer, matrix = vectorised
     points = _embed(matrix)
     k = _choose_k(points, range(max(2, k_range.start), min(k_range.stop, n)))
     model = _kmeans(k, n).fit(points)
     labels = model.labels_
     distances = np.linalg.norm(points - model.cluster_centers_[labels], axis=1)
-    corpus = _Corpus(texts, matrix, vectorizer.get_feature_names_out(), distances)
-    themes = [
-        corpus.theme(np.flatnonzero(labels == c), n_terms, n_quotes)
+    corpus = _Corpus(texts, language, matrix, vectorizer.get_feature_names_out(), distances)
+    groups = [
+        (
+            corpus.theme(members, n_terms, n_quotes),
+            [kept[int(i)] for i in members],
+        )
         for c in range(k)
-        if np.any(labels == c)
+        if len(members := np.flatnonzero(labels == c))
     ]
-    return sorted(themes, key=lambda t: -t.size)
+    return sorted(groups, key=lambda g: -g[0].size)

@@ -37,6 +37,8 @@ def test_emails(text: str, expected: str) -> None:
         "030 1234567",  # Germany
         "+49 151 23456789",
         "+34 612 345 678",  # Spain
+        "612 345 678",  # Spain, national: no trunk zero
+        "91 234 56 78",
     ],
 )
 def test_phone_formats(phone: str) -> None:

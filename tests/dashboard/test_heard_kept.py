@@ -55,6 +55,7 @@ def test_a_restart_shows_the_kept_themes_without_hearing_again(
     import nlu.analysis.themes
 
     monkeypatch.setattr(nlu.analysis.themes, "find_themes", deaf)
+    monkeypatch.setattr(nlu.analysis.themes, "find_theme_groups", deaf)
     again = hear(crowd)
     assert list(again) == json.loads(json.dumps(list(first)))  # as served, JSON
 
@@ -62,7 +63,7 @@ def test_a_restart_shows_the_kept_themes_without_hearing_again(
 def test_an_erasure_takes_the_kept_themes_with_it(
     crowd: Crowd, store_backend: StoreBackend
 ) -> None:
-    themes, _ = hear(crowd)
+    themes = hear(crowd)[0]
     quotes = [q for t in themes for q in t["quotes"] if q.replace(" ", "").isalnum()]
     assert quotes
     crowd.stores.dispose()

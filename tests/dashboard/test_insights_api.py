@@ -116,9 +116,14 @@ def test_figures_match_the_store(client: TestClient, crowd: Crowd) -> None:
     assert report["consent"]["tailored_content"]["refused"] is None
     assert report["consent"]["tailored_content"]["given"] is None
     assert report["consent"]["tailored_content"]["rate"] is None
-    themes = [t.model_dump() for t in find_themes(free_texts(crowd.stores)) if t.size >= K]
+    themes = [
+        {**t.model_dump(), "language": "en"}
+        for t in find_themes(free_texts(crowd.stores))
+        if t.size >= K
+    ]
     assert report["themes"] == themes
     assert sorted(t["size"] for t in themes) == [11, 12, 14, 14]
+    assert report["theme_languages"] == ["en"]  # one language: the dashboard does not group
 
 
 @SQLITE_ONLY

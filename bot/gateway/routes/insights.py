@@ -208,10 +208,10 @@ def _rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     for purpose, counts in report["consent"].items():
         for measure, value in counts.items():
             rows.append({"table": "consent", "key": purpose, "measure": measure, "value": value})
+    several = len(report.get("theme_languages") or []) > 1  # themes per language: say which
     for theme in report["themes"]:
-        rows.append(
-            {"table": "themes", "key": theme["label"], "measure": "size", "value": theme["size"]}
-        )
+        key = f"{theme['language']}: {theme['label']}" if several else theme["label"]
+        rows.append({"table": "themes", "key": key, "measure": "size", "value": theme["size"]})
     for name, size in ((report["segments"] or {}).get("sizes") or {}).items():
         rows.append({"table": "segments", "key": name, "measure": "size", "value": size})
     for week in report["emotions"]:
