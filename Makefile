@@ -31,7 +31,7 @@ help:
 # setup: about 1 minute with a warm download cache, where pip took 6-9). uv itself is installed
 # hash-checked from requirements-uv.lock; it never downloads a Python (UV_PYTHON_DOWNLOADS).
 setup:
-	@$(MAKE) --no-print-directory -j2 .venv/.done .venv-rasa/.done
+	@$(MAKE) --no-print-directory -s -j2 .venv/.done .venv-rasa/.done
 
 export UV_PYTHON_DOWNLOADS := never
 UV := .candor/tools/bin/uv

@@ -55,6 +55,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "port": settings.gateway_port,
         "log_level": "warning",
         "timeout_keep_alive": KEEP_ALIVE_S,
+        # No permessage-deflate on the widget's WebSocket: a chat message is a few hundred
+        # bytes, while each socket's zlib streams held tens of KB of the gateway's memory
+        # (docs/benchmarks.md, "Open conversations held at once"), and compressing what a
+        # customer typed beside what a page can inject is a compression oracle under TLS.
+        "ws_per_message_deflate": False,
         **server_options(settings),  # header and body read deadlines
     }
 

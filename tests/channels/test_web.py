@@ -147,3 +147,16 @@ def test_unknown_brand_and_missing_hello_close_with_a_code(stack: Stack) -> None
             socket.recv(timeout=10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4408
+
+
+def test_the_socket_is_not_compressed_even_when_the_client_offers_it(stack: Stack) -> None:
+    """The client offers permessage-deflate (as browsers do); the gateway declines it: no zlib
+    streams held per open conversation, and no compression oracle over what customers type."""
+    base = stack.settings.gateway_url.replace("http", "ws")
+    with connect(f"{base}/ws/chat/{BRAND}", open_timeout=10, compression="deflate") as socket:
+        assert socket.request is not None
+        assert socket.response is not None
+        assert "permessage-deflate" in socket.request.headers.get("Sec-WebSocket-Extensions", "")
+        assert "Sec-WebSocket-Extensions" not in socket.response.headers
+        socket.send(json.dumps({"type": "hello", "user_id": uuid.uuid4().hex}))
+        assert json.loads(socket.recv(timeout=10)) == {"type": "ready"}
