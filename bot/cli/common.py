@@ -59,6 +59,10 @@ def exit_on_sigterm() -> None:
 
 def log_to_console(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    # Each migration's whole docstring and each action's registration, at every start, buried
+    # the lines an operator starts Candor to read; their warnings and errors still show.
+    for chatty in ("alembic", "rasa_sdk"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def until_stopped(
