@@ -35,6 +35,13 @@ with the same arguments as the `rasa` command. It imports nothing from Candor.
    lock key itself expires with its last ticket, so a killed engine frees its conversations
    within one lease instead of Rasa's fixed 60 s per ticket, and leaves no key behind. A turn
    whose lease lapsed (its engine stalled) is not saved (see `install_lock_leases`).
+11. A conversation's tracker stays short (`install_bounded_sessions`): Rasa loads, replays and
+   featurises every event of the current session on every turn, so a turn's cost grew with the
+   conversation (docs/benchmarks.md, "A turn's cost by its place in a long conversation").
+   Outside a form, once the session holds more than `SESSION_MAX_EVENTS` events, the next
+   message starts a new session first, as an expired one would: every slot carries over (the
+   interpreter's whole state is in slots, and no rule looks further back than the message), and
+   the tracker store reads only from the last session start. Erasure still takes every row.
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
@@ -427,6 +434,53 @@ def install_slim_action_calls() -> None:
     RemoteAction._action_call_format = _action_call_format
 
 
+#: Events a session may hold before the next message outside a form starts a new one (a
+#: survey turn writes about 11; a whole survey stays in one session however long it is).
+SESSION_MAX_EVENTS = 60
+
+
+def install_bounded_sessions() -> None:
+    """Start a new session, outside a form, once the current one holds `SESSION_MAX_EVENTS`.
+
+    Rasa starts a session when the last one expired (`session_expiration_time`) and loads only
+    the events since the latest `session_started`. Its rules here read nothing older than the
+    message (intent -> action, and the form's own), and `carry_over_slots_to_new_session` keeps
+    every slot, so a new session between surveys changes no prediction, only the work per turn.
+    Inside the form a session is never cut: the form's loop events belong together.
+
+    Rasa's `action_session_start` carries slots over by repeating every `SlotSet` of the last
+    session, its own carried-over ones included, so each session began with more events than
+    the one before (40 surveys in one conversation: 20,540 slot events, 93 events a turn).
+    Here each slot is carried once, with its latest value and metadata: the same slots after
+    the new session starts, in as many events as there are slots.
+    """
+    from rasa.core.actions.action import ActionSessionStart
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import SlotSet
+
+    def _slot_set_events_from_tracker(tracker: Any) -> List[Any]:
+        latest: Dict[str, Any] = {}
+        for event in tracker.applied_events():
+            if isinstance(event, SlotSet):
+                latest.pop(event.key, None)  # re-inserted: the carried order is the last-set order
+                latest[event.key] = event
+        return [SlotSet(key=e.key, value=e.value, metadata=e.metadata) for e in latest.values()]
+
+    ActionSessionStart._slot_set_events_from_tracker = staticmethod(_slot_set_events_from_tracker)
+    expired = MessageProcessor._has_session_expired
+
+    def _has_session_expired(self: MessageProcessor, tracker: Any) -> bool:
+        if expired(self, tracker):
+            return True
+        return (
+            self.domain.session_config.carry_over_slots
+            and tracker.active_loop_name is None
+            and len(tracker.events) > SESSION_MAX_EVENTS
+        )
+
+    MessageProcessor._has_session_expired = _has_session_expired
+
+
 def change_lock(store: Any, conversation_id: str, edit: Callable[[Any], Any]) -> Any:
     """Apply `edit` to a conversation's lock in one Redis transaction; retried on races.
 
@@ -595,6 +649,7 @@ def main() -> None:
     install_slim_action_calls()
     install_atomic_redis_locks()
     install_lock_leases()
+    install_bounded_sessions()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

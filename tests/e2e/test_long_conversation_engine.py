@@ -1,0 +1,88 @@
+"""A conversation that goes on survey after survey keeps a short tracker, on the real engine.
+
+Rasa reads, replays and featurises every event of the current session on every turn, and its
+`action_session_start` repeated every slot event of the last session in the next one, so a
+turn's cost grew with the conversation. rasa_boot.install_bounded_sessions starts a new session
+between surveys once the current one is long and carries each slot over once. These tests hold
+what must stay true: sessions are cut, none grows with the conversation, every survey is stored
+as before, and erasure still takes every session's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+from sqlalchemy import text
+
+from bot.bench.journeys import BUTTONS
+from bot.pseudonym import subject_id
+from storage import records, tracker_events
+from tests.stack import Stack
+
+pytestmark = pytest.mark.engine
+BRAND = "basics-store"  # the scripted buttons survey of `candor bench`
+ROUNDS = 8
+
+
+def survey(stack: Stack, who: str) -> list[dict[str, object]]:
+    replies: list[dict[str, object]] = []
+    for turn in BUTTONS.turns:
+        kind = "payload" if turn.via_button else "text"
+        replies = stack.say(BRAND, who, **{kind: turn.message})
+    return replies
+
+
+def sessions(stack: Stack, sid: str) -> list[Counter[str]]:
+    """The subject's stored tracker events, split at each session start, counted by type."""
+    with stack.stores.tracker_engine().connect() as conn:
+        rows = conn.execute(
+            text("SELECT type_name FROM events WHERE sender_id LIKE :s ORDER BY id"),
+            {"s": f"%{sid}"},
+        ).scalars()
+        out: list[Counter[str]] = []
+        for type_name in rows:
+            if type_name == "session_started" or not out:
+                out.append(Counter())
+            out[-1][type_name] += 1
+    return out
+
+
+def answers(stack: Stack, sid: str) -> list[records.AnswerView]:
+    with stack.stores.brand(BRAND) as session:
+        return records.answers_of(session, stack.stores.keyring(BRAND), subject_id=sid)
+
+
+def test_survey_after_survey_the_tracker_stays_short_and_every_answer_is_kept(
+    stack: Stack,
+) -> None:
+    who = f"long-{uuid.uuid4().hex[:8]}"
+    sid = subject_id(stack.settings.key, brand=BRAND, channel="api", user_id=who)
+    last = survey(stack, who)
+    per_survey = len(answers(stack, sid))
+    assert per_survey > 0
+    for _ in range(ROUNDS - 1):
+        assert survey(stack, who) == last, "each survey ends as the first did"
+    assert len(answers(stack, sid)) == per_survey * ROUNDS
+
+    split = sessions(stack, sid)
+    assert len(split) >= ROUNDS - 1, "a new session between surveys"
+    sizes = [sum(c.values()) for c in split[1:]]
+    assert max(sizes) <= sizes[0] + 5, f"a session grows with the conversation: {sizes}"
+    slots = [c["slot"] for c in split[1:]]
+    assert max(slots) <= slots[0] + 5, f"carried slots pile up: {slots}"
+
+
+def test_forget_me_after_many_sessions_erases_every_one(stack: Stack) -> None:
+    who = f"long-{uuid.uuid4().hex[:8]}"
+    sid = subject_id(stack.settings.key, brand=BRAND, channel="api", user_id=who)
+    for _ in range(4):
+        survey(stack, who)
+    assert len(sessions(stack, sid)) >= 3
+    stack.say(BRAND, who, text="forget me")
+    done = stack.say(BRAND, who, payload="/affirm")
+    assert any("deleted everything" in str(m.get("text", "")) for m in done)
+    assert answers(stack, sid) == []
+    engine = stack.stores.tracker_engine()
+    assert tracker_events.count_subject(engine, brand=BRAND, subject_id=sid) == 0
