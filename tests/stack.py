@@ -74,6 +74,21 @@ class Stack:
         assert response.status_code == 200, response.text
         return response.json()["messages"]
 
+    def subject(self, brand: str, user_id: str, channel: str = "api") -> str:
+        """The pseudonymous subject id the store keys this customer's data by."""
+        from bot.pseudonym import subject_id
+
+        return subject_id(self.settings.key, brand=brand, channel=channel, user_id=user_id)
+
+    def answers(self, brand: str, user_id: str) -> list[Any]:
+        """The customer's stored answers, decrypted (records.AnswerView), as the store has them."""
+        from storage import records
+
+        with self.stores.brand(brand) as session:
+            return records.answers_of(
+                session, self.stores.keyring(brand), subject_id=self.subject(brand, user_id)
+            )
+
 
 def publish_flow_text(stack: Stack, folder: Path, brand: str, flow: str) -> str:
     """Publish a test's own flow (YAML text) to the session stack; its brand."""

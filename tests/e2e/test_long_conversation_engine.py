@@ -17,8 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.bench.journeys import BUTTONS
-from bot.pseudonym import subject_id
-from storage import records, tracker_events
+from storage import tracker_events
 from tests.stack import Stack
 
 pytestmark = pytest.mark.engine
@@ -49,22 +48,17 @@ def sessions(stack: Stack, sid: str) -> list[Counter[str]]:
     return out
 
 
-def answers(stack: Stack, sid: str) -> list[records.AnswerView]:
-    with stack.stores.brand(BRAND) as session:
-        return records.answers_of(session, stack.stores.keyring(BRAND), subject_id=sid)
-
-
 def test_survey_after_survey_the_tracker_stays_short_and_every_answer_is_kept(
     stack: Stack,
 ) -> None:
     who = f"long-{uuid.uuid4().hex[:8]}"
-    sid = subject_id(stack.settings.key, brand=BRAND, channel="api", user_id=who)
+    sid = stack.subject(BRAND, who)
     last = survey(stack, who)
-    per_survey = len(answers(stack, sid))
+    per_survey = len(stack.answers(BRAND, who))
     assert per_survey > 0
     for _ in range(ROUNDS - 1):
         assert survey(stack, who) == last, "each survey ends as the first did"
-    assert len(answers(stack, sid)) == per_survey * ROUNDS
+    assert len(stack.answers(BRAND, who)) == per_survey * ROUNDS
 
     split = sessions(stack, sid)
     assert len(split) >= ROUNDS - 1, "a new session between surveys"
@@ -76,13 +70,13 @@ def test_survey_after_survey_the_tracker_stays_short_and_every_answer_is_kept(
 
 def test_forget_me_after_many_sessions_erases_every_one(stack: Stack) -> None:
     who = f"long-{uuid.uuid4().hex[:8]}"
-    sid = subject_id(stack.settings.key, brand=BRAND, channel="api", user_id=who)
+    sid = stack.subject(BRAND, who)
     for _ in range(4):
         survey(stack, who)
     assert len(sessions(stack, sid)) >= 3
     stack.say(BRAND, who, text="forget me")
     done = stack.say(BRAND, who, payload="/affirm")
     assert any("deleted everything" in str(m.get("text", "")) for m in done)
-    assert answers(stack, sid) == []
+    assert stack.answers(BRAND, who) == []
     engine = stack.stores.tracker_engine()
     assert tracker_events.count_subject(engine, brand=BRAND, subject_id=sid) == 0

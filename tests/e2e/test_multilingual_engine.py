@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from bot.pseudonym import subject_id
 from consent_flows import notices
 from consent_flows.loader import load_flow_file
 from consent_flows.translations import localized
@@ -46,15 +45,11 @@ def _titles(messages: list[dict[str, Any]]) -> list[str]:
 
 
 def _sid(stack: Stack, user: str) -> str:
-    return subject_id(stack.settings.key, brand=BRAND, channel="api", user_id=user)
+    return stack.subject(BRAND, user)
 
 
 def _answers(stack: Stack, user: str) -> dict[str, Any]:
-    with stack.stores.brand(BRAND) as session:
-        views = records.answers_of(
-            session, stack.stores.keyring(BRAND), subject_id=_sid(stack, user)
-        )
-    return {a.step_id: (a.value, a.verbatim) for a in views}
+    return {a.step_id: (a.value, a.verbatim) for a in stack.answers(BRAND, user)}
 
 
 def _consents(stack: Stack, user: str) -> list[tuple[str | None, str | None, str]]:
