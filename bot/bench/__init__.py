@@ -105,6 +105,9 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     }
     candor, bare, stock = (at8.get(name) for name in ("candor", "bare", "stock"))
     out: dict[str, Any] = {}
+    failed = {n: lv["errors"] for n, lv in at8.items() if lv and lv["errors"]}
+    if failed:  # a refused or failed turn is fast and cheap: it would flatter every figure
+        return {"void": f"turns failed at concurrency 8 {failed}: no target can be judged"}
     if candor and stock:
         ratio = candor["turns_per_s"] / stock["turns_per_s"]
         out["a_over_c_at_8"] = {"value": round(ratio, 2), "target": ">= 5", "met": ratio >= 5}

@@ -24,9 +24,6 @@ from bot.bench.journeys import BUTTONS, Turn
 from bot.bench.systems import Running
 
 WINDOW = 10
-# One scripted customer sends hundreds of turns in a minute: far past the per-customer limit
-# that protects a real one (60 a minute), which would answer most of them 429.
-CUSTOMER_LIMIT = "1000/second;100000/minute"
 
 
 def long_conversation(turns: int) -> list[Turn]:

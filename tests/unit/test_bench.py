@@ -95,9 +95,10 @@ def test_customers_who_pause_between_turns_still_finish_every_turn() -> None:
     assert sorted(seen) == sorted(t.message for j in JOURNEYS for t in j.turns)
 
 
-def _result(a: float, b: float, c: float, p99: float) -> dict:
+def _result(a: float, b: float, c: float, p99: float, errors: int = 0) -> dict:
     def levels(tps: float) -> dict:
-        return {"levels": [{"concurrency": 8, "turns_per_s": tps, "p99_ms": p99}]}
+        level = {"concurrency": 8, "turns_per_s": tps, "p99_ms": p99, "errors": errors}
+        return {"levels": [level]}
 
     return {"systems": {"candor": levels(a), "bare": levels(b), "stock": levels(c)}}
 
@@ -112,6 +113,27 @@ def test_ratios_and_targets_are_reported_not_enforced() -> None:
     assert met["candor_p99_ms_at_8"]["met"]
     missed = targets(_result(a=20, b=60, c=10, p99=400))
     assert not any(t["met"] for t in missed.values())
+
+
+def test_a_level_with_failed_turns_judges_no_target() -> None:
+    """A refused turn (a 429 from the per-customer limit, say) is fast and cheap: counted as a
+    turn it would make every figure look better than the product is."""
+    judged = targets(_result(a=50, b=60, c=10, p99=40, errors=3))
+    assert set(judged) == {"void"}
+    assert "candor" in judged["void"]
+
+
+def test_scripted_customers_are_not_held_to_a_real_customers_limit() -> None:
+    """The bench's customers send turns back to back; the product's own limit (5 a second)
+    would answer them 429 (it did, unnoticed, for a day of figures)."""
+    import inspect
+
+    from bot.bench.systems import CUSTOMER_LIMIT, System
+    from bot.settings import Settings
+
+    default = inspect.signature(System).parameters["customer_limit"].default
+    assert default == CUSTOMER_LIMIT
+    assert Settings().limit_chat_customer != CUSTOMER_LIMIT
 
 
 def test_the_comparison_projects_share_candors_intents_and_journeys(tmp_path: Path) -> None:
