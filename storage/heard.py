@@ -110,13 +110,37 @@ def themes_of(
         if len({v.subject_id for v in said}) < k:
             continue
         languages.append(language)
-        shown = [
-            {**theme.model_dump(), "language": language}
-            for theme, members in find_theme_groups([v.verbatim for v in said], language=language)
+        groups = find_theme_groups([v.verbatim for v in said], language=language)
+        chosen = [
+            (theme, members)
+            for theme, members in groups
             if theme.size >= k and len({said[j].subject_id for j in members}) >= k
-        ]
-        themes.extend(shown[:THEMES_SHOWN])
+        ][:THEMES_SHOWN]
+        themes.extend(
+            {**theme.model_dump(), "language": language}
+            for theme, _ in complemented(chosen, said, k)
+        )
     return themes, languages
+
+
+def complemented(shown: list[Any], said: list[records.AnswerView], k: int) -> list[Any]:
+    """`shown` themes (theme, the indexes of its answers in `said`), less the smallest when
+    what they leave out would be a figure about fewer than k: complementary suppression, as
+    `storage.kanon` does for counts.
+
+    A theme's share is of the language's analysed answers, so the page gives that total away
+    (size / share), and with it how many answers fall in no shown theme (themes partition the
+    answers: each is in one group). That rest must be 0, or at least k answers of at least k
+    people. Leaving out the smallest shown theme (itself k answers of k people at least) makes
+    it so; only then is one left out.
+    """
+    inside = {int(j) for _, members in shown for j in members}
+    # Blank answers are not analysed, so not in the total a share is of.
+    rest = [v for j, v in enumerate(said) if j not in inside and v.verbatim.strip()]
+    if not rest or not shown or (len(rest) >= k and len({v.subject_id for v in rest}) >= k):
+        return shown
+    smallest = min(range(len(shown)), key=lambda i: (shown[i][0].size, -i))
+    return [group for i, group in enumerate(shown) if i != smallest]
 
 
 def answers_stamp(session: Any, rest: tuple[Any, ...]) -> tuple[Any, ...]:
