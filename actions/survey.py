@@ -120,10 +120,24 @@ def dump_state(state: ConversationState) -> SlotSet:
     return SlotSet(STATE_SLOT, state.model_dump(mode="json"))
 
 
-def send(dispatcher: CollectingDispatcher, messages: list[OutboundMessage]) -> None:
-    for message in messages:
+def send(
+    dispatcher: CollectingDispatcher,
+    messages: list[OutboundMessage],
+    question: str | None = None,
+) -> None:
+    """Utter `messages`; `question` (the token of the question they end on) rides on the last.
+
+    One bot event for the question and its token, not two: every event is written to the
+    tracker and read back on each later turn of the session (docs/benchmarks.md, issue 19).
+    The engine still hands the token to the gateway as its own item (Rasa's output channels
+    send a message's custom part apart from its text), and the gateway never shows it.
+    """
+    for position, message in enumerate(messages, 1):
         buttons = [b.model_dump() for b in message.buttons]
-        dispatcher.utter_message(text=message.text, buttons=buttons or None)
+        token = {QUESTION_TOKEN: question} if question and position == len(messages) else None
+        dispatcher.utter_message(text=message.text, buttons=buttons or None, json_message=token)
+    if question and not messages:
+        dispatcher.utter_message(json_message={QUESTION_TOKEN: question})
 
 
 class _SurveyAction(Action):
@@ -244,17 +258,17 @@ class ValidateSurveyForm(_SurveyAction):
                 result.state.status == "ended",
             )
         after = result.state
-        if after.confirming is None:
-            send(
-                dispatcher,
-                interpreter.prompt(
-                    localized(self.runtime.flow(sender.brand, after.flow_version), after.language),
-                    after,
-                ),
+        # Never shown: the gateway hands the token to the client, which sends it back.
+        question = after.question if after.status != "ended" else None
+        prompt = (
+            interpreter.prompt(
+                localized(self.runtime.flow(sender.brand, after.flow_version), after.language),
+                after,
             )
-        if after.question and after.status != "ended":
-            # Never shown: the gateway hands the token to the client, which sends it back.
-            dispatcher.utter_message(json_message={QUESTION_TOKEN: after.question})
+            if after.confirming is None
+            else []
+        )
+        send(dispatcher, prompt, question)
         done = after.status == "ended"
         return [dump_state(after), SlotSet(ANSWER_SLOT, DONE if done else None)]
 
@@ -291,10 +305,12 @@ class Control(_SurveyAction):
         if switched is not None:  # "en français": carried on in it, the question shown again
             self.carry_out(sender, tracker, switched, dispatcher)
             after = switched.state
-            if after.confirming is None:
-                send(dispatcher, interpreter.prompt(localized(flow, after.language), after))
-            if after.question and after.status != "ended":
-                dispatcher.utter_message(json_message={QUESTION_TOKEN: after.question})
+            prompt = (
+                interpreter.prompt(localized(flow, after.language), after)
+                if after.confirming is None
+                else []
+            )
+            send(dispatcher, prompt, after.question if after.status != "ended" else None)
             return [dump_state(after), ActiveLoop(None), FollowupAction(LISTEN)]
         decided = outside.answer(flow, state, turn, threshold=self.runtime.control_threshold)
         if decided is None:

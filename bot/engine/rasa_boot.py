@@ -42,6 +42,8 @@ with the same arguments as the `rasa` command. It imports nothing from Candor.
    message starts a new session first, as an expired one would: every slot carries over (the
    interpreter's whole state is in slots, and no rule looks further back than the message), and
    the tracker store reads only from the last session start. Erasure still takes every row.
+12. Fewer events per turn (`install_steady_requested_slot`): the form writes `requested_slot`
+   only when it changes (and `actions/survey.py` sends a question and its token as one message).
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
@@ -481,6 +483,42 @@ def install_bounded_sessions() -> None:
     MessageProcessor._has_session_expired = _has_session_expired
 
 
+def install_steady_requested_slot() -> None:
+    """The form writes `requested_slot` when it changes, not again on every turn.
+
+    Rasa 3.6's `FormAction.request_next_slot` returns `SlotSet(requested_slot, ...)` each turn
+    the form asks, though Candor's one-slot form asks for the same slot all along: one more
+    event per turn to save, and to read back and replay on every later turn of the session.
+    The slot's value is what rules, slot mappings and the form read, and it is unchanged; its
+    first setting (activation) and its clearing (the form ends) are kept.
+    """
+    from rasa.core.actions.forms import FormAction
+    from rasa.shared.core.constants import REQUESTED_SLOT
+    from rasa.shared.core.events import SlotSet
+
+    request = FormAction.request_next_slot
+
+    async def request_next_slot(
+        self: FormAction,
+        tracker: Any,
+        domain: Any,
+        output_channel: Any,
+        nlg: Any,
+        events_so_far: List[Any],
+    ) -> List[Any]:
+        events = await request(self, tracker, domain, output_channel, nlg, events_so_far)
+        asked = tracker.get_slot(REQUESTED_SLOT)
+        if asked is None or tracker.active_loop_name != self.name():
+            return events
+        return [
+            e
+            for e in events
+            if not (isinstance(e, SlotSet) and e.key == REQUESTED_SLOT and e.value == asked)
+        ]
+
+    FormAction.request_next_slot = request_next_slot
+
+
 def change_lock(store: Any, conversation_id: str, edit: Callable[[Any], Any]) -> Any:
     """Apply `edit` to a conversation's lock in one Redis transaction; retried on races.
 
@@ -650,6 +688,7 @@ def main() -> None:
     install_atomic_redis_locks()
     install_lock_leases()
     install_bounded_sessions()
+    install_steady_requested_slot()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

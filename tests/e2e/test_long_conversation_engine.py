@@ -10,6 +10,7 @@ as before, and erasure still takes every session's rows.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 
@@ -80,3 +81,30 @@ def test_forget_me_after_many_sessions_erases_every_one(stack: Stack) -> None:
     assert stack.answers(BRAND, who) == []
     engine = stack.stores.tracker_engine()
     assert tracker_events.count_subject(engine, brand=BRAND, subject_id=sid) == 0
+
+
+def test_a_survey_turn_writes_no_event_it_need_not(stack: Stack) -> None:
+    """Every event is saved, then read back and replayed on each later turn of the session
+    (issue 19): the form writes `requested_slot` when it changes (rasa_boot
+    install_steady_requested_slot), and a question travels with its token as one bot event."""
+    who = f"lean-{uuid.uuid4().hex[:8]}"
+    sid = stack.subject(BRAND, who)
+    replies = survey(stack, who)
+    assert replies
+    with stack.stores.tracker_engine().connect() as conn:
+        rows = conn.execute(
+            text("SELECT type_name, data FROM events WHERE sender_id LIKE :s ORDER BY id"),
+            {"s": f"%{sid}"},
+        ).all()
+    events = [(kind, json.loads(data)) for kind, data in rows]
+    requested = [
+        e.get("value")
+        for kind, e in events
+        if kind == "slot" and e.get("name") == ("requested_slot")
+    ]
+    assert requested == ["survey_answer", None], "asked once, cleared when the survey ends"
+    bots = [e for kind, e in events if kind == "bot"]
+    token_only = [e for e in bots if not e.get("text") and (e.get("data") or {}).get("custom")]
+    assert token_only == [], "a question's token rides on the question"
+    tokens = [e for e in bots if ((e.get("data") or {}).get("custom") or {}).get("candor_question")]
+    assert len(tokens) == len(BUTTONS.turns) - 1, "every question but the end still has its token"
