@@ -26,7 +26,7 @@ from bot.cli import exports as export_cli
 from bot.cli.app import app as cli_app
 from bot.gateway.app import create_app
 from bot.settings import Settings
-from storage import exports, results
+from storage import export_formats, export_reading, exports, results
 from storage.schema import Answer, Subject
 from tests.dashboard.factories import BRAND, Crowd
 from tests.dashboard.test_insights_api import SQLITE_ONLY, backend_settings
@@ -211,8 +211,8 @@ def test_worker_processes_write_the_same_bytes(
     varied: Crowd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Small parts, so that several are in flight at once and their order is what is tested."""
-    monkeypatch.setattr(exports, "CHUNK", 7)
-    monkeypatch.setattr(exports, "ROW_GROUP", 11)
+    monkeypatch.setattr(export_reading, "CHUNK", 7)
+    monkeypatch.setattr(export_formats, "ROW_GROUP", 11)
     runtime = Runtime(stores=varied.stores, control_threshold=0.8)
     segment = results.Filters(segment="runners", since=date(2026, 11, 1))
     members = exports.members_of(runtime.audiences, BRAND, segment)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from consent_flows.loader import load_flow_file
-from storage import exports
+from storage import export_formats, exports
 from tests.factories import EXAMPLES
 
 FLOW = load_flow_file(EXAMPLES / "tricky" / "question-types.yaml")
@@ -51,7 +51,7 @@ def test_csv_and_json_lines_read_a_ranking_in_order() -> None:
 
 
 def test_parquet_types_and_a_place_per_ranked_choice() -> None:
-    table = exports._responses_part([response(ANSWERS)], QUESTIONS, "parquet")
+    table = export_formats.responses_part([response(ANSWERS)], QUESTIONS, "parquet")
     schema = table.schema
     assert str(schema.field("recommend").type) == "int64"
     assert str(schema.field("rides").type) == "double"
@@ -66,7 +66,7 @@ def test_parquet_types_and_a_place_per_ranked_choice() -> None:
 
 def test_a_value_of_the_wrong_type_is_left_empty_not_forced() -> None:
     odd = {**ANSWERS, "recommend": "nine", "rides": True, "next_service": "soon"}
-    [record] = exports._responses_part([response(odd)], QUESTIONS, "parquet").to_pylist()
+    [record] = export_formats.responses_part([response(odd)], QUESTIONS, "parquet").to_pylist()
     assert record["recommend"] is None
     assert record["rides"] is None
     assert record["next_service"] is None

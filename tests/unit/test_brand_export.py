@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.brands import create_brand
 from bot.gateway.app import create_app
-from storage import exports, records
+from storage import export_reading, exports, records
 from storage.schema import Answer
 from storage.stores import Keyring
 from tests.factories import EXAMPLES
@@ -105,8 +105,8 @@ def test_json_and_csv_are_the_bytes_the_in_memory_export_sent(api) -> None:
 
 
 def test_many_chunks_keep_the_document_whole(api, monkeypatch) -> None:
-    monkeypatch.setattr(exports, "CHUNK", 3)  # 11 answers: four chunks
-    monkeypatch.setattr(exports, "READ_BATCH", 2)
+    monkeypatch.setattr(export_reading, "CHUNK", 3)  # 11 answers: four chunks
+    monkeypatch.setattr(export_reading, "READ_BATCH", 2)
     client, data, headers = api
     body = client.get(URL, headers=headers).json()
     assert body == {"brand": BRAND, "answers": _items(data), "count": 11}

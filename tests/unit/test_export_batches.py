@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import exports, results
+from storage import export_reading, exports, results
 from tests.factories_store import BRAND, Seeded, seeded
 
 
@@ -67,9 +67,9 @@ def test_a_response_is_never_split_between_batches(data: Seeded, size: int) -> N
 
 def test_a_response_longer_than_a_batch_stays_whole() -> None:
     rows = [("a", "c", "r1")] * 2 + [("b", "c", "r1")] * 5 + [("b", "c", "r2")] * 2
-    assert exports._response_end(rows, 3) == 2  # before b's first response starts
-    assert exports._response_end(rows[2:], 3) == 5  # b's first response, longer than 3
-    assert exports._response_end(rows[2:7], 3) == 0  # all one response: read on
+    assert export_reading._response_end(rows, 3) == 2  # before b's first response starts
+    assert export_reading._response_end(rows[2:], 3) == 5  # b's first response, longer than 3
+    assert export_reading._response_end(rows[2:7], 3) == 0  # all one response: read on
 
 
 def test_what_is_decided_per_subject_leaves_out_only_their_answers(data: Seeded) -> None:
