@@ -44,6 +44,8 @@ with the same arguments as the `rasa` command. It imports nothing from Candor.
    the tracker store reads only from the last session start. Erasure still takes every row.
 12. Fewer events per turn (`install_steady_requested_slot`): the form writes `requested_slot`
    only when it changes (and `actions/survey.py` sends a question and its token as one message).
+13. No full garbage collection walks the loaded model (`install_frozen_heap`): `gc.freeze`
+   once it is loaded; those passes were the worst latencies under people-paced load.
 
 Why 1: Rasa 3.6 calls `jsonschema.validate(result, schema)` on every action response
 (`RemoteAction._validate_action_result`). `validate` re-checks the schema itself and builds a new
@@ -519,6 +521,32 @@ def install_steady_requested_slot() -> None:
     FormAction.request_next_slot = request_next_slot
 
 
+def install_frozen_heap() -> None:
+    """Once the model is loaded, the objects alive then are left out of every garbage
+    collection (`gc.freeze`).
+
+    The engine holds millions of long-lived objects after start-up (TensorFlow, the model, the
+    domain), and every full collection walked them all while a turn waited: a stall of a few
+    hundred milliseconds at random turns, the tail of every latency figure, bare engine and
+    Candor alike (docs/benchmarks.md, "People-paced"). They live as long as the process does,
+    so nothing is lost by not scanning them; what turns allocate is collected as before.
+    """
+    import gc
+
+    import rasa.core.run
+
+    load = rasa.core.run.load_agent_on_start
+
+    async def load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
+        agent = await load(*args, **kwargs)
+        gc.collect()
+        gc.freeze()
+        log.info("heap frozen after loading the model: %d objects", gc.get_freeze_count())
+        return agent
+
+    rasa.core.run.load_agent_on_start = load_agent_on_start
+
+
 def change_lock(store: Any, conversation_id: str, edit: Callable[[Any], Any]) -> Any:
     """Apply `edit` to a conversation's lock in one Redis transaction; retried on races.
 
@@ -689,6 +717,9 @@ def main() -> None:
     install_lock_leases()
     install_bounded_sessions()
     install_steady_requested_slot()
+    # CANDOR_GC_FREEZE=0 leaves the heap as Rasa has it, only to measure the difference.
+    if os.environ.get("CANDOR_GC_FREEZE") != "0":
+        install_frozen_heap()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

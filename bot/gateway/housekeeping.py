@@ -12,6 +12,7 @@ no copy of an erased customer's words may stay in a freed page or a log file.
 from __future__ import annotations
 
 import asyncio
+import gc
 import linecache
 import logging
 import sys
@@ -55,6 +56,16 @@ def warm_up(app: FastAPI, stores: Stores) -> None:
         name, path = getattr(module, "__name__", ""), getattr(module, "__file__", None)
         if path and name.partition(".")[0] == "bot":
             linecache.getlines(path)
+    settle_heap()
+
+
+def settle_heap() -> None:
+    """Leave what is alive now (modules, schemas, models: it lives as long as the process) out
+    of every later garbage collection (`gc.freeze`). A full collection walked all of it while
+    a request waited: a stall of a hundred milliseconds or more at random turns, most of the
+    latency tail under people-paced load (docs/benchmarks.md, "People-paced latency")."""
+    gc.collect()
+    gc.freeze()
 
 
 def after_turn(

@@ -21,6 +21,7 @@ ner       PERSON / PER entities feed name redaction  "my name is X" / "je m'appe
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 from functools import cache
@@ -99,6 +100,10 @@ def _installed(name: str, lang: str) -> Pipeline | None:
     except Exception as error:  # an installed model built for another spaCy: use the blank one
         log.warning("spaCy pipeline %s is installed but does not load (%s)", name, error)
         return None
+    # The model's objects live as long as the process: out of every later garbage collection,
+    # whose full passes over them stalled the requests that happened to trigger one.
+    gc.collect()
+    gc.freeze()
     wanted = nlp.meta.get("spacy_version", "")
     if nlp.lang != lang or (
         wanted and not spacy.util.is_compatible_version(spacy.__version__, wanted)

@@ -438,3 +438,34 @@ def test_a_lease_is_renewed_while_its_turn_runs() -> None:
     order = json.loads(done.stdout.strip().splitlines()[-1])
     assert order == ["first in", "first out", "second in", "second out"]
     assert os.environ.get("CANDOR_LOCK_LEASE_S") is None
+
+
+FROZEN = f"""
+import asyncio, gc, json, sys
+sys.path.insert(0, {str(BOOT.parent)!r})
+import rasa.core.run
+import rasa_boot
+
+made = []
+
+async def load(*args, **kwargs):
+    made.append([object() for _ in range(1000)])  # the model: long-lived objects
+    return "agent"
+
+rasa.core.run.load_agent_on_start = load
+gc.unfreeze()
+before = gc.get_freeze_count()
+rasa_boot.install_frozen_heap()
+agent = asyncio.run(rasa.core.run.load_agent_on_start("model", None, None))
+print(json.dumps({{"agent": agent, "before": before, "after": gc.get_freeze_count()}}))
+"""
+
+
+def test_the_loaded_model_is_left_out_of_garbage_collection() -> None:
+    """A full collection that walked the engine's model stalled random turns for a few
+    hundred milliseconds (docs/benchmarks.md, "People-paced latency"): once the model is
+    loaded, what is alive is frozen, and the agent is handed on unchanged."""
+    result = _engine_python(FROZEN)
+    assert result["agent"] == "agent"
+    assert result["before"] == 0
+    assert result["after"] >= 1000
