@@ -329,3 +329,24 @@ def test_results_follow_the_answers_after_a_kept_choice(
         rights.erase_subject(session, keyring, subject_id="bob")
         session.commit()
     assert {s for s, _, _ in said()} == {"alice"}
+
+
+def test_an_answer_deleted_behind_the_kept_stamps_is_not_counted(
+    tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    """Every subject's stamp is kept in memory while the answers table's own stamp holds
+    (`_current_stamps`). A delete no writer announced (no `forget`) changes the table's count,
+    so the stamps are read again and the deleted answer's value is not served from memory."""
+    from sqlalchemy import delete
+
+    from storage.schema import Answer
+
+    data = seeded(tmp_path, store_backend.stores())
+    values = load(data, {"bob"}, "values")["bob"]
+    assert len(values) == 2
+    gone = min(values)
+    with data.stores.brand(BRAND) as session:
+        session.execute(delete(Answer).where(Answer.id == gone))
+        session.commit()
+    assert gone not in load(data, {"bob"}, "values")["bob"]
+    assert load(data, {"bob"}, "values") == live(data, {"bob"}, "values")
