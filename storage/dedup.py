@@ -14,7 +14,7 @@ The tables come from the registry's Alembic migrations (storage/migrations), lik
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime, String, Text, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -64,6 +64,19 @@ def claim(session: Session, *, scope: str, key: str, ttl: timedelta) -> bool:
     )
     session.commit()
     return rowcount(taken) == 1
+
+
+def settled(session: Session, *, scope: str, key: str, longer_than: timedelta) -> bool:
+    """Whether the mark is a lasting one (`extend`: its work finished), not a lease still
+    running: a lease never lasts `longer_than` from now, a lasting mark lasts days."""
+    expires = session.scalar(
+        select(SeenDelivery.expires_at).where(SeenDelivery.scope == scope, SeenDelivery.key == key)
+    )
+    if expires is None:
+        return False
+    if expires.tzinfo is None:  # SQLite gives the stored UTC time back without its offset
+        expires = expires.replace(tzinfo=UTC)
+    return expires - utcnow() > longer_than
 
 
 def extend(session: Session, *, scope: str, key: str, ttl: timedelta) -> None:

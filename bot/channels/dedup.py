@@ -33,6 +33,11 @@ class Deduplicator(Protocol):
         """Turn a leased claim into the lasting one, once its work has finished."""
         ...
 
+    async def settled(self, scope: str, delivery_id: str, lease: timedelta) -> bool:
+        """Whether the delivery's claim is the lasting one (its work finished), not a lease
+        that is still running: held by a request in flight, or by a process that died."""
+        ...
+
     async def forget(self, scope: str, delivery_id: str) -> None:
         """Drop a claim, so the platform's redelivery is handled (nothing was processed)."""
         ...
@@ -61,6 +66,10 @@ class SqlDeduplicator:
         with self._stores.registry() as session:
             dedup.extend(session, scope=scope, key=key, ttl=self._ttl)
 
+    def _settled(self, scope: str, key: str, lease: timedelta) -> bool:
+        with self._stores.registry() as session:
+            return dedup.settled(session, scope=scope, key=key, longer_than=lease)
+
     def _release(self, scope: str, key: str) -> None:
         with self._stores.registry() as session:
             dedup.release(session, scope=scope, key=key)
@@ -73,3 +82,6 @@ class SqlDeduplicator:
 
     async def forget(self, scope: str, delivery_id: str) -> None:
         await asyncio.to_thread(self._release, scope, _key(delivery_id))
+
+    async def settled(self, scope: str, delivery_id: str, lease: timedelta) -> bool:
+        return await asyncio.to_thread(self._settled, scope, _key(delivery_id), lease)

@@ -37,7 +37,15 @@ from bot.channels.dedup import Deduplicator
 from bot.gateway.engine_client import TOKEN_PATTERN
 from consent_flows.contract import OutboundMessage
 
-__all__ = ["NOT_SEEN", "TOKEN_PATTERN", "AlreadyHandled", "IdReused", "Replies", "Screens"]
+__all__ = [
+    "NOT_SEEN",
+    "TOKEN_PATTERN",
+    "AlreadyHandled",
+    "IdReused",
+    "Replies",
+    "Screens",
+    "StillHandling",
+]
 # Sent as `reply_to` when the customer wrote while a turn was in flight and no question of this
 # conversation is known to have reached them: no question has this token, so the message can
 # never be filed under the question that turn is about to show.
@@ -53,6 +61,14 @@ Work = Callable[[], Awaitable[list[OutboundMessage]]]
 class AlreadyHandled(Exception):
     """The message was handled before, but its reply is not kept here (another replica answered
     it, or it was answered longer ago than this replica keeps replies)."""
+
+
+class StillHandling(AlreadyHandled):
+    """The message is claimed but its turn has not finished: another request (or replica) is
+    answering it, or the gateway that took it was killed mid-turn and its lease has not run
+    out. Not "already handled": the turn may never have run, so the client must send it
+    again once the lease lapses, and it is then handled (the store keeps a turn's effects
+    once, storage/turns.py)."""
 
 
 class IdReused(Exception):
@@ -133,7 +149,9 @@ class Replies:
     async def _first(self, scope: str, key: str, slot: str, work: Work) -> list[OutboundMessage]:
         try:
             if not await self._claims.first(scope, key, lease=self._lease):
-                raise AlreadyHandled(key)
+                if await self._claims.settled(scope, key, self._lease):
+                    raise AlreadyHandled(key)
+                raise StillHandling(key)
             try:
                 replies = await work()
             except BaseException:

@@ -52,8 +52,8 @@ from bot.channels import fields, inbox, theme, widget_words
 from bot.channels.dispatch import brand_exists, conversation_of, converse, sender_of
 from bot.channels.inbound import Refused
 from bot.channels.language import FlowSource
-from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused
-from bot.gateway.errors import RESTARTING, EngineUnavailable, RateLimited, describe
+from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, StillHandling
+from bot.gateway.errors import IN_FLIGHT, RESTARTING, EngineUnavailable, RateLimited, describe
 from bot.gateway.headers import PAGE_CSP, PAGE_HEADERS
 from bot.gateway.state import Gateway, GatewayDep
 from bot.settings import Settings
@@ -384,6 +384,9 @@ async def _one(
         return
     try:
         replies, repeated = await _answer(gateway, brand, user_id, frame, inbound)
+    except StillHandling:  # its turn may never have run: the widget sends it again shortly
+        await _error(websocket, frame.id, "message_in_flight", IN_FLIGHT, retry=True)
+        return
     except AlreadyHandled:
         await websocket.send_json({"type": "duplicate", "id": frame.id})
         return
@@ -443,7 +446,8 @@ async def _answer(
     """The replies to a frame, and whether they are a repeat's (a resent id).
 
     Raises `AlreadyHandled` (the id was handled and its reply is not kept here, and the frame
-    names no question), `IdReused`, `UnknownBrand` and `EngineUnavailable`.
+    names no question), `StillHandling` (its turn has not finished, and the frame names no
+    question), `IdReused`, `UnknownBrand` and `EngineUnavailable`.
     """
 
     async def turn() -> list[OutboundMessage]:

@@ -139,6 +139,12 @@ class DuplicateMessage(Exception):
     """A `message_id` handled before whose reply this replica does not keep."""
 
 
+class MessageInFlight(Exception):
+    """A `message_id` whose turn has not finished: another request or replica is answering it,
+    or a gateway was killed mid-turn and the claim's lease has not lapsed. It may never have
+    run, so it is not "already handled": the client sends it again shortly."""
+
+
 class MessageIdReused(Exception):
     """A `message_id` already used for a different message of the same user."""
 

@@ -31,6 +31,7 @@ from bot.gateway.domain_errors import (
     InvalidPreviewLink,
     InvalidPreviewPage,
     MessageIdReused,
+    MessageInFlight,
     NotSlackPayload,
     NotTelegramUpdate,
     PreviewCannotRun,
@@ -73,6 +74,10 @@ _WHO = {
 ALREADY_HANDLED = (
     "this message_id was already handled (by another gateway replica, or more than 24 hours "
     "ago) and was not processed again; send the customer's next message with a new message_id"
+)
+IN_FLIGHT = (
+    "this message_id is still being answered (by another request, or by a gateway that "
+    "restarted mid-turn); nothing was lost: send the same message again in a few seconds"
 )
 ID_REUSED = (
     "message_id: this id was already used for a different message of this user; give every "
@@ -160,6 +165,10 @@ ERRORS: dict[type[Exception], Mapping[Any]] = dict(
         *BRAND_ROWS,
         # --- customers (routes.chat, routes.selfservice)
         row(DuplicateMessage, Mapping(409, "duplicate_message", lambda _: ALREADY_HANDLED)),
+        row(
+            MessageInFlight,
+            Mapping(503, "message_in_flight", lambda _: IN_FLIGHT, lambda _: _RETRY_SOON),
+        ),
         row(MessageIdReused, Mapping(422, "invalid_request", lambda _: ID_REUSED)),
         row(InvalidPreviewLink, Mapping(403, "invalid_link", lambda _: PREVIEW_EXPIRED)),
         row(

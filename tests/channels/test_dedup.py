@@ -40,6 +40,19 @@ def test_ids_are_stored_hashed(stores: Stores) -> None:
     assert all("Ev0SECRETID" not in key for key in keys)
 
 
+def test_a_lease_is_not_settled_until_its_work_is_kept(stores: Stores) -> None:
+    """A claim taken as a lease (a turn in flight, or a gateway killed mid-turn) is not yet
+    "handled": only `keep`, once the work finished, makes it the lasting mark."""
+    dedup = SqlDeduplicator(stores)
+    lease = timedelta(seconds=45)
+    assert not asyncio.run(dedup.settled("api:acme", "u:1", lease)), "no mark at all"
+    assert asyncio.run(dedup.first("api:acme", "u:1", lease=lease))
+    assert not asyncio.run(dedup.settled("api:acme", "u:1", lease))
+    asyncio.run(dedup.keep("api:acme", "u:1"))
+    assert asyncio.run(dedup.settled("api:acme", "u:1", lease))
+    assert not asyncio.run(dedup.settled("api:beta", "u:1", lease))
+
+
 def test_an_expired_mark_can_be_claimed_again(stores: Stores) -> None:
     dedup = SqlDeduplicator(stores, ttl=timedelta(seconds=-1))
     assert asyncio.run(dedup.first("web:acme", "u:1"))

@@ -180,6 +180,66 @@ def test_a_repeat_on_another_replica_is_not_processed_again(gateway: Gateway) ->
     assert gateway.engine.turns == 1
 
 
+def test_a_repeat_whose_turn_has_not_finished_is_not_called_handled(gateway: Gateway) -> None:
+    """The claim of a message whose turn is still running (here: on another replica; after a
+    kill -9: on a gateway that is gone) is only a lease. A repeat that names no question gets a
+    503 to send it again, not a 409 that would make the client drop a message that may never
+    have run; once the turn is kept, a repeat is "already handled" (409), as before."""
+    body = {"user_id": "u-lease", "payload": "/greet", "message_id": "m-lease"}
+    engine = gateway.engine
+    engine.hold = True
+    first = in_background(lambda: gateway.http.post(CHAT, json=body))
+    engine.wait_for("webhook", 1)
+    settings = gateway.settings
+    other = Stores(settings.data_dir)
+    try:
+        with TestClient(create_app(settings, stores=other)) as replica:
+            early = replica.post(CHAT, json=body)
+            assert early.status_code == 503, early.text
+            assert early.json()["error"] == "message_in_flight"
+            assert early.headers["retry-after"] == "5"
+            assert "nothing was lost" in early.json()["detail"]
+            engine.release()
+            assert first().status_code == 200
+            late = replica.post(CHAT, json=body)
+    finally:
+        other.dispose()
+    assert late.status_code == 409
+    assert late.json()["error"] == "duplicate_message"
+    assert engine.turns == 1
+
+
+def test_widget_resend_whose_turn_has_not_finished_is_sent_again(gateway: Gateway) -> None:
+    """The widget's frame: an error with `retry` (the widget resends it after a pause), not
+    `duplicate`, which would drop it from the outbox."""
+    engine = gateway.engine
+    frame = json.dumps({"type": "message", "id": "w-lease", "payload": "/greet"})
+    engine.hold = True
+    settings = gateway.settings
+    other = Stores(settings.data_dir)
+    try:
+        with (
+            gateway.http.websocket_connect(f"/ws/chat/{BRAND}") as lost,
+            TestClient(create_app(settings, stores=other)) as replica,
+            replica.websocket_connect(f"/ws/chat/{BRAND}") as resent,
+        ):
+            hello(lost, "browser-lease")
+            hello(resent, "browser-lease")
+            lost.send_text(frame)
+            engine.wait_for("webhook", 1)
+            resent.send_text(frame)
+            refused = resent.receive_json()
+            engine.release()
+            assert lost.receive_json()["type"] == "reply"
+    finally:
+        other.dispose()
+    assert refused["type"] == "error", refused
+    assert refused["error"] == "message_in_flight"
+    assert refused["retry"] is True
+    assert refused["id"] == "w-lease"
+    assert engine.turns == 1
+
+
 def test_kept_replies_are_bounded(gateway: Gateway) -> None:
     replies = gateway_of(gateway.app).channels.replies
     replies._max = 3  # the real cap is 20,000: the same code path, a smaller number

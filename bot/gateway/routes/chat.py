@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from bot.channels import fields
 from bot.channels.dispatch import brand_exists, converse, sender_of
 from bot.channels.inbound import MAX_PAYLOAD_CHARS, PAYLOAD_PATTERN, Refused
-from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused
-from bot.gateway.errors import DuplicateMessage, MessageIdReused
+from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, StillHandling
+from bot.gateway.errors import DuplicateMessage, MessageIdReused, MessageInFlight
 from bot.gateway.state import Gateway, GatewayDep
 from consent_flows.contract import Button, InboundMessage, OutboundMessage
 from storage.stores import UnknownBrand
@@ -180,7 +180,14 @@ BrandPath = Annotated[str, Path(max_length=63, description="The brand's slug.")]
                 "this brand; wait the `Retry-After` seconds"
             )
         },
-        503: {"description": "The assistant is restarting; resend (with the same message_id)"},
+        503: {
+            "description": (
+                "`engine_unavailable`: the assistant is restarting; `message_in_flight`: this "
+                "`message_id` is still being answered (another request, or a gateway that "
+                "restarted mid-turn). Either way nothing was lost: resend it, with the same "
+                "`message_id`, after `Retry-After` seconds"
+            )
+        },
     },
 )
 async def chat(
@@ -238,6 +245,12 @@ async def _answer(
             message=f"{kind}\n{words}",
             work=turn,
         )
+    except StillHandling:
+        if body.reply_to is None:
+            # Its turn may never have run (a gateway killed mid-turn holds the claim until
+            # its lease lapses): "already handled" would make the client move on without it.
+            raise MessageInFlight(body.message_id) from None
+        return await turn(), True  # it names its question: safe to answer (below)
     except AlreadyHandled:
         if body.reply_to is None:
             raise DuplicateMessage(body.message_id) from None
