@@ -36,7 +36,7 @@ from sqlalchemy import ForeignKey, Select, String, Text, delete, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from storage import heard, heard_kept, records
+from storage import heard_kept, records
 from storage.backends import upsert_insert
 from storage.crypto import KeyShredded
 from storage.schema import Answer, BrandStoreBase
@@ -83,38 +83,10 @@ def stamps(session: Session) -> dict[str, str]:
     return {s: _stamp(int(n), int(ids)) for s, n, ids in session.execute(query)}
 
 
-# Every subject's stamp, by store and brand, with the answers table's stamp it was read at
-# (`heard.answers_stamp`: count, highest id, latest change). Reading them is a grouped scan of
-# every answer (about 0.2 s at a million); while the table is unchanged, so are they.
-_stamps: WeakKeyDictionary[Any, dict[str, tuple[tuple[Any, ...], dict[str, str]]]] = (
-    WeakKeyDictionary()
-)
-
-
-def _current_stamps(session: Session, keyring: Keyring) -> dict[str, str]:
-    """`stamps`, from memory while the answers table's own stamp is unchanged: an answer
-    stored, changed or deleted changes that stamp, and `forget` drops this memory too."""
-    stores = getattr(keyring, "stores", None)
-    brand = getattr(keyring, "brand", None)
-    if stores is None or brand is None:
-        return stamps(session)
-    table = heard.answers_stamp(session, ())
-    with _memo_guard:
-        kept = _stamps.setdefault(stores, {}).get(brand)
-    if kept is not None and kept[0] == table:
-        return kept[1]
-    current = stamps(session)
-    with _memo_guard:
-        _stamps.setdefault(stores, {})[brand] = (table, current)
-    return current
-
-
 def forget(session: Session, subjects: Iterable[str] | Select[Any]) -> int:
     """Delete the facts of `subjects` (ids, or a query of them): their answers are changing."""
     chosen = subjects if isinstance(subjects, Select) else list(subjects)
     heard_kept.clear(session)  # the themes kept may quote one of these answers
-    with _memo_guard:
-        _stamps.clear()  # read again at the next report, whatever the table's stamp says
     if any(memo for per_store in list(_memos.values()) for memo in per_store.values()):
         _drop_memos(session.scalars(chosen.distinct()) if isinstance(chosen, Select) else chosen)
     result = session.execute(delete(SubjectFacts).where(SubjectFacts.subject_id.in_(chosen)))
@@ -203,7 +175,7 @@ def load(
     """
     if part not in PARTS:
         raise ValueError(f"part is one of {PARTS}")
-    current = _current_stamps(session, keyring)
+    current = stamps(session)
     out, sealed = _read_kept(session, keyring, subjects, part, current)
     stale = sorted(s for s in subjects if s in current and s not in out and s not in sealed)
     rebuilt = list(answer_facts(session, keyring, stale))

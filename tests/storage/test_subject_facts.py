@@ -334,9 +334,9 @@ def test_results_follow_the_answers_after_a_kept_choice(
 def test_an_answer_deleted_behind_the_kept_stamps_is_not_counted(
     tmp_path: Path, store_backend: StoreBackend
 ) -> None:
-    """Every subject's stamp is kept in memory while the answers table's own stamp holds
-    (`_current_stamps`). A delete no writer announced (no `forget`) changes the table's count,
-    so the stamps are read again and the deleted answer's value is not served from memory."""
+    """Values kept in memory (`_memo`) are checked against the store's stamps on every read:
+    a delete no writer announced (no `forget`) must not leave the deleted answer's value in
+    what the next report counts."""
     from sqlalchemy import delete
 
     from storage.schema import Answer

@@ -245,13 +245,11 @@ async def _answer(
             message=f"{kind}\n{words}",
             work=turn,
         )
-    except StillHandling:
-        if body.reply_to is None:
+    except AlreadyHandled as handled:
+        if body.reply_to is None and isinstance(handled, StillHandling):
             # Its turn may never have run (a gateway killed mid-turn holds the claim until
             # its lease lapses): "already handled" would make the client move on without it.
             raise MessageInFlight(body.message_id) from None
-        return await turn(), True  # it names its question: safe to answer (below)
-    except AlreadyHandled:
         if body.reply_to is None:
             raise DuplicateMessage(body.message_id) from None
         # Claimed elsewhere (another replica, or a gateway killed mid-turn) and no reply kept
