@@ -36,6 +36,7 @@ def platforms() -> Iterator[StandIns]:
         yield running
 
 
+@pytest.mark.slow
 def test_a_send_killed_midway_and_run_again_sends_each_update_at_most_once(
     tmp_path: Path, platforms: StandIns
 ) -> None:

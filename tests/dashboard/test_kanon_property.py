@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
@@ -303,6 +304,7 @@ def check_truth(report: dict[str, Any], said: list[Said]) -> None:
             assert q["options"] == [], "contact details are never counted by value"
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60,
     deadline=None,

@@ -62,6 +62,7 @@ def test_the_token_is_in_no_command_line_and_no_log(stack: Stack) -> None:
     assert_hidden(stack.settings)
 
 
+@pytest.mark.slow
 def test_candor_up_prints_no_token(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, purge_interval_s=0)
     env = {**os.environ, **settings_env(settings)}

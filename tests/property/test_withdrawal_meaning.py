@@ -9,6 +9,7 @@ a withdrawn purpose.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,6 +75,7 @@ YES = UserTurn(text="", intent="affirm", confidence=1.0, via_button=True)
 
 # too_slow: generation time depends on how busy the machine is (a shared two-core CI runner), and
 # says nothing about the property; every example is still checked.
+@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,

@@ -642,6 +642,7 @@ def _in_files(paths: Iterable[Path], word: str) -> list[Path]:
     return [p for p in paths if p.is_file() and word.encode() in p.read_bytes()]
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgresql_erasure_vacuums_the_rows_but_bytes_stay_until_a_rewrite(
     pg_database: tuple[Stores, Path],
