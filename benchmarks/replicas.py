@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.bench.systems import free_ports, process_cpu_s  # noqa: E402
+from bot.bench.systems import CUSTOMER_LIMIT, free_ports, process_cpu_s  # noqa: E402
 from bot.engine import replicas  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage.backends import postgres_url  # noqa: E402
@@ -143,6 +143,9 @@ def measure(count: int, levels: list[tuple[int, ...]]) -> dict[str, object]:
             purge_interval_s=0,
             engine_timeout_s=120,
             log_level="WARNING",
+            # A scripted customer sends its next turn the moment it is answered, which the
+            # per-customer limit (5 a second) would refuse; `candor bench` lifts it the same way.
+            limit_chat_customer=CUSTOMER_LIMIT,
         )
         running = replicas.start(
             base,
