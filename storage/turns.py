@@ -61,10 +61,16 @@ def _digest(*parts: str) -> str:
 
 @dataclass
 class Receipt:
-    """The receipt of one turn, open in the caller's transaction: `seen`, `add`, then `save`."""
+    """The receipt of one turn, open in the caller's transaction: `seen`, `add`, then `save`.
 
-    row: TurnReceipt
+    The row is written once, by `save`: a new turn's receipt only replaces the old one then,
+    so a turn costs one write to this table, not two.
+    """
+
+    session: Session
+    row: TurnReceipt | None
     conversation_id: str
+    turn_key: str
     done: set[str] = field(default_factory=set)
 
     def _key(self, signature: str) -> str:
@@ -79,29 +85,33 @@ class Receipt:
 
     def save(self) -> None:
         """Write the receipt into the caller's transaction (committed with the effects)."""
-        self.row.done_json = json.dumps(sorted(self.done))
-        self.row.at = utcnow()
+        done_json = json.dumps(sorted(self.done))
+        if self.row is None:
+            self.row = TurnReceipt(
+                conversation=_digest(self.conversation_id),
+                turn=self.turn_key,
+                done_json=done_json,
+                at=utcnow(),
+            )
+            self.session.add(self.row)
+            return
+        self.row.turn, self.row.done_json, self.row.at = self.turn_key, done_json, utcnow()
 
 
 def receipt(session: Session, *, conversation_id: str, turn: str) -> Receipt:
     """The receipt of `turn` (a digest of the conversation's state before it) in a conversation.
 
     A receipt of another turn, or one older than `REPLAY_WINDOW`, starts over empty: this is a
-    new turn. The row is added to the session; `Receipt.save` fills it before the commit.
+    new turn. `Receipt.save` writes it before the commit.
     """
     _maybe_purge(session)
-    key = _digest(conversation_id)
     turn_key = _digest(conversation_id, turn)
-    row = session.get(TurnReceipt, key)
-    if row is None:
-        row = TurnReceipt(conversation=key, turn=turn_key, done_json="[]", at=utcnow())
-        session.add(row)
-        return Receipt(row, conversation_id)
-    fresh = _aware(row.at) > utcnow() - REPLAY_WINDOW
-    if row.turn == turn_key and fresh:
-        return Receipt(row, conversation_id, set(json.loads(row.done_json or "[]")))
-    row.turn, row.done_json = turn_key, "[]"
-    return Receipt(row, conversation_id)
+    row = session.get(TurnReceipt, _digest(conversation_id))
+    if row is not None and row.turn == turn_key and _aware(row.at) > utcnow() - REPLAY_WINDOW:
+        return Receipt(
+            session, row, conversation_id, turn_key, set(json.loads(row.done_json or "[]"))
+        )
+    return Receipt(session, row, conversation_id, turn_key)
 
 
 def purge(session: Session, *, now: datetime | None = None) -> int:

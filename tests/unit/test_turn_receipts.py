@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import event
 
 from actions.runtime import Runtime, turn_key
 from actions.survey import STATE_SLOT, ValidateSurveyForm, load_state
@@ -168,3 +169,27 @@ def test_turn_keys_differ_for_every_saved_turn_and_hold_no_words(
         rows = session.query(turns.TurnReceipt).all()
     assert len(rows) == 1, "one receipt per conversation: its latest turn"
     assert survey.subject not in rows[0].conversation + rows[0].turn + rows[0].done_json
+
+
+def test_each_turn_writes_its_receipt_once(store_backend: StoreBackend) -> None:
+    """One statement on `turn_receipts` per turn (an insert for the first, then updates): the
+    receipt is the turn's fixed cost, paid on every message of every conversation."""
+    stores = _stores(store_backend)
+    survey = Survey(stores, "w" * 64)
+    writes: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "turn_receipts" in statement and statement.lstrip().startswith(("INSERT", "UPDATE")):
+            writes.append(statement.lstrip().split()[0])
+
+    engine = stores.brand_engine(BRAND)
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        per_turn = []
+        for k in range(len(SCRIPT)):
+            writes.clear()
+            survey.turn(k)
+            per_turn.append(list(writes))
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert per_turn == [["INSERT"]] + [["UPDATE"]] * (len(SCRIPT) - 1)
