@@ -26,6 +26,9 @@ appended); and ``ledger.verify`` alone, what every request cost before. The stor
 
 CPU is the steadier figure on a shared machine: the JSON keeps the 1-minute load average
 before and after each child. Writes benchmarks/results/export.json.
+
+``--reference FILE``: a results file of an earlier run on the same stores (the code before a
+change); every case it holds must send the same bytes (SHA-256) again, or the run fails.
 """
 
 from __future__ import annotations
@@ -207,6 +210,15 @@ def _child(args: list[str]) -> dict[str, Any]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
+def _digests(path: Path) -> dict[tuple[str, str], str]:
+    """(size, case) -> SHA-256 of the body, from a results file."""
+    found: dict[tuple[str, str], str] = {}
+    for size, entry in json.loads(path.read_text())["sizes"].items():
+        for name, got in entry.get("exports", {}).items():
+            found[(size, name.split(" ")[0])] = got["sha256"]
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -215,6 +227,7 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES), help="layout.format, comma-separated")
     parser.add_argument("--workers", default="1,auto", help="1 (one process), auto, or both")
     parser.add_argument("--ledger", choices=("yes", "no"), default="yes")
+    parser.add_argument("--reference", type=Path, help="an earlier results file: same bytes")
     parser.add_argument("--op", help=argparse.SUPPRESS)  # internal: the child process
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -235,6 +248,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "sizes": {},
     }
+    reference = _digests(args.reference) if args.reference else {}
     for size in [int(s) for s in args.sizes.split(",")]:
         store = args.data_dir / str(size)
         built = scaling._built(store, size, postgres=False)
@@ -254,6 +268,9 @@ def main() -> None:
                 )
             if len(digests) != 1:
                 sys.exit(f"{case}: the worker counts sent different bytes")
+            expected = reference.get((str(size), case))
+            if expected is not None and digests != {expected}:
+                sys.exit(f"{size:,} {case}: not the bytes of {args.reference}")
         if args.ledger == "yes":
             scratch = args.data_dir / f"scratch-export-{size}"
             if scratch.exists():

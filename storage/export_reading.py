@@ -12,26 +12,24 @@ Filters are the results report's (`storage.results.Filters`): answered between t
 refuses what the report refuses, and a segment below k: its rows would be about fewer than k
 people.
 
-The work is cut in two so that worker processes can share it: `batches` (this process: the
-database and consent, once per subject) and `decrypted` (a worker, for a large export: two
-AES-GCM fields per answer). What crosses between them, `Batch` and `Whose`, is plain data.
+The work is cut in two: `batches` (the database and consent, once per subject: `Subjects`)
+and `opened`/`decrypted` (two AES-GCM fields per answer). What passes between them, `Batch`
+and `Whose`, is plain data. A large export's worker processes each do both, for the ranges of
+the store they are given (`storage.export_work`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from storage import driver, ledger, results
-from storage.crypto import KeyShredded, open_with
-from storage.records import _aad
+from storage.crypto import KeyShredded
+from storage.export_opening import COLUMNS, Batch, Row, Whose, decrypted
 from storage.schema import Answer, Subject
 from storage.stores import Keyring
 
@@ -40,63 +38,7 @@ if TYPE_CHECKING:
 
 READ_BATCH = 5_000  # answers fetched from the database at a time
 CHUNK = 2_000  # answers decrypted, written and sent as one part (CSV, JSON, JSON Lines)
-
-
-class Row(NamedTuple):
-    """One decrypted answer with its subject's channel."""
-
-    subject_id: str
-    response_id: str
-    channel: str
-    flow_id: str
-    flow_version: int
-    step_id: str
-    occurrence: int
-    ask_type: str
-    purpose: str
-    verbatim: str
-    value: Any
-    answered_at: datetime
-    probe: str | None
-    followup: str | None
-
-
-# The answer columns read, in this order (`Batch.rows`).
-_COLUMNS = (
-    "subject_id",
-    "conversation_id",
-    "response_id",
-    "flow_id",
-    "flow_version",
-    "step_id",
-    "occurrence",
-    "ask_type",
-    "purpose",
-    "verbatim_enc",
-    "value_enc",
-    "created_at",
-    "probe",
-    "followup_enc",
-)
-
-
-class Whose(NamedTuple):
-    """What a batch carries about one of its subjects: their data key, their channel, and the
-    purposes whose consent of theirs is in force."""
-
-    key: bytes
-    channel: str
-    purposes: frozenset[str]
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Answers as read (still encrypted: `_COLUMNS`), and what a worker process needs to keep
-    and decrypt them: each subject to export, and what `Whose` says about them. An answer of
-    a subject not named here, or for a purpose not in force, is left out."""
-
-    subjects: dict[str, Whose]
-    rows: list[tuple[Any, ...]]
+_LEARN_AT_ONCE = 2_000  # subjects whose consents one query checks (a database's bound limit)
 
 
 def read(
@@ -133,28 +75,21 @@ def batches(
     key store is unwrapped in one read and rows are plain tuples, not ORM objects: a million
     answers cost no more memory than a few thousand.
 
-    Worker processes wait on this loop, so it does as little per answer as it can: the
-    database narrows by date and flow version, and consent, channel and segment are decided
-    once per subject, here, and applied per answer by `decrypted`, in the workers.
+    The database narrows by date and flow version, and consent, channel and segment are
+    decided once per subject (`Subjects`), here, and applied per answer by `opened`. (A large
+    export's worker processes read their own ranges instead: `storage.export_work`.)
     """
     filters = filters or results.Filters()
     size = size or CHUNK
-    keyring.preload()
-    exported = _Subjects(session, keyring, filters, members)
+    exported = Subjects(session, keyring, filters, members)
+    exported.learn()
 
     def batch(rows: list[tuple[Any, ...]]) -> Batch:
         found = {s: exported.whose(s) for s in {row[0] for row in rows}}
         return Batch({s: w for s, w in found.items() if w is not None}, rows)
 
-    table = Answer.__table__
-    order = (table.c.subject_id, table.c.response_id, table.c.id) if by_response else (table.c.id,)
-    # The time as the database gives it (text in SQLite): a worker reads it, not this loop.
-    columns = [
-        type_coerce(table.c[n], String) if n == "created_at" else table.c[n] for n in _COLUMNS
-    ]
-    query = _filtered(select(*columns), filters).order_by(*order)
     pending: list[tuple[Any, ...]] = []
-    for part in driver.rows(session, query, READ_BATCH):
+    for part in driver.rows(session, answers_query(filters, by_response), READ_BATCH):
         pending += part
         while len(pending) >= size:
             cut = _response_end(pending, size) if by_response else size
@@ -166,41 +101,79 @@ def batches(
         yield batch(pending)
 
 
-class _Subjects:
+def answers_query(filters: results.Filters, by_response: bool) -> Any:
+    """The answers to read (`COLUMNS`), narrowed by `filters` in the database, in the order
+    an export writes them; a caller may narrow it further (`storage.export_work`'s ranges)."""
+    table = Answer.__table__
+    order = (table.c.subject_id, table.c.response_id, table.c.id) if by_response else (table.c.id,)
+    # The time as the database gives it (text in SQLite): `decrypted` or `iso_time` reads it.
+    columns = [
+        type_coerce(table.c[n], String) if n == "created_at" else table.c[n] for n in COLUMNS
+    ]
+    return _filtered(select(*columns), filters).order_by(*order)
+
+
+class Subjects:
     """Whose answers an export takes, decided once per subject: those with a consent in force
-    (`ledger.in_force`), a key (not erased), and the channel and segment filtered on."""
+    (`ledger.in_force`), a key (not erased), and the channel and segment filtered on.
+
+    `learn()` (no subjects: everyone, in one pass) must have been told of a subject before
+    `whose` is asked about them: the serving process learns everyone at once; a worker process
+    learns the subjects of each range it reads, once each (`storage.export_work`).
+    """
 
     def __init__(
         self,
         session: Session,
         keyring: Keyring,
         filters: results.Filters,
-        members: set[str] | None,
+        members: Collection[str] | None,
+        purposes: list[str] | None = None,
     ) -> None:
-        purposes = list(session.scalars(select(Answer.purpose).distinct()))
-        given: dict[str, set[str]] = {}
-        for consent in ledger.in_force(session, purposes):
-            given.setdefault(consent.subject_id, set()).add(consent.purpose)
+        self.session, self.keyring, self.filters, self.members = session, keyring, filters, members
+        self.purposes = (
+            list(session.scalars(select(Answer.purpose).distinct()))
+            if purposes is None
+            else purposes
+        )
         # One set per combination of purposes, not per subject: a million answers have tens
         # of thousands of subjects and a handful of combinations.
-        shared: dict[frozenset[str], frozenset[str]] = {}
-        self.in_force: dict[str, frozenset[str]] = {
-            subject: shared.setdefault(frozenset(p), frozenset(p)) for subject, p in given.items()
-        }
-        self.channels: dict[str, str] = dict(
-            session.execute(select(Subject.subject_id, Subject.channel)).tuples().all()
-        )
-        self.keyring, self.filters, self.members = keyring, filters, members
+        self.shared: dict[frozenset[str], frozenset[str]] = {}
         self.known: dict[str, Whose | None] = {}  # None: nothing of theirs is exported
 
-    def whose(self, subject: str) -> Whose | None:
-        if subject not in self.known:
-            self.known[subject] = self._decide(subject)
-        return self.known[subject]
+    def learn(self, subjects: Collection[str] | None = None) -> None:
+        """Decide `subjects` (None: every subject), each one's consents checked once."""
+        if subjects is None:
+            self._learn(None)
+            return
+        new = sorted({s for s in subjects if s not in self.known})
+        for i in range(0, len(new), _LEARN_AT_ONCE):
+            self._learn(new[i : i + _LEARN_AT_ONCE])
 
-    def _decide(self, subject: str) -> Whose | None:
-        channel = self.channels.get(subject)
-        if subject not in self.in_force or channel is None:
+    def _learn(self, subjects: list[str] | None) -> None:
+        given: dict[str, set[str]] = {}
+        for consent in ledger.in_force(self.session, self.purposes, subjects=subjects):
+            given.setdefault(consent.subject_id, set()).add(consent.purpose)
+        channels = select(Subject.subject_id, Subject.channel)
+        if subjects is not None:
+            channels = channels.where(Subject.subject_id.in_(subjects))
+        found: dict[str, str] = dict(self.session.execute(channels).tuples().all())
+        # Only the keys of those whose answers may leave (all of them: one read, as before).
+        self.keyring.preload(None if subjects is None else [s for s in given if s in found])
+        for subject in found if subjects is None else subjects:
+            purposes = given.get(subject)
+            in_force = None if purposes is None else frozenset(purposes)
+            if in_force is not None:
+                in_force = self.shared.setdefault(in_force, in_force)
+            self.known[subject] = self._decide(subject, in_force, found.get(subject))
+
+    def whose(self, subject: str) -> Whose | None:
+        return self.known.get(subject)
+
+    def _decide(
+        self, subject: str, in_force: frozenset[str] | None, channel: str | None
+    ) -> Whose | None:
+        if in_force is None or channel is None:
             return None
         if self.members is not None and subject not in self.members:
             return None
@@ -210,7 +183,7 @@ class _Subjects:
             key = self.keyring.data_key(subject, create=False)
         except KeyShredded:  # erased since the keys were read
             return None
-        return Whose(key, channel, self.in_force[subject])
+        return Whose(key, channel, in_force)
 
 
 def _response_end(rows: list[tuple[Any, ...]], size: int) -> int:
@@ -264,77 +237,3 @@ def members_of(audiences: Audiences, brand: str, filters: results.Filters) -> se
             f"single them out; choose a segment of at least {audience.min_size}",
         )
     return audience.members[filters.segment]
-
-
-def decrypted(brand: str, batch: Batch) -> list[Row]:
-    """A batch's answers, decrypted (in a worker process, for a large export).
-
-    What `Keyring.decrypt` does, with the batch's keys: each field is bound to the brand and
-    subject (as `Keyring` binds it) and to its answer (`records._aad`), and one AES-GCM key
-    schedule serves a subject's consecutive answers.
-    """
-    out: list[Row] = []
-    subjects = batch.subjects
-    subject_of = ""
-    current: tuple[Whose, AESGCM, str] | None = None
-    for (
-        subject,
-        conversation,
-        response,
-        flow_id,
-        version,
-        step,
-        occurrence,
-        ask_type,
-        purpose,
-        verbatim,
-        value,
-        at,
-        probe,
-        followup,
-    ) in batch.rows:
-        if subject != subject_of:
-            subject_of, whose = subject, subjects.get(subject)
-            current = None if whose is None else (whose, AESGCM(whose.key), f"{brand}|{subject}|")
-        if current is None or purpose not in current[0].purposes:
-            continue
-        whose, aead, prefix = current
-        verbatim = open_with(
-            aead, verbatim, (prefix + _aad(conversation, flow_id, step, "verbatim")).encode()
-        ).decode()
-        value = json.loads(
-            open_with(
-                aead, value, (prefix + _aad(conversation, flow_id, step, "value")).encode()
-            ).decode()
-        )
-        if followup:
-            context = prefix + _aad(conversation, flow_id, step, "followup")
-            followup = open_with(aead, followup, context.encode()).decode()
-        if not isinstance(at, datetime):  # SQLite's text: UTC, written without its offset
-            at = datetime.fromisoformat(at if at[-6:-5] in ("+", "-") else at + "+00:00")
-        out.append(
-            Row(
-                subject,
-                response,
-                whose.channel,
-                flow_id,
-                version,
-                step,
-                occurrence or 1,
-                ask_type,
-                purpose,
-                verbatim,
-                value,
-                utc(at),
-                probe,
-                followup or None,
-            )
-        )
-    return out
-
-
-def utc(at: datetime) -> datetime:
-    """Times are stored in UTC; SQLite hands them back without their zone."""
-    if at.tzinfo is UTC:
-        return at
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent_flows.model import AskType, Flow
-from storage.export_reading import Row
+from storage.export_opening import Row
 from storage.schema import Answer
 from storage.stores import UnknownBrand
 
@@ -52,6 +52,11 @@ def as_text(value: Any) -> str | None:
 
 # --- Questions ------------------------------------------------------------------------------
 
+# Kinds compared per question of every response: an enum member's `.value` is a Python-level
+# descriptor call each time.
+_FREE_TEXT = AskType.FREE_TEXT.value
+_RANKING = AskType.RANKING.value
+
 
 @dataclass(frozen=True)
 class Question:
@@ -66,7 +71,7 @@ class Question:
 
     @property
     def followup(self) -> bool:
-        return self.kind == AskType.FREE_TEXT.value
+        return self.kind == _FREE_TEXT
 
 
 RESPONSE_COLUMNS = (
@@ -279,11 +284,11 @@ def response_record(r: Response, qs: Sequence[Question], *, typed: bool) -> dict
         row = r.answers.get(q.id)
         if row is None:
             value: Any = None
-        elif q.kind == AskType.FREE_TEXT.value:
+        elif q.kind == _FREE_TEXT:
             value = row.verbatim
         elif typed and q.kind in _TYPED_VALUES:
             value = row.value
-        elif q.kind == AskType.RANKING.value and isinstance(row.value, list):
+        elif q.kind == _RANKING and isinstance(row.value, list):
             value = " > ".join(str(v) for v in row.value)  # the order is the answer
         else:
             value = as_text(row.value)

@@ -6,22 +6,25 @@ entry point the API (`bot/gateway/routes/rights.py`) and the CLI (`bot/cli/expor
 it. It drives the export; the pieces it drives each have their own module:
 
 - `storage.export_reading`: whose answers leave the store (consent in force, the filters), read
-  in batches and decrypted.
+  in batches; `storage.export_work`: the same, a range of the store per worker process.
+- `storage.export_opening`: the answers as read and decrypted (`Row`, `Batch`), and the
+  decryption.
 - `storage.export_records`: the questions and the record of each layout (`answers`: one row per
   answer; `responses`: one row per response, one column per question).
 - `storage.export_formats`: CSV (defused), JSON Lines, JSON and Parquet.
 
 Every name callers use is exported from here (`__all__`). The sizes an export works in live
 where they are read, so a test patches them there: `READ_BATCH` and `CHUNK` in
-`storage.export_reading`, `ROW_GROUP` in `storage.export_formats`, `POOL_MIN` and
-`MAX_WORKERS` here.
+`storage.export_reading`, `ROW_GROUP` in `storage.export_formats`, `POOL_MIN`, `MAX_WORKERS`
+and `RANGE_PARTS` here.
 
 What an export costs is two AES-GCM fields per answer and the Python around them, so a large
-export (`POOL_MIN` answers or more) decrypts and writes its parts in worker processes (one per
-CPU, up to `MAX_WORKERS`), in order, while this process reads the database and checks consent
+export (`POOL_MIN` answers or more) is cut into ranges of the store that worker processes (one
+per CPU, up to `MAX_WORKERS`) each read, check (consent, once per subject), decrypt and write
+themselves (`storage.export_work`), while this process only sends their parts on, in order
 (benchmarks/export.py; docs/benchmarks.md, "Exports"). The bytes are the same either way. The
-function the workers run, `written`, is here, so the fork server that starts them imports this
-module and, with it, the three above.
+functions the workers run, `range_written` and `written`, are here, so the fork server that
+starts them imports this module and, with it, the modules above.
 """
 
 from __future__ import annotations
@@ -37,13 +40,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage import export_formats, export_reading, results
+from storage import export_formats, export_reading, export_work, results
 from storage.export_formats import (
     FORMATS,
     MEDIA_TYPES,
     Format,
     answer_schema,
     answers_part,
+    answers_text,
     csv_cells,
     csv_part,
     dumps,
@@ -52,7 +56,8 @@ from storage.export_formats import (
     response_schema,
     responses_part,
 )
-from storage.export_reading import Batch, Row, Whose, batches, decrypted, members_of, read, utc
+from storage.export_opening import Batch, Row, Whose, decrypted, opened, utc
+from storage.export_reading import batches, members_of, read
 from storage.export_records import (
     ANSWER_COLUMNS,
     LAYOUTS,
@@ -83,6 +88,7 @@ __all__ = [
     "MAX_WORKERS",
     "MEDIA_TYPES",
     "POOL_MIN",
+    "RANGE_PARTS",
     "RESPONSE_COLUMNS",
     "RESPONSE_NOTES",
     "Batch",
@@ -108,6 +114,7 @@ __all__ = [
     "members_of",
     "questions",
     "questions_without_text",
+    "range_written",
     "read",
     "response_record",
     "responses",
@@ -118,10 +125,15 @@ __all__ = [
 ]
 
 # Worker processes only pay off past this many answers: below it an export takes a second or
-# two in one process, and starting them (a fork server that imports the program, the first
-# time in a process) costs about as much on a busy two-core machine (benchmarks/export.py).
-POOL_MIN = 100_000
+# two in one process (about 13 µs of CPU an answer), and starting them (a fork server that
+# imports the program, about 0.6 s of CPU the first time in a process, then a connection and
+# a consent check per worker) costs about as much on a busy two-core machine
+# (benchmarks/export.py).
+POOL_MIN = 200_000
 MAX_WORKERS = 4
+# A worker reads this many parts' worth of answers at a time (a Parquet range is one row
+# group): fewer, larger ranges spend less on a query and a consent check per range.
+RANGE_PARTS = 5
 
 
 @dataclass(frozen=True)
@@ -148,11 +160,19 @@ class Part:
 def written(job: Job, batch: Batch) -> Part:
     """One batch decrypted and written in the job's layout and format (in a worker process,
     for a large export; the function a pool runs, so it takes and returns plain data)."""
+    if job.layout == "answers" and job.fmt != "parquet":
+        answers = list(opened(job.brand, batch))
+        return Part(answers_text(answers, job.fmt), len(answers), len(answers))
     rows = decrypted(job.brand, batch)
     if job.layout == "answers":
         return Part(answers_part(rows, job.fmt), len(rows), len(rows))
     grouped = list(responses(rows))
     return Part(responses_part(grouped, job.questions, job.fmt), len(grouped), len(rows))
+
+
+def range_written(job: Job, span: export_work.Span) -> Part:
+    """One range of the store read, checked, decrypted and written, in a worker process."""
+    return written(job, export_work.read(span))
 
 
 def stream(
@@ -176,16 +196,29 @@ def stream(
         if workers is None:
             workers = _workers(session)
         job = Job(brand, layout, fmt, qs)
-        found = batches(
-            session,
-            stores.keyring(brand),
-            by_response=layout == "responses",
-            # Read from their modules at each export (tests patch them there).
-            size=export_formats.ROW_GROUP if fmt == "parquet" else export_reading.CHUNK,
-            filters=filters,
-            members=members,
-        )
-        parts = _parts(job, found, workers)
+        # Read from their modules at each export (tests patch them there).
+        size = export_formats.ROW_GROUP if fmt == "parquet" else export_reading.CHUNK
+        if workers > 1:
+            plan, spans = export_work.plan(
+                session,
+                stores,
+                brand,
+                by_response=layout == "responses",
+                size=size if fmt == "parquet" else size * RANGE_PARTS,
+                filters=filters or results.Filters(),
+                members=members,
+            )
+            parts = _pooled(job, plan, spans, workers)
+        else:
+            found = batches(
+                session,
+                stores.keyring(brand),
+                by_response=layout == "responses",
+                size=size,
+                filters=filters,
+                members=members,
+            )
+            parts = (written(job, batch) for batch in found)
         if progress is not None:
             parts = _counted(parts, progress)
         yield from _file(job, parts)
@@ -201,20 +234,17 @@ def _workers(session: Session) -> int:
     return min(cpus, MAX_WORKERS)
 
 
-def _parts(job: Job, found: Iterator[Batch], workers: int) -> Iterator[Part]:
-    """Each batch written, in order: here, or by `workers` processes, a few batches ahead."""
-    if workers <= 1:
-        for batch in found:
-            yield written(job, batch)
-        return
-    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
-        # Start the workers now: they start up while this process checks consent.
-        for _ in range(workers):
-            pool.submit(int)
+def _pooled(
+    job: Job, plan: export_work.Plan, spans: list[export_work.Span], workers: int
+) -> Iterator[Part]:
+    """Each range written by one of `workers` processes, in order, a few ranges ahead."""
+    with ProcessPoolExecutor(
+        workers, mp_context=_context(), initializer=export_work.begin, initargs=(plan,)
+    ) as pool:
         pending: deque[Future[Part]] = deque()
         try:
-            for batch in found:
-                pending.append(pool.submit(written, job, batch))
+            for span in spans:
+                pending.append(pool.submit(range_written, job, span))
                 if len(pending) >= 2 * workers:
                     yield pending.popleft().result()
             while pending:
