@@ -55,7 +55,7 @@ from bot.channels.language import FlowSource
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, StillHandling
 from bot.gateway.errors import IN_FLIGHT, RESTARTING, EngineUnavailable, RateLimited, describe
 from bot.gateway.headers import PAGE_CSP, PAGE_HEADERS
-from bot.gateway.state import Gateway, GatewayDep
+from bot.gateway.state import Gateway, GatewayDep, gateway_of
 from bot.settings import Settings
 from consent_flows.contract import InboundMessage, OutboundMessage
 from storage import registry
@@ -250,8 +250,10 @@ async def survey_css() -> Response:
     )
 
 
-@router.websocket("/ws/chat/{brand}")
-async def chat_socket(websocket: WebSocket, brand: str, gateway: GatewayDep) -> None:
+async def chat_socket(websocket: WebSocket) -> None:
+    """The widget's socket, `/ws/chat/{brand}` (registered below as a plain Starlette route)."""
+    brand: str = websocket.path_params["brand"]
+    gateway = gateway_of(websocket.app)
     # Refused before the handshake completes (the client sees HTTP 403): a socket costs this
     # process memory and a task for as long as it is open.
     if not origin_allowed(gateway.settings, brand, websocket.headers.get("origin")):
@@ -266,6 +268,13 @@ async def chat_socket(websocket: WebSocket, brand: str, gateway: GatewayDep) -> 
         await _serve(websocket, gateway, brand, address)
     finally:
         gateway.sockets.give_back(address)
+
+
+# A Starlette route, not FastAPI's `@router.websocket`: everything a route's call chain holds
+# stays in memory for as long as its socket is open, and FastAPI's adds two exit stacks, its
+# dependency solution and their frames (about 4.5 KB per open conversation, measured with
+# benchmarks/widget_memory.py) for the one dependency this needs, read above instead.
+router.add_websocket_route("/ws/chat/{brand}", chat_socket, name="chat_socket")
 
 
 def origin_allowed(settings: Settings, brand: str, origin: str | None) -> bool:
@@ -291,28 +300,57 @@ async def _serve(websocket: WebSocket, gateway: Gateway, brand: str, address: st
         await websocket.close(code=CLOSE_UNKNOWN_BRAND)
         return
     try:
-        hello = await asyncio.wait_for(_hello(websocket), HELLO_TIMEOUT_S)
+        async with asyncio.timeout(HELLO_TIMEOUT_S):
+            hello = await _hello(websocket)
     except (TimeoutError, ValueError):
         await websocket.close(code=CLOSE_NO_HELLO, reason="send hello with a user_id first")
         return
     except WebSocketDisconnect:
         return
+    await _arrive(websocket, gateway, brand, hello)
+    # Kept for the socket's life from here on: only what later frames need (the hidden fields
+    # were offered once, in `_arrive`, and are not held any longer).
+    hello = hello._replace(fields=None)
+    idle_s = gateway.settings.ws_idle_s
+    try:
+        while await _next(websocket, gateway, brand, hello, address, idle_s):
+            pass
+    except WebSocketDisconnect:
+        return
+
+
+async def _arrive(websocket: WebSocket, gateway: Gateway, brand: str, hello: Hello) -> None:
+    """After the hello: offer the page's hidden fields, say ready, show waiting updates.
+
+    A function of its own so that what it uses is freed when it returns, not held in the
+    frame that waits on the socket for as long as it is open."""
     who = InboundMessage(brand=brand, channel="web", user_id=hello.user_id)
     for source, values in fields.page_offers(hello.fields):  # held until their consent
         await fields.offer(gateway, who, source, values)
     await websocket.send_json({"type": "ready"})
     await _inbox(websocket, gateway, brand, hello)
-    idle_s = gateway.settings.ws_idle_s
+
+
+async def _next(
+    websocket: WebSocket,
+    gateway: Gateway,
+    brand: str,
+    hello: Hello,
+    address: str | None,
+    idle_s: float,
+) -> bool:
+    """Wait for the customer's next frame and handle it; False once the socket was closed for
+    being idle. The frame's text lives in this call only, not for as long as the socket."""
     try:
-        while True:
-            try:
-                raw = await asyncio.wait_for(websocket.receive_text(), idle_s)
-            except TimeoutError:
-                await websocket.close(code=CLOSE_IDLE, reason="idle; reconnect to chat again")
-                return
-            await _one(websocket, gateway, brand, hello, raw, address)
-    except WebSocketDisconnect:
-        return
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` wraps the receive in a
+        # task of its own (with a future and a callback), held by every idle socket.
+        async with asyncio.timeout(idle_s):
+            raw = await websocket.receive_text()
+    except TimeoutError:
+        await websocket.close(code=CLOSE_IDLE, reason="idle; reconnect to chat again")
+        return False
+    await _one(websocket, gateway, brand, hello, raw, address)
+    return True
 
 
 class Hello(NamedTuple):

@@ -22,6 +22,7 @@ from bot.engine import preflight, supervisor
 from bot.engine.process import Child, stop
 from bot.gateway.app import KEEP_ALIVE_S, create_app
 from bot.gateway.body_limit import server_options
+from bot.gateway.lean_socket import LeanWebSocketProtocol
 from bot.settings import Settings
 from storage.stores import Stores
 
@@ -60,6 +61,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # (docs/benchmarks.md, "Open conversations held at once"), and compressing what a
         # customer typed beside what a page can inject is a compression oracle under TLS.
         "ws_per_message_deflate": False,
+        # uvicorn's sans-I/O WebSocket protocol (its default), holding less per open socket.
+        "ws": LeanWebSocketProtocol,
         **server_options(settings),  # header and body read deadlines
     }
 

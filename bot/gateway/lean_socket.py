@@ -1,0 +1,155 @@
+"""A WebSocket protocol for uvicorn that holds less for each open socket (issue 19).
+
+The widget keeps one socket open per conversation, so what each socket holds is most of the
+gateway's memory with many customers chatting (docs/benchmarks.md, "Open conversations held
+at once"; broken down by benchmarks/widget_memory.py). `LeanWebSocketProtocol` is uvicorn's
+own sans-I/O protocol (its default) with three things held more cheaply; the frames it reads
+and writes are uvicorn's, unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+
+class Mailbox:
+    """The part of `asyncio.Queue` uvicorn's WebSocket protocol uses (`put_nowait`, `get`,
+    `empty`), with `get` as `asyncio.Queue.get` does it (FIFO, cancellable, fair to waiters).
+
+    An `asyncio.Queue` allocates three deques and an `Event` (a fourth deque) up front: about
+    3 KB for each open socket, whose queue rarely holds more than one message (uvicorn stops
+    reading the socket while a message waits in it)."""
+
+    __slots__ = ("_getters", "_items")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._getters: list[asyncio.Future[None]] = []
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake_next()
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.pop(0)
+
+    async def get(self) -> Any:
+        while not self._items:
+            getter = asyncio.get_running_loop().create_future()
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                getter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._getters.remove(getter)
+                # Woken, then cancelled: pass the wake-up on, as asyncio.Queue does.
+                if self._items and not getter.cancelled():
+                    self._wake_next()
+                raise
+        return self._items.pop(0)
+
+    def _wake_next(self) -> None:
+        while self._getters:
+            getter = self._getters.pop(0)
+            if not getter.done():
+                getter.set_result(None)
+                return
+
+
+class Flag:
+    """`asyncio.Event` (`set`, `clear`, `is_set`, `wait`), allocating its list of waiters only
+    when one waits: uvicorn's protocol makes one per socket, almost never waited on."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        for waiter in self._waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            self._waiters.remove(waiter)
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, holding less for each open socket (issue 19).
+
+    The widget keeps one socket open per conversation, so what each socket holds is most of
+    the gateway's memory (docs/benchmarks.md, "Open conversations held at once"; broken down
+    by benchmarks/widget_memory.py). Same frames and the same behaviour, with:
+
+    - `Mailbox` and `Flag` for the protocol's `asyncio.Queue` and `asyncio.Event` (about 3.8 KB
+      of deques a socket);
+    - the handshake's request and response (their parsed headers, about 3 KB, more with a
+      browser's cookies) let go once the handshake is over: the app's scope keeps its own
+      copy of the request's headers;
+    - slots for the attributes uvicorn sets once per socket: the rest (24 of 37) fit the
+      compact dict CPython shares the keys of (at most 30), instead of a 1.6 KB dict of its own.
+    """
+
+    __slots__ = (
+        "app",
+        "app_state",
+        "asgi_version",
+        "close_timeout",
+        "config",
+        "connections",
+        "default_headers",
+        "logger",
+        "loop",
+        "ping_interval",
+        "ping_timeout",
+        "root_path",
+        "tasks",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Mailbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+        self.writable.set()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        request = getattr(self, "request", None)
+        if self.handshake_complete and request is not None:  # accepted or refused
+            # websockets' parser keeps the request it parsed for as long as the socket is
+            # open (a local of its generator, never read again): its headers are emptied.
+            request.headers.clear()
+            self.request = self.response = None  # type: ignore[assignment]
