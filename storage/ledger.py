@@ -153,8 +153,27 @@ def append_many(
 
 
 def _head(session: Session) -> LedgerHead:
-    """The ledger's head, locked until the caller's transaction ends."""
-    head = session.scalar(select(LedgerHead).where(LedgerHead.id == 1).with_for_update())
+    """The ledger's head, locked until the caller's transaction ends.
+
+    SQLite has no `SELECT ... FOR UPDATE`, and its driver runs a read outside any transaction
+    until the first write: two turns could both read head N and both append N+1, and the
+    second failed its insert (the seq is unique), losing that turn. Touching the row first
+    takes SQLite's write lock (and the store's writer lock, `storage.sqlite_writer`) before it
+    is read, so appends queue as they do on PostgreSQL. It used to work by accident: a turn
+    wrote its replay receipt before its consents."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(LedgerHead)
+            .where(LedgerHead.id == 1)
+            .values(seq=LedgerHead.seq)
+            .execution_options(synchronize_session=False)
+        )
+    head = session.scalar(
+        select(LedgerHead)
+        .where(LedgerHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if head is None:  # the brand's first event; two replicas may get here at the same moment
         upsert = upsert_insert(session)
         session.execute(

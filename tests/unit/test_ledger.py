@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import MetaData, Table, delete, insert, select, update
@@ -13,7 +15,7 @@ from typer.testing import CliRunner
 from actions.consent_context import consent_context
 from consent_flows import notices
 from consent_flows.loader import load_flow_file
-from storage import ledger
+from storage import ledger, records
 from storage.schema import Answer, ConsentEvent, SubjectTag
 from tests.factories import EXAMPLES
 from tests.factories_store import BRAND, Seeded, seeded
@@ -416,3 +418,44 @@ def test_the_migration_makes_an_existing_ledger_verify(store_backend: StoreBacke
     assert after[tagged].record_id == record[11]
     assert after[7].event == "erased"
     assert ledger.payload(after[7])["redacted_seqs"] == [1, 2, 6]
+
+
+def test_concurrent_appends_queue_and_none_is_lost(
+    data: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turns of different customers append at the same time, each in its own transaction
+    with nothing written before. Each must read the head only once the one before it has
+    committed: on SQLite, which has no `FOR UPDATE`, two used to read the same head and the
+    second insert failed (the seq is unique), losing that customer's turn. Signing is slowed
+    here so that every append overlaps another."""
+    signed = ledger.chained_event
+
+    def slow(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        time.sleep(0.005)
+        return signed(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "chained_event", slow)
+    ctx = consent_context(data.flow, "needs", step_id="s", channel="api", method="api")
+    with data.stores.brand(BRAND) as session:
+        for i in range(4):
+            records.ensure_subject(session, subject_id=f"c{i}", channel="api")
+        session.commit()
+    failures: list[BaseException] = []
+
+    def customer(name: str) -> None:
+        for _ in range(10):
+            try:
+                with data.stores.brand(BRAND) as session:
+                    ledger.append(session, subject_id=name, event="requested", ctx=ctx)
+                    session.commit()
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+    workers = [threading.Thread(target=customer, args=(f"c{i}",)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [type(f).__name__ for f in failures] == []
+    with data.stores.brand(BRAND) as session:
+        assert ledger.verify(session) == (10 + 40, [])
