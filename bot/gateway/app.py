@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from actions.runtime import Runtime
 from actions.survey import all_actions
 from bot import channels
-from bot.gateway import access_log, housekeeping, limits
+from bot.gateway import access_log, housekeeping, lean_socket, limits
 from bot.gateway.body_limit import BodyLimit
 from bot.gateway.engine_client import EngineClient
 from bot.gateway.errors import LastResort, install_error_handlers
@@ -119,6 +119,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     # headers.
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
+    lean_socket.sockets_past_middleware(app)  # memory per open widget conversation
     logging.getLogger("candor").setLevel(settings.log_level)
     access_log.install()
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -153,3 +153,27 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             # open (a local of its generator, never read again): its headers are emptied.
             request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
+
+
+def sockets_past_middleware(app: Any, prefix: str = "/ws/chat/") -> None:
+    """Send the widget's sockets straight to the router, past the HTTP middleware stack.
+
+    None of the stack acts on a WebSocket (ours and Starlette's error middleware pass
+    non-HTTP scopes through; the socket route closes with its own codes and needs no
+    exception handlers or FastAPI's exit stack), yet each layer's frame stays alive for as long
+    as a socket is open: about 7 KB per open conversation (benchmarks/widget_memory.py).
+    Every other scope, other WebSockets included, goes through the stack as before.
+    """
+    build = app.build_middleware_stack
+
+    def build_with_bypass() -> Any:
+        stack, router = build(), app.router
+
+        def dispatch(scope: Any, receive: Any, send: Any) -> Any:
+            # A plain function returning the awaitable: no frame of its own to keep.
+            chat = scope["type"] == "websocket" and scope["path"].startswith(prefix)
+            return (router if chat else stack)(scope, receive, send)
+
+        return dispatch
+
+    app.build_middleware_stack = build_with_bypass

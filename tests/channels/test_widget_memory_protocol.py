@@ -27,6 +27,7 @@ from websockets.sync.client import connect
 
 from bot.channels import web
 from bot.engine.launcher import uvicorn_options
+from bot.gateway import body_limit, error_handlers, headers, limits
 from bot.gateway.lean_socket import Flag, LeanWebSocketProtocol, Mailbox
 from bot.settings import Settings
 from tests.channels.conftest import BRAND, Gateway
@@ -205,3 +206,24 @@ def test_an_open_socket_holds_neither_the_hidden_fields_nor_the_last_message(
                 assert not isinstance(value, dict) or page_value not in json.dumps(
                     value, default=str
                 )
+
+
+def test_an_open_socket_is_held_by_no_middleware(gateway: Gateway) -> None:
+    """The widget's socket goes to the router past the HTTP middleware stack
+    (`lean_socket.sockets_past_middleware`): no middleware's frame waits with it."""
+    ours = {module.__file__ for module in (body_limit, error_handlers, headers, limits)}
+    hello = {"type": "hello", "user_id": f"browser-{uuid.uuid4().hex[:10]}"}
+    with gateway.http.websocket_connect(f"/ws/chat/{BRAND}") as socket:
+        socket.send_text(json.dumps(hello))
+        assert socket.receive_json()["type"] == "ready"
+        waiting = [
+            obj.cr_code.co_filename
+            for obj in gc.get_objects()
+            if inspect.iscoroutine(obj) and obj.cr_frame is not None
+        ]
+        assert web.__file__ in waiting  # the socket's handler is waiting
+        held = [f for f in waiting if f in ours or "/starlette/middleware/" in f]
+        assert held == []
+    # HTTP still goes through every layer: the security headers are on a page.
+    page = gateway.http.get("/")
+    assert page.headers["x-content-type-options"] == "nosniff"
