@@ -51,6 +51,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from storage import sqlite_writer
+
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
@@ -230,7 +232,8 @@ def sqlite_engine(path: Path) -> Engine:
     (`private_file`), so it and its log are never readable by another account.
     """
     private_file(path)
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    engine = create_engine(f"sqlite:///{path}", connect_args=sqlite_writer.connect_args(30.0))
+    sqlite_writer.install(engine, 30.0)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
