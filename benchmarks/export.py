@@ -225,7 +225,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=scaling.DATA, help="built stores, kept")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--cases", default=",".join(CASES), help="layout.format, comma-separated")
-    parser.add_argument("--workers", default="1,auto", help="1 (one process), auto, or both")
+    parser.add_argument(
+        "--workers", default="1,auto", help="comma-separated: 1 (one process), auto (workers)"
+    )
     parser.add_argument("--ledger", choices=("yes", "no"), default="yes")
     parser.add_argument("--reference", type=Path, help="an earlier results file: same bytes")
     parser.add_argument("--op", help=argparse.SUPPRESS)  # internal: the child process
