@@ -75,6 +75,7 @@ def pct(values: list[float], q: float) -> float:
 async def level(urls: list[str], concurrency: int, conversations: int) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
+    refusals: dict[str, int] = {}  # status and error code of each failed turn, counted
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency + 10, keepalive_expiry=2.0)
     clients = [httpx.AsyncClient(base_url=u, timeout=180, limits=limits) for u in urls]
@@ -90,7 +91,14 @@ async def level(urls: list[str], concurrency: int, conversations: int) -> dict[s
                     f"/api/v1/chat/{BRAND}", json={"user_id": user, **turn}
                 )
                 latencies.append(time.perf_counter() - started)
-                errors += response.status_code != 200
+                if response.status_code != 200:
+                    errors += 1
+                    try:
+                        code = str(response.json().get("error"))
+                    except ValueError:
+                        code = "not JSON"
+                    label = f"{response.status_code} {code}"
+                    refusals[label] = refusals.get(label, 0) + 1
 
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
@@ -103,6 +111,7 @@ async def level(urls: list[str], concurrency: int, conversations: int) -> dict[s
         "conversations": conversations,
         "turns": len(latencies),
         "errors": errors,
+        "refusals": refusals,
         "seconds": round(seconds, 1),
         "turns_per_s": round(len(latencies) / seconds, 1),
         "p50_ms": pct(latencies, 0.5),
@@ -146,6 +155,9 @@ def measure(count: int, levels: list[tuple[int, ...]]) -> dict[str, object]:
             # A scripted customer sends its next turn the moment it is answered, which the
             # per-customer limit (5 a second) would refuse; `candor bench` lifts it the same way.
             limit_chat_customer=CUSTOMER_LIMIT,
+            # 200 conversations start at once: their first turns, a burst of one brand's
+            # traffic above the brand's 200 a second, were refused (429) with two replicas.
+            limit_chat_brand=CUSTOMER_LIMIT,
         )
         running = replicas.start(
             base,
