@@ -206,11 +206,12 @@ def test_the_cli_filters_as_the_api_does(
     assert bad.exit_code == 2  # Typer: not a YYYY-MM-DD day
 
 
-@SQLITE_ONLY
 def test_worker_processes_write_the_same_bytes(
     varied: Crowd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Small parts, so that several are in flight at once and their order is what is tested."""
+    """Small parts, so that several are in flight at once and their order is what is tested.
+    On PostgreSQL too: each worker opens the store itself, with the installation's URL and
+    schema prefix (storage/export_work.py)."""
     monkeypatch.setattr(export_reading, "CHUNK", 7)
     monkeypatch.setattr(export_formats, "ROW_GROUP", 11)
     runtime = Runtime(stores=varied.stores, control_threshold=0.8)
