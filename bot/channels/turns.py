@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from bot.channels.dedup import Deduplicator
 from bot.gateway.engine_client import TOKEN_PATTERN
 from consent_flows.contract import OutboundMessage
@@ -75,12 +77,26 @@ class IdReused(Exception):
     """The same message id came with a different message: a client bug that would lose words."""
 
 
-@dataclass
+# A kept reply is held as the JSON of its messages: a widget conversation keeps one for each
+# message it named, and the models with their buttons weighed several times the JSON.
+_MESSAGES: TypeAdapter[list[OutboundMessage]] = TypeAdapter(list[OutboundMessage])
+
+
+@dataclass(slots=True)
 class _Reply:
-    task: asyncio.Task[list[OutboundMessage]]
+    """One named message's first turn: its task while it runs, then only its messages as JSON
+    (the finished task, with its context and callbacks, and the models were most of the
+    memory a kept reply held)."""
+
+    task: asyncio.Task[list[OutboundMessage]] | None
     digest: bytes
     sender: str
     expires: float = float("inf")  # set when the reply is in
+    sent: bytes | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.task is None or self.task.done()
 
 
 class Replies:
@@ -128,6 +144,9 @@ class Replies:
         if entry is not None:
             if not hmac.compare_digest(entry.digest, digest):
                 raise IdReused(key)
+            if entry.sent is not None:
+                return _MESSAGES.validate_json(entry.sent), True
+            assert entry.task is not None  # not sent yet: the first turn is still running
             if entry.task.done():
                 return entry.task.result(), True
             self.waiting += 1
@@ -165,6 +184,8 @@ class Replies:
         entry = self._entries.get(slot)
         if entry is not None:
             entry.expires = time.monotonic() + self._ttl_s
+            # Repeats waiting now hold the task themselves; later ones read the JSON.
+            entry.sent, entry.task = _MESSAGES.dump_json(replies), None
         self._trim()
         return replies
 
@@ -175,7 +196,7 @@ class Replies:
         """
         for slot in list(self._by_sender.get(sender, ())):
             entry = self._entries.get(slot)
-            if entry is not None and entry.task.done():
+            if entry is not None and entry.done:
                 self._drop(slot)
 
     def after_turn(self, sender: str, tasks: list[dict[str, Any]]) -> None:
@@ -205,7 +226,7 @@ class Replies:
     def _trim(self) -> None:
         if len(self._entries) <= self._max:
             return
-        for slot in [s for s, e in self._entries.items() if e.task.done()]:
+        for slot in [s for s, e in self._entries.items() if e.done]:
             if len(self._entries) <= self._max:
                 return
             self._drop(slot)

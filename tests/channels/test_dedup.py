@@ -7,11 +7,14 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.channels.buttons import TELEGRAM_LIMIT, ButtonCodec
 from bot.channels.dedup import SqlDeduplicator
+from bot.channels.turns import Replies
+from consent_flows.contract import Button, OutboundMessage
 from storage.dedup import SeenDelivery
 from storage.stores import Stores
 
@@ -100,3 +103,37 @@ def test_button_payloads_fit_telegram_and_resolve_on_any_replica(tmp_path: Path)
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_kept_reply_is_its_messages_as_json_and_a_repeat_gets_them_back(
+    stores: Stores,
+) -> None:
+    """The first turn's task and models are let go once it is answered (memory per open
+    widget conversation); a repeat still gets the very same messages, buttons and question
+    token, and the turn runs once."""
+    replies = Replies(SqlDeduplicator(stores))
+    first = [
+        OutboundMessage(text="Hello"),
+        OutboundMessage(
+            text="Which sport?",
+            buttons=(Button(title="Running", payload="/choose"),),
+            question="q" * 20,
+        ),
+    ]
+    runs: list[int] = []
+
+    async def work() -> list[OutboundMessage]:
+        runs.append(1)
+        return first
+
+    async def twice() -> tuple[Any, Any]:
+        kwargs = {"scope": "api:acme", "key": "u:m1", "sender": "u", "message": "hi"}
+        return await replies.once(**kwargs, work=work), await replies.once(**kwargs, work=work)
+
+    (got, repeat), (again, repeated) = asyncio.run(twice())
+    assert (got, repeat) == (first, False)
+    assert (again, repeated) == (first, True)
+    assert runs == [1]
+    kept = next(iter(replies._entries.values()))
+    assert kept.task is None
+    assert isinstance(kept.sent, bytes)
