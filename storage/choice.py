@@ -1,65 +1,31 @@
 """Which answers the per-question results count: each respondent's latest response, one
 answer per question, chosen from the answers' ids and dates alone (no ciphertext, no value).
 
-Split from `storage.results`, which turns the choice into figures. Reading every answer row is
-most of a report's cost at a million answers, so the last few choices are kept in the process
-(`chosen`), and the columns read are those of the covering index `ix_answers_report`
-(`storage.heard_kept`, migration `brand_0010`).
+Split from `storage.results`, which turns the choice into figures. Reading every answer row was
+most of a report's cost at a million answers: the columns chosen by are now held in the process
+as arrays (`storage.answer_index`), brought up to date from the store's changes, and the choice
+is made over them for any filter; the last few choices are kept too (`chosen`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import CursorResult, Select, String, select, type_coerce
+import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent_flows.model import Flow
-from storage import heard
-from storage.schema import Answer, Subject
+from storage import answer_index, heard
+from storage.schema import Subject
 from storage.stores import Keyring
 
 if TYPE_CHECKING:
     from storage.results import Filters
-
-STREAM = 5_000
-
-
-def query(flow: Flow, filters: Filters) -> Select[Any]:
-    """Which answers the filters keep: only what choosing each respondent's latest answers
-    needs, no ciphertext (values come from `subject_facts`). `created_at` comes as stored (text
-    on SQLite, in a fixed format that sorts as time does): parsing a million dates to compare
-    them costs more than the rest of the choice."""
-    rows = Answer.__table__
-    statement = select(
-        rows.c.id,
-        rows.c.subject_id,
-        rows.c.response_id,
-        rows.c.step_id,
-        rows.c.occurrence,
-        type_coerce(rows.c.created_at, String).label("at"),
-    ).where(rows.c.flow_id == flow.id)
-    if filters.since is not None:
-        statement = statement.where(
-            rows.c.created_at >= datetime.combine(filters.since, time(), UTC)
-        )
-    if filters.until is not None:
-        end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
-        statement = statement.where(rows.c.created_at < end)
-    if filters.channel is not None:  # joined only then: a lookup per answer otherwise
-        subjects = Subject.__table__
-        statement = statement.join(subjects, subjects.c.subject_id == rows.c.subject_id).where(
-            subjects.c.channel == filters.channel
-        )
-    if filters.flow_version is not None:
-        statement = statement.where(rows.c.flow_version == filters.flow_version)
-    return statement
-
 
 # Each respondent's chosen answers (ids, no value) by store, then brand, flow and filters (a
 # segment aside), with the stamp of the answers table they were chosen from.
@@ -90,29 +56,7 @@ def chosen(session: Session, keyring: Keyring, flow: Flow, filters: Filters) -> 
             kept = _choices.setdefault(stores, {}).get(key)
         if kept is not None and kept[0] == stamp:
             return kept[1]
-    latest: dict[str, tuple[Any, str]] = {}
-    by_response: dict[tuple[str, str], dict[str, tuple[Any, ...]]] = defaultdict(dict)
-    # The driver's own tuples, a batch at a time: no column here needs converting (the date
-    # comes as stored), and a result row object per answer was most of the cost of a million.
-    result = cast(CursorResult[Any], session.execute(query(flow, filters)))
-    try:
-        while batch := result.cursor.fetchmany(STREAM):
-            for row in batch:
-                answer, subject, response, step, occurrence, at = row
-                picks = by_response[(subject, response)]
-                kept_row = picks.get(step)
-                if kept_row is None or (kept_row[4], kept_row[0]) < (occurrence, answer):
-                    picks[step] = row
-                mark = latest.get(subject)
-                if mark is None or (at, response) > mark:
-                    latest[subject] = (at, response)
-    finally:
-        result.close()
-    rows = [
-        row
-        for subject, (_, response) in latest.items()
-        for row in by_response[(subject, response)].values()
-    ]
+    rows = _choose(session, flow, filters)
     if stores is not None:
         with _choices_guard:
             mine = _choices.setdefault(stores, {})
@@ -120,3 +64,76 @@ def chosen(session: Session, keyring: Keyring, flow: Flow, filters: Filters) -> 
             for old in list(mine)[: max(0, len(mine) - KEEP_CHOICES)]:
                 del mine[old]
     return rows
+
+
+def _choose(session: Session, flow: Flow, filters: Filters) -> list[Any]:
+    """The choice itself, over the answers held as arrays (`storage.answer_index`).
+
+    Per subject, their latest response among the answers the filters keep (by time, then
+    response id); within it, per question, the answer of the highest occurrence, then id.
+    Rows come in order of answer id, so a report is the same whatever order the store read in.
+    """
+    index = answer_index.current(session)
+    c = index.columns
+    flow_code = index.flows.of.get(flow.id)
+    if flow_code is None or not len(c.ids):
+        return []
+    keep = c.flow == flow_code
+    if filters.since is not None:
+        keep &= c.at >= index.time_bound(datetime.combine(filters.since, time(), UTC))
+    if filters.until is not None:
+        end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
+        keep &= c.at < index.time_bound(end)
+    if filters.flow_version is not None:
+        keep &= c.version == filters.flow_version
+    if filters.channel is not None:
+        keep &= _on_channel(session, index, filters.channel)[c.subject]
+    kept = np.flatnonzero(keep)
+    if not len(kept):
+        return []
+    subject, response = c.subject[kept], c.response[kept]
+    # Each subject's latest response: the last of their rows by time, then response id.
+    order = np.lexsort((index.response_ranks()[response], c.at[kept], subject))
+    by_subject = subject[order]
+    last = order[np.flatnonzero(np.r_[by_subject[1:] != by_subject[:-1], True])]
+    latest = np.full(len(index.subjects.values), -1, np.int64)
+    latest[subject[last]] = response[last]
+    kept = kept[response == latest[subject]]
+    # Within it, each question's answer of the highest occurrence, then id.
+    subject, step = c.subject[kept], c.step[kept]
+    order = np.lexsort((c.ids[kept], c.occurrence[kept], step, subject))
+    s, st = subject[order], step[order]
+    ends = np.r_[(s[1:] != s[:-1]) | (st[1:] != st[:-1]), True]
+    picked = np.sort(kept[order[np.flatnonzero(ends)]])  # rows are in order of id
+    subjects, responses, steps = (
+        index.subjects.values,
+        index.responses.values,
+        index.steps.values,
+    )
+    time_of = index.time_of
+    return [
+        (answer, subjects[who], responses[run], steps[what], occurrence, time_of(at))
+        for answer, who, run, what, occurrence, at in zip(
+            c.ids[picked].tolist(),
+            c.subject[picked].tolist(),
+            c.response[picked].tolist(),
+            c.step[picked].tolist(),
+            c.occurrence[picked].tolist(),
+            c.at[picked],
+            strict=True,
+        )
+    ]
+
+
+def _on_channel(session: Session, index: answer_index.AnswerIndex, channel: str) -> np.ndarray:
+    """Which subject codes came through `channel` (one read of the subjects table)."""
+    subjects = Subject.__table__
+    on = np.zeros(len(index.subjects.values), bool)
+    codes = index.subjects.of
+    for (subject,) in session.execute(
+        select(subjects.c.subject_id).where(subjects.c.channel == channel)
+    ):
+        code = codes.get(subject)
+        if code is not None:
+            on[code] = True
+    return on

@@ -13,10 +13,10 @@ the row goes whenever any answer is deleted or changed in place, in the same tra
 retention, rectification, joined answers), clears it; it is in `rights.SUBJECT_TABLES`, so a
 reclaim after an erasure vacuums it on PostgreSQL. New answers only change the stamp.
 
-Also here: two indexes on answers (migration `brand_0010`): one holding every column the
-report's choice of answers reads (`choice.query`), led by the flow and the date, so that a
-report reads a small index instead of the rows with their ciphertexts, and a date filter only
-its range; and one on `updated_at`, whose latest value is part of the stamp.
+Also here: two indexes on answers (migration `brand_0010`): one holding every column a report
+chooses answers by (`storage.answer_index` reads it whole once per process), led by the flow
+and the date, so that a report reads a small index instead of the rows with their
+ciphertexts; and one on `updated_at`, whose latest value is part of the stamp.
 """
 
 from __future__ import annotations
