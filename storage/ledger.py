@@ -40,11 +40,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -386,14 +388,39 @@ def in_force(
     if given_before is not None:
         query = query.where(events.c.created_at < given_before)
     found: list[InForce] = []
+    engine = session.get_bind()
+    with _verdicts_guard:
+        known = _verdicts.get(engine, {})
+    seen: dict[tuple[Any, ...], InForce | str] = {}
     for row in session.execute(query, execution_options={"yield_per": 5000}):
-        problems, body = _inspect(row, GENESIS if row.seq == 1 else row.before_hash)
-        if problems or body is None:
-            _distrust(row.seq, problems[0] if problems else "its content is not a record")
+        content = tuple(row)  # every column, and the hash of the event before it
+        verdict = known.get(content)
+        if verdict is None:
+            problems, body = _inspect(row, GENESIS if row.seq == 1 else row.before_hash)
+            if problems or body is None:
+                verdict = problems[0] if problems else "its content is not a record"
+            else:
+                signed = _utc(datetime.fromisoformat(body["timestamp"]))
+                verdict = InForce(row.subject_id, row.purpose, row.seq, signed)
+        seen[content] = verdict
+        if isinstance(verdict, str):
+            _distrust(row.seq, verdict)  # said again at every read, as the first time
             continue
-        signed = _utc(datetime.fromisoformat(body["timestamp"]))
-        found.append(InForce(row.subject_id, row.purpose, row.seq, signed))
+        found.append(verdict)
+    if subjects is None and given_before is None:
+        with _verdicts_guard:
+            _verdicts[engine] = seen  # what this read saw, and nothing older
     return found
+
+
+# The verdicts of the last whole read by the store's engine, keyed by the full content of the
+# row checked and of the link before it: a row changed in any byte is a new key, checked again
+# (and reported, as `tests/unit/test_ledger_tamper.py` requires), while the tens of thousands of
+# consents a segment computation reads unchanged are not hashed and parsed again (about half
+# of `in_force` at a million answers). Only the last read's rows are kept, so an erased
+# subject's event (cleared in place) leaves memory at the next read.
+_verdicts: WeakKeyDictionary[Any, dict[tuple[Any, ...], InForce | str]] = WeakKeyDictionary()
+_verdicts_guard = threading.Lock()
 
 
 def _distrust(seq: int, problem: str) -> None:
@@ -413,6 +440,8 @@ def redact_subject(session: Session, *, subject_id: str) -> int:
     Returns how many events were cleared. The head is locked first, so no event of the
     subject can be appended between finding their events and recording the erasure.
     """
+    with _verdicts_guard:
+        _verdicts.clear()  # no erased subject's event stays in this process's memory
     head = _head(session)
     seqs = list(
         session.scalars(

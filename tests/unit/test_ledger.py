@@ -244,6 +244,40 @@ def test_given_at_is_the_signed_time(data: Seeded) -> None:
         assert c.given_at.tzinfo is not None
 
 
+def test_remembered_verdicts_still_catch_every_edit(
+    data: Seeded, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`in_force` remembers the verdicts of the rows it read whole, by their full content: a
+    row edited after a read is checked (and reported) again at every read, the untouched ones
+    give what a first read gives, and an erasure leaves no event of the subject remembered."""
+    import logging
+
+    with data.stores.brand(BRAND) as session:
+        first = ledger.in_force(session, ("needs",))
+        assert ledger.in_force(session, ("needs",)) == first  # from memory
+    assert [c.subject_id for c in first] == ["alice", "bob"]
+    bob = next(c.seq for c in first if c.subject_id == "bob")
+    events = cast(Table, ConsentEvent.__table__)
+    tamper(data, update(events).where(events.c.seq == bob).values(purpose="sdeen"))
+    tamper(data, update(events).where(events.c.seq == bob).values(purpose="needs", record_id="x"))
+    for _ in range(2):
+        caplog.clear()
+        with (
+            caplog.at_level(logging.WARNING, logger="candor.storage"),
+            data.stores.brand(BRAND) as session,
+        ):
+            assert [c.subject_id for c in ledger.in_force(session, ("needs",))] == ["alice"]
+        assert [r for r in caplog.records if f"#{bob} failed its check" in r.getMessage()]
+    ledger._verdicts.clear()
+    with data.stores.brand(BRAND) as session:  # a first read says the same
+        assert [c.subject_id for c in ledger.in_force(session, ("needs",))] == ["alice"]
+        ledger.redact_subject(session, subject_id="alice")
+        session.commit()
+    assert not any(
+        "alice" in repr(key) for verdicts in ledger._verdicts.values() for key in verdicts
+    )
+
+
 def test_cli_verify_exit_codes(
     data: Seeded, store_backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
