@@ -246,3 +246,59 @@ def _eval(node: ast.AST, values: dict[str, Any]) -> Any:
 
 def _truthy(value: Any) -> bool:
     return value is not MISSING and bool(value)
+
+
+Check = Callable[[dict[str, Any]], Any]
+
+
+def compiled(tree: ast.Expression) -> Callable[[dict[str, Any]], bool]:
+    """`evaluate` of a checked condition, with the walk of its tree done once: segment rules
+    run for every eligible subject (tens of thousands per report), and most of `evaluate`'s
+    cost is asking each node what it is. Same results, misses and errors as `evaluate`."""
+    body = _compile(tree.body)
+    return lambda values: _truthy(body(values))
+
+
+def _compile(node: ast.AST) -> Check:
+    if isinstance(node, ast.BoolOp):
+        parts = [_compile(v) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda values: all(_truthy(part(values)) for part in parts)
+        return lambda values: any(_truthy(part(values)) for part in parts)
+    if isinstance(node, ast.UnaryOp):
+        operand = _compile(node.operand)
+        return lambda values: not _truthy(operand(values))
+    if isinstance(node, ast.Compare):
+        return _compare(node)
+    if isinstance(node, ast.Name):
+        if node.id in _BOOL_NAMES:
+            constant = node.id.lower() == "true"
+            return lambda values: constant
+        name = node.id
+        return lambda values: values.get(name, MISSING)
+    literal = _literal(node)
+    return lambda values: literal
+
+
+def _compare(node: ast.Compare) -> Check:
+    first = _compile(node.left)
+    chain = [
+        (_OPS[type(op)], _compile(comparator))
+        for op, comparator in zip(node.ops, node.comparators, strict=True)
+    ]
+
+    def check(values: dict[str, Any]) -> bool:
+        left = first(values)
+        for op, comparator in chain:
+            right = comparator(values)
+            if left is MISSING or right is MISSING:
+                return False
+            try:
+                if not op(left, right):
+                    return False
+            except TypeError:
+                return False
+            left = right
+        return True
+
+    return check

@@ -126,9 +126,10 @@ def memberships(
     rules: dict[str, ast.Expression], subject_facts: dict[str, dict[str, Any]]
 ) -> dict[str, set[str]]:
     members: dict[str, set[str]] = defaultdict(set)
+    checks = [(name, expressions.compiled(tree)) for name, tree in rules.items()]
     for subject, values in subject_facts.items():
-        for name, tree in rules.items():
-            if expressions.evaluate(tree, values):
+        for name, check in checks:
+            if check(values):
                 members[name].add(subject)
     return {name: members.get(name, set()) for name in rules}
 

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from consent_flows.expressions import MISSING, ExpressionError, Kind, check, evaluate, parse
+from consent_flows.expressions import (
+    MISSING,
+    ExpressionError,
+    Kind,
+    check,
+    compiled,
+    evaluate,
+    parse,
+)
 
 KINDS = {
     "sport": Kind("str", ("running", "hiking", "other")),
@@ -87,3 +97,47 @@ def test_refuses_unsafe_or_broken_conditions(text: str, message: str) -> None:
 def test_type_errors_say_what_to_write(text: str, message: str) -> None:
     with pytest.raises(ExpressionError, match=message):
         check(parse(text), KINDS)
+
+
+# Conditions and values for the property below: every node kind the language allows, values
+# of the right and of the wrong type, and missing ones.
+_names = st.sampled_from(["sport", "rating", "tips", "picks", "tags", "note", "gone"])
+_literals = st.one_of(
+    st.sampled_from(["'running'", "'hiking'", "'price'", "'vip'", "4", "0", "true", "False"]),
+    st.just("['running', 'hiking']"),
+)
+_compare = st.builds(
+    lambda a, op, b: f"{a} {op} {b}",
+    st.one_of(_names, _literals),
+    st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "in", "not in"]),
+    st.one_of(_names, _literals),
+)
+_conditions = st.recursive(
+    st.one_of(_compare, _names),
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"({a}) and ({b})", inner, inner),
+        st.builds(lambda a, b: f"({a}) or ({b})", inner, inner),
+        st.builds(lambda a: f"not ({a})", inner),
+    ),
+    max_leaves=6,
+)
+_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "sport": st.sampled_from(["running", "hiking", "other", 3, None]),
+        "rating": st.one_of(st.integers(-2, 6), st.just("4")),
+        "tips": st.booleans(),
+        "picks": st.lists(st.sampled_from(["price", "weight"])),
+        "tags": st.sets(st.sampled_from(["vip", "runner"])),
+        "note": st.text(max_size=5),
+    },
+)
+
+
+@given(text=_conditions, values=_values)
+def test_a_compiled_condition_is_its_evaluation(text: str, values: dict) -> None:
+    """Segment rules run compiled (`expressions.compiled`, once per report) and branches run
+    `evaluate`: both must say the same for every condition and every answer, wrong types and
+    missing answers included."""
+    tree = parse(text)
+    assert compiled(tree)(values) is evaluate(tree, values)
