@@ -157,9 +157,16 @@ def answers_stamp(session: Any, rest: tuple[Any, ...]) -> tuple[Any, ...]:
     if kept is not None and transaction is not None and kept[0] is transaction:
         return (kept[1], *rest)  # a report reads it for the themes and for the choice
     rows = Answer.__table__
+    # Three scalar subqueries, not one select of three aggregates: SQLite answers each alone
+    # from a b-tree's ends or its count fast path (12 ms at a million answers), but scans
+    # every entry of an index for the three together (0.2 s).
     now = tuple(
         session.execute(
-            select(func.count(), func.max(rows.c.id), func.max(rows.c.updated_at))
+            select(
+                select(func.count()).select_from(rows).scalar_subquery(),
+                select(func.max(rows.c.id)).scalar_subquery(),
+                select(func.max(rows.c.updated_at)).scalar_subquery(),
+            )
         ).one()
     )
     session.info[_STAMP] = (session.get_transaction(), now)
