@@ -18,13 +18,15 @@ Nothing here leaves the process, and every use is checked against the answers ta
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import numpy as np
 from sqlalchemy import CursorResult, DateTime, String, select, type_coerce
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from storage import heard
@@ -93,36 +95,29 @@ class AnswerIndex:
     def time_bound(self, moment: datetime) -> Any:
         """`moment` as the `at` column holds times, to compare with it as the store would."""
         if self.text_times:
-            text = DateTime().dialect_impl(_SQLITE).bind_processor(_SQLITE)(moment)
-            return np.bytes_(text.encode())
+            return np.bytes_(_SQLITE_TEXT(moment).encode())
         return _micros(moment)
 
     def time_of(self, held: Any) -> str | datetime:
         """A held time back as the store gave it."""
         if self.text_times:
             return bytes(held).decode()
-        return datetime(1970, 1, 1, tzinfo=UTC) + _delta(int(held))
+        return _EPOCH + timedelta(microseconds=int(held))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# SQLAlchemy's own text for a time on SQLite, what a bound `created_at` is compared as there.
+_SQLITE_TEXT = cast(
+    Callable[[datetime], str],
+    DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect()),
+)
 
 
 def _micros(moment: datetime) -> int:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    delta = aware - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = aware - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
-
-def _delta(micros: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(microseconds=micros)
-
-
-def _sqlite_dialect() -> Any:
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.dialect()
-
-
-_SQLITE = _sqlite_dialect()
 
 # By the brand store's engine (one per brand).
 _indexes: WeakKeyDictionary[Any, AnswerIndex] = WeakKeyDictionary()

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, select, text, update
 
 from storage import answer_index, choice, rights
 from storage.results import Filters, _moment
@@ -108,7 +108,7 @@ def answer(data: Seeded, subject: str, step: str, conversation: str) -> None:
 
 def raw(data: Seeded, pick: int, **values: Any) -> None:
     """Change or delete one answer row behind every writer's back (no `forget`)."""
-    rows = Answer.__table__
+    rows = cast(Table, Answer.__table__)
     with data.stores.brand(BRAND) as session:
         ids = sorted(session.scalars(select(rows.c.id)))
         if not ids:
