@@ -47,12 +47,14 @@ from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import Headers
 
 from bot.channels import fields, inbox, theme, widget_words
 from bot.channels.dispatch import brand_exists, conversation_of, converse, sender_of
 from bot.channels.inbound import Refused
 from bot.channels.language import FlowSource
 from bot.channels.turns import TOKEN_PATTERN, AlreadyHandled, IdReused, StillHandling
+from bot.gateway import idle_sweeper
 from bot.gateway.errors import IN_FLIGHT, RESTARTING, EngineUnavailable, RateLimited, describe
 from bot.gateway.headers import PAGE_CSP, PAGE_HEADERS
 from bot.gateway.state import Gateway, GatewayDep, gateway_of
@@ -255,8 +257,11 @@ async def chat_socket(websocket: WebSocket) -> None:
     brand: str = websocket.path_params["brand"]
     gateway = gateway_of(websocket.app)
     # Refused before the handshake completes (the client sees HTTP 403): a socket costs this
-    # process memory and a task for as long as it is open.
-    if not origin_allowed(gateway.settings, brand, websocket.headers.get("origin")):
+    # process memory and a task for as long as it is open. The origin is read through a
+    # `Headers` of its own, not `websocket.headers`, which would stay cached on the socket
+    # after `_serve` lets the scope's headers go.
+    origin = Headers(scope=websocket.scope).get("origin")
+    if not origin_allowed(gateway.settings, brand, origin):
         await websocket.close(code=CLOSE_FORBIDDEN)
         return
     address = gateway.limits.address(websocket.scope)
@@ -273,7 +278,8 @@ async def chat_socket(websocket: WebSocket) -> None:
 # A Starlette route, not FastAPI's `@router.websocket`: everything a route's call chain holds
 # stays in memory for as long as its socket is open, and FastAPI's adds two exit stacks, its
 # dependency solution and their frames (about 4.5 KB per open conversation, measured with
-# benchmarks/widget_memory.py) for the one dependency this needs, read above instead.
+# benchmarks/widget_memory.py) for the one dependency this needs, read above instead. The
+# gateway calls it past its middleware and router too (`lean_socket.sockets_past_middleware`).
 router.add_websocket_route("/ws/chat/{brand}", chat_socket, name="chat_socket")
 
 
@@ -295,6 +301,9 @@ def origin_allowed(settings: Settings, brand: str, origin: str | None) -> bool:
 
 async def _serve(websocket: WebSocket, gateway: Gateway, brand: str, address: str | None) -> None:
     await websocket.accept()
+    # Read before the handshake (origin, address) and never again: kept in the scope, the
+    # request's headers would stay for as long as the socket is open, a browser's cookies too.
+    websocket.scope["headers"] = []
     if len(brand) > 63 or not brand_exists(gateway.stores, brand):
         await _error(websocket, None, "unknown_brand", f"there is no brand named '{brand[:80]}'")
         await websocket.close(code=CLOSE_UNKNOWN_BRAND)
@@ -311,9 +320,9 @@ async def _serve(websocket: WebSocket, gateway: Gateway, brand: str, address: st
     # Kept for the socket's life from here on: only what later frames need (the hidden fields
     # were offered once, in `_arrive`, and are not held any longer).
     hello = hello._replace(fields=None)
-    idle_s = gateway.settings.ws_idle_s
+    idle = idle_sweeper.sweeper(gateway.settings.ws_idle_s)
     try:
-        while await _next(websocket, gateway, brand, hello, address, idle_s):
+        while await _next(websocket, gateway, brand, hello, address, idle):
             pass
     except WebSocketDisconnect:
         return
@@ -337,18 +346,24 @@ async def _next(
     brand: str,
     hello: Hello,
     address: str | None,
-    idle_s: float,
+    idle: idle_sweeper.IdleSweeper,
 ) -> bool:
     """Wait for the customer's next frame and handle it; False once the socket was closed for
     being idle. The frame's text lives in this call only, not for as long as the socket."""
+    # The loop's one idle sweeper, not `asyncio.timeout` (nor `wait_for`, which wraps the
+    # receive in a task of its own): no timer, timeout or context copy is held per idle socket.
+    task = asyncio.current_task()
+    assert task is not None
+    idle.wait(task)
     try:
-        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` wraps the receive in a
-        # task of its own (with a future and a callback), held by every idle socket.
-        async with asyncio.timeout(idle_s):
-            raw = await websocket.receive_text()
-    except TimeoutError:
+        raw = await websocket.receive_text()
+    except asyncio.CancelledError:
+        if not idle.expired(task):
+            raise
         await websocket.close(code=CLOSE_IDLE, reason="idle; reconnect to chat again")
         return False
+    finally:
+        idle.forget(task)
     await _one(websocket, gateway, brand, hello, raw, address)
     return True
 

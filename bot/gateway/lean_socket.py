@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from typing import Any
 
+from starlette.routing import Match, WebSocketRoute
+from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
@@ -156,24 +159,60 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 def sockets_past_middleware(app: Any, prefix: str = "/ws/chat/") -> None:
-    """Send the widget's sockets straight to the router, past the HTTP middleware stack.
+    """Send the widget's sockets straight to their endpoint, past the HTTP middleware stack
+    and the router.
 
     None of the stack acts on a WebSocket (ours and Starlette's error middleware pass
     non-HTTP scopes through; the socket route closes with its own codes and needs no
     exception handlers or FastAPI's exit stack), yet each layer's frame stays alive for as long
-    as a socket is open: about 7 KB per open conversation (benchmarks/widget_memory.py).
-    Every other scope, other WebSockets included, goes through the stack as before.
+    as a socket is open: about 7 KB per open conversation (benchmarks/widget_memory.py). So do
+    the router's: FastAPI's included routers, Starlette's route and session wrappers and its
+    exception wrapper (which has no handlers to call here, the middleware that installs them
+    being bypassed) are eight more frames per socket, about 4 KB with their closures and
+    FastAPI's entries in the scope. The route is still matched by its own `matches` (the same
+    path parameters) and the endpoint gets the same `WebSocket` as Starlette's
+    `websocket_session` would give it. Every other scope, other WebSockets included, goes
+    through the stack as before; a socket path the route does not match goes to the router
+    (which closes it as not found).
     """
     build = app.build_middleware_stack
 
     def build_with_bypass() -> Any:
         stack, router = build(), app.router
+        route = _socket_route(router.routes, prefix)
 
         def dispatch(scope: Any, receive: Any, send: Any) -> Any:
             # A plain function returning the awaitable: no frame of its own to keep.
-            chat = scope["type"] == "websocket" and scope["path"].startswith(prefix)
-            return (router if chat else stack)(scope, receive, send)
+            if scope["type"] != "websocket" or not scope["path"].startswith(prefix):
+                return stack(scope, receive, send)
+            if route is not None:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    return route.endpoint(WebSocket(scope, receive=receive, send=send))
+            return router(scope, receive, send)
 
         return dispatch
 
     app.build_middleware_stack = build_with_bypass
+
+
+def _socket_route(routes: list[Any], prefix: str) -> WebSocketRoute | None:
+    """The function-endpoint WebSocket route serving paths under `prefix`, looked for through
+    FastAPI's included routers that add no prefix of their own; None if there is no such route
+    (or it is not where this expects it), and then the router serves the sockets as before."""
+    for route in routes:
+        if isinstance(route, WebSocketRoute):
+            if route.path.startswith(prefix) and inspect.isfunction(route.endpoint):
+                return route
+            continue
+        included = getattr(route, "original_router", None)  # fastapi.routing._IncludedRouter
+        context = getattr(route, "include_context", None)
+        if included is None or getattr(context, "prefix", None) != "":
+            continue
+        if getattr(included, "prefix", None) != "":
+            continue
+        found = _socket_route(included.routes, prefix)
+        if found is not None:
+            return found
+    return None

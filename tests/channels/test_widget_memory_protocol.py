@@ -208,6 +208,13 @@ def test_an_open_socket_holds_neither_the_hidden_fields_nor_the_last_message(
                 )
 
 
+_ROUTING_FILES = (
+    "/starlette/routing.py",
+    "/starlette/_exception_handler.py",
+    "/fastapi/routing.py",
+)
+
+
 def test_an_open_socket_is_held_by_no_middleware(gateway: Gateway) -> None:
     """The widget's socket goes to the router past the HTTP middleware stack
     (`lean_socket.sockets_past_middleware`): no middleware's frame waits with it."""
@@ -224,6 +231,47 @@ def test_an_open_socket_is_held_by_no_middleware(gateway: Gateway) -> None:
         assert web.__file__ in waiting  # the socket's handler is waiting
         held = [f for f in waiting if f in ours or "/starlette/middleware/" in f]
         assert held == []
+        # Nor any of the router's: FastAPI's included routers, Starlette's route, its session
+        # and exception wrappers (`lean_socket._socket_route`, found in the gateway's app).
+        routing = [f for f in waiting if f.endswith(_ROUTING_FILES)]
+        assert routing == []
     # HTTP still goes through every layer: the security headers are on a page.
     page = gateway.http.get("/")
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_socket_path_the_route_does_not_match_is_still_not_found(gateway: Gateway) -> None:
+    """Past the middleware, a path under the socket's prefix that its route does not match
+    goes to the router, which closes it before the handshake, as it always did."""
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        gateway.http.websocket_connect(f"/ws/chat/{BRAND}/more"),
+    ):
+        pass
+    assert closed.value.code == 1000  # Starlette's not-found close
+    with gateway.http.websocket_connect(f"/ws/chat/{BRAND}") as socket:  # the route's own
+        socket.send_text(json.dumps({"type": "hello", "user_id": f"browser-{uuid.uuid4().hex}"}))
+        assert socket.receive_json()["type"] == "ready"
+
+
+def test_an_open_socket_keeps_no_request_headers(gateway: Gateway) -> None:
+    """The request's headers (a browser's cookies among them) are read before the handshake
+    and let go after it: neither the scope nor the `WebSocket` of an open socket keeps them."""
+    cookie = f"session={uuid.uuid4().hex}"
+    hello = {"type": "hello", "user_id": f"browser-{uuid.uuid4().hex[:10]}"}
+    with gateway.http.websocket_connect(f"/ws/chat/{BRAND}", headers={"cookie": cookie}) as socket:
+        socket.send_text(json.dumps(hello))
+        assert socket.receive_json()["type"] == "ready"
+        sockets = [
+            value
+            for coroutine in _handler_coroutines()
+            for value in coroutine.cr_frame.f_locals.values()
+            if isinstance(value, WebSocket)
+        ]
+        assert sockets, "no handler waits on the socket"
+        for held in sockets:
+            assert held.scope["headers"] == []
+            assert "_headers" not in vars(held)  # Starlette's cached `websocket.headers`
+            assert cookie not in repr(held.scope)
+        socket.send_text(json.dumps({"type": "message", "id": "m1", "text": "hello"}))
+        assert socket.receive_json()["type"] == "reply"  # and it still talks
