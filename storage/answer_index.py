@@ -18,15 +18,14 @@ Nothing here leaves the process, and every use is checked against the answers ta
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import numpy as np
-from sqlalchemy import CursorResult, DateTime, String, select, type_coerce
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import CursorResult, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from storage import heard
@@ -63,8 +62,7 @@ class Columns:
     step: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     occurrence: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     version: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    # As stored: SQLite's text (fixed width, sorts as time does) as bytes; elsewhere the
-    # microseconds since the epoch.
+    # Microseconds since the epoch, UTC (SQLite's text parsed by numpy, a million in 50 ms).
     at: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
@@ -74,7 +72,6 @@ class AnswerIndex:
 
     stamp: Any = None
     latest_change: Any = None
-    text_times: bool | None = None  # SQLite keeps times as text
     columns: Columns = field(default_factory=Columns)
     flows: Codes = field(default_factory=Codes)
     subjects: Codes = field(default_factory=Codes)
@@ -92,25 +89,17 @@ class AnswerIndex:
             self._ranks = ranks
         return self._ranks
 
-    def time_bound(self, moment: datetime) -> Any:
-        """`moment` as the `at` column holds times, to compare with it as the store would."""
-        if self.text_times:
-            return np.bytes_(_SQLITE_TEXT(moment).encode())
-        return _micros(moment)
-
-    def time_of(self, held: Any) -> str | datetime:
-        """A held time back as the store gave it."""
-        if self.text_times:
-            return bytes(held).decode()
-        return _EPOCH + timedelta(microseconds=int(held))
+    def times_of(self, held: np.ndarray) -> list[datetime]:
+        """Held times as datetimes (naive, UTC: `results` reads them as UTC)."""
+        return cast(list[datetime], held.astype("datetime64[us]").astype(object).tolist())
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# SQLAlchemy's own text for a time on SQLite, what a bound `created_at` is compared as there.
-_SQLITE_TEXT = cast(
-    Callable[[datetime], str],
-    DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect()),
-)
+
+
+def time_bound(moment: datetime) -> int:
+    """`moment` as the `at` column holds times."""
+    return _micros(moment)
 
 
 def _micros(moment: datetime) -> int:
@@ -176,12 +165,7 @@ def _read(session: Session, statement: Any, index: AnswerIndex) -> Columns:
     finally:
         result.close()
     ids, flows, subjects, responses, steps, occurrences, versions, ats = columns
-    if index.text_times is None and ats:
-        index.text_times = isinstance(ats[0], str)
-    if index.text_times:
-        held = np.array(ats, dtype="S32") if ats else np.empty(0, "S32")
-    else:
-        held = np.fromiter(map(_micros, ats), np.int64, len(ats))
+    held = _times(ats)
     return Columns(
         np.asarray(ids, np.int64),
         index.flows.codes_of(flows),
@@ -192,6 +176,27 @@ def _read(session: Session, statement: Any, index: AnswerIndex) -> Columns:
         np.fromiter((_NONE if v is None else v for v in versions), np.int64, len(versions)),
         held,
     )
+
+
+def _times(ats: list[Any]) -> np.ndarray:
+    """Stored times as microseconds since the epoch: SQLite's text (no offset: UTC, as
+    `results` reads it) parsed by numpy; datetimes (PostgreSQL) one by one; text numpy cannot
+    read (another format) the way `results` reads it."""
+    if not ats:
+        return np.empty(0, np.int64)
+    if isinstance(ats[0], str):
+        try:
+            with warnings.catch_warnings():  # an offset is applied; numpy warns that it was
+                warnings.simplefilter("ignore", UserWarning)
+                return np.array(ats, dtype="datetime64[us]").astype(np.int64)
+        except ValueError:
+            return np.fromiter((_micros(_text_time(a)) for a in ats), np.int64, len(ats))
+    return np.fromiter(map(_micros, ats), np.int64, len(ats))
+
+
+def _text_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _read_whole(session: Session, stamp: Any) -> AnswerIndex:
@@ -220,7 +225,6 @@ def _caught_up(session: Session, held: AnswerIndex, stamp: Any) -> AnswerIndex |
     index = AnswerIndex(
         stamp=stamp,
         latest_change=stamp[2],
-        text_times=held.text_times,
         columns=held.columns,
         flows=held.flows,
         subjects=held.subjects,

@@ -80,10 +80,10 @@ def _choose(session: Session, flow: Flow, filters: Filters) -> list[Any]:
         return []
     keep = c.flow == flow_code
     if filters.since is not None:
-        keep &= c.at >= index.time_bound(datetime.combine(filters.since, time(), UTC))
+        keep &= c.at >= answer_index.time_bound(datetime.combine(filters.since, time(), UTC))
     if filters.until is not None:
         end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
-        keep &= c.at < index.time_bound(end)
+        keep &= c.at < answer_index.time_bound(end)
     if filters.flow_version is not None:
         keep &= c.version == filters.flow_version
     if filters.channel is not None:
@@ -110,16 +110,15 @@ def _choose(session: Session, flow: Flow, filters: Filters) -> list[Any]:
         index.responses.values,
         index.steps.values,
     )
-    time_of = index.time_of
     return [
-        (answer, subjects[who], responses[run], steps[what], occurrence, time_of(at))
+        (answer, subjects[who], responses[run], steps[what], occurrence, at)
         for answer, who, run, what, occurrence, at in zip(
             c.ids[picked].tolist(),
             c.subject[picked].tolist(),
             c.response[picked].tolist(),
             c.step[picked].tolist(),
             c.occurrence[picked].tolist(),
-            c.at[picked],
+            index.times_of(c.at[picked]),
             strict=True,
         )
     ]
