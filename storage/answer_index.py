@@ -119,6 +119,13 @@ def forget_all() -> None:
         _indexes.clear()
 
 
+def forget(session: Session) -> None:
+    """Drop the index of the store `session` writes to: a subject is being erased, and their
+    ids must not stay in this process's memory until the next report reads the store again."""
+    with _guard:
+        _indexes.pop(session.get_bind(), None)
+
+
 def current(session: Session) -> AnswerIndex:
     """The index of the store `session` reads, brought up to date with it first. An index is
     never changed once returned (a later call makes a new one), so a report may keep reading

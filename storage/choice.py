@@ -36,6 +36,18 @@ _choices_guard = threading.Lock()
 KEEP_CHOICES = 4  # filter sets kept per store: the last few a brand looked at
 
 
+def forget(keyring: Keyring) -> None:
+    """Drop the choices kept for the keyring's store and brand: a subject is being erased,
+    and the rows chosen name them (`answer_index.forget` drops the arrays)."""
+    stores, brand = getattr(keyring, "stores", None), str(getattr(keyring, "brand", ""))
+    if stores is None:
+        return
+    with _choices_guard:
+        mine = _choices.get(stores, {})
+        for key in [key for key in mine if key[0] == brand]:
+            del mine[key]
+
+
 def chosen(session: Session, keyring: Keyring, flow: Flow, filters: Filters) -> list[Any]:
     """The rows (id, subject, response, step, occurrence, at) of each respondent's latest
     response, one per question, over everyone the filters keep (a segment is applied after: the

@@ -18,7 +18,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage import backends, follow, ledger, records, subject_facts, webhook_events
+from storage import (
+    answer_index,
+    backends,
+    choice,
+    follow,
+    ledger,
+    records,
+    subject_facts,
+    webhook_events,
+)
 from storage.ledger import ConsentContext
 from storage.schema import (
     Answer,
@@ -185,6 +194,8 @@ def erase_subject(session: Session, keyring: Keyring, *, subject_id: str) -> Era
     """
     erased = Erased()
     subject_facts.forget(session, [subject_id])
+    answer_index.forget(session)  # no id of theirs stays in this process's memory
+    choice.forget(keyring)
     erased.answers = rowcount(
         session.execute(delete(Answer).where(Answer.subject_id == subject_id))
     )

@@ -250,3 +250,29 @@ def test_an_index_given_out_is_never_changed(tmp_path: Path) -> None:
     for row in chosen(data, Filters(until=date(2020, 1, 1))):
         by_step[row[3]] += 1
     assert sum(by_step.values()) == 1
+
+
+def test_an_erasure_leaves_no_id_of_the_subject_in_memory(tmp_path: Path) -> None:
+    """The arrays and the kept choices name every respondent; an erasure drops them at once,
+    not at the next report (which would read the store again anyway)."""
+    data = seeded(tmp_path)
+    answer(data, "carol", "need", "c1")
+    keyring = data.stores.keyring(BRAND)
+    with data.stores.brand(BRAND) as session:
+        choice.chosen(session, keyring, data.flow, Filters())
+        choice.chosen(session, keyring, data.flow, Filters(channel="api"))
+        engine = session.get_bind()
+    assert "carol" in answer_index._indexes[engine].subjects.of
+
+    def held() -> str:
+        index = answer_index._indexes.get(engine)
+        kept = choice._choices.get(data.stores, {})
+        return repr((index.subjects.values if index else None, kept))
+
+    assert "carol" in held()
+    with data.stores.brand(BRAND) as session:
+        rights.erase_subject(session, keyring, subject_id="carol")
+        session.commit()
+    assert "carol" not in held()
+    assert "alice" not in held()  # dropped whole: read again at the next report
+    agree(data)
