@@ -254,7 +254,11 @@ def _remembered(
     the table's stamp (count, highest id, latest change) changes with any answer stored,
     changed or deleted, so while it holds, what was checked still holds. Erasure and every
     other writer that deletes or changes answers drop the subject's documents at once
-    (`forget`), whatever the stamp.
+    (`forget`), whatever the stamp. One limit: an answer changed in place (a rectification,
+    a follow-up) by another process is seen through its `updated_at`; from a replica whose
+    clock is behind the newest answer's, the old value is counted here until the next answer
+    is stored anywhere (a figure late by one value; nothing deleted comes back: deletes
+    change the count).
     """
     stores = getattr(keyring, "stores", None)
     brand = getattr(keyring, "brand", None)
