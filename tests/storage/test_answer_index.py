@@ -19,12 +19,21 @@ from hypothesis import strategies as st
 from sqlalchemy import Table, select, text, update
 
 from storage import answer_index, choice, rights
-from storage.results import Filters, _moment
+from storage.results import Filters
 from storage.schema import Answer, Subject
 from tests.factories_store import BRAND, Seeded, seeded
 from tests.pg import StoreBackend
 
 SUBJECTS = ("alice", "bob", "carol")
+
+
+def _moment(at: str | datetime) -> datetime:
+    """A time as the store or the choice gives it, as an aware UTC datetime (SQLite's text and
+    the choice's datetimes carry no offset: they are UTC)."""
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 STEPS = ("need", "frustration")
 PURPOSE = {"need": "needs", "frustration": "frustrations"}
 
