@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from bot.engine.launcher import Running, launch
+from bot.engine.supervisor import EngineError
 from bot.settings import ROOT, Settings
 from storage.stores import Stores
 
@@ -109,5 +110,20 @@ def start_stack(tmp: Path, **overrides: Any) -> tuple[Stack, Running]:
     # The shipped examples and the tricky ones (loops, withdrawals in loops, branches on free
     # text, purpose ids made of rights words): every one runs on the real engine.
     flows = tuple(sorted(examples.glob("*.yaml"))) + tuple(sorted(examples.glob("tricky/*.yaml")))
-    running = launch(make_settings(tmp, **overrides), extra_flows=flows)
-    return Stack(running.settings, running.stores, running.gateway.server.config.app), running
+    for attempt in range(LAUNCH_ATTEMPTS):
+        # A port `free_port` found free can be taken before the engine or the gateway binds it
+        # (an outgoing connection's ephemeral port, another worker's server): it happened once
+        # in a fresh-clone run (gateway: "address already in use"). Start again on new ports
+        # and in a new directory; a fault of the stack itself fails every attempt.
+        where = tmp if attempt == 0 else tmp / f"attempt-{attempt + 1}"
+        try:
+            running = launch(make_settings(where, **overrides), extra_flows=flows)
+        except EngineError:
+            if attempt == LAUNCH_ATTEMPTS - 1:
+                raise
+            continue
+        return Stack(running.settings, running.stores, running.gateway.server.config.app), running
+    raise AssertionError("unreachable")
+
+
+LAUNCH_ATTEMPTS = 3
