@@ -4,12 +4,13 @@ few array operations instead of a read of every answer row.
 
 What is held is what `storage.choice` reads (no ciphertext, no value): each answer's id, flow,
 subject, response, step, occurrence, version and time, with strings held once and coded as
-small integers. Reading a million rows out of the store costs about a second and a half of
-Python, and a date or channel filter used to read them again; now only the first report of a
-process pays it, and later ones read the answers added or changed since (by id and by
-`updated_at`, two index reads). When the answers table lost rows (an erasure, a withdrawal, a
-retention purge, a delete no writer announced), the arrays are read again whole: which rows
-went cannot be told from what is left, and keeping one would count an erased person.
+small integers. Reading a million rows out of the store costs seconds of Python (3.5 s on the
+2-core machine of docs/benchmarks.md), and a date or channel filter used to read them again;
+now only the first report of a process pays it, and later ones read the answers added or
+changed since (by id and by `updated_at`, two index reads). When the answers table lost rows
+(an erasure, a withdrawal, a retention purge, a delete no writer announced), the arrays are
+read again whole: which rows went cannot be told from what is left, and keeping one would
+count an erased person.
 
 Nothing here leaves the process, and every use is checked against the answers table's stamp
 (`heard.answers_stamp`: count, highest id, latest change) first.
@@ -111,12 +112,6 @@ def _micros(moment: datetime) -> int:
 # By the brand store's engine (one per brand).
 _indexes: WeakKeyDictionary[Any, AnswerIndex] = WeakKeyDictionary()
 _guard = threading.Lock()
-
-
-def forget_all() -> None:
-    """Drop every index this process holds (tests; a store being closed)."""
-    with _guard:
-        _indexes.clear()
 
 
 def forget(session: Session) -> None:
