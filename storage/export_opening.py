@@ -82,43 +82,14 @@ class Batch:
 
 
 def decrypted(brand: str, batch: Batch) -> list[Row]:
-    """A batch's answers, decrypted (in a worker process, for a large export)."""
+    """A batch's answers, decrypted (in a worker process, for a large export). `opened`'s
+    tuples are `Row`'s fields in order; only the time (index 11) is turned into a datetime."""
     return [
         _ROW(
             Row,
-            (
-                subject,
-                response,
-                channel,
-                flow_id,
-                version,
-                step,
-                occurrence,
-                ask_type,
-                purpose,
-                verbatim,
-                value,
-                utc(at) if isinstance(at, datetime) else _sqlite_time(at),
-                probe,
-                followup,
-            ),
+            (*a[:11], utc(at) if isinstance(at := a[11], datetime) else _sqlite_time(at), *a[12:]),
         )
-        for (
-            subject,
-            response,
-            channel,
-            flow_id,
-            version,
-            step,
-            occurrence,
-            ask_type,
-            purpose,
-            verbatim,
-            value,
-            at,
-            probe,
-            followup,
-        ) in opened(brand, batch)
+        for a in opened(brand, batch)
     ]
 
 
